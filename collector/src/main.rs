@@ -1,0 +1,2 @@
+//! whakapapa-collector binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Examples and end-to-end tests for whakapapa and its collector: see `examples/` and `tests/`.

@@ -1,0 +1,1 @@
+//! Identity and purpose for every Kubernetes API request.
