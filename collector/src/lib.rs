@@ -1,1 +1,2 @@
 //! Kubernetes audit events into SQLite.
+pub mod store;

@@ -1,0 +1,282 @@
+//! The SQLite store: one writer thread owns the write connection; [`Store`] is a cloneable handle.
+//!
+//! # Example
+//! ```no_run
+//! # fn main() -> Result<(), whakapapa_collector::store::Error> {
+//! use whakapapa_collector::store::{Options, Store};
+//! let store = Store::open("whakapapa.db", Options::default())?;
+//! let run = store.begin_run_blocking("ingest", "audit.log", None)?;
+//! # let _ = run; Ok(()) }
+//! ```
+//!
+//! Every write goes through the writer thread as a command with a oneshot reply, and each
+//! [`Batch`] is one transaction: a crash leaves every acknowledged batch whole and nothing of
+//! the one in flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
+//! beside the writer. All SQL of the crate lives in this module.
+
+mod key;
+mod migrate;
+mod model;
+pub mod read;
+mod rollup;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use key::request_key;
+pub use migrate::SCHEMA_VERSION;
+pub use model::*;
+pub use rollup::Applied;
+
+use writer::Command;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening the database file failed.
+    #[error("cannot open database {path}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A migration failed.
+    #[error("schema migration {version} failed")]
+    Migration {
+        /// The migration that failed.
+        version: i64,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer collector.
+    #[error("database schema version {found} is newer than this collector's ({supported})")]
+    SchemaTooNew {
+        /// The file's version.
+        found: i64,
+        /// Ours.
+        supported: i64,
+    },
+    /// A statement failed.
+    #[error("cannot {step}")]
+    Sqlite {
+        /// Our step.
+        step: &'static str,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A release label is already stored with another OpenAPI document.
+    #[error(
+        "release {label} is already stored from another OpenAPI document (sha256 {stored}); \
+         pass another --release label"
+    )]
+    ReleaseConflict {
+        /// The label.
+        label: String,
+        /// The stored document's sha256.
+        stored: String,
+    },
+    /// The writer thread is gone (it panicked or the store was closed).
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// Starting the writer thread failed.
+    #[error("cannot start the database writer")]
+    Spawn(#[source] std::io::Error),
+}
+
+impl Error {
+    fn sqlite(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+        move |source| Error::Sqlite { step, source }
+    }
+}
+
+/// `Result` of the store.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// `synchronous=FULL`: a commit survives power loss (the webhook's 200 promises it).
+    /// Otherwise `NORMAL`: a commit survives a crash of the process, not of the machine.
+    pub durable: bool,
+    /// Page cache of the write connection, in KiB.
+    pub cache_kib: i64,
+    /// Commands queued for the writer before senders wait.
+    pub queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durable: false,
+            cache_kib: 64 * 1024,
+            queue: 4,
+        }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::durable`].
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+}
+
+/// A cloneable handle on the store; the writer thread ends when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Command>,
+    path: Arc<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
+        configure_writer(&conn, &options).map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
+        migrate::migrate(&mut conn)?;
+        let writer = writer::Writer::new(conn)?;
+        let (tx, rx) = mpsc::channel(options.queue.max(1));
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(Error::Spawn)?;
+        Ok(Store {
+            tx,
+            path: Arc::new(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens a read-only connection for queries (WAL lets it read beside the writer).
+    pub fn reader(&self) -> Result<Connection> {
+        open_reader(&self.path)
+    }
+
+    /// Stores a batch in one transaction; returns once it is committed.
+    pub async fn apply(&self, batch: Batch) -> Result<BatchOutcome> {
+        self.call(|reply| Command::Apply { batch, reply }).await
+    }
+
+    /// [`Store::apply`] from a thread outside the async runtime.
+    pub fn apply_blocking(&self, batch: Batch) -> Result<BatchOutcome> {
+        self.call_blocking(|reply| Command::Apply { batch, reply })
+    }
+
+    /// Stores a catalog as a release (idempotent for the same document and label).
+    pub fn store_release_blocking(&self, release: ReleaseRecord) -> Result<ReleaseId> {
+        self.call_blocking(|reply| Command::Release { release, reply })
+    }
+
+    /// Stores full purposes from the side channel, in one transaction.
+    pub async fn upsert_purposes(&self, purposes: Vec<PurposeUpsert>) -> Result<usize> {
+        self.call(|reply| Command::Purposes { purposes, reply })
+            .await
+    }
+
+    /// [`Store::upsert_purposes`] from a thread outside the async runtime.
+    pub fn upsert_purposes_blocking(&self, purposes: Vec<PurposeUpsert>) -> Result<usize> {
+        self.call_blocking(|reply| Command::Purposes { purposes, reply })
+    }
+
+    /// Starts an ingest run (`kind` is `ingest` or `serve`).
+    pub fn begin_run_blocking(
+        &self,
+        kind: &str,
+        source: &str,
+        release: Option<ReleaseId>,
+    ) -> Result<RunId> {
+        let (kind, source) = (kind.to_owned(), source.to_owned());
+        self.call_blocking(|reply| Command::BeginRun {
+            kind,
+            source,
+            release,
+            reply,
+        })
+    }
+
+    /// Marks a run finished.
+    pub fn finish_run_blocking(&self, run: RunId) -> Result<()> {
+        self.call_blocking(|reply| Command::FinishRun { run, reply })
+    }
+
+    /// Round trip through the writer: it is alive and its connection answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.call(|reply| Command::Ping { reply }).await
+    }
+
+    async fn call<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::WriterGone)?;
+        rx.await.map_err(|_| Error::WriterGone)?
+    }
+
+    fn call_blocking<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(command(reply))
+            .map_err(|_| Error::WriterGone)?;
+        rx.blocking_recv().map_err(|_| Error::WriterGone)?
+    }
+}
+
+fn configure_writer(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if options.durable { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "cache_size", -options.cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Bound the WAL file left behind after checkpoints.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Opens a read-only connection on a database file.
+pub fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(Error::sqlite("set busy timeout"))?;
+    Ok(conn)
+}

@@ -1,0 +1,824 @@
+//! The writer thread: owns the write connection, applies each command in one transaction.
+//!
+//! Ids of identities, tests, users, frames, purposes and endpoints are cached in memory; a
+//! failed transaction clears the caches (they may hold ids it rolled back).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::rollup::{self, Advance, Applied, NewRequest};
+use super::{
+    AgentRecord, Batch, BatchOutcome, Error, FrameRecord, IdentityRecord, PurposeUpsert, ReleaseId,
+    ReleaseRecord, RequestRecord, Result, RunId, StageRank, TestRecord, UserRecord, request_key,
+};
+
+/// A request to the writer, with where to send the answer.
+#[derive(Debug)]
+pub(super) enum Command {
+    Apply {
+        batch: Batch,
+        reply: oneshot::Sender<Result<BatchOutcome>>,
+    },
+    Release {
+        release: ReleaseRecord,
+        reply: oneshot::Sender<Result<ReleaseId>>,
+    },
+    Purposes {
+        purposes: Vec<PurposeUpsert>,
+        reply: oneshot::Sender<Result<usize>>,
+    },
+    BeginRun {
+        kind: String,
+        source: String,
+        release: Option<ReleaseId>,
+        reply: oneshot::Sender<Result<RunId>>,
+    },
+    FinishRun {
+        run: RunId,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Ping {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PurposeState {
+    id: i64,
+    complete: bool,
+    frames: usize,
+}
+
+/// In-memory ids of normalized rows.
+#[derive(Debug, Default)]
+struct Caches {
+    next_request_id: i64,
+    identities: HashMap<String, i64>,
+    tests: HashMap<String, i64>,
+    users: HashMap<String, i64>,
+    frames: HashMap<FrameRecord, i64>,
+    purposes: HashMap<u64, PurposeState>,
+    endpoints: HashMap<i64, Vec<i64>>,
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    caches: Caches,
+}
+
+fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    Error::sqlite(step)
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection) -> Result<Writer> {
+        let mut w = Writer {
+            conn,
+            caches: Caches::default(),
+        };
+        w.reset()?;
+        Ok(w)
+    }
+
+    /// Forgets cached ids, as after a rollback.
+    fn reset(&mut self) -> Result<()> {
+        self.caches = Caches::default();
+        self.caches.next_request_id = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM requests", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql("read the last request id"))?;
+        Ok(())
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(command) = rx.blocking_recv() {
+            match command {
+                Command::Apply { batch, reply } => {
+                    let r = self.in_transaction(|tx, c| apply_batch(tx, c, batch));
+                    let _ = reply.send(r);
+                }
+                Command::Release { release, reply } => {
+                    let r = self.in_transaction(|tx, _| store_release(tx, release));
+                    let _ = reply.send(r);
+                }
+                Command::Purposes { purposes, reply } => {
+                    let r = self.in_transaction(|tx, c| {
+                        let n = purposes.len();
+                        for p in purposes {
+                            upsert_purpose(tx, c, p)?;
+                        }
+                        Ok(n)
+                    });
+                    let _ = reply.send(r);
+                }
+                Command::BeginRun {
+                    kind,
+                    source,
+                    release,
+                    reply,
+                } => {
+                    let r = self.in_transaction(|tx, _| {
+                        tx.execute(
+                            "INSERT INTO ingest_runs (kind, source, release_id, started_at) \
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![kind, source, release.map(|r| r.0), now()],
+                        )
+                        .map_err(sql("start a run"))?;
+                        Ok(RunId(tx.last_insert_rowid()))
+                    });
+                    let _ = reply.send(r);
+                }
+                Command::FinishRun { run, reply } => {
+                    let r = self.in_transaction(|tx, _| {
+                        tx.execute(
+                            "UPDATE ingest_runs SET finished_at = ?2 WHERE id = ?1",
+                            params![run.0, now()],
+                        )
+                        .map_err(sql("finish a run"))?;
+                        Ok(())
+                    });
+                    let _ = reply.send(r);
+                }
+                Command::Ping { reply } => {
+                    let r = self
+                        .conn
+                        .query_row("SELECT 1", [], |_| Ok(()))
+                        .map_err(sql("ping the database"));
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+
+    fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>, &mut Caches) -> Result<T>,
+    ) -> Result<T> {
+        let Writer { conn, caches } = self;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql("begin a transaction"))?;
+            let value = f(&tx, caches)?;
+            tx.commit().map_err(sql("commit"))?;
+            Ok(value)
+        })();
+        if result.is_err() {
+            // The transaction rolled back: ids cached during it may not exist.
+            if let Err(e) = self.reset() {
+                tracing::error!(error = %e, "cannot reset the writer after a rollback");
+            }
+        }
+        result
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// What the database holds for a request key.
+struct Stored {
+    id: i64,
+    stage: StageRank,
+    status: Option<i64>,
+}
+
+/// Finds the request of `(audit_id, received_us)` or reserves `new_id` for it.
+fn resolve_key(
+    tx: &Transaction<'_>,
+    record: &RequestRecord,
+    new_id: i64,
+) -> Result<Option<Stored>> {
+    let mut insert = tx
+        .prepare_cached("INSERT OR IGNORE INTO request_keys (key, request_id) VALUES (?1, ?2)")
+        .map_err(sql("prepare the key insert"))?;
+    let mut key = request_key(&record.audit_id, record.received_us);
+    loop {
+        if insert
+            .execute(params![key, new_id])
+            .map_err(sql("insert a request key"))?
+            == 1
+        {
+            return Ok(None);
+        }
+        let mut lookup = tx
+            .prepare_cached(
+                "SELECT r.id, r.audit_id, r.received_us, r.stage, r.status_code \
+                 FROM request_keys k JOIN requests r ON r.id = k.request_id WHERE k.key = ?1",
+            )
+            .map_err(sql("prepare the key lookup"))?;
+        let found = lookup
+            .query_row(params![key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            })
+            .optional()
+            .map_err(sql("look up a request key"))?;
+        match found {
+            Some((id, audit_id, received_us, stage, status))
+                if audit_id == record.audit_id && received_us == record.received_us =>
+            {
+                return Ok(Some(Stored {
+                    id,
+                    stage: StageRank::from_i64(stage).unwrap_or(StageRank::RequestReceived),
+                    status,
+                }));
+            }
+            // Another request with the same key: probe the next one.
+            _ => key = key.wrapping_add(1) & i64::MAX,
+        }
+    }
+}
+
+/// The counting of one request's events, in arrival order, given what was stored.
+fn count_events(stored: Option<StageRank>, stages: &[StageRank], out: &mut BatchOutcome) {
+    let mut current = stored;
+    for &s in stages {
+        match current {
+            None => out.new += 1,
+            Some(c) if s > c => out.advanced += 1,
+            Some(c) if s == c => out.duplicates += 1,
+            Some(_) => out.earlier_stage += 1,
+        }
+        current = Some(current.map_or(s, |c| c.max(s)));
+    }
+}
+
+fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: Batch) -> Result<BatchOutcome> {
+    let mut out = BatchOutcome {
+        events: batch.events,
+        malformed: batch.malformed.len() as u64,
+        ..BatchOutcome::default()
+    };
+    // Merge the stages of one request in memory: the most complete wins, first on a tie.
+    let mut groups: HashMap<(&str, i64), usize> = HashMap::with_capacity(batch.requests.len());
+    let mut best: Vec<usize> = Vec::with_capacity(batch.requests.len());
+    let mut stages: Vec<Vec<StageRank>> = Vec::with_capacity(batch.requests.len());
+    for (i, r) in batch.requests.iter().enumerate() {
+        match groups.get(&(r.audit_id.as_str(), r.received_us)) {
+            Some(&g) => {
+                if r.stage > batch.requests[best[g]].stage {
+                    best[g] = i;
+                }
+                stages[g].push(r.stage);
+            }
+            None => {
+                groups.insert((r.audit_id.as_str(), r.received_us), best.len());
+                best.push(i);
+                stages.push(vec![r.stage]);
+            }
+        }
+    }
+    drop(groups);
+
+    let endpoint_ids = match batch.release {
+        Some(release) => Some(endpoint_ids(tx, caches, release)?.clone()),
+        None => None,
+    };
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO requests (id, run_id, audit_id, received_us, stage, stage_us, latency_us, \
+             verb, request_uri, release_id, endpoint_id, mapping, namespace, resource, subresource, \
+             name, api_group, api_version, user_id, impersonated_user_id, source_ips, status_code, \
+             identity_id, purpose_id, test_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        )
+        .map_err(sql("prepare the request insert"))?;
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE requests SET stage = ?2, stage_us = ?3, latency_us = ?4, \
+             status_code = coalesce(?5, status_code) WHERE id = ?1",
+        )
+        .map_err(sql("prepare the request update"))?;
+
+    let mut new = Vec::with_capacity(best.len());
+    let mut advanced = Vec::new();
+    for (g, &i) in best.iter().enumerate() {
+        let record = &batch.requests[i];
+        let new_id = caches.next_request_id;
+        let stored = resolve_key(tx, record, new_id)?;
+        count_events(stored.as_ref().map(|s| s.stage), &stages[g], &mut out);
+        let latency = match record.stage {
+            StageRank::RequestReceived => None,
+            _ => record.stage_us.map(|s| s - record.received_us),
+        };
+        match stored {
+            None => {
+                caches.next_request_id += 1;
+                let endpoint_id = match (&endpoint_ids, record.endpoint_idx) {
+                    (Some(ids), Some(idx)) => ids.get(idx as usize).copied(),
+                    _ => None,
+                };
+                if endpoint_id.is_none() {
+                    *out.unmapped.entry(record.mapping.clone()).or_default() += 1;
+                }
+                let agent = record.agent.as_deref();
+                let identity_id = agent
+                    .map(|a| identity_id(tx, caches, &a.identity))
+                    .transpose()?;
+                let test_id = agent
+                    .and_then(|a| a.test.as_ref())
+                    .map(|t| test_id(tx, caches, t))
+                    .transpose()?;
+                let purpose_id = record
+                    .fingerprint
+                    .map(|fp| purpose_from_agent(tx, caches, fp, agent, identity_id, test_id))
+                    .transpose()?;
+                let user = record
+                    .user
+                    .as_ref()
+                    .map(|u| user_id(tx, caches, u))
+                    .transpose()?;
+                let impersonated_id = record
+                    .impersonated_user
+                    .as_ref()
+                    .map(|u| user_id(tx, caches, u))
+                    .transpose()?;
+                insert
+                    .execute(params![
+                        new_id,
+                        batch.run.0,
+                        record.audit_id,
+                        record.received_us,
+                        record.stage.as_i64(),
+                        record.stage_us,
+                        latency,
+                        record.verb,
+                        record.request_uri,
+                        batch.release.map(|r| r.0),
+                        endpoint_id,
+                        record.mapping,
+                        record.namespace,
+                        record.resource,
+                        record.subresource,
+                        record.name,
+                        record.api_group,
+                        record.api_version,
+                        user,
+                        impersonated_id,
+                        record.source_ips,
+                        record.status_code,
+                        identity_id,
+                        purpose_id,
+                        test_id,
+                    ])
+                    .map_err(sql("insert a request"))?;
+                new.push(NewRequest {
+                    id: new_id,
+                    record,
+                    endpoint_id,
+                    identity_id,
+                    purpose_id,
+                    test_id,
+                    user_id: user,
+                });
+            }
+            Some(s) if record.stage > s.stage => {
+                update
+                    .execute(params![
+                        s.id,
+                        record.stage.as_i64(),
+                        record.stage_us,
+                        latency,
+                        record.status_code
+                    ])
+                    .map_err(sql("update a request's stage"))?;
+                advanced.push(Advance {
+                    id: s.id,
+                    record,
+                    before_stage: s.stage,
+                    before_status: s.status,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+
+    if !batch.malformed.is_empty() {
+        let mut m = tx
+            .prepare_cached(
+                "INSERT INTO malformed (run_id, source, line, reason) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sql("prepare the malformed insert"))?;
+        for bad in &batch.malformed {
+            m.execute(params![
+                batch.run.0,
+                bad.source,
+                bad.line.map(|l| l as i64),
+                bad.reason
+            ])
+            .map_err(sql("record a malformed line"))?;
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE ingest_runs SET events = events + ?2, requests = requests + ?3, \
+         upgrades = upgrades + ?4, duplicates = duplicates + ?5, malformed = malformed + ?6 \
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            batch.run.0,
+            out.events as i64,
+            out.new as i64,
+            out.advanced as i64,
+            out.duplicates as i64,
+            out.malformed as i64
+        ])
+    })
+    .map_err(sql("count the batch in its run"))?;
+    rollup::apply(
+        tx,
+        &Applied {
+            run: batch.run,
+            new: &new,
+            advanced: &advanced,
+        },
+    )
+    .map_err(sql("update rollups"))?;
+    Ok(out)
+}
+
+fn endpoint_ids<'c>(
+    tx: &Transaction<'_>,
+    caches: &'c mut Caches,
+    release: ReleaseId,
+) -> Result<&'c Vec<i64>> {
+    if !caches.endpoints.contains_key(&release.0) {
+        let mut s = tx
+            .prepare_cached("SELECT id FROM endpoints WHERE release_id = ?1 ORDER BY idx")
+            .map_err(sql("prepare the endpoint ids query"))?;
+        let ids = s
+            .query_map(params![release.0], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+            .map_err(sql("read endpoint ids"))?;
+        caches.endpoints.insert(release.0, ids);
+    }
+    Ok(&caches.endpoints[&release.0])
+}
+
+fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &IdentityRecord) -> Result<i64> {
+    if let Some(&id) = caches.identities.get(&i.text) {
+        return Ok(id);
+    }
+    let found = tx
+        .prepare_cached("SELECT id FROM identities WHERE text = ?1")
+        .and_then(|mut s| s.query_row(params![i.text], |r| r.get(0)).optional())
+        .map_err(sql("look up an identity"))?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO identities (text, name, version, os, arch, source, source_commit, \
+                 built_by, built_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    i.text, i.name, i.version, i.os, i.arch, i.source, i.commit, i.built_by,
+                    i.built_at
+                ])
+            })
+            .map_err(sql("insert an identity"))?;
+            tx.last_insert_rowid()
+        }
+    };
+    caches.identities.insert(i.text.clone(), id);
+    Ok(id)
+}
+
+fn test_id(tx: &Transaction<'_>, caches: &mut Caches, t: &TestRecord) -> Result<i64> {
+    if let Some(&id) = caches.tests.get(&t.name) {
+        return Ok(id);
+    }
+    let found = tx
+        .prepare_cached("SELECT id FROM tests WHERE name = ?1")
+        .and_then(|mut s| s.query_row(params![t.name], |r| r.get(0)).optional())
+        .map_err(sql("look up a test"))?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO tests (name, sig, conformance, tags) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![t.name, t.sig, t.conformance, t.tags_json]))
+            .map_err(sql("insert a test"))?;
+            tx.last_insert_rowid()
+        }
+    };
+    caches.tests.insert(t.name.clone(), id);
+    Ok(id)
+}
+
+fn user_id(tx: &Transaction<'_>, caches: &mut Caches, u: &UserRecord) -> Result<i64> {
+    let mut key = String::with_capacity(u.name.len() + u.groups_json.len() + 1);
+    key.push_str(&u.name);
+    key.push('\n');
+    key.push_str(&u.groups_json);
+    if let Some(&id) = caches.users.get(&key) {
+        return Ok(id);
+    }
+    let found = tx
+        .prepare_cached("SELECT id FROM users WHERE name = ?1 AND groups = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![u.name, u.groups_json], |r| r.get(0))
+                .optional()
+        })
+        .map_err(sql("look up a user"))?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO users (name, groups) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![u.name, u.groups_json]))
+                .map_err(sql("insert a user"))?;
+            tx.last_insert_rowid()
+        }
+    };
+    caches.users.insert(key, id);
+    Ok(id)
+}
+
+fn frame_id(tx: &Transaction<'_>, caches: &mut Caches, f: &FrameRecord) -> Result<i64> {
+    if let Some(&id) = caches.frames.get(f) {
+        return Ok(id);
+    }
+    let found = tx
+        .prepare_cached("SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3")
+        .and_then(|mut s| {
+            s.query_row(params![f.function, f.file, f.line], |r| r.get(0))
+                .optional()
+        })
+        .map_err(sql("look up a frame"))?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO frames (function, file, line) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![f.function, f.file, f.line]))
+                .map_err(sql("insert a frame"))?;
+            tx.last_insert_rowid()
+        }
+    };
+    caches.frames.insert(f.clone(), id);
+    Ok(id)
+}
+
+fn fingerprint_hex(fp: u64) -> String {
+    format!("{fp:016x}")
+}
+
+fn cached_purpose(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    fp: u64,
+) -> Result<Option<PurposeState>> {
+    if let Some(&s) = caches.purposes.get(&fp) {
+        return Ok(Some(s));
+    }
+    let found = tx
+        .prepare_cached(
+            "SELECT p.id, p.complete, (SELECT count(*) FROM purpose_frames f \
+             WHERE f.purpose_id = p.id) FROM purposes p WHERE p.fingerprint = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![fingerprint_hex(fp)], |r| {
+                Ok(PurposeState {
+                    id: r.get(0)?,
+                    complete: r.get(1)?,
+                    frames: r.get::<_, i64>(2)? as usize,
+                })
+            })
+            .optional()
+        })
+        .map_err(sql("look up a purpose"))?;
+    if let Some(s) = found {
+        caches.purposes.insert(fp, s);
+    }
+    Ok(found)
+}
+
+fn replace_frames(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    purpose_id: i64,
+    frames: &[FrameRecord],
+) -> Result<()> {
+    tx.prepare_cached("DELETE FROM purpose_frames WHERE purpose_id = ?1")
+        .and_then(|mut s| s.execute(params![purpose_id]))
+        .map_err(sql("clear a purpose's frames"))?;
+    for (depth, f) in frames.iter().enumerate() {
+        let frame = frame_id(tx, caches, f)?;
+        tx.prepare_cached(
+            "INSERT INTO purpose_frames (purpose_id, depth, frame_id) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![purpose_id, depth as i64, frame]))
+        .map_err(sql("insert a purpose frame"))?;
+    }
+    Ok(())
+}
+
+/// The purpose of a fingerprint seen in a request: frames from the user agent until the side
+/// channel brings all of them.
+fn purpose_from_agent(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    fp: u64,
+    agent: Option<&AgentRecord>,
+    identity_id: Option<i64>,
+    test_id: Option<i64>,
+) -> Result<i64> {
+    let frames = agent.map_or(&[][..], |a| &a.frames[..]);
+    if let Some(state) = cached_purpose(tx, caches, fp)? {
+        if !state.complete && frames.len() > state.frames {
+            // A less cut user agent of the same purpose: keep the longer stack.
+            replace_frames(tx, caches, state.id, frames)?;
+            caches.purposes.insert(
+                fp,
+                PurposeState {
+                    frames: frames.len(),
+                    ..state
+                },
+            );
+        }
+        return Ok(state.id);
+    }
+    tx.prepare_cached(
+        "INSERT INTO purposes (fingerprint, identity_id, test_id, complete) VALUES (?1, ?2, ?3, 0)",
+    )
+    .and_then(|mut s| s.execute(params![fingerprint_hex(fp), identity_id, test_id]))
+    .map_err(sql("insert a purpose"))?;
+    let id = tx.last_insert_rowid();
+    replace_frames(tx, caches, id, frames)?;
+    caches.purposes.insert(
+        fp,
+        PurposeState {
+            id,
+            complete: false,
+            frames: frames.len(),
+        },
+    );
+    Ok(id)
+}
+
+fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -> Result<()> {
+    let identity = identity_id(tx, caches, &p.identity)?;
+    let test = p
+        .test
+        .as_ref()
+        .map(|t| test_id(tx, caches, t))
+        .transpose()?;
+    let id = match cached_purpose(tx, caches, p.fingerprint)? {
+        Some(state) => {
+            tx.prepare_cached(
+                "UPDATE purposes SET identity_id = ?2, test_id = coalesce(?3, test_id), \
+                 span = ?4, complete = 1, seen_at = coalesce(seen_at, ?5) WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![state.id, identity, test, p.span, p.seen_at]))
+            .map_err(sql("complete a purpose"))?;
+            state.id
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO purposes (fingerprint, identity_id, test_id, span, complete, seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    fingerprint_hex(p.fingerprint),
+                    identity,
+                    test,
+                    p.span,
+                    p.seen_at
+                ])
+            })
+            .map_err(sql("insert a purpose"))?;
+            tx.last_insert_rowid()
+        }
+    };
+    replace_frames(tx, caches, id, &p.frames)?;
+    caches.purposes.insert(
+        p.fingerprint,
+        PurposeState {
+            id,
+            complete: true,
+            frames: p.frames.len(),
+        },
+    );
+    Ok(())
+}
+
+fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
+    let sha = sha256_hex(&r.spec);
+    let existing: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, spec_sha256 FROM releases WHERE label = ?1",
+            params![r.label],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(sql("look up a release"))?;
+    if let Some((id, stored)) = existing {
+        return if stored == sha {
+            Ok(ReleaseId(id))
+        } else {
+            Err(Error::ReleaseConflict {
+                label: r.label,
+                stored,
+            })
+        };
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&r.spec)
+        .and_then(|_| gz.finish())
+        .map_err(|e| Error::Sqlite {
+            step: "compress the OpenAPI document",
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })
+        .and_then(|spec_gz| {
+            tx.execute(
+                "INSERT INTO releases (label, spec_sha256, spec_gz, ineligible, loaded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.label, sha, spec_gz, r.ineligible, now()],
+            )
+            .map_err(sql("insert a release"))
+        })?;
+    let release = tx.last_insert_rowid();
+    let mut s = tx
+        .prepare_cached(
+            "INSERT INTO endpoints (release_id, idx, operation_id, method, path, level, category, \
+             api_group, version, kind, action, deprecated, eligible, ineligible_reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .map_err(sql("prepare the endpoint insert"))?;
+    for (idx, e) in r.endpoints.iter().enumerate() {
+        s.execute(params![
+            release,
+            idx as i64,
+            e.operation_id,
+            e.method,
+            e.path,
+            e.level,
+            e.category,
+            e.group,
+            e.version,
+            e.kind,
+            e.action,
+            e.deprecated,
+            e.eligible,
+            e.ineligible_reason
+        ])
+        .map_err(sql("insert an endpoint"))?;
+    }
+    Ok(ReleaseId(release))
+}
+
+/// Hex sha256 of a document.
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use StageRank::*;
+
+    #[test]
+    fn events_are_counted_against_what_is_stored() {
+        let cases: &[(Option<StageRank>, &[StageRank], [u64; 4])] = &[
+            // stored, stages in arrival order, [new, advanced, earlier, duplicates]
+            (None, &[RequestReceived], [1, 0, 0, 0]),
+            (None, &[RequestReceived, ResponseComplete], [1, 1, 0, 0]),
+            (None, &[ResponseComplete, RequestReceived], [1, 0, 1, 0]),
+            (None, &[ResponseComplete, ResponseComplete], [1, 0, 0, 1]),
+            (
+                Some(ResponseComplete),
+                &[RequestReceived, ResponseComplete],
+                [0, 0, 1, 1],
+            ),
+            (
+                Some(RequestReceived),
+                &[ResponseStarted, ResponseComplete],
+                [0, 2, 0, 0],
+            ),
+            (Some(ResponseComplete), &[Panic], [0, 1, 0, 0]),
+        ];
+        for (stored, stages, want) in cases {
+            let mut out = BatchOutcome::default();
+            count_events(*stored, stages, &mut out);
+            assert_eq!(
+                [out.new, out.advanced, out.earlier_stage, out.duplicates],
+                *want,
+                "{stored:?} {stages:?}"
+            );
+        }
+    }
+}
