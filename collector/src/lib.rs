@@ -1,2 +1,7 @@
 //! Kubernetes audit events into SQLite.
 pub mod store;
+pub mod audit;
+pub mod catalog;
+pub mod mapping;
+pub mod purpose;
+pub mod useragent;

@@ -1,0 +1,392 @@
+//! Audit events (`audit.k8s.io/v1` and `v1beta1`) as kube-apiserver writes them.
+//!
+//! # Example
+//!
+//! ```
+//! use whakapapa_collector::audit::{self, Format, Stage};
+//!
+//! let line = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata",
+//!   "auditID":"4d2b0a3e-5f7c-4b8a-9e1d-0c6f2a7b3d91","stage":"ResponseComplete",
+//!   "requestURI":"/api/v1/namespaces/default/pods?limit=500","verb":"list",
+//!   "user":{"username":"kubernetes-admin","groups":["system:masters"]},
+//!   "requestReceivedTimestamp":"2026-11-20T10:00:00.000000Z"}"#;
+//! assert_eq!(audit::sniff(line), Format::Document);
+//! let event = audit::parse_event(line).unwrap();
+//! assert_eq!(event.stage, Stage::ResponseComplete);
+//! assert_eq!(event.verb, "list");
+//! ```
+//!
+//! Parsing goes straight from bytes into [`Event`] with serde derive; fields we do not keep
+//! (`requestObject`, `responseObject`, ...) are skipped without building values, which is what
+//! makes ≥ 200k events/s possible. Fields that some versions, levels or stages omit are
+//! optional; `auditID`, `stage`, `requestURI`, `verb`, `user`, `level` and
+//! `requestReceivedTimestamp` are required and their absence is an error naming the field.
+
+mod scan;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use scan::Format;
+pub(crate) use scan::{ArrayItems, line_of, skip_ws};
+
+/// The stage of request handling an event was written at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stage {
+    /// The apiserver received the request, before any response.
+    RequestReceived,
+    /// Response headers were sent (long-running requests: watch, exec, proxy).
+    ResponseStarted,
+    /// The response body was completed.
+    ResponseComplete,
+    /// The handler panicked.
+    Panic,
+}
+
+impl Stage {
+    /// How complete the event's data is: a later stage of the same request wins.
+    ///
+    /// `Panic` and `ResponseComplete` are both final; `Panic` ranks highest so a request that
+    /// panicked is never shown as completed normally.
+    pub fn rank(self) -> u8 {
+        match self {
+            Stage::RequestReceived => 0,
+            Stage::ResponseStarted => 1,
+            Stage::ResponseComplete => 2,
+            Stage::Panic => 3,
+        }
+    }
+
+    /// The stage name as kube-apiserver writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::RequestReceived => "RequestReceived",
+            Stage::ResponseStarted => "ResponseStarted",
+            Stage::ResponseComplete => "ResponseComplete",
+            Stage::Panic => "Panic",
+        }
+    }
+
+    /// The stage for its name as kube-apiserver writes it.
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Some(match name {
+            "RequestReceived" => Stage::RequestReceived,
+            "ResponseStarted" => Stage::ResponseStarted,
+            "ResponseComplete" => Stage::ResponseComplete,
+            "Panic" => Stage::Panic,
+            _ => return None,
+        })
+    }
+}
+
+/// How much of the request and response the audit policy asked to record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Level {
+    /// Nothing is logged (never seen in an event, but part of the type).
+    None,
+    /// Request metadata only.
+    Metadata,
+    /// Metadata and request body.
+    Request,
+    /// Metadata, request and response bodies.
+    RequestResponse,
+}
+
+/// The authenticated (or impersonated) user of a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    /// The user's name (`system:serviceaccount:ns:name`, `kubernetes-admin`, ...).
+    #[serde(default)]
+    pub username: String,
+    /// The user's UID, when the authenticator gives one.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// Groups the user belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Authenticator-specific extra attributes.
+    #[serde(default)]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// The object a resource request is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    /// Resource (plural) name, e.g. `pods`.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Namespace of the object, absent for cluster-scoped resources.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Name of the object, absent for collection requests.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// UID of the object.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// API group, empty or absent for the core group.
+    #[serde(default)]
+    pub api_group: Option<String>,
+    /// API version.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Resource version of the object.
+    #[serde(default)]
+    pub resource_version: Option<String>,
+    /// Subresource, e.g. `status`, `log`, `exec`.
+    #[serde(default)]
+    pub subresource: Option<String>,
+}
+
+/// The response status (a `metav1.Status`, of which the audit log keeps a few fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// HTTP status code.
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// `Success` or `Failure`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Machine-readable reason, e.g. `NotFound`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Human-readable message.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// One audit event: one stage of one API request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// `audit.k8s.io/v1` or `audit.k8s.io/v1beta1`; absent in some log lines.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// The audit level the event was recorded at.
+    pub level: Level,
+    /// Unique per request (the client's `Audit-ID` header when it sent one).
+    #[serde(rename = "auditID")]
+    pub audit_id: String,
+    /// The stage the event was written at.
+    pub stage: Stage,
+    /// The request URI as sent: path and query.
+    #[serde(rename = "requestURI")]
+    pub request_uri: String,
+    /// The Kubernetes verb (`get`, `list`, `watch`, `create`, ...), or the lowercase HTTP method
+    /// for non-resource requests.
+    pub verb: String,
+    /// The authenticated user.
+    pub user: UserInfo,
+    /// The user the request impersonated, if any.
+    #[serde(default)]
+    pub impersonated_user: Option<UserInfo>,
+    /// Source IPs, client first, then proxies.
+    #[serde(default, rename = "sourceIPs")]
+    pub source_ips: Vec<String>,
+    /// The User-Agent header (at most 1024 bytes plus `...TRUNCATED`).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The object the request is about; absent for non-resource requests.
+    #[serde(default)]
+    pub object_ref: Option<ObjectRef>,
+    /// The response status; absent before the response (RequestReceived).
+    #[serde(default)]
+    pub response_status: Option<Status>,
+    /// When the apiserver received the request.
+    pub request_received_timestamp: jiff::Timestamp,
+    /// When this stage was reached.
+    #[serde(default)]
+    pub stage_timestamp: Option<jiff::Timestamp>,
+    /// Annotations set by admission and authorization (`authorization.k8s.io/decision`, ...).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Event {
+    /// `requestReceivedTimestamp` in microseconds since the Unix epoch.
+    pub fn received_us(&self) -> i64 {
+        timestamp_us(self.request_received_timestamp)
+    }
+
+    /// `stageTimestamp − requestReceivedTimestamp` in microseconds, when the stage has one.
+    pub fn latency_us(&self) -> Option<i64> {
+        self.stage_timestamp
+            .map(|stage| timestamp_us(stage) - self.received_us())
+    }
+
+    /// The response status code, if the stage has one.
+    pub fn status_code(&self) -> Option<i32> {
+        self.response_status.as_ref().and_then(|s| s.code)
+    }
+}
+
+fn timestamp_us(ts: jiff::Timestamp) -> i64 {
+    // i128 → i64 cannot overflow: jiff timestamps span ±10k years, well within i64 µs.
+    ts.as_microsecond()
+}
+
+/// A list of events, the body the webhook backend posts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventList {
+    /// `audit.k8s.io/v1` or `audit.k8s.io/v1beta1`.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// `EventList`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The events.
+    #[serde(default)]
+    pub items: Vec<Event>,
+}
+
+/// Why audit input was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The input was not a valid audit event or event list.
+    #[error("invalid audit event at byte {offset}: {message}")]
+    Invalid {
+        /// Byte offset into the input where the problem was found.
+        offset: usize,
+        /// What was wrong, e.g. ``missing field `auditID` ``.
+        message: String,
+    },
+    /// The input was empty (or only whitespace).
+    #[error("empty input, expected an audit event")]
+    Empty,
+}
+
+impl AuditError {
+    /// The byte offset the error refers to, if any.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            AuditError::Invalid { offset, .. } => Some(*offset),
+            AuditError::Empty => None,
+        }
+    }
+
+    /// The error with its offset shifted by `base`, for an item parsed out of a larger body.
+    pub(crate) fn shifted(self, base: usize) -> AuditError {
+        match self {
+            AuditError::Invalid { offset, message } => AuditError::Invalid {
+                offset: offset + base,
+                message,
+            },
+            other => other,
+        }
+    }
+
+    pub(crate) fn from_json(input: &[u8], err: &serde_json::Error) -> AuditError {
+        let offset = byte_offset(input, err.line(), err.column());
+        // serde_json appends " at line L column C"; we give the byte offset instead.
+        let mut message = err.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        AuditError::Invalid { offset, message }
+    }
+}
+
+/// Converts serde_json's 1-based line/column into a byte offset into `input`.
+fn byte_offset(input: &[u8], line: usize, column: usize) -> usize {
+    if line == 0 {
+        return 0;
+    }
+    let mut start = 0;
+    for _ in 1..line {
+        match memchr_newline(&input[start..]) {
+            Some(i) => start += i + 1,
+            None => break,
+        }
+    }
+    (start + column.saturating_sub(1)).min(input.len())
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// Parses one event, e.g. one line of a log backend file.
+///
+/// Trailing whitespace (the line's `\r`) is fine; anything else after the event is an error.
+pub fn parse_event(line: &[u8]) -> Result<Event, AuditError> {
+    if skip_ws(line, 0) == line.len() {
+        return Err(AuditError::Empty);
+    }
+    serde_json::from_slice(line).map_err(|e| AuditError::from_json(line, &e))
+}
+
+/// Parses a whole document: an `EventList` object, a bare JSON array of events, or a single
+/// event.
+///
+/// All or nothing: the first bad event fails the whole document (a webhook batch is
+/// acknowledged or rejected as one). Use [`parse_batch_lenient`] to keep the good events.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, AuditError> {
+    let start = skip_ws(body, 0);
+    let json = |e: serde_json::Error| AuditError::from_json(body, &e);
+    match body.get(start) {
+        None => Err(AuditError::Empty),
+        Some(b'[') => serde_json::from_slice(body).map_err(json),
+        // serde cannot rewind, so a cheap structural scan decides list or single event first.
+        Some(b'{') => match scan::find_items(body, start)? {
+            Some(_) => serde_json::from_slice::<EventList>(body)
+                .map(|list| list.items)
+                .map_err(json),
+            None => parse_event(body).map(|e| vec![e]),
+        },
+        Some(_) => Err(AuditError::Invalid {
+            offset: start,
+            message: "expected an EventList object, a JSON array or an event".into(),
+        }),
+    }
+}
+
+/// Parses a whole document like [`parse_batch`], but keeps every good event and reports each
+/// bad one with its byte offset, so one malformed item does not lose the rest.
+///
+/// Fails as a whole only when the document's structure itself is broken (not JSON, no
+/// `items`, unbalanced brackets).
+pub fn parse_batch_lenient(body: &[u8]) -> Result<(Vec<Event>, Vec<AuditError>), AuditError> {
+    let start = skip_ws(body, 0);
+    let items = match body.get(start) {
+        None => return Err(AuditError::Empty),
+        Some(b'[') => ArrayItems::new(body, start)?,
+        Some(b'{') => match scan::find_items(body, start)? {
+            Some(items_at) => ArrayItems::new(body, items_at)?,
+            // A single event.
+            None => return parse_event(body).map(|e| (vec![e], Vec::new())),
+        },
+        Some(_) => {
+            return Err(AuditError::Invalid {
+                offset: start,
+                message: "expected an EventList object, a JSON array or an event".into(),
+            });
+        }
+    };
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for item in items {
+        let (at, bytes) = item?;
+        match parse_event(bytes) {
+            Ok(event) => events.push(event),
+            Err(e) => errors.push(e.shifted(at)),
+        }
+    }
+    Ok((events, errors))
+}
+
+/// Tells whether input is JSON lines (one event per line, the log backend) or a single JSON
+/// document (an `EventList`, a JSON array, or one possibly pretty-printed event).
+///
+/// Looks only at the first value, so a prefix of a large file (say 64 KiB) is enough.
+pub fn sniff(input: &[u8]) -> Format {
+    scan::sniff(input)
+}
+
+#[cfg(test)]
+mod tests;
