@@ -1,0 +1,590 @@
+//! The tower middleware: [`PurposeLayer`] and [`PurposeService`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+//! use whakapapa::{PurposeLayer, Settings};
+//! let config = kube::Config::infer().await?;
+//! let layer = PurposeLayer::new(Settings::from_env(whakapapa::identity!())?);
+//! let client = kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build();
+//! # Ok(()) }
+//! ```
+//!
+//! # Where the purpose is captured, and why the inner service sits behind its own `Buffer`
+//!
+//! `kube::Client` puts every stack behind `tower::buffer::Buffer`: `Service::call` runs on the
+//! buffer's worker task, whose stack holds nothing of the application. The future `call`
+//! returns is handed back and polled by the caller's task, so at its *first poll* the stack
+//! holds the caller's async fns with their `file:line`. [`PurposeService::call`] therefore
+//! only packs the request into a [`ResponseFuture`]; the future captures the stack at its first
+//! poll, adds the headers and only then calls the inner service. To call it from the future,
+//! the layer puts the inner service (kube's default stack is a non-`Clone` `BoxService`)
+//! behind its own `Buffer`: `poll_ready` reserves a slot on it from kube's worker, `call` moves
+//! that ready handle into the future (leaving a fresh clone behind), and the future sends the
+//! request through it. Switched off, the layer is the inner service itself, untouched.
+
+use crate::future::ResponseFuture;
+use crate::identity::Identity;
+use crate::purpose::{self, KeyMap, Purpose, Trace};
+use crate::sidechannel::{self, SideChannel, Sinks};
+use crate::stats::{self, CAPTURE_FAILURES, PURPOSES_RESOLVED, REQUESTS};
+use crate::wire;
+use http::Request;
+use http::header::{HeaderName, HeaderValue, USER_AGENT};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::buffer::Buffer;
+use tower::{BoxError, Layer, Service};
+
+/// Switches purpose on when set to anything but empty, `0`, `false`, `no` or `off`.
+pub const ENV_SUBMIT_PURPOSE: &str = "KUBE_CLIENT_SUBMIT_PURPOSE";
+/// Base URL of the collector; full purposes are posted to `{url}/purposes`.
+pub const ENV_COLLECTOR_URL: &str = "WHAKAPAPA_COLLECTOR_URL";
+/// A file full purposes are appended to as JSON lines.
+pub const ENV_SPOOL: &str = "WHAKAPAPA_SPOOL";
+
+/// The `Audit-ID` request header kube-apiserver adopts as the audit event's ID.
+pub static AUDIT_ID: HeaderName = HeaderName::from_static("audit-id");
+
+/// How many requests the layer's own buffer holds, as `kube::Client`'s.
+const BUFFER_BOUND: usize = 1024;
+/// Most distinct stacks remembered per layer; when full the memory starts over.
+const CACHE_MAX: usize = 4096;
+
+/// A setting whakapapa cannot use.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The collector URL is not a URL.
+    #[error("{ENV_COLLECTOR_URL} {url:?} is not a valid URL")]
+    CollectorUrl {
+        /// The value given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: http::uri::InvalidUri,
+    },
+    /// The collector URL is not a plain `http://host[:port][/path]` URL.
+    #[error("{ENV_COLLECTOR_URL} {url:?} must be an http:// URL with a host")]
+    CollectorScheme {
+        /// The value given.
+        url: String,
+    },
+}
+
+/// What the layer does: whether purpose is on, who the program is and where full purposes go.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Attach identity and purpose to requests; off, the layer changes nothing.
+    pub purpose: bool,
+    /// Who the program is.
+    pub identity: Identity,
+    /// Collector base URL for full purposes.
+    pub collector_url: Option<http::Uri>,
+    /// File full purposes are appended to.
+    pub spool: Option<PathBuf>,
+    /// Side-channel queue length; records beyond it are dropped and counted.
+    pub queue_capacity: usize,
+}
+
+impl Settings {
+    /// Purpose on, no side channel.
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            purpose: true,
+            identity,
+            collector_url: None,
+            spool: None,
+            queue_capacity: 1024,
+        }
+    }
+
+    /// Purpose off: the layer is a pass-through.
+    pub fn off(identity: Identity) -> Self {
+        Self {
+            purpose: false,
+            ..Self::new(identity)
+        }
+    }
+
+    /// Reads [`ENV_SUBMIT_PURPOSE`], [`ENV_COLLECTOR_URL`] and [`ENV_SPOOL`].
+    pub fn from_env(identity: Identity) -> Result<Self, SettingsError> {
+        Self::from_vars(identity, |name| std::env::var(name).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), reading variables through `var`.
+    pub fn from_vars(
+        identity: Identity,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let purpose = var(ENV_SUBMIT_PURPOSE).is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            !matches!(v.as_str(), "" | "0" | "false" | "no" | "off")
+        });
+        let mut settings = Self {
+            purpose,
+            ..Self::new(identity)
+        };
+        if let Some(url) = var(ENV_COLLECTOR_URL).filter(|u| !u.trim().is_empty()) {
+            settings = settings.with_collector_url(&url)?;
+        }
+        if let Some(spool) = var(ENV_SPOOL).filter(|s| !s.trim().is_empty()) {
+            settings = settings.with_spool(spool);
+        }
+        Ok(settings)
+    }
+
+    /// Sets whether purpose is on.
+    pub fn with_purpose(mut self, on: bool) -> Self {
+        self.purpose = on;
+        self
+    }
+
+    /// Posts full purposes to `{url}/purposes`.
+    pub fn with_collector_url(mut self, url: &str) -> Result<Self, SettingsError> {
+        let uri: http::Uri = url
+            .trim()
+            .parse()
+            .map_err(|source| SettingsError::CollectorUrl {
+                url: url.into(),
+                source,
+            })?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            return Err(SettingsError::CollectorScheme { url: url.into() });
+        }
+        self.collector_url = Some(uri);
+        Ok(self)
+    }
+
+    /// Appends full purposes to `path` as JSON lines.
+    pub fn with_spool(mut self, path: impl Into<PathBuf>) -> Self {
+        self.spool = Some(path.into());
+        self
+    }
+
+    /// Sets the side-channel queue length.
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+}
+
+/// A purpose rendered once per stack and reused.
+pub(crate) struct Rendered {
+    fingerprint: u64,
+    user_agent: HeaderValue,
+    purpose: Purpose,
+}
+
+struct CacheEntry {
+    ips: Box<[usize]>,
+    thread: u64,
+    rendered: Arc<Rendered>,
+}
+
+/// What all services of one layer share.
+pub(crate) struct Shared {
+    identity: Identity,
+    identity_text: String,
+    side: Option<SideChannel>,
+    cache: RwLock<KeyMap<u64, CacheEntry>>,
+}
+
+thread_local! {
+    /// This thread's name and its hash, read once per thread.
+    static THREAD: (u64, Option<Arc<str>>) = {
+        let name = std::thread::current().name().map(Arc::from);
+        let mut h = DefaultHasher::new();
+        name.hash(&mut h);
+        (h.finish(), name)
+    };
+}
+
+impl Shared {
+    fn new(settings: Settings) -> Self {
+        let sinks = Sinks {
+            collector: settings.collector_url,
+            spool: settings.spool,
+        };
+        Self {
+            identity_text: settings.identity.user_agent(),
+            identity: settings.identity,
+            side: SideChannel::start(sinks, settings.queue_capacity),
+            cache: RwLock::default(),
+        }
+    }
+
+    /// Adds `User-Agent` and `Audit-ID` for the calling code's stack. Runs at the first poll
+    /// of the request's future, on the caller's task. Never fails the request: a capture that
+    /// goes wrong leaves it as it was, counted.
+    pub(crate) fn decorate<B>(&self, request: &mut Request<B>) {
+        stats::bump(&REQUESTS);
+        let existing = request.headers().get(USER_AGENT);
+        let made =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.headers(existing)));
+        match made {
+            Ok(Some((user_agent, audit_id))) => {
+                let headers = request.headers_mut();
+                headers.insert(USER_AGENT, user_agent);
+                if !headers.contains_key(&AUDIT_ID) {
+                    headers.insert(AUDIT_ID.clone(), audit_id);
+                }
+            }
+            Ok(None) | Err(_) => stats::bump(&CAPTURE_FAILURES),
+        }
+    }
+
+    #[inline(never)]
+    fn headers(&self, existing: Option<&HeaderValue>) -> Option<(HeaderValue, HeaderValue)> {
+        let mut trace = Trace::new();
+        trace.capture();
+        let (thread, name) = THREAD.with(|t| t.clone());
+        let key = trace.key() ^ thread.rotate_left(29);
+        let rendered = self
+            .cached(key, &trace, thread)
+            .or_else(|| self.resolve(key, &trace, thread, name.as_deref()))?;
+
+        let user_agent = match existing {
+            None => rendered.user_agent.clone(),
+            Some(value) => {
+                // A user agent the request had is kept as `ua=`; its bytes may be anything.
+                let existing = String::from_utf8_lossy(value.as_bytes());
+                let text = wire::user_agent(
+                    &self.identity_text,
+                    rendered.purpose.test.as_deref(),
+                    rendered.fingerprint,
+                    Some(&existing),
+                    &rendered.purpose.frames,
+                );
+                HeaderValue::from_str(&text).ok()?
+            }
+        };
+        let audit_id =
+            HeaderValue::from_str(&wire::audit_id(rendered.fingerprint, fastrand::u64(..))).ok()?;
+        Some((user_agent, audit_id))
+    }
+
+    fn cached(&self, key: u64, trace: &Trace, thread: u64) -> Option<Arc<Rendered>> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = cache.get(&key)?;
+        (entry.thread == thread && *entry.ips == *trace.ips()).then(|| entry.rendered.clone())
+    }
+
+    #[cold]
+    fn resolve(
+        &self,
+        key: u64,
+        trace: &Trace,
+        thread: u64,
+        name: Option<&str>,
+    ) -> Option<Arc<Rendered>> {
+        stats::bump(&PURPOSES_RESOLVED);
+        let purpose = Purpose::of_trace(trace.ips(), self.identity.source_dir.as_deref(), name);
+        let text = wire::user_agent(
+            &self.identity_text,
+            purpose.test.as_deref(),
+            purpose.fingerprint,
+            None,
+            &purpose.frames,
+        );
+        let rendered = Arc::new(Rendered {
+            fingerprint: purpose.fingerprint,
+            user_agent: HeaderValue::from_str(&text).ok()?,
+            purpose,
+        });
+        if let Some(side) = &self.side
+            && side.wants(rendered.fingerprint)
+        {
+            let span = tracing::Span::current()
+                .metadata()
+                .map(|m| m.name().to_owned());
+            let record = sidechannel::record(
+                &self.identity,
+                rendered.fingerprint,
+                rendered.purpose.test.clone(),
+                rendered.purpose.frames.clone(),
+                span,
+            );
+            side.submit(rendered.fingerprint, record);
+        }
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            key,
+            CacheEntry {
+                ips: trace.ips().into(),
+                thread,
+                rendered: rendered.clone(),
+            },
+        );
+        Some(rendered)
+    }
+}
+
+/// A [`Layer`] that attaches the program's identity and the calling code's purpose to every
+/// request (`User-Agent`, `Audit-ID`, side channel), or does nothing when purpose is off.
+///
+/// `B` is the request body type; it defaults to kube's, [`with_body`](Self::with_body) picks
+/// another for a plain hyper or tower HTTP client.
+pub struct PurposeLayer<B = kube::client::Body> {
+    shared: Option<Arc<Shared>>,
+    _body: PhantomData<fn(B)>,
+}
+
+impl<B> Clone for PurposeLayer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for PurposeLayer<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurposeLayer")
+            .field("purpose", &self.shared.is_some())
+            .field("identity", &self.shared.as_ref().map(|s| &s.identity_text))
+            .finish()
+    }
+}
+
+impl PurposeLayer {
+    /// A layer for kube's request body from explicit settings. With purpose on, this starts
+    /// loading debug info in the background and the side-channel thread, if a sink is set.
+    pub fn new(settings: Settings) -> Self {
+        Self::with_settings(settings)
+    }
+
+    /// A layer from [`Settings::from_env`].
+    pub fn from_env(identity: Identity) -> Result<Self, SettingsError> {
+        Ok(Self::new(Settings::from_env(identity)?))
+    }
+}
+
+impl<B> PurposeLayer<B> {
+    /// A layer for request body `B` from explicit settings.
+    pub fn with_settings(settings: Settings) -> Self {
+        let shared = settings.purpose.then(|| {
+            purpose::warm_up();
+            Arc::new(Shared::new(settings))
+        });
+        Self {
+            shared,
+            _body: PhantomData,
+        }
+    }
+
+    /// The same layer for requests with body type `B2`.
+    pub fn with_body<B2>(self) -> PurposeLayer<B2> {
+        PurposeLayer {
+            shared: self.shared,
+            _body: PhantomData,
+        }
+    }
+
+    /// Whether requests get identity and purpose.
+    pub fn is_on(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Waits up to `timeout` until the side channel has written or posted every record queued
+    /// so far (call before exit); whether it got there. `true` when there is no side channel.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.shared
+            .as_ref()
+            .and_then(|s| s.side.as_ref())
+            .is_none_or(|side| side.flush(timeout))
+    }
+}
+
+impl<S, B> Layer<S> for PurposeLayer<B>
+where
+    S: Service<Request<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + Sync,
+    B: Send + 'static,
+{
+    type Service = PurposeService<S, B>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let Some(shared) = &self.shared else {
+            return PurposeService {
+                inner: Inner::Off(inner),
+            };
+        };
+        let (buffer, worker) = Buffer::pair(inner, BUFFER_BOUND);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(worker);
+            }
+            Err(_) => {
+                // Built outside a runtime: drive the buffer from a thread of its own.
+                let spawned = std::thread::Builder::new()
+                    .name("whakapapa-buffer".into())
+                    .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt.block_on(worker),
+                        Err(err) => tracing::error!(error = %err, "whakapapa: no runtime for the buffer"),
+                    });
+                if let Err(err) = spawned {
+                    tracing::error!(error = %err, "whakapapa: no thread for the buffer");
+                }
+            }
+        }
+        PurposeService {
+            inner: Inner::On {
+                buffer,
+                shared: shared.clone(),
+            },
+        }
+    }
+}
+
+/// The service [`PurposeLayer`] makes: the inner service itself when purpose is off, else the
+/// inner service behind a buffer, called from the response future at its first poll.
+pub struct PurposeService<S, B>
+where
+    S: Service<Request<B>>,
+{
+    inner: Inner<S, B>,
+}
+
+enum Inner<S, B>
+where
+    S: Service<Request<B>>,
+{
+    Off(S),
+    On {
+        buffer: Buffer<Request<B>, S::Future>,
+        shared: Arc<Shared>,
+    },
+}
+
+impl<S, B> std::fmt::Debug for PurposeService<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = matches!(self.inner, Inner::On { .. });
+        f.debug_struct("PurposeService")
+            .field("purpose", &on)
+            .finish()
+    }
+}
+
+impl<S, B> Clone for PurposeService<S, B>
+where
+    S: Service<Request<B>> + Clone,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    fn clone(&self) -> Self {
+        let inner = match &self.inner {
+            Inner::Off(s) => Inner::Off(s.clone()),
+            Inner::On { buffer, shared } => Inner::On {
+                buffer: buffer.clone(),
+                shared: shared.clone(),
+            },
+        };
+        Self { inner }
+    }
+}
+
+impl<S, B> Service<Request<B>> for PurposeService<S, B>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match &mut self.inner {
+            Inner::Off(s) => s.poll_ready(cx).map_err(Into::into),
+            Inner::On { buffer, .. } => buffer.poll_ready(cx),
+        }
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match &mut self.inner {
+            Inner::Off(s) => ResponseFuture::passthrough(s.call(request)),
+            Inner::On { buffer, shared } => {
+                // The handle that `poll_ready` made ready goes with the request; a fresh clone
+                // stays for the next `poll_ready`.
+                let fresh = buffer.clone();
+                let ready = std::mem::replace(buffer, fresh);
+                ResponseFuture::deferred(request, ready, shared.clone())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn env_switch_table() {
+        let id = || Identity::new("app", "1");
+        for (pairs, on) in [
+            (&[][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "0")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "False")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "off")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "1")][..], true),
+            (&[(ENV_SUBMIT_PURPOSE, "true")][..], true),
+            (&[(ENV_SUBMIT_PURPOSE, "yes")][..], true),
+        ] {
+            let s = Settings::from_vars(id(), vars(pairs)).unwrap();
+            assert_eq!(s.purpose, on, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn bad_collector_urls_are_errors() {
+        let id = || Identity::new("app", "1");
+        let ok = Settings::from_vars(
+            id(),
+            vars(&[
+                (ENV_COLLECTOR_URL, "http://127.0.0.1:9/x"),
+                (ENV_SPOOL, "/tmp/p.jsonl"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.collector_url.unwrap().to_string(),
+            "http://127.0.0.1:9/x"
+        );
+        assert_eq!(ok.spool.unwrap(), PathBuf::from("/tmp/p.jsonl"));
+        for (url, want) in [
+            ("https://c:1", "must be an http:// URL"),
+            ("/purposes", "must be an http:// URL"),
+            ("http://exa mple", "is not a valid URL"),
+        ] {
+            let err = Settings::new(id()).with_collector_url(url).unwrap_err();
+            assert!(err.to_string().contains(want), "{url}: {err}");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The side channel: full purposes (identity and every frame), once per fingerprint, appended
+//! to a spool file and/or posted to the collector as ndjson, from a background thread.
+//!
+//! The request path only tries to put a record on a bounded queue: when it is full the record
+//! is dropped, counted and reported through `tracing`, and the request goes on.
+
+use crate::identity::Identity;
+use crate::stats::{
+    self, RECORDS_DROPPED, RECORDS_POSTED, RECORDS_QUEUED, RECORDS_SPOOLED, SINK_FAILURES,
+};
+use crate::wire::Frame;
+use bytes::Bytes;
+use http_body_util::Full;
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long the worker waits to fill a batch after its first record.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Most records in one batch.
+const BATCH_MAX: usize = 256;
+/// Longest a collector post may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The identity part of a [`Record`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdentityRecord {
+    /// Program name.
+    pub name: String,
+    /// Version (`v0.3.1`).
+    pub version: String,
+    /// Go-style OS.
+    pub os: String,
+    /// Go-style architecture.
+    pub arch: String,
+    /// Source of the commit (`git`).
+    pub source: String,
+    /// Source commit.
+    pub commit: String,
+    /// `user@host` of the build.
+    pub built_by: Option<String>,
+    /// Build time.
+    pub built_at: Option<String>,
+    /// The identity as the user agent starts.
+    pub user_agent: String,
+}
+
+impl From<&Identity> for IdentityRecord {
+    fn from(id: &Identity) -> Self {
+        Self {
+            name: id.name.clone(),
+            version: id.version.clone(),
+            os: id.os.clone(),
+            arch: id.arch.clone(),
+            source: id.source.clone(),
+            commit: id.commit.clone(),
+            built_by: id.built_by.clone(),
+            built_at: id.built_at.clone(),
+            user_agent: id.user_agent(),
+        }
+    }
+}
+
+/// One full purpose, as a side-channel JSON line (KEP.md "Side channel").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// Format version, always 1; the collector recognises records by this key.
+    pub whakapapa: u32,
+    /// The fingerprint as 16 lower-case hex digits.
+    pub fingerprint: String,
+    /// Who sent it.
+    pub identity: IdentityRecord,
+    /// The libtest test, if any.
+    pub test: Option<String>,
+    /// Every kept frame, innermost first.
+    pub frames: Vec<Frame>,
+    /// The current `tracing` span's name when the purpose was first seen.
+    pub span: Option<String>,
+    /// When the purpose was first seen (RFC 3339, milliseconds).
+    pub seen_at: String,
+}
+
+/// Where records go.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sinks {
+    pub(crate) collector: Option<http::Uri>,
+    pub(crate) spool: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Progress {
+    queued: u64,
+    done: u64,
+}
+
+/// The request side of the channel: dedupes fingerprints and queues records.
+pub(crate) struct SideChannel {
+    tx: SyncSender<Record>,
+    sent: Mutex<HashSet<u64>>,
+    progress: Arc<(Mutex<Progress>, Condvar)>,
+}
+
+impl SideChannel {
+    /// Starts the background thread; `None` when no sink is set or the thread cannot start.
+    pub(crate) fn start(sinks: Sinks, capacity: usize) -> Option<Self> {
+        if sinks.collector.is_none() && sinks.spool.is_none() {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
+        let worker_progress = progress.clone();
+        let spawned = std::thread::Builder::new()
+            .name("whakapapa-sidechannel".into())
+            .spawn(move || Worker::new(sinks).run(rx, &worker_progress));
+        match spawned {
+            Ok(_) => Some(Self {
+                tx,
+                sent: Mutex::default(),
+                progress,
+            }),
+            Err(err) => {
+                tracing::warn!(error = %err, "whakapapa: side channel thread did not start; full purposes are not sent");
+                None
+            }
+        }
+    }
+
+    /// Whether `fingerprint` still needs its record sent (first time in this process).
+    pub(crate) fn wants(&self, fingerprint: u64) -> bool {
+        !self
+            .sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&fingerprint)
+    }
+
+    /// Queues `record` unless its fingerprint went already; never blocks.
+    pub(crate) fn submit(&self, fingerprint: u64, record: Record) {
+        if !self
+            .sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(fingerprint)
+        {
+            return;
+        }
+        let (lock, _) = &*self.progress;
+        let mut progress = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.tx.try_send(record) {
+            Ok(()) => {
+                progress.queued += 1;
+                stats::bump(&RECORDS_QUEUED);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                drop(progress);
+                // Forget it, so the next request on this path tries again.
+                self.sent
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&fingerprint);
+                stats::bump(&RECORDS_DROPPED);
+                tracing::warn!(
+                    fingerprint = format_args!("{fingerprint:016x}"),
+                    dropped_total = stats::stats().records_dropped,
+                    "whakapapa: side channel queue full, purpose record dropped"
+                );
+            }
+        }
+    }
+
+    /// Waits until every record queued so far was written or posted (or failed), at most
+    /// `timeout`; whether it got there.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let (lock, cvar) = &*self.progress;
+        let progress = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let target = progress.queued;
+        let (progress, _) = cvar
+            .wait_timeout_while(progress, timeout, |p| p.done < target)
+            .unwrap_or_else(PoisonError::into_inner);
+        progress.done >= target
+    }
+}
+
+/// The background side: batches records and hands them to the sinks.
+struct Worker {
+    sinks: Sinks,
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Option<
+        hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            Full<Bytes>,
+        >,
+    >,
+}
+
+impl Worker {
+    fn new(sinks: Sinks) -> Self {
+        Self {
+            sinks,
+            runtime: None,
+            client: None,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Record>, progress: &(Mutex<Progress>, Condvar)) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            let deadline = Instant::now() + BATCH_WINDOW;
+            while batch.len() < BATCH_MAX {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(record) => batch.push(record),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            self.deliver(&batch);
+            let (lock, cvar) = progress;
+            lock.lock().unwrap_or_else(PoisonError::into_inner).done += batch.len() as u64;
+            cvar.notify_all();
+        }
+    }
+
+    fn deliver(&mut self, batch: &[Record]) {
+        let mut body = Vec::with_capacity(batch.len() * 512);
+        for record in batch {
+            // A `Record` holds only strings and numbers: serialising it cannot fail.
+            if serde_json::to_writer(&mut body, record).is_ok() {
+                body.push(b'\n');
+            }
+        }
+        if let Some(path) = &self.sinks.spool {
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(&body));
+            match written {
+                Ok(()) => stats::add(&RECORDS_SPOOLED, batch.len() as u64),
+                Err(err) => {
+                    stats::bump(&SINK_FAILURES);
+                    tracing::warn!(path = %path.display(), error = %err, "whakapapa: appending purposes to the spool failed");
+                }
+            }
+        }
+        if let Some(url) = self.sinks.collector.clone() {
+            match self.post(&url, body) {
+                Ok(()) => stats::add(&RECORDS_POSTED, batch.len() as u64),
+                Err(reason) => {
+                    stats::bump(&SINK_FAILURES);
+                    tracing::warn!(url = %url, reason, "whakapapa: posting purposes to the collector failed");
+                }
+            }
+        }
+    }
+
+    fn post(&mut self, base: &http::Uri, body: Vec<u8>) -> Result<(), String> {
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("starting a runtime: {e}"))?;
+            self.runtime = Some(runtime);
+        }
+        let client = self.client.get_or_insert_with(|| {
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http()
+        });
+        let url = purposes_url(base);
+        let request = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("building the request: {e}"))?;
+        let runtime = self.runtime.as_ref().ok_or("no runtime")?;
+        let response = runtime
+            .block_on(async { tokio::time::timeout(POST_TIMEOUT, client.request(request)).await })
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| format!("{e}"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("status {}", response.status()))
+        }
+    }
+}
+
+/// `{base}/purposes`, keeping any path prefix of the base URL.
+pub(crate) fn purposes_url(base: &http::Uri) -> String {
+    let text = base.to_string();
+    format!("{}/purposes", text.trim_end_matches('/'))
+}
+
+/// A record for a new purpose.
+pub(crate) fn record(
+    identity: &Identity,
+    fingerprint: u64,
+    test: Option<String>,
+    frames: Vec<Frame>,
+    span: Option<String>,
+) -> Record {
+    Record {
+        whakapapa: 1,
+        fingerprint: format!("{fingerprint:016x}"),
+        identity: identity.into(),
+        test,
+        frames,
+        span,
+        seen_at: format!("{:.3}", jiff::Timestamp::now()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_url_table() {
+        for (base, want) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/purposes"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/purposes"),
+            ("http://c:1/prefix/", "http://c:1/prefix/purposes"),
+        ] {
+            assert_eq!(purposes_url(&base.parse().unwrap()), want);
+        }
+    }
+
+    #[test]
+    fn record_has_the_kep_shape() {
+        let mut id = Identity::new("shop-controller", "0.3.1");
+        id.commit = "4f2a9c1".into();
+        let r = record(
+            &id,
+            0x9c0e4b7d12aa03f1,
+            Some("t".into()),
+            vec![Frame::new("a::b", "src/a.rs", 3)],
+            None,
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["whakapapa"], 1);
+        assert_eq!(v["fingerprint"], "9c0e4b7d12aa03f1");
+        assert_eq!(v["identity"]["name"], "shop-controller");
+        assert_eq!(v["identity"]["commit"], "4f2a9c1");
+        assert_eq!(v["frames"][0]["file"], "src/a.rs");
+        assert_eq!(v["frames"][0]["line"], 3);
+        assert!(v["span"].is_null());
+        let seen = v["seen_at"].as_str().unwrap();
+        assert!(seen.ends_with('Z') && seen.contains('.'), "{seen}");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("p.jsonl");
+        let side = SideChannel::start(
+            Sinks {
+                collector: None,
+                spool: Some(spool.clone()),
+            },
+            1,
+        )
+        .unwrap();
+        let id = Identity::new("x", "1");
+        let before = stats::stats().records_dropped;
+        for fp in 0..200u64 {
+            side.submit(fp, record(&id, fp, None, vec![], None));
+        }
+        assert!(side.flush(Duration::from_secs(10)));
+        let lines = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
+        let dropped = stats::stats().records_dropped - before;
+        assert!(lines >= 1);
+        assert!(
+            dropped >= 1,
+            "a queue of one cannot take 200 records at once"
+        );
+        assert!(lines + dropped >= 200);
+        // The first record always finds the queue empty; the same fingerprint again is not sent.
+        assert!(!side.wants(0));
+        side.submit(0, record(&id, 0, None, vec![], None));
+        assert!(side.flush(Duration::from_secs(10)));
+        let lines_after = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
+        assert_eq!(lines_after, lines);
+    }
+}

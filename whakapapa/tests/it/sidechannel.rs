@@ -1,0 +1,100 @@
+//! Full purposes reach a collector over HTTP, once per fingerprint, off the request path.
+
+use super::standin::StandInApiServer;
+use super::{default_stack_client, frame};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use whakapapa::{PurposeLayer, Record, Settings};
+
+/// Content type and body of each post.
+type Bodies = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A stand-in for the collector's `POST /purposes`, keeping what it receives.
+async fn stand_in_collector() -> (String, Bodies) {
+    let bodies: Bodies = Arc::default();
+    async fn purposes(State(b): State<Bodies>, headers: http::HeaderMap, body: String) {
+        let ct = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        b.lock().unwrap().push((ct, body));
+    }
+    let app = Router::new()
+        .route("/purposes", post(purposes))
+        .with_state(bodies.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+    (url, bodies)
+}
+
+async fn get_three_times_for_billing(api: &Api<Pod>) -> u32 {
+    let line = line!() + 2;
+    for _ in 0..3 {
+        api.get("billing-1").await.unwrap();
+    }
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_posted_once_per_fingerprint() {
+    let server = StandInApiServer::start().await;
+    let (url, bodies) = stand_in_collector().await;
+    let settings = Settings::new(whakapapa::identity!())
+        .with_collector_url(&url)
+        .unwrap();
+    let layer = PurposeLayer::new(settings);
+    let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
+    let line = get_three_times_for_billing(&api).await;
+    assert!(layer.flush(Duration::from_secs(10)));
+    let bodies = bodies.lock().unwrap().clone();
+    let records: Vec<Record> = bodies
+        .iter()
+        .inspect(|(ct, _)| assert_eq!(ct, "application/x-ndjson"))
+        .flat_map(|(_, body)| {
+            body.lines()
+                .map(|l| serde_json::from_str::<Record>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| {
+            r.frames
+                .iter()
+                .any(|f| f.function.ends_with("get_three_times_for_billing"))
+        })
+        .collect();
+    assert_eq!(mine.len(), 1, "once per fingerprint: {records:?}");
+    let f = &mine[0].frames[1];
+    assert_eq!(
+        format!("{}@{}:{}", f.function, f.file, f.line),
+        frame("sidechannel", "get_three_times_for_billing", line)
+    );
+    let seen = server.seen_with("billing-1");
+    assert_eq!(seen.len(), 3);
+    let fps: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{:016x}", super::parse_ua(&s.user_agent()).fingerprint))
+        .collect();
+    assert!(fps.iter().all(|fp| *fp == mine[0].fingerprint));
+}
+
+#[tokio::test]
+async fn debug_info_is_loaded_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let _layer = PurposeLayer::new(super::settings(&dir.path().join("p.jsonl")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !whakapapa::stats().symbols_warm {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "warm-up never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
