@@ -5,3 +5,4 @@ pub mod catalog;
 pub mod mapping;
 pub mod purpose;
 pub mod useragent;
+pub mod web;

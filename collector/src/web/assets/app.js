@@ -1,0 +1,761 @@
+// whakapapa's page: coverage sunburst, endpoint and line-of-code explorer, coverage over time and
+// the dependency graph, all drawn by hand from the JSON API under api/v1. No framework, no build
+// step. The URL's query string holds the whole view (filters, tab, zoom, selection) so a view
+// can be shared; the first paint fetches only `releases` and `sunburst`, the rest on demand.
+'use strict';
+
+// Filters every query takes; sent to the API exactly as they appear in the page's URL.
+const FILTER_KEYS = ['release', 'app', 'test', 'sig', 'conformance', 'since', 'until', 'ok-only', 'counting'];
+// What the page shows; never sent to the API.
+const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'q'];
+// Rows drawn per list before a "show more" button: long lists stay cheap to draw.
+const ROWS = 25;
+// Rows asked of the API per list of an endpoint or search.
+const LIMIT = 200;
+
+let state = {};
+let sunburstData = null;
+// Bumped by every load, so that a slow answer to an old view never overwrites a newer one.
+const generation = { sunburst: 0, panel: 0, history: 0, deps: 0 };
+
+const $ = (sel) => document.querySelector(sel);
+
+// Builds an element: el('a', {class: 'link', onclick: f}, 'text', child...).
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  setAttrs(e, attrs);
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined || k === false) continue;
+    e.append(k instanceof Node ? k : String(k));
+  }
+  return e;
+}
+
+function svgEl(tag, attrs, ...kids) {
+  const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  setAttrs(e, attrs);
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined) continue;
+    e.append(k instanceof Node ? k : String(k));
+  }
+  return e;
+}
+
+function setAttrs(e, attrs) {
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+}
+
+const fmt = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
+const pct = (a, b) => (b ? `${((100 * a) / b).toFixed(1)}%` : '–');
+
+// ---------------------------------------------------------------------------------------------
+// URL state
+
+function readUrl() {
+  const p = new URLSearchParams(location.search);
+  state = {};
+  for (const k of [...FILTER_KEYS, ...VIEW_KEYS]) {
+    const v = p.get(k);
+    if (v !== null && v !== '') state[k] = v;
+  }
+}
+
+function writeUrl(push) {
+  const p = new URLSearchParams();
+  for (const k of [...FILTER_KEYS, ...VIEW_KEYS]) if (state[k]) p.set(k, state[k]);
+  const s = p.toString();
+  const url = s ? `?${s}` : location.pathname;
+  if (url === location.search || (!s && !location.search)) return;
+  if (push) history.pushState(null, '', url);
+  else history.replaceState(null, '', url);
+}
+
+// Changes view keys, records the new URL as a history entry, and redraws what changed.
+function go(changes) {
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null || v === undefined || v === '') delete state[k];
+    else state[k] = String(v);
+  }
+  writeUrl(true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// API
+
+async function api(name, extra, withFilters = true) {
+  const p = new URLSearchParams();
+  if (withFilters) for (const k of FILTER_KEYS) if (state[k]) p.set(k, state[k]);
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  const qs = p.toString();
+  const res = await fetch(`api/v1/${name}${qs ? `?${qs}` : ''}`, { headers: { accept: 'application/json' } });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch (_) {
+    body = null;
+  }
+  if (!res.ok) throw new Error(body && body.error ? body.error : `${name}: HTTP ${res.status}`);
+  return body;
+}
+
+let busy = 0;
+// `data-busy` on <body> counts loads in flight, so a test (or a person) can tell the page is idle.
+function setBusy(n) {
+  busy = n;
+  document.body.dataset.busy = String(n);
+}
+function status(text, isError) {
+  const s = $('#status');
+  s.textContent = text || '';
+  s.classList.toggle('error', !!isError);
+}
+async function loading(what, f) {
+  setBusy(busy + 1);
+  status(`loading ${what}…`);
+  try {
+    const r = await f();
+    setBusy(busy - 1);
+    if (busy === 0 && !$('#status').classList.contains('error')) status('');
+    return r;
+  } catch (e) {
+    setBusy(busy - 1);
+    status(`${what}: ${e.message}`, true);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters
+
+function fromRfc3339(v) {
+  // The inputs show UTC without the zone: 2026-11-20T10:03:11.402Z -> 2026-11-20T10:03:11
+  return v ? v.replace(/Z$/, '').replace(/\.\d+$/, '').slice(0, 19) : '';
+}
+function toRfc3339(v) {
+  if (!v) return '';
+  return (v.length === 16 ? `${v}:00` : v) + 'Z';
+}
+
+function fillFilters() {
+  for (const k of FILTER_KEYS) {
+    const input = document.getElementById(`f-${k}`);
+    if (!input) continue;
+    const v = state[k] || '';
+    if (input.type === 'checkbox') input.checked = v === 'true';
+    else if (input.type === 'datetime-local') input.value = fromRfc3339(v);
+    else if (input.tagName === 'SELECT' && v && ![...input.options].some((o) => o.value === v)) {
+      input.append(el('option', { value: v }, v));
+      input.value = v;
+    } else input.value = v;
+    input.classList.toggle('set', !!v);
+  }
+  $('#search').value = state.q || '';
+}
+
+function readFilter(input) {
+  const k = input.name;
+  let v;
+  if (input.type === 'checkbox') v = input.checked ? 'true' : '';
+  else if (input.type === 'datetime-local') v = toRfc3339(input.value);
+  else v = input.value.trim();
+  return [k, v];
+}
+
+let filterTimer = null;
+function onFilter(ev) {
+  const input = ev.target;
+  if (!input.name) return;
+  const typing = ev.type === 'input' && input.type !== 'checkbox' && input.tagName !== 'SELECT';
+  clearTimeout(filterTimer);
+  const apply = () => {
+    const [k, v] = readFilter(input);
+    if ((state[k] || '') === v) return;
+    go({ [k]: v });
+    input.classList.toggle('set', !!v);
+    refresh();
+  };
+  if (typing) filterTimer = setTimeout(apply, 350);
+  else apply();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Releases
+
+async function loadReleases() {
+  const rows = await api('releases', {}, false);
+  const sel = $('#f-release');
+  const latest = rows.length ? rows[rows.length - 1].release : null;
+  sel.replaceChildren(el('option', { value: '' }, latest ? `latest (${latest})` : 'latest'));
+  for (const r of rows) sel.append(el('option', { value: r.release }, `${r.release} · ${fmt(r.requests)} requests`));
+  fillFilters();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sunburst: three rings (level, category, endpoint), every endpoint the same angle, as APISnoop's.
+
+const R = { hole: 112, level: [114, 146], category: [148, 206], endpoint: [208, 318] };
+
+function endpointClass(e) {
+  if (e.conf_tested) return 'conf';
+  if (e.tested) return 'tested';
+  return e.eligible ? 'untested' : 'ineligible';
+}
+
+function arcPath(a0, a1, r0, r1) {
+  // A full ring cannot be one arc: draw it as two halves.
+  if (a1 - a0 >= 2 * Math.PI - 1e-9) {
+    const m = a0 + Math.PI;
+    return arcPath(a0, m, r0, r1) + arcPath(m, a0 + 2 * Math.PI, r0, r1);
+  }
+  const large = a1 - a0 > Math.PI ? 1 : 0;
+  const p = (a, r) => `${(r * Math.sin(a)).toFixed(2)} ${(-r * Math.cos(a)).toFixed(2)}`;
+  return `M${p(a0, r1)}A${r1} ${r1} 0 ${large} 1 ${p(a1, r1)}L${p(a1, r0)}A${r0} ${r0} 0 ${large} 0 ${p(a0, r0)}Z`;
+}
+
+function countsText(c) {
+  return `${fmt(c.tested)} of ${fmt(c.total)} tested · ${fmt(c.conf_tested)} by conformance`;
+}
+
+// The part of the tree the zoom (focus = "level" or "level/category") shows.
+function focused(data) {
+  const [lv, cat] = (state.focus || '').split('/');
+  let levels = data.levels;
+  let node = { name: data.release, counts: data.totals };
+  if (lv) {
+    const l = levels.find((x) => x.level === lv);
+    if (l) {
+      levels = [l];
+      node = { name: l.level, counts: l };
+      if (cat) {
+        const c = l.categories.find((x) => x.category === cat);
+        if (c) {
+          levels = [{ ...l, categories: [c] }];
+          node = { name: `${l.level} / ${c.category}`, counts: c };
+        }
+      }
+    }
+  }
+  return { levels, node };
+}
+
+function drawSunburst() {
+  const data = sunburstData;
+  const svg = $('#sunburst');
+  if (!data) return;
+  const { levels, node } = focused(data);
+  const n = levels.reduce((s, l) => s + l.categories.reduce((t, c) => t + c.endpoints.length, 0), 0);
+  const step = n ? (2 * Math.PI) / n : 0;
+  const frag = document.createDocumentFragment();
+  const legend = { conf: 0, tested: 0, untested: 0, ineligible: 0 };
+  let a = 0;
+  for (const l of levels) {
+    const la = a;
+    for (const c of l.categories) {
+      const ca = a;
+      for (const e of c.endpoints) {
+        const cls = endpointClass(e);
+        legend[cls]++;
+        const selected = state.endpoint === e.endpoint ? ' selected' : '';
+        frag.append(
+          svgEl('path', { d: arcPath(a, a + step, R.endpoint[0], R.endpoint[1]), class: `ep ${cls}${selected}`, 'data-endpoint': e.endpoint, 'data-path': e.path },
+            svgEl('title', {}, `${e.endpoint}\n${e.path}\n${cls} · ${fmt(e.hits)} requests`)),
+        );
+        a += step;
+      }
+      if (a > ca) {
+        frag.append(
+          svgEl('path', { d: arcPath(ca, a, R.category[0], R.category[1]), class: `cat level-${l.level}`, 'data-level': l.level, 'data-category': c.category, style: `opacity:${0.35 + 0.65 * (c.total ? c.tested / c.total : 0)}` },
+            svgEl('title', {}, `${l.level} / ${c.category}\n${countsText(c)}`)),
+        );
+        if (a - ca > 0.12) frag.append(ringLabel(c.category, ca, a, (R.category[0] + R.category[1]) / 2));
+      }
+    }
+    if (a > la) {
+      frag.append(
+        svgEl('path', { d: arcPath(la, a, R.level[0], R.level[1]), class: `lvl level-${l.level}`, 'data-level': l.level },
+          svgEl('title', {}, `${l.level}\n${countsText(l)}`)),
+      );
+      if (a - la > 0.2) frag.append(ringLabel(l.level, la, a, (R.level[0] + R.level[1]) / 2));
+    }
+  }
+  frag.append(svgEl('circle', { r: R.hole, class: 'centre', 'data-centre': '' }));
+  const centre = svgEl('g', { id: 'centre-text' });
+  frag.append(centre);
+  svg.replaceChildren(frag);
+  const sel = svg.querySelector('path.selected');
+  if (sel) svg.append(sel);
+  showCentre(node.name, node.counts);
+  showTotals(node.name, node.counts, legend);
+  const crumbs = $('#crumbs');
+  crumbs.replaceChildren();
+  if (state.focus) {
+    const [lv, cat] = state.focus.split('/');
+    crumbs.append(el('a', { onclick: () => zoom('') }, data.release), ' › ');
+    if (cat) crumbs.append(el('a', { onclick: () => zoom(lv) }, lv), ' › ', cat);
+    else crumbs.append(lv);
+  }
+}
+
+function ringLabel(text, a0, a1, r) {
+  const m = (a0 + a1) / 2;
+  let deg = (m * 180) / Math.PI;
+  // Keep the text upright on the lower half.
+  if (deg > 90 && deg < 270) deg += 180;
+  const x = r * Math.sin(m);
+  const y = -r * Math.cos(m);
+  const max = Math.max(3, Math.floor(((a1 - a0) * r) / 6.5));
+  const t = text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  return svgEl('text', { class: 'ring-label', x: x.toFixed(1), y: (y + 3).toFixed(1), transform: `rotate(${(deg > 180 ? deg - 360 : deg).toFixed(1)} ${x.toFixed(1)} ${y.toFixed(1)})` }, t);
+}
+
+function showCentre(name, c, extra) {
+  const g = $('#centre-text');
+  if (!g) return;
+  const eligible = c.eligible || 0;
+  g.replaceChildren(
+    svgEl('text', { class: 'c-name', y: -44 }, name.length > 26 ? `${name.slice(0, 25)}…` : name),
+    svgEl('text', { class: 'c-big', y: 6, id: 'centre-pct' }, eligible ? pct(c.tested_eligible, eligible) : pct(c.tested, c.total)),
+    svgEl('text', { class: 'c-small', y: 28 }, eligible ? 'of eligible endpoints tested' : 'of endpoints tested'),
+    svgEl('text', { class: 'c-small', y: 46 }, `${fmt(c.tested)} / ${fmt(c.total)} tested`),
+    svgEl('text', { class: 'c-small', y: 62 }, extra || `${fmt(c.conf_tested)} conformance-tested`),
+  );
+}
+
+function showTotals(name, c, legend) {
+  $('#summary-title').textContent = name;
+  for (const k of ['total', 'tested', 'conf_tested', 'eligible', 'tested_eligible', 'conf_tested_eligible']) {
+    const base = k === 'total' ? null : k.endsWith('_eligible') ? c.eligible : k === 'eligible' ? c.total : c.total;
+    document.getElementById(`t-${k}`).textContent = base === null ? fmt(c[k]) : `${fmt(c[k])} (${pct(c[k], base)})`;
+    document.getElementById(`t-${k}`).dataset.value = c[k];
+  }
+  for (const k of Object.keys(legend)) {
+    const b = document.getElementById(`l-${k}`);
+    b.textContent = fmt(legend[k]);
+    b.dataset.value = legend[k];
+  }
+}
+
+function onSunburstOver(ev) {
+  const t = ev.target;
+  if (!sunburstData || !t.dataset) return;
+  if (t.dataset.endpoint) {
+    const e = findEndpoint(t.dataset.endpoint);
+    if (e) {
+      const c = { total: 1, tested: e.tested ? 1 : 0, conf_tested: e.conf_tested ? 1 : 0, eligible: 0 };
+      const g = $('#centre-text');
+      g.replaceChildren(
+        svgEl('text', { class: 'c-name', y: -30 }, e.endpoint.length > 26 ? `${e.endpoint.slice(0, 25)}…` : e.endpoint),
+        svgEl('text', { class: 'c-small', y: -8 }, e.path.length > 34 ? `…${e.path.slice(-33)}` : e.path),
+        svgEl('text', { class: 'c-big', y: 30 }, fmt(e.hits)),
+        svgEl('text', { class: 'c-small', y: 48 }, `requests · ${endpointClass(e)}`),
+      );
+      void c;
+    }
+  } else if (t.dataset.category) {
+    const l = sunburstData.levels.find((x) => x.level === t.dataset.level);
+    const c = l && l.categories.find((x) => x.category === t.dataset.category);
+    if (c) showCentre(`${l.level} / ${c.category}`, c);
+  } else if (t.dataset.level) {
+    const l = sunburstData.levels.find((x) => x.level === t.dataset.level);
+    if (l) showCentre(l.level, l);
+  }
+}
+
+function onSunburstOut() {
+  if (!sunburstData) return;
+  const { node } = focused(sunburstData);
+  showCentre(node.name, node.counts);
+}
+
+function onSunburstClick(ev) {
+  const t = ev.target;
+  if (!t.dataset) return;
+  if (t.dataset.endpoint) selectEndpoint(t.dataset.endpoint);
+  else if (t.dataset.category) zoom(`${t.dataset.level}/${t.dataset.category}`);
+  else if (t.dataset.level) zoom(t.dataset.level);
+  else if (t.dataset.centre !== undefined) {
+    const [lv, cat] = (state.focus || '').split('/');
+    zoom(cat ? lv : '');
+  }
+}
+
+function zoom(focus) {
+  go({ focus });
+  drawSunburst();
+}
+
+function findEndpoint(id) {
+  for (const l of sunburstData.levels) for (const c of l.categories) for (const e of c.endpoints) if (e.endpoint === id) return e;
+  return null;
+}
+
+async function loadSunburst() {
+  const g = ++generation.sunburst;
+  const data = await loading('sunburst', () => api('sunburst'));
+  if (g !== generation.sunburst) return;
+  sunburstData = data;
+  drawSunburst();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Panel: one endpoint, one line of code, or search results.
+
+function selectEndpoint(id) {
+  go({ endpoint: id, loc: '', q: '' });
+  for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
+  const p = document.querySelector(`#sunburst path[data-endpoint="${CSS.escape(id)}"]`);
+  if (p) {
+    p.classList.add('selected');
+    // Last drawn is on top: the outline is not hidden under its neighbours.
+    p.parentNode.append(p);
+  }
+  loadPanel();
+}
+
+function selectLoc(loc) {
+  go({ loc, endpoint: '', q: '' });
+  for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
+  loadPanel();
+}
+
+function endpointLink(id) {
+  return el('button', { class: 'link endpoint-link', type: 'button', 'data-endpoint': id, onclick: () => selectEndpoint(id) }, id);
+}
+
+function locLink(f, text) {
+  const loc = `${f.file}:${f.line}`;
+  return el('button', { class: 'link loc-link', type: 'button', 'data-loc': loc, title: `${f.function}\n${loc}`, onclick: () => selectLoc(loc) }, text || loc);
+}
+
+// A table of at most ROWS rows, with a button that draws the next ROWS.
+function rowsTable(id, head, rows, row) {
+  const tbody = el('tbody');
+  const table = el('table', { class: 'rows', id }, el('thead', {}, el('tr', {}, head.map((h) => el('th', {}, h)))), tbody);
+  const wrap = el('div', {}, table);
+  let shown = 0;
+  const more = el('button', { class: 'link more', type: 'button' });
+  const draw = () => {
+    const next = rows.slice(shown, shown + ROWS);
+    for (const r of next) tbody.append(el('tr', {}, row(r).map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', {}, c)))));
+    shown += next.length;
+    more.textContent = `show ${Math.min(ROWS, rows.length - shown)} more of ${fmt(rows.length - shown)}`;
+    more.hidden = shown >= rows.length;
+  };
+  more.addEventListener('click', draw);
+  draw();
+  if (!rows.length) tbody.append(el('tr', {}, el('td', { colspan: head.length, class: 'hint' }, 'none')));
+  wrap.append(more);
+  return wrap;
+}
+
+const num = (v) => el('td', { class: 'n' }, fmt(v));
+const codeChip = (c) => el('span', { class: `chip ${c.code >= 200 && c.code < 300 ? 'ok' : c.code >= 400 || c.code === 0 ? 'err' : ''}`, 'data-code': c.code }, `${c.code === 0 ? 'no response' : c.code} × ${fmt(c.hits)}`);
+
+async function loadPanel() {
+  const g = ++generation.panel;
+  const panel = $('#panel');
+  let node;
+  try {
+    if (state.endpoint) {
+      const d = await loading('endpoint', () => api('endpoint', { endpoint: state.endpoint, limit: LIMIT }));
+      if (g !== generation.panel) return;
+      node = endpointPanel(d);
+    } else if (state.loc) {
+      const d = await loading('line of code', () => api('loc', { loc: state.loc }));
+      if (g !== generation.panel) return;
+      node = locPanel(d);
+    } else if (state.q) {
+      const d = await loading('search', () => api('search', { q: state.q, limit: LIMIT }));
+      if (g !== generation.panel) return;
+      node = searchPanel(d);
+    }
+  } catch (e) {
+    if (g !== generation.panel) return;
+    node = el('p', { class: 'hint error' }, e.message);
+  }
+  if (node) panel.replaceChildren(node);
+  else panel.replaceChildren();
+}
+
+function endpointPanel(d) {
+  const e = d.endpoint;
+  const cls = endpointClass(e);
+  return el('div', { id: 'endpoint-panel', 'data-endpoint': e.endpoint },
+    el('h2', {}, e.endpoint),
+    el('div', { class: 'sub' }, el('code', {}, `${e.method.toUpperCase()} ${e.path}`)),
+    el('div', { class: 'sub' }, `${e.level} · ${e.category}${e.group ? ` · ${e.group}/${e.version}` : ` · ${e.version}`}${e.kind ? ` · ${e.kind}` : ''} · ${e.action}`),
+    el('p', {}, el('span', { class: `badge ${cls}` }, cls === 'conf' ? 'conformance-tested' : cls), e.eligible ? null : el('span', { class: 'badge ineligible' }, 'ineligible')),
+    el('div', { class: 'stats' },
+      el('div', {}, el('b', { id: 'ep-hits' }, fmt(e.hits)), 'requests'),
+      el('div', {}, el('b', { id: 'ep-apps' }, fmt(e.apps)), 'programs'),
+      el('div', {}, el('b', { id: 'ep-tests' }, fmt(e.tests)), 'tests'),
+      el('div', {}, el('b', { id: 'ep-locs' }, fmt(e.locs)), 'lines of code')),
+    el('h3', {}, 'Status codes'),
+    el('div', { id: 'ep-codes' }, d.codes.length ? d.codes.map(codeChip) : el('span', { class: 'hint' }, 'no requests')),
+    el('h3', {}, 'Verbs'),
+    el('div', { id: 'ep-verbs' }, d.verbs.map((v) => el('span', { class: 'chip' }, `${v.verb} × ${fmt(v.hits)}`))),
+    el('h3', {}, 'Lines of code'),
+    rowsTable('ep-locs-table', ['function', 'file:line', 'programs', 'requests'], d.locs, (l) => [el('code', {}, l.function), locLink(l), num(l.apps), num(l.hits)]),
+    el('h3', {}, 'Programs'),
+    rowsTable('ep-apps-table', ['program', 'identity', 'requests'], d.apps, (a) => [
+      el('button', { class: 'link', type: 'button', title: 'filter by this program', onclick: () => setFilter('app', a.app) }, a.app), el('code', {}, a.identity), num(a.hits)]),
+    el('h3', {}, 'Tests'),
+    rowsTable('ep-tests-table', ['test', 'SIG', 'conformance', 'requests'], d.tests, (t) => [t.test, t.sig || '', t.conformance ? 'yes' : '', num(t.hits)]),
+    el('h3', {}, 'Purposes (call stacks)'),
+    rowsTable('ep-purposes-table', ['stack', 'requests'], d.purposes, (p) => [
+      el('details', {},
+        el('summary', {}, el('code', {}, p.fingerprint), ` ${p.app || '?'}${p.test ? ` · ${p.test}` : ''}${p.complete ? '' : ' · partial'}`),
+        el('ol', {}, p.frames.map((f) => el('li', {}, el('code', {}, f.function), ' ', locLink(f))))),
+      num(p.hits)]),
+  );
+}
+
+function locPanel(d) {
+  return el('div', { id: 'loc-panel', 'data-loc': d.loc },
+    el('h2', {}, d.loc),
+    el('div', { class: 'sub' }, `${fmt(d.matched.length)} line(s) of code · reaches ${fmt(new Set(d.endpoints.map((e) => e.endpoint)).size)} endpoint(s)`),
+    el('h3', {}, 'Endpoints it reaches'),
+    rowsTable('loc-endpoints-table', ['endpoint', 'verb', 'programs', 'requests', 'status codes'], d.endpoints, (e) => [
+      el('div', {}, e.endpoint.startsWith('unmapped:') ? el('span', { class: 'hint' }, e.endpoint) : endpointLink(e.endpoint), el('div', { class: 'sub' }, el('code', {}, `${e.method.toUpperCase()} ${e.path}`))),
+      e.verb, num(e.apps), num(e.hits), el('div', {}, e.codes.map(codeChip))]),
+    el('h3', {}, 'Lines of code matched'),
+    rowsTable('loc-matched-table', ['function', 'file:line'], d.matched, (f) => [el('code', {}, f.function), locLink(f)]),
+  );
+}
+
+function searchPanel(d) {
+  return el('div', { id: 'search-panel' },
+    el('h2', {}, `Search: ${state.q}`),
+    el('h3', {}, 'Functions'),
+    rowsTable('search-functions', ['function', 'lines', 'requests'], d.functions, (f) => [
+      el('button', { class: 'link', type: 'button', onclick: () => selectLoc(f.function) }, el('code', {}, f.function)), num(f.locs), num(f.hits)]),
+    el('h3', {}, 'Files'),
+    rowsTable('search-files', ['file', 'lines', 'requests'], d.files, (f) => [
+      el('button', { class: 'link', type: 'button', onclick: () => selectLoc(f.file) }, el('code', {}, f.file)), num(f.locs), num(f.hits)]),
+  );
+}
+
+function setFilter(k, v) {
+  go({ [k]: v });
+  fillFilters();
+  refresh();
+}
+
+let searchTimer = null;
+function onSearch(ev) {
+  clearTimeout(searchTimer);
+  const q = ev.target.value.trim();
+  searchTimer = setTimeout(() => {
+    if (q === (state.q || '')) return;
+    go(q ? { q, endpoint: '', loc: '' } : { q: '' });
+    loadPanel();
+  }, ev.type === 'change' ? 0 : 300);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coverage over time: per ingest run, and per release.
+
+async function loadHistory() {
+  const g = ++generation.history;
+  const d = await loading('history', () => api('history'));
+  if (g !== generation.history) return;
+  drawHistory(d);
+}
+
+function drawHistory(d) {
+  const svg = $('#history-chart');
+  const W = 760;
+  const H = 320;
+  const m = { l: 52, r: 16, t: 16, b: 58 };
+  const runs = d.runs;
+  const frag = document.createDocumentFragment();
+  const top = Math.max(1, ...runs.map((r) => Math.max(r.total_endpoints, r.tested_endpoints, r.cumulative_tested_endpoints)));
+  const x = (i) => m.l + (runs.length > 1 ? (i * (W - m.l - m.r)) / (runs.length - 1) : (W - m.l - m.r) / 2);
+  const y = (v) => H - m.b - (v * (H - m.t - m.b)) / top;
+  for (let k = 0; k <= 4; k++) {
+    const v = Math.round((top * k) / 4);
+    frag.append(svgEl('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }), svgEl('text', { x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmt(v)));
+  }
+  frag.append(svgEl('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }), svgEl('line', { class: 'axis', x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
+  const series = [
+    ['s-total', 'endpoints', (r) => r.total_endpoints],
+    ['s-cum', 'tested so far', (r) => r.cumulative_tested_endpoints],
+    ['s-tested', 'tested in run', (r) => r.tested_endpoints],
+    ['s-conf', 'conformance-tested in run', (r) => r.conf_tested_endpoints],
+  ];
+  if (!runs.length) frag.append(svgEl('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no ingest runs yet'));
+  for (const [cls, , f] of series) {
+    frag.append(svgEl('polyline', { class: cls, points: runs.map((r, i) => `${x(i).toFixed(1)},${y(f(r)).toFixed(1)}`).join(' ') }));
+    runs.forEach((r, i) => frag.append(svgEl('circle', { cx: x(i), cy: y(f(r)), r: 3, class: cls, style: 'fill:currentColor', 'data-run': r.run },
+      svgEl('title', {}, `run ${r.run} (${r.kind}) ${r.started_at}\n${f(r)} endpoints · ${fmt(r.requests)} requests`))));
+  }
+  const every = Math.max(1, Math.ceil(runs.length / 12));
+  runs.forEach((r, i) => {
+    if (i % every) return;
+    frag.append(svgEl('text', { x: x(i), y: H - m.b + 16, 'text-anchor': 'middle' }, `#${r.run}`),
+      svgEl('text', { x: x(i), y: H - m.b + 30, 'text-anchor': 'middle' }, (r.started_at || '').slice(0, 10)));
+  });
+  series.forEach(([cls, label], i) => {
+    const lx = m.l + i * 175;
+    frag.append(svgEl('line', { class: cls, x1: lx, x2: lx + 22, y1: H - 10, y2: H - 10, 'stroke-width': 3 }), svgEl('text', { x: lx + 28, y: H - 6 }, label));
+  });
+  svg.replaceChildren(frag);
+  // The series colours come from CSS stroke; circles take the same colour.
+  for (const c of svg.querySelectorAll('circle')) c.style.fill = getComputedStyle(c).stroke;
+  const rel = $('#history-releases');
+  rel.replaceChildren(rowsTable('history-releases-table', ['release', 'requests', 'tested', 'eligible tested', 'coverage'], d.releases, (r) => [
+    el('button', { class: 'link', type: 'button', onclick: () => { setFilter('release', r.release); showView('coverage'); } }, r.release),
+    num(r.requests),
+    el('td', { class: 'n' }, `${fmt(r.tested_endpoints)} / ${fmt(r.total_endpoints)}`),
+    el('td', { class: 'n' }, `${fmt(r.tested_eligible_endpoints)} / ${fmt(r.eligible_endpoints)}`),
+    el('div', { class: 'bar', title: `${pct(r.conf_tested_endpoints, r.total_endpoints)} conformance-tested, ${pct(r.tested_endpoints, r.total_endpoints)} tested` },
+      el('i', { class: 'conf', style: `width:${(100 * r.conf_tested_endpoints) / Math.max(1, r.total_endpoints)}%` }),
+      el('i', { class: 'tested', style: `width:${(100 * Math.max(0, r.tested_endpoints - r.conf_tested_endpoints)) / Math.max(1, r.total_endpoints)}%` })),
+  ]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependency graph: programs on a circle, an arrow from writer to reader per pair.
+
+const MAX_NODES = 60;
+
+async function loadDeps() {
+  const g = ++generation.deps;
+  const d = await loading('dependencies', () => api('deps'));
+  if (g !== generation.deps) return;
+  drawDeps(d);
+}
+
+function drawDeps(d) {
+  const svg = $('#deps-graph');
+  const nodes = [...d.nodes].sort((a, b) => b.requests - a.requests).slice(0, MAX_NODES);
+  const pos = new Map();
+  const R0 = nodes.length > 1 ? 220 : 0;
+  nodes.forEach((n, i) => {
+    const a = (2 * Math.PI * i) / nodes.length;
+    pos.set(n.app, { x: R0 * Math.sin(a), y: -R0 * Math.cos(a), n });
+  });
+  const pairs = new Map();
+  for (const e of d.edges) {
+    if (!pos.has(e.writer) || !pos.has(e.reader)) continue;
+    const k = `${e.writer}\u0000${e.reader}`;
+    if (!pairs.has(k)) pairs.set(k, []);
+    pairs.get(k).push(e);
+  }
+  const maxReq = Math.max(1, ...nodes.map((n) => n.requests));
+  const rad = (n) => 8 + 14 * Math.sqrt(n.requests / maxReq);
+  const frag = document.createDocumentFragment();
+  frag.append(svgEl('defs', {}, svgEl('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+    svgEl('path', { d: 'M0 0L10 5L0 10z', fill: '#64748b' }))));
+  for (const [k, edges] of pairs) {
+    const [w, r] = k.split('\u0000');
+    const a = pos.get(w);
+    const b = pos.get(r);
+    const dx = b.x - a.x;
+    const dy = b.y - a.y;
+    const len = Math.hypot(dx, dy) || 1;
+    // Bend every edge to its right, so that A→B and B→A do not overlap.
+    const cx = (a.x + b.x) / 2 + (dy / len) * 40;
+    const cy = (a.y + b.y) / 2 - (dx / len) * 40;
+    const ra = rad(a.n);
+    const rb = rad(b.n) + 2;
+    const ua = Math.hypot(cx - a.x, cy - a.y) || 1;
+    const ub = Math.hypot(cx - b.x, cy - b.y) || 1;
+    const sx = a.x + ((cx - a.x) / ua) * ra;
+    const sy = a.y + ((cy - a.y) / ua) * ra;
+    const ex = b.x + ((cx - b.x) / ub) * rb;
+    const ey = b.y + ((cy - b.y) / ub) * rb;
+    const writes = edges.reduce((s, e) => s + e.writes, 0);
+    const label = edges.map((e) => (e.group ? `${e.group}/${e.resource}` : e.resource));
+    frag.append(svgEl('path', { class: 'edge', d: `M${sx.toFixed(1)} ${sy.toFixed(1)}Q${cx.toFixed(1)} ${cy.toFixed(1)} ${ex.toFixed(1)} ${ey.toFixed(1)}`, 'marker-end': 'url(#arrow)', 'stroke-width': 1 + Math.log10(1 + writes), 'data-writer': w, 'data-reader': r, onclick: () => depsPanel(w, r, edges) },
+      svgEl('title', {}, `${w} → ${r}\n${label.join(', ')}`)));
+    frag.append(svgEl('text', { class: 'edge-label', x: ((sx + ex) / 2 + cx) / 2, y: ((sy + ey) / 2 + cy) / 2 }, label.length > 2 ? `${label.slice(0, 2).join(', ')} +${label.length - 2}` : label.join(', ')));
+  }
+  for (const { x, y, n } of pos.values()) {
+    frag.append(svgEl('g', { class: 'node', 'data-app': n.app, onclick: () => depsPanel(n.app, null, d.edges.filter((e) => e.writer === n.app || e.reader === n.app)) },
+      svgEl('circle', { cx: x, cy: y, r: rad(n) }, svgEl('title', {}, `${n.app}\n${fmt(n.requests)} requests`)),
+      svgEl('text', { x, y: y + rad(n) + 12 }, n.app.length > 24 ? `${n.app.slice(0, 23)}…` : n.app)));
+  }
+  if (!nodes.length) frag.append(svgEl('text', { x: 0, y: 0 }, 'no program writes what another reads (yet)'));
+  if (d.nodes.length > nodes.length) frag.append(svgEl('text', { x: 0, y: 290 }, `${nodes.length} busiest of ${d.nodes.length} programs shown`));
+  svg.replaceChildren(frag);
+}
+
+function depsPanel(a, b, edges) {
+  const locs = (ls) => rowsTable(null, ['line of code', 'verb', 'requests'], ls, (l) => [el('div', {}, el('code', {}, l.function), el('div', {}, locLink(l))), l.verb, num(l.hits)]);
+  $('#panel').replaceChildren(el('div', { id: 'deps-panel' },
+    el('h2', {}, b ? `${a} → ${b}` : a),
+    el('div', { class: 'sub' }, b ? 'writes objects that the other reads' : 'edges of this program'),
+    edges.map((e) => el('div', {},
+      el('h3', {}, `${e.writer} → ${e.reader}: ${e.group ? `${e.group}/` : ''}${e.resource}`),
+      el('div', { class: 'sub' }, `${fmt(e.writes)} writes, ${fmt(e.reads)} reads`),
+      el('b', {}, 'writer'), locs(e.writer_locs),
+      el('b', {}, 'reader'), locs(e.reader_locs)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+function showView(view) {
+  if (view !== (state.view || 'coverage')) go({ view: view === 'coverage' ? '' : view });
+  const v = state.view || 'coverage';
+  for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${v}`;
+  for (const t of document.querySelectorAll('.tab')) t.classList.toggle('active', t.dataset.view === v);
+  if (v === 'history') loadHistory().catch(() => {});
+  if (v === 'deps') loadDeps().catch(() => {});
+}
+
+// Reloads what the filters change: the sunburst, the open tab and the panel.
+function refresh() {
+  const v = state.view || 'coverage';
+  const jobs = [loadSunburst()];
+  if (v !== 'coverage') showView(v);
+  if (state.endpoint || state.loc || state.q) jobs.push(loadPanel());
+  return Promise.allSettled(jobs);
+}
+
+async function start() {
+  readUrl();
+  fillFilters();
+  $('#filters').addEventListener('change', onFilter);
+  $('#filters').addEventListener('input', onFilter);
+  $('#f-clear').addEventListener('click', () => {
+    const changes = {};
+    for (const k of FILTER_KEYS) changes[k] = '';
+    go(changes);
+    fillFilters();
+    refresh();
+  });
+  $('#search').addEventListener('input', onSearch);
+  $('#search').addEventListener('change', onSearch);
+  const sb = $('#sunburst');
+  sb.addEventListener('click', onSunburstClick);
+  sb.addEventListener('mouseover', onSunburstOver);
+  sb.addEventListener('mouseleave', onSunburstOut);
+  for (const t of document.querySelectorAll('.tab')) {
+    t.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      showView(t.dataset.view);
+    });
+  }
+  window.addEventListener('popstate', () => {
+    readUrl();
+    fillFilters();
+    showView(state.view || 'coverage');
+    drawSunburst();
+    refresh();
+  });
+  showView(state.view || 'coverage');
+  // First paint: releases and the sunburst only, in parallel; everything else on demand.
+  const first = [loadReleases().catch(() => {}), loadSunburst().catch(() => {})];
+  if (state.endpoint || state.loc || state.q) first.push(loadPanel());
+  await Promise.allSettled(first);
+  performance.mark('whakapapa:ready');
+  document.body.dataset.ready = 'true';
+}
+
+start();
