@@ -6,3 +6,4 @@ pub mod mapping;
 pub mod purpose;
 pub mod useragent;
 pub mod web;
+pub mod ingest;

@@ -1,0 +1,621 @@
+//! Realistic generated audit events for benchmarks and tests: Metadata level, about 1 KB each,
+//! request URIs over every endpoint of a catalog (plus non-resource and unknown paths), many
+//! programs with client-go, e2e and whakapapa user agents.
+//!
+//! Deterministic: request `i` is always the same event, and its audit ID carries `i` in its
+//! last 48 bits ([`Events::seq_of`]), so a test can tell which requests a database holds.
+//! Shared by `benches/ingest.rs` and the integration tests (`#[path]`); not every user calls
+//! every function.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use whakapapa_collector::catalog::{Catalog, Method};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Distinct programs (user agents).
+    pub apps: usize,
+    /// Distinct purposes (call stacks) per whakapapa program.
+    pub purposes_per_app: usize,
+    /// Events per request: 1 writes ResponseComplete only, 2 adds RequestReceived first.
+    pub stages: usize,
+    /// Every `v1beta1_every`-th event is written as audit.k8s.io/v1beta1.
+    pub v1beta1_every: u64,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Microseconds between requests.
+    pub spacing_us: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            apps: 200,
+            purposes_per_app: 20,
+            stages: 1,
+            v1beta1_every: 10,
+            seed: 7,
+            spacing_us: 50,
+        }
+    }
+}
+
+/// 2026-11-20T10:00:00Z.
+pub const BASE_US: i64 = 1_795_168_800_000_000;
+
+#[derive(Debug, Clone)]
+struct Target {
+    verb: &'static str,
+    path: String,
+    list: bool,
+    resource: Option<String>,
+    subresource: Option<String>,
+    group: String,
+    version: String,
+    namespaced: bool,
+    named: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppKind {
+    ClientGo,
+    E2e,
+    Whakapapa,
+}
+
+#[derive(Debug, Clone)]
+struct App {
+    kind: AppKind,
+    identity: String,
+    user: String,
+}
+
+/// A generator of events over one catalog.
+#[derive(Debug, Clone)]
+pub struct Events {
+    config: Config,
+    targets: Vec<Target>,
+    hot: Vec<usize>,
+    apps: Vec<App>,
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+const NAMESPACES: [&str; 8] = [
+    "default",
+    "kube-system",
+    "shop",
+    "payments",
+    "monitoring",
+    "ingress-nginx",
+    "cert-manager",
+    "e2e-tests-deployment-4921",
+];
+
+const SIGS: [&str; 6] = [
+    "sig-apps",
+    "sig-node",
+    "sig-network",
+    "sig-storage",
+    "sig-auth",
+    "sig-api-machinery",
+];
+
+const CLIENT_GO: [&str; 6] = [
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "coredns",
+    "cert-manager-controller",
+    "argocd-application-controller",
+];
+
+/// Percent-encodes per KEP.md's pct-text (every byte outside the safe set).
+pub fn pct(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        let safe = b.is_ascii_alphanumeric() || b"!#$&'()*+,-./;<=>?[]^_`{|}~".contains(&b);
+        if safe {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+impl Events {
+    /// A generator over `catalog`'s endpoints.
+    pub fn new(catalog: &Catalog, config: Config) -> Events {
+        let targets: Vec<Target> = catalog.endpoints.iter().map(target).collect();
+        // Real traffic is skewed: most requests hit a few dozen endpoints.
+        let hot: Vec<usize> = targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.group.is_empty() || t.group == "apps" || t.group == "coordination.k8s.io"
+            })
+            .map(|(i, _)| i)
+            .take(60)
+            .collect();
+        let apps = (0..config.apps.max(1))
+            .map(|k| app(k, config.seed))
+            .collect();
+        Events {
+            config,
+            targets,
+            hot,
+            apps,
+        }
+    }
+
+    /// Number of catalog endpoints requests are spread over.
+    pub fn endpoints(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Events written per request.
+    pub fn stages(&self) -> usize {
+        self.config.stages
+    }
+
+    /// The audit ID of request `i`.
+    pub fn audit_id(&self, i: u64) -> String {
+        let app = self.app_of(i);
+        if self.apps[app].kind == AppKind::Whakapapa {
+            let fp = self.fingerprint(app, self.purpose_of(i));
+            let mut b = [0u8; 16];
+            b[..6].copy_from_slice(&(fp >> 16).to_be_bytes()[2..]);
+            b[6] = 0x80 | ((fp >> 12) & 0x0f) as u8;
+            b[7] = ((fp >> 4) & 0xff) as u8;
+            b[8] = 0x80 | (((fp & 0x0f) as u8) << 2) | 0b01;
+            b[9] = (0x57 & 0x3f) << 2;
+            b[10..].copy_from_slice(&i.to_be_bytes()[2..]);
+            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            )
+        } else {
+            let r = mix(i ^ self.config.seed);
+            format!(
+                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                r >> 32,
+                (r >> 16) & 0xffff,
+                r & 0xfff,
+                (r >> 12) & 0xfff,
+                i & 0xffff_ffff_ffff
+            )
+        }
+    }
+
+    /// The request number in an audit ID made by [`Events::audit_id`].
+    pub fn seq_of(audit_id: &str) -> Option<u64> {
+        u64::from_str_radix(audit_id.get(24..36)?, 16).ok()
+    }
+
+    fn app_of(&self, i: u64) -> usize {
+        // Skewed: low-numbered programs are busier.
+        let r = (mix(i.wrapping_mul(31) ^ self.config.seed) % 1_000_000) as f64 / 1_000_000.0;
+        ((r * r) * self.apps.len() as f64) as usize % self.apps.len()
+    }
+
+    fn purpose_of(&self, i: u64) -> usize {
+        (mix(i ^ 0x5555 ^ self.config.seed) % self.config.purposes_per_app.max(1) as u64) as usize
+    }
+
+    fn fingerprint(&self, app: usize, purpose: usize) -> u64 {
+        mix(((app as u64) << 20) ^ purpose as u64 ^ self.config.seed ^ 0xf1f1)
+    }
+
+    /// The endpoint a program's purpose reaches (`None`: a non-resource or unknown path).
+    fn target_of(&self, app: usize, purpose: usize, i: u64) -> Option<usize> {
+        let r = mix(((app as u64) << 24) ^ ((purpose as u64) << 4) ^ (i % 3));
+        match r % 100 {
+            0..=1 => None,
+            2..=69 => Some(self.hot[(r >> 8) as usize % self.hot.len()]),
+            _ => Some((r >> 8) as usize % self.targets.len()),
+        }
+    }
+
+    fn frames(&self, app: usize, purpose: usize, verb: &str) -> Vec<(String, String, u32)> {
+        let r = mix(((app as u64) << 32) ^ purpose as u64);
+        let depth = 2 + (r % 5) as usize;
+        let method = match verb {
+            "list" | "watch" => "list",
+            "create" => "create",
+            "update" => "replace",
+            "patch" => "patch",
+            "delete" | "deletecollection" => "delete",
+            _ => "get",
+        };
+        let mut frames = vec![(
+            format!("kube_client::api::Api<K>::{method}"),
+            "kube-client-5.0.0/src/api/core_methods.rs".to_owned(),
+            40 + (r % 200) as u32,
+        )];
+        for d in 1..depth {
+            let m = (r >> (d * 6)) % 7;
+            frames.push((
+                format!("app_{app}::module_{m}::step_{purpose}_{d}"),
+                format!("src/module_{m}.rs"),
+                10 + ((r >> (d * 3)) % 400) as u32 + purpose as u32 * 7,
+            ));
+        }
+        frames
+    }
+
+    fn user_agent(&self, app: usize, purpose: usize, verb: &str, i: u64) -> String {
+        let a = &self.apps[app];
+        match a.kind {
+            AppKind::ClientGo => a.identity.clone(),
+            AppKind::E2e => {
+                let sig = SIGS[purpose % SIGS.len()];
+                let conf = if purpose % 3 == 0 {
+                    " [Conformance]"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} -- [{sig}] Feature {app} should behave case {purpose}{conf}",
+                    a.identity
+                )
+            }
+            AppKind::Whakapapa => {
+                let fp = self.fingerprint(app, purpose);
+                let mut ua = a.identity.clone();
+                if purpose % 4 == 1 {
+                    let _ = write!(ua, " -- tests::case_{purpose}");
+                }
+                let _ = write!(ua, " whakapapa/1 fp={fp:016x}");
+                for (f, file, line) in self.frames(app, purpose, verb) {
+                    let _ = write!(ua, " {}@{}:{line}", pct(&f), pct(&file));
+                }
+                // Some purposes have stacks too deep for the header: kube-apiserver cuts it.
+                if purpose % 10 == 9 && i % 2 == 0 {
+                    while ua.len() < 1100 {
+                        let _ = write!(
+                            ua,
+                            " app_{app}::deep::frame_{}@src/deep.rs:{}",
+                            ua.len(),
+                            ua.len()
+                        );
+                    }
+                    ua.truncate(1024);
+                    ua.push_str("...TRUNCATED");
+                }
+                ua
+            }
+        }
+    }
+
+    /// Writes the events of request `i` (one line each) to `out`.
+    pub fn write_request(&self, i: u64, out: &mut Vec<u8>) {
+        let app = self.app_of(i);
+        let purpose = self.purpose_of(i);
+        let r = mix(i ^ 0xabcdef ^ self.config.seed);
+        let (verb, uri, object) = match self.target_of(app, purpose, i) {
+            Some(t) => {
+                let t = &self.targets[t];
+                let ns = NAMESPACES[(r % NAMESPACES.len() as u64) as usize];
+                let name = format!("obj-{}", (r >> 8) % 500);
+                let mut path = t
+                    .path
+                    .replace("{namespace}", ns)
+                    .replace("{name}", &name)
+                    .replace("{path}", "api/v1/status")
+                    .replace("{logpath}", "kubelet.log");
+                while let Some(s) = path.find('{') {
+                    let e = path[s..].find('}').map_or(path.len(), |e| s + e + 1);
+                    path.replace_range(s..e, "x-1");
+                }
+                let mut verb = t.verb;
+                if t.list {
+                    if (r >> 20) % 20 == 0 {
+                        verb = "watch";
+                        path.push_str("?allowWatchBookmarks=true&resourceVersion=12345&watch=true");
+                    } else {
+                        path.push_str("?limit=500&resourceVersion=0");
+                    }
+                }
+                let mut object = String::new();
+                if let Some(res) = &t.resource {
+                    let _ = write!(object, r#","objectRef":{{"resource":"{res}""#);
+                    if t.namespaced {
+                        let _ = write!(object, r#","namespace":"{ns}""#);
+                    }
+                    if t.named {
+                        let _ = write!(object, r#","name":"{name}""#);
+                    }
+                    if !t.group.is_empty() {
+                        let _ = write!(object, r#","apiGroup":"{}""#, t.group);
+                    }
+                    let _ = write!(object, r#","apiVersion":"{}""#, t.version);
+                    if let Some(sub) = &t.subresource {
+                        let _ = write!(object, r#","subresource":"{sub}""#);
+                    }
+                    object.push('}');
+                }
+                (verb, path, object)
+            }
+            None if r % 2 == 0 => (
+                "get",
+                ["/healthz", "/version", "/api", "/apis", "/openapi/v2", "/livez"]
+                    [(r >> 4) as usize % 6]
+                    .to_owned(),
+                String::new(),
+            ),
+            None => (
+                "get",
+                format!("/apis/shop.example.com/v1/namespaces/shop/widgets/w{}", r % 50),
+                r#","objectRef":{"resource":"widgets","namespace":"shop","name":"w1","apiGroup":"shop.example.com","apiVersion":"v1"}"#.to_owned(),
+            ),
+        };
+        let received = BASE_US + i as i64 * self.config.spacing_us;
+        let latency = 500 + (r >> 32) as i64 % 40_000;
+        let code = match (r >> 40) % 100 {
+            0..=4 => 404,
+            5..=6 => 409,
+            7 => 403,
+            _ if verb == "create" => 201,
+            _ => 200,
+        };
+        let ua = self.user_agent(app, purpose, verb, i);
+        let audit_id = self.audit_id(i);
+        let user = &self.apps[app].user;
+        let beta = self.config.v1beta1_every > 0 && i % self.config.v1beta1_every == 0;
+        let stages: &[&str] = if self.config.stages >= 2 {
+            &["RequestReceived", "ResponseComplete"]
+        } else {
+            &["ResponseComplete"]
+        };
+        for stage in stages {
+            let done = *stage == "ResponseComplete";
+            let stage_ts = if done { received + latency } else { received };
+            let api = if beta {
+                "audit.k8s.io/v1beta1"
+            } else {
+                "audit.k8s.io/v1"
+            };
+            let _ = write!(
+                Cursor(out),
+                r#"{{"kind":"Event","apiVersion":"{api}","level":"Metadata""#
+            );
+            if beta {
+                let _ = write!(
+                    Cursor(out),
+                    r#","timestamp":"{}","metadata":{{"creationTimestamp":"{}"}}"#,
+                    ts(stage_ts),
+                    ts(stage_ts)
+                );
+            }
+            let _ = write!(
+                Cursor(out),
+                r#","auditID":"{audit_id}","stage":"{stage}","requestURI":"{}","verb":"{verb}","user":{{"username":"{user}","uid":"{:08x}-5d6e-4f70-8a91-b2c3d4e5f607","groups":["system:serviceaccounts","system:serviceaccounts:kube-system","system:authenticated"],"extra":{{"authentication.kubernetes.io/credential-id":["JTI=7b1e0c2a-3f4d-4e5f-9a6b-7c8d9e0f1a2b"],"authentication.kubernetes.io/node-name":["kind-control-plane"]}}}},"sourceIPs":["10.244.{}.{}"],"userAgent":"{}"{object}"#,
+                json_escape(&uri),
+                app,
+                (app / 250) % 256,
+                app % 250 + 2,
+                json_escape(&ua),
+            );
+            if done {
+                let _ = write!(
+                    Cursor(out),
+                    r#","responseStatus":{{"metadata":{{}},"code":{code}}}"#
+                );
+            }
+            let _ = write!(
+                Cursor(out),
+                r#","requestReceivedTimestamp":"{}","stageTimestamp":"{}","annotations":{{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"system:{}\" of ClusterRole \"system:{}\" to ServiceAccount \"{}/kube-system\""}}}}"#,
+                ts(received),
+                ts(stage_ts),
+                app,
+                app,
+                app
+            );
+            out.push(b'\n');
+        }
+    }
+
+    /// Writes requests `range` as JSON lines.
+    pub fn write_lines(&self, range: std::ops::Range<u64>, w: &mut impl Write) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(1 << 20);
+        for i in range {
+            self.write_request(i, &mut buf);
+            if buf.len() > (1 << 20) - 4096 {
+                w.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        w.write_all(&buf)
+    }
+
+    /// Requests `range` as a webhook `EventList` body.
+    pub fn event_list(&self, range: std::ops::Range<u64>) -> Vec<u8> {
+        let mut lines = Vec::new();
+        for i in range {
+            self.write_request(i, &mut lines);
+        }
+        let mut body =
+            br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":["#
+                .to_vec();
+        let mut first = true;
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            body.extend_from_slice(line);
+        }
+        body.extend_from_slice(b"]}");
+        body
+    }
+
+    /// The side-channel records (full purposes) of every whakapapa program, as JSON lines.
+    pub fn purposes_jsonl(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (k, a) in self.apps.iter().enumerate() {
+            if a.kind != AppKind::Whakapapa {
+                continue;
+            }
+            for p in 0..self.config.purposes_per_app {
+                let frames: Vec<String> = self
+                    .frames(k, p, "get")
+                    .into_iter()
+                    .map(|(f, file, line)| {
+                        format!(
+                            r#"{{"function":"{}","file":"{}","line":{line}}}"#,
+                            json_escape(&f),
+                            json_escape(&file)
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    Cursor(&mut out),
+                    r#"{{"whakapapa":1,"fingerprint":"{:016x}","identity":{{"user_agent":"{}"}},"frames":[{}],"seen_at":"2026-11-20T10:00:00Z"}}"#,
+                    self.fingerprint(k, p),
+                    json_escape(&a.identity),
+                    frames.join(",")
+                );
+            }
+        }
+        out
+    }
+}
+
+/// `io::Write` over a `Vec<u8>` for `write!` without `std::io::Cursor`'s position.
+struct Cursor<'a>(&'a mut Vec<u8>);
+
+impl io::Write for Cursor<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '&' => out.push_str("\\u0026"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// RFC 3339 with microseconds, as kube-apiserver writes it.
+pub fn ts(us: i64) -> String {
+    let t = jiff::Timestamp::from_microsecond(us).expect("timestamp in range");
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn app(k: usize, seed: u64) -> App {
+    let commit = format!("{:07x}", mix(k as u64 ^ seed) & 0xfff_ffff);
+    match k % 5 {
+        0 | 1 => App {
+            kind: AppKind::Whakapapa,
+            identity: format!(
+                "app-{k}/v0.{}.1 (linux/amd64) git/{commit} built-by ci@runner-{} at 2026-11-01T10:00:00Z",
+                k % 10,
+                k % 8
+            ),
+            user: format!("system:serviceaccount:apps:app-{k}"),
+        },
+        2 | 3 => {
+            let name = CLIENT_GO[k % CLIENT_GO.len()];
+            App {
+                kind: AppKind::ClientGo,
+                identity: format!(
+                    "{name}/v1.36.{} (linux/amd64) kubernetes/{commit}/system:serviceaccount:kube-system:{name}-{k}",
+                    k % 4
+                ),
+                user: format!("system:serviceaccount:kube-system:{name}-{k}"),
+            }
+        }
+        _ => App {
+            kind: AppKind::E2e,
+            identity: format!("e2e.test/v1.36.0 (linux/amd64) kubernetes/{commit}"),
+            user: "kubernetes-admin".to_owned(),
+        },
+    }
+}
+
+fn target(e: &whakapapa_collector::catalog::Endpoint) -> Target {
+    let action = e.action.as_deref().unwrap_or("");
+    let list = action == "list";
+    let verb = match (e.method, action) {
+        (_, "list") => "list",
+        (_, "deletecollection") => "deletecollection",
+        (Method::Get, _) => "get",
+        (Method::Post, _) => "create",
+        (Method::Put, _) => "update",
+        (Method::Patch, _) => "patch",
+        (Method::Delete, _) => "delete",
+        (Method::Head, _) => "head",
+        (Method::Options, _) => "options",
+    };
+    // /api/v1/namespaces/{namespace}/pods/{name}/status -> pods, status
+    let segs: Vec<&str> = e.path.split('/').filter(|s| !s.is_empty()).collect();
+    let start = match segs.first() {
+        Some(&"api") => 2,
+        Some(&"apis") => 3,
+        _ => segs.len(),
+    };
+    let mut rest = &segs[start.min(segs.len())..];
+    let namespaced = rest.len() >= 2 && rest[0] == "namespaces" && rest[1] == "{namespace}";
+    if namespaced && rest.len() > 2 {
+        rest = &rest[2..];
+    }
+    let resource = rest.first().map(|s| s.to_string());
+    let named = rest.get(1).is_some_and(|s| s.starts_with('{'));
+    let subresource = rest
+        .get(2)
+        .filter(|s| !s.starts_with('{'))
+        .map(|s| s.to_string());
+    Target {
+        verb,
+        path: e.path.clone(),
+        list,
+        resource,
+        subresource,
+        group: e.group.clone().unwrap_or_default(),
+        version: e.version.clone().unwrap_or_else(|| "v1".into()),
+        namespaced,
+        named,
+    }
+}
+
+/// The Kubernetes 1.36 catalog shipped in the repository (`data/`).
+pub fn catalog() -> Catalog {
+    use std::io::Read as _;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/kubernetes/openapi-v2-1.36.json.gz");
+    let gz =
+        std::fs::read(&path).expect("the repository's data/kubernetes/openapi-v2-1.36.json.gz");
+    let mut spec = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut spec)
+        .expect("gzip");
+    Catalog::from_openapi(&spec, None).expect("the 1.36 document")
+}

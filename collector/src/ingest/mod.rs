@@ -1,0 +1,521 @@
+//! Audit log files, directories and stdin into the store, in batches, on a pipeline of threads.
+//!
+//! # Example
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use whakapapa_collector::ingest::{self, Options, Pipeline};
+//! use whakapapa_collector::store::{self, Store};
+//! let store = Store::open("whakapapa.db", store::Options::default())?;
+//! let run = store.begin_run_blocking("ingest", "audit.log", None)?;
+//! let inputs = ingest::expand(&["audit.log".into()])?;
+//! let summary = Pipeline::new(store, run, None, None, Options::default()).run(&inputs)?;
+//! println!("{} requests", summary.totals.new);
+//! # Ok(()) }
+//! ```
+//!
+//! The calling thread reads lines (decompressing gzip) into chunks of [`Options::batch_size`]
+//! lines; worker threads parse, map and convert each chunk and hand it to the store's writer as
+//! one batch, one transaction. Workers wait for their batch's commit, so at most
+//! `workers` batches are in flight and memory stays bounded whatever the input size. A bad line
+//! is recorded with its file and line in the same batch; the rest is stored.
+
+mod record;
+mod source;
+pub mod spec;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use indicatif::ProgressBar;
+
+use crate::audit::{self, Format};
+use crate::mapping::Mapper;
+use crate::purpose::{self, PurposeRecord};
+use crate::store::{
+    self, Batch, BatchOutcome, MalformedRecord, ReleaseId, RequestRecord, RunId, Store,
+};
+
+pub use record::{Converter, purpose_upsert, stage_rank};
+pub use source::{Input, Line, expand, looks_like_input, open, read_line};
+
+/// Errors that stop an ingest (bad lines do not: they are counted and reported).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A path given cannot be read.
+    #[error("cannot read {path}")]
+    Input {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The OpenAPI document (or ineligible list) is unusable.
+    #[error("bad endpoint catalog from {source_name}: {reason}")]
+    Spec {
+        /// Where it came from.
+        source_name: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No release label could be found for a catalog.
+    #[error("cannot tell the release of the OpenAPI document from {source_name}; pass --release")]
+    NoRelease {
+        /// Where it came from.
+        source_name: String,
+    },
+    /// The store failed: the batch in flight was rolled back.
+    #[error("cannot store a batch")]
+    Store(#[from] store::Error),
+    /// A worker thread could not start.
+    #[error("cannot start an ingest worker")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Lines per batch (one transaction each).
+    pub batch_size: usize,
+    /// Parse/convert threads.
+    pub workers: usize,
+    /// Longest line kept; longer ones are reported malformed without being held in memory.
+    pub max_line: usize,
+    /// Largest `EventList` or JSON array file; larger ones are reported (write JSON lines).
+    pub max_document: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            batch_size: 10_000,
+            workers: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 4),
+            max_line: 4 << 20,
+            max_document: 128 << 20,
+        }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::batch_size`].
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Sets [`Options::workers`].
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Counts over every batch.
+    pub totals: BatchOutcome,
+    /// Side-channel purposes stored.
+    pub purposes: u64,
+    /// The first malformed inputs (all are in the `malformed` table), in no particular order.
+    pub malformed: Vec<MalformedRecord>,
+    /// Inputs read.
+    pub inputs: usize,
+}
+
+/// Malformed inputs kept in the summary (the database keeps them all).
+const SUMMARY_MALFORMED: usize = 1000;
+
+/// A unit of work for a worker.
+enum Chunk {
+    /// Lines of a JSON lines input: `data` holds them back to back, `lines` where each is.
+    Lines {
+        source: Arc<str>,
+        data: Vec<u8>,
+        lines: Vec<(u64, usize, usize)>,
+    },
+    /// A whole `EventList` / array document.
+    Document { source: Arc<str>, data: Vec<u8> },
+    /// Input rejected by the reader itself (unreadable, not JSON, too long).
+    Rejected(Vec<MalformedRecord>),
+}
+
+/// An ingest of inputs into one run.
+#[derive(Debug)]
+pub struct Pipeline {
+    store: Store,
+    run: RunId,
+    release: Option<ReleaseId>,
+    mapper: Option<Arc<Mapper>>,
+    options: Options,
+    progress: ProgressBar,
+}
+
+struct Shared {
+    summary: Mutex<Summary>,
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+}
+
+impl Pipeline {
+    /// An ingest into `run`, mapping with `mapper` against `release`.
+    pub fn new(
+        store: Store,
+        run: RunId,
+        release: Option<ReleaseId>,
+        mapper: Option<Arc<Mapper>>,
+        options: Options,
+    ) -> Pipeline {
+        Pipeline {
+            store,
+            run,
+            release,
+            mapper,
+            options,
+            progress: ProgressBar::hidden(),
+        }
+    }
+
+    /// Reports progress (bytes read) on this bar.
+    pub fn with_progress(mut self, progress: ProgressBar) -> Pipeline {
+        self.progress = progress;
+        self
+    }
+
+    /// Reads every input; returns once every batch is committed, or at the first store error.
+    pub fn run(&self, inputs: &[Input]) -> Result<Summary, Error> {
+        let shared = Arc::new(Shared {
+            summary: Mutex::new(Summary {
+                inputs: inputs.len(),
+                ..Summary::default()
+            }),
+            failed: AtomicBool::new(false),
+            error: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::sync_channel::<Chunk>(self.options.workers);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut workers = Vec::new();
+        for n in 0..self.options.workers {
+            let worker = Worker {
+                rx: rx.clone(),
+                shared: shared.clone(),
+                store: self.store.clone(),
+                run: self.run,
+                release: self.release,
+                converter: Converter::new(self.mapper.clone()),
+                batch_size: self.options.batch_size,
+                progress: self.progress.clone(),
+            };
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("ingest-{n}"))
+                    .spawn(move || worker.run())
+                    .map_err(Error::Spawn)?,
+            );
+        }
+        let read = Arc::new(AtomicU64::new(0));
+        for input in inputs {
+            if shared.failed.load(Ordering::Relaxed) {
+                break;
+            }
+            self.read_input(input, &tx, &read, &shared);
+        }
+        drop(tx);
+        for w in workers {
+            let _ = w.join();
+        }
+        self.progress.finish_and_clear();
+        if let Some(e) = shared.error.lock().expect("error lock").take() {
+            return Err(e);
+        }
+        let summary = shared.summary.lock().expect("summary lock").clone();
+        Ok(summary)
+    }
+
+    /// Reads one input into chunks; problems with the input become malformed records.
+    fn read_input(
+        &self,
+        input: &Input,
+        tx: &mpsc::SyncSender<Chunk>,
+        read: &Arc<AtomicU64>,
+        shared: &Shared,
+    ) {
+        let name: Arc<str> = input.name().into();
+        let reject = |line: Option<u64>, reason: String| {
+            let _ = tx.send(Chunk::Rejected(vec![MalformedRecord {
+                source: name.to_string(),
+                line,
+                reason,
+            }]));
+        };
+        let mut reader = match source::open(input, read.clone()) {
+            Ok(r) => r,
+            Err(e) => return reject(None, format!("cannot read: {e}")),
+        };
+        let format = match reader.fill_buf() {
+            Ok(head) => audit::sniff(head),
+            Err(e) => return reject(None, format!("cannot read: {e}")),
+        };
+        match format {
+            Format::Empty => {}
+            Format::NotJson => reject(
+                Some(1),
+                "not JSON: expected audit events as JSON lines or an EventList".into(),
+            ),
+            Format::Document => {
+                let mut data = Vec::new();
+                let limit = self.options.max_document as u64;
+                match std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut reader, limit + 1),
+                    &mut data,
+                ) {
+                    Ok(_) if data.len() as u64 > limit => reject(
+                        None,
+                        format!(
+                            "document larger than {} MiB; write it as JSON lines",
+                            limit >> 20
+                        ),
+                    ),
+                    Ok(_) => {
+                        let _ = tx.send(Chunk::Document { source: name, data });
+                    }
+                    Err(e) => reject(None, format!("cannot read: {e}")),
+                }
+            }
+            Format::JsonLines => {
+                let mut data = Vec::with_capacity(self.options.batch_size * 1100);
+                let mut lines = Vec::with_capacity(self.options.batch_size);
+                let mut n = 0u64;
+                loop {
+                    if shared.failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let start = data.len();
+                    let line = source::read_line(&mut *reader, &mut data, self.options.max_line);
+                    n += 1;
+                    match line {
+                        Ok(Line::Read) => lines.push((n, start, data.len())),
+                        Ok(Line::TooLong) => reject(
+                            Some(n),
+                            format!("line longer than {} bytes", self.options.max_line),
+                        ),
+                        Ok(Line::End) => break,
+                        Err(e) => {
+                            reject(Some(n), format!("cannot read: {e}"));
+                            break;
+                        }
+                    }
+                    if lines.len() >= self.options.batch_size {
+                        let full = std::mem::replace(
+                            &mut data,
+                            Vec::with_capacity(self.options.batch_size * 1100),
+                        );
+                        let full_lines = std::mem::replace(
+                            &mut lines,
+                            Vec::with_capacity(self.options.batch_size),
+                        );
+                        self.progress.set_position(read.load(Ordering::Relaxed));
+                        let _ = tx.send(Chunk::Lines {
+                            source: name.clone(),
+                            data: full,
+                            lines: full_lines,
+                        });
+                    }
+                }
+                if !lines.is_empty() {
+                    let _ = tx.send(Chunk::Lines {
+                        source: name,
+                        data,
+                        lines,
+                    });
+                }
+            }
+        }
+        self.progress.set_position(read.load(Ordering::Relaxed));
+    }
+}
+
+struct Worker {
+    rx: Arc<Mutex<mpsc::Receiver<Chunk>>>,
+    shared: Arc<Shared>,
+    store: Store,
+    run: RunId,
+    release: Option<ReleaseId>,
+    converter: Converter,
+    batch_size: usize,
+    progress: ProgressBar,
+}
+
+/// What a worker made of a chunk.
+#[derive(Default)]
+struct Parsed {
+    events: u64,
+    requests: Vec<RequestRecord>,
+    purposes: Vec<PurposeRecord>,
+    malformed: Vec<MalformedRecord>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            let chunk = match self.rx.lock().expect("chunk queue lock").recv() {
+                Ok(c) => c,
+                Err(_) => return,
+            };
+            if self.shared.failed.load(Ordering::Relaxed) {
+                continue; // drain: the reader stops soon
+            }
+            if let Err(e) = self.chunk(chunk) {
+                self.shared.failed.store(true, Ordering::Relaxed);
+                self.shared
+                    .error
+                    .lock()
+                    .expect("error lock")
+                    .get_or_insert(e);
+            }
+        }
+    }
+
+    fn chunk(&mut self, chunk: Chunk) -> Result<(), Error> {
+        let parsed = match chunk {
+            Chunk::Lines {
+                source,
+                data,
+                lines,
+            } => {
+                let mut p = Parsed::default();
+                for (n, start, end) in lines {
+                    self.line(&source, n, &data[start..end], &mut p);
+                }
+                p
+            }
+            Chunk::Document { source, data } => self.document(&source, &data),
+            Chunk::Rejected(malformed) => Parsed {
+                events: 0,
+                malformed,
+                ..Parsed::default()
+            },
+        };
+        self.store(parsed)
+    }
+
+    /// One line: an event, a side-channel record, or an `EventList` on one line.
+    fn line(&mut self, source: &str, n: u64, line: &[u8], p: &mut Parsed) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if purpose::is_record(line) {
+            match PurposeRecord::parse(line) {
+                Ok(r) => p.purposes.push(r),
+                Err(e) => p.malformed.push(malformed(source, n, e.to_string())),
+            }
+            return;
+        }
+        p.events += 1;
+        match audit::parse_event(line) {
+            Ok(e) => p.requests.push(self.converter.record(e)),
+            Err(e) => match audit::parse_batch(line) {
+                // A webhook body saved as one line.
+                Ok(events) if events.len() != 1 => {
+                    p.events += events.len() as u64 - 1;
+                    for e in events {
+                        p.requests.push(self.converter.record(e));
+                    }
+                }
+                _ => p.malformed.push(malformed(source, n, e.to_string())),
+            },
+        }
+    }
+
+    fn document(&mut self, source: &str, data: &[u8]) -> Parsed {
+        let mut p = Parsed::default();
+        match audit::parse_batch_lenient(data) {
+            Ok((events, errors)) => {
+                p.events = (events.len() + errors.len()) as u64;
+                for e in events {
+                    p.requests.push(self.converter.record(e));
+                }
+                for e in errors {
+                    let line = e.offset().map(|o| audit::line_of(data, o) as u64);
+                    p.malformed.push(MalformedRecord {
+                        source: source.to_owned(),
+                        line,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            // Not one document after all (e.g. EventLists one per line): read it as lines.
+            Err(_) => {
+                for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+                    self.line(source, i as u64 + 1, line, &mut p);
+                }
+            }
+        }
+        p
+    }
+
+    fn store(&mut self, p: Parsed) -> Result<(), Error> {
+        let purposes = p.purposes.len() as u64;
+        if !p.purposes.is_empty() {
+            self.store
+                .upsert_purposes_blocking(p.purposes.into_iter().map(purpose_upsert).collect())?;
+        }
+        // A document's events can be more than a batch: split them, malformed with the first.
+        let mut requests = p.requests;
+        let mut malformed = p.malformed;
+        let mut events = p.events;
+        let mut outcome = BatchOutcome::default();
+        loop {
+            let rest = if requests.len() > self.batch_size {
+                requests.split_off(self.batch_size)
+            } else {
+                Vec::new()
+            };
+            let n = requests.len() as u64 + malformed.len() as u64;
+            let batch_events = if rest.is_empty() {
+                events
+            } else {
+                n.min(events)
+            };
+            events -= batch_events;
+            let kept_malformed: Vec<MalformedRecord> =
+                malformed.iter().take(SUMMARY_MALFORMED).cloned().collect();
+            let o = self.store.apply_blocking(Batch {
+                run: self.run,
+                release: self.release,
+                events: batch_events,
+                requests,
+                malformed: std::mem::take(&mut malformed),
+            })?;
+            outcome.add(&o);
+            {
+                let mut s = self.shared.summary.lock().expect("summary lock");
+                let room = SUMMARY_MALFORMED.saturating_sub(s.malformed.len());
+                s.malformed.extend(kept_malformed.into_iter().take(room));
+            }
+            if rest.is_empty() {
+                break;
+            }
+            requests = rest;
+        }
+        let mut s = self.shared.summary.lock().expect("summary lock");
+        s.totals.add(&outcome);
+        s.purposes += purposes;
+        self.progress
+            .set_message(format!("{} events", s.totals.events));
+        Ok(())
+    }
+}
+
+fn malformed(source: &str, line: u64, reason: String) -> MalformedRecord {
+    MalformedRecord {
+        source: source.to_owned(),
+        line: Some(line),
+        reason,
+    }
+}

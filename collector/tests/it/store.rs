@@ -1,0 +1,230 @@
+//! The store through its public API, on a real database file.
+
+use whakapapa_collector::store::{self, StageRank, Store};
+
+use crate::fixture::{Db, Ev};
+
+const POD: &str = "/api/v1/namespaces/default/pods/web-0";
+
+#[test]
+fn a_request_is_counted_once_with_its_most_complete_stage() {
+    let db = Db::new();
+    // every stage of one request, out of order, across batches
+    let o = db.apply(&[Ev::new("a1", "ResponseComplete", "get", POD).code(404)]);
+    assert_eq!((o.new, o.advanced, o.duplicates), (1, 0, 0));
+    let o = db.apply(&[
+        Ev::new("a1", "RequestReceived", "get", POD),
+        Ev::new("a1", "ResponseComplete", "get", POD).code(404),
+    ]);
+    assert_eq!((o.new, o.earlier_stage, o.duplicates), (0, 1, 1));
+    let rows = db.request("a1");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].stage, StageRank::ResponseComplete);
+    assert_eq!(rows[0].status_code, Some(404));
+    assert_eq!(rows[0].latency_us, Some(12_000));
+    assert_eq!(
+        rows[0].operation_id.as_deref(),
+        Some("readCoreV1NamespacedPod")
+    );
+
+    // seen only at RequestReceived: still a request, no status yet
+    db.apply(&[Ev::new(
+        "b1",
+        "RequestReceived",
+        "list",
+        "/api/v1/pods?limit=500",
+    )]);
+    let b = &db.request("b1")[0];
+    assert_eq!(
+        (b.stage, b.status_code, b.latency_us),
+        (StageRank::RequestReceived, None, None)
+    );
+    assert_eq!(
+        b.operation_id.as_deref(),
+        Some("listCoreV1PodForAllNamespaces")
+    );
+    // its later stages arrive: upgraded in place
+    let o = db.apply(&[
+        Ev::new("b1", "ResponseStarted", "list", "/api/v1/pods?limit=500"),
+        Ev::new("b1", "ResponseComplete", "list", "/api/v1/pods?limit=500").code(200),
+    ]);
+    assert_eq!((o.new, o.advanced), (0, 2));
+    let b = &db.request("b1")[0];
+    assert_eq!(
+        (b.stage, b.status_code, b.latency_us),
+        (StageRank::ResponseComplete, Some(200), Some(12_000))
+    );
+    assert_eq!(db.counts().requests, 2);
+}
+
+#[test]
+fn a_redelivered_batch_changes_no_count() {
+    let db = Db::new();
+    let batch: Vec<Ev> = (0..300)
+        .flat_map(|i| {
+            let id = format!("r{i}");
+            let uri = format!("/api/v1/namespaces/ns{}/configmaps", i % 7);
+            [
+                Ev::new(&id, "RequestReceived", "create", &uri).at(i as f64),
+                Ev::new(&id, "ResponseComplete", "create", &uri)
+                    .at(i as f64)
+                    .code(201),
+            ]
+        })
+        .collect();
+    let first = db.apply(&batch);
+    assert_eq!((first.events, first.new, first.advanced), (600, 300, 300));
+    let before = db.counts();
+    let again = db.apply(&batch);
+    assert_eq!(
+        (
+            again.new,
+            again.advanced,
+            again.duplicates,
+            again.earlier_stage
+        ),
+        (0, 0, 300, 300)
+    );
+    assert_eq!(db.counts(), before);
+    // and out of order: the second half first, then the whole batch reversed
+    let mut reversed = batch.clone();
+    reversed.reverse();
+    let o = db.apply(&reversed);
+    assert_eq!(o.new, 0);
+    assert_eq!(db.counts(), before);
+}
+
+#[test]
+fn a_retried_audit_id_with_another_receive_time_is_another_request() {
+    let db = Db::new();
+    db.apply(&[
+        Ev::new("same", "ResponseComplete", "delete", POD).at(1.0),
+        Ev::new("same", "ResponseComplete", "delete", POD)
+            .at(2.5)
+            .code(404),
+    ]);
+    let rows = db.request("same");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].status_code, Some(404));
+    assert_eq!(db.counts().request_keys, 2);
+}
+
+#[test]
+fn requests_keep_who_and_what() {
+    let db = Db::new();
+    db.apply(&[
+        Ev::new("h", "ResponseComplete", "get", "/healthz"),
+        Ev::new("c", "ResponseComplete", "get", "/apis/shop.example.com/v1/widgets"),
+        Ev::new("t", "ResponseComplete", "create", "/api/v1/namespaces/e2e-1/pods")
+            .ua("e2e.test/v1.36.0 (linux/amd64) kubernetes/6f6b2a1 -- [sig-node] Pods should be submitted and removed [Conformance]")
+            .v1beta1(),
+    ]);
+    assert_eq!(db.request("h")[0].mapping, "non_resource");
+    assert_eq!(db.request("c")[0].mapping, "unmapped:unknown_path");
+    let t = &db.request("t")[0];
+    assert_eq!(t.operation_id.as_deref(), Some("createCoreV1NamespacedPod"));
+    assert_eq!(
+        t.identity.as_deref(),
+        Some("e2e.test/v1.36.0 (linux/amd64) kubernetes/6f6b2a1")
+    );
+    assert_eq!(
+        t.test.as_deref(),
+        Some("[sig-node] Pods should be submitted and removed [Conformance]")
+    );
+    assert_eq!(t.user.as_deref(), Some("kubernetes-admin"));
+}
+
+#[test]
+fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
+    let db = Db::new();
+    let ua = "shop/v0.3.1 (linux/amd64) git/4f2a9c1 whakapapa/1 fp=9c0e4b7d12aa03f1 \
+              kube_client%3A%3Aapi%3A%3AApi<K>%3A%3Alist@kube-client-5.0.0/src/api/core_methods.rs:106 \
+              shop%3A%3Acount@src/inv.rs:42 shop%3A%3Ama...TRUNCATED";
+    db.apply(&[Ev::new("p1", "ResponseComplete", "list", "/api/v1/pods").ua(ua)]);
+    let r = &db.request("p1")[0];
+    assert_eq!(r.fingerprint.as_deref(), Some("9c0e4b7d12aa03f1"));
+    let reader = db.store.reader().unwrap();
+    assert_eq!(
+        store::read::purpose_frames(&reader, "9c0e4b7d12aa03f1").unwrap(),
+        [
+            "kube_client::api::Api<K>::list@kube-client-5.0.0/src/api/core_methods.rs:106",
+            "shop::count@src/inv.rs:42"
+        ]
+    );
+    // the full purpose arrives through the side channel
+    let record = br#"{"whakapapa":1,"fingerprint":"9c0e4b7d12aa03f1","identity":{"user_agent":"shop/v0.3.1 (linux/amd64) git/4f2a9c1"},"frames":[{"function":"kube_client::api::Api<K>::list","file":"kube-client-5.0.0/src/api/core_methods.rs","line":106},{"function":"shop::count","file":"src/inv.rs","line":42},{"function":"shop::main","file":"src/main.rs","line":17}]}"#;
+    let (records, errors) = whakapapa_collector::purpose::parse_records(record);
+    assert!(errors.is_empty());
+    db.store
+        .upsert_purposes_blocking(
+            records
+                .into_iter()
+                .map(whakapapa_collector::ingest::purpose_upsert)
+                .collect(),
+        )
+        .unwrap();
+    assert_eq!(
+        store::read::purpose_frames(&reader, "9c0e4b7d12aa03f1")
+            .unwrap()
+            .len(),
+        3
+    );
+    let c = db.counts();
+    assert_eq!((c.purposes, c.complete_purposes), (1, 1));
+    // a request whose user agent lost even its fingerprint joins through its Audit-ID
+    let audit_id = "9c0e4b7d-12aa-803f-855c-2e0f4a6b8c1d";
+    assert_eq!(
+        whakapapa_collector::useragent::fingerprint_from_audit_id(audit_id),
+        Some(0x9c0e4b7d12aa03f1)
+    );
+    db.apply(&[
+        Ev::new(audit_id, "ResponseComplete", "list", "/api/v1/pods")
+            .ua("shop/v0.3.1 (linux/amd64) git/4f2a9c1 ...TRUNCATED"),
+    ]);
+    assert_eq!(
+        db.request(audit_id)[0].fingerprint.as_deref(),
+        Some("9c0e4b7d12aa03f1")
+    );
+    assert_eq!(db.counts().purposes, 1);
+}
+
+#[test]
+fn a_database_reopens_at_its_schema_version_and_keeps_its_rows() {
+    let db = Db::new();
+    db.apply(&[Ev::new("x", "ResponseComplete", "get", POD)]);
+    let path = db.path();
+    drop(db.store);
+    let store = Store::open(&path, store::Options::default()).unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(store::read::counts(&reader).unwrap().requests, 1);
+    let version: i64 = reader
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::SCHEMA_VERSION);
+}
+
+#[test]
+fn a_release_label_is_bound_to_its_document() {
+    let db = Db::new();
+    let catalog = crate::events::catalog();
+    let record = |spec: &[u8]| {
+        whakapapa_collector::ingest::spec::release_record(
+            &catalog,
+            "1.36.0".into(),
+            spec.to_vec(),
+            None,
+        )
+    };
+    assert_eq!(
+        db.store.store_release_blocking(record(b"{}")).unwrap(),
+        db.release
+    );
+    let err = db
+        .store
+        .store_release_blocking(record(b"{\"other\":1}"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("release 1.36.0 is already stored"),
+        "{err}"
+    );
+}
