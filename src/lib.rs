@@ -1,1 +1,8 @@
 //! Examples and end-to-end tests for whakapapa and its collector: see `examples/` and `tests/`.
+//!
+//! The library holds what they share: [`StandInApiServer`], a stand-in for kube-apiserver that
+//! answers kube-rs requests and sends audit batches to a webhook the way kube-apiserver does.
+
+mod standin;
+
+pub use standin::{AuditStats, StandInApiServer, StandInConfig, StandInError, UserInfo};

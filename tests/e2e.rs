@@ -1,0 +1,7 @@
+//! End-to-end tests: the stand-in API server, the whakapapa layer and the collector together,
+//! over real sockets on loopback.
+
+mod e2e {
+    pub mod sink;
+    mod standin;
+}
