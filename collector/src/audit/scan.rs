@@ -31,8 +31,8 @@ pub(crate) fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The 1-based line number of byte `offset`.
-pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
+/// The 1-based line number of byte `offset` of `bytes`, to turn an error's offset into a line.
+pub fn line_of(bytes: &[u8], offset: usize) -> usize {
     1 + bytes[..offset.min(bytes.len())]
         .iter()
         .filter(|&&b| b == b'\n')

@@ -24,7 +24,6 @@ fn parses_v1_metadata_event() {
     assert_eq!(e.verb, "list");
     assert_eq!(e.user.username, "system:serviceaccount:kube-system:coredns");
     assert_eq!(e.user.groups.len(), 3);
-    assert_eq!(e.user.extra.len(), 2);
     assert_eq!(e.source_ips, vec!["10.244.0.3"]);
     assert_eq!(
         e.user_agent.as_deref(),
@@ -37,7 +36,10 @@ fn parses_v1_metadata_event() {
     assert_eq!(e.status_code(), Some(200));
     assert_eq!(e.received_us(), 1_795_168_800_123_456);
     assert_eq!(e.latency_us(), Some(3_545));
-    assert_eq!(e.annotations["authorization.k8s.io/decision"], "allow");
+    assert_eq!(
+        e.annotations.authorization_decision.as_deref(),
+        Some("allow")
+    );
 }
 
 #[test]

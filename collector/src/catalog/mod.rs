@@ -462,4 +462,4 @@ struct Gvk {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -229,3 +229,449 @@ fn labels_are_stable() {
         "non_resource"
     );
 }
+
+/// Every case of the issue against the real 1.36 catalog.
+#[test]
+fn maps_every_case_on_the_1_36_spec() {
+    let Some(catalog) = crate::catalog::tests::catalog_1_36() else {
+        return;
+    };
+    let mapper = Mapper::new(&catalog);
+    let table: &[(&str, &str, &str)] = &[
+        // list vs get, namespaced and cluster-scoped, all namespaces.
+        (
+            "list",
+            "/api/v1/namespaces/default/pods?limit=500&resourceVersion=0",
+            "listCoreV1NamespacedPod",
+        ),
+        (
+            "list",
+            "/api/v1/pods?fieldSelector=spec.nodeName%3Dkind-worker",
+            "listCoreV1PodForAllNamespaces",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/default/pods/web-0",
+            "readCoreV1NamespacedPod",
+        ),
+        ("list", "/api/v1/nodes", "listCoreV1Node"),
+        ("get", "/api/v1/nodes/kind-worker", "readCoreV1Node"),
+        (
+            "get",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin",
+            "readRbacAuthorizationV1ClusterRole",
+        ),
+        (
+            "get",
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/admin",
+            "readRbacAuthorizationV1NamespacedRole",
+        ),
+        (
+            "list",
+            "/apis/apps/v1/deployments",
+            "listAppsV1DeploymentForAllNamespaces",
+        ),
+        // watch=true on a collection is its list endpoint; on one object kube-apiserver serves a get.
+        (
+            "watch",
+            "/api/v1/namespaces/default/pods?allowWatchBookmarks=true&watch=true",
+            "listCoreV1NamespacedPod",
+        ),
+        (
+            "watch",
+            "/api/v1/nodes?fieldSelector=metadata.name%3Dkind-worker&watch=true",
+            "listCoreV1Node",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/default/pods/web-0?watch=true",
+            "readCoreV1NamespacedPod",
+        ),
+        // create, update, patch, delete, deletecollection.
+        (
+            "create",
+            "/apis/apps/v1/namespaces/ns/deployments?fieldManager=kubectl-client-side-apply",
+            "createAppsV1NamespacedDeployment",
+        ),
+        (
+            "update",
+            "/apis/apps/v1/namespaces/ns/deployments/web",
+            "replaceAppsV1NamespacedDeployment",
+        ),
+        (
+            "patch",
+            "/apis/apps/v1/namespaces/ns/deployments/web?fieldManager=kubectl&force=true",
+            "patchAppsV1NamespacedDeployment",
+        ),
+        (
+            "delete",
+            "/apis/apps/v1/namespaces/ns/deployments/web",
+            "deleteAppsV1NamespacedDeployment",
+        ),
+        (
+            "deletecollection",
+            "/api/v1/namespaces/ns/pods?labelSelector=app%3Dweb",
+            "deleteCoreV1CollectionNamespacedPod",
+        ),
+        (
+            "deletecollection",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            "deleteRbacAuthorizationV1CollectionClusterRole",
+        ),
+        // Subresources.
+        (
+            "get",
+            "/api/v1/namespaces/ns/pods/web-0/status",
+            "readCoreV1NamespacedPodStatus",
+        ),
+        (
+            "patch",
+            "/api/v1/namespaces/ns/pods/web-0/status",
+            "patchCoreV1NamespacedPodStatus",
+        ),
+        (
+            "update",
+            "/apis/apps/v1/namespaces/ns/deployments/web/status",
+            "replaceAppsV1NamespacedDeploymentStatus",
+        ),
+        (
+            "get",
+            "/apis/apps/v1/namespaces/ns/deployments/web/scale",
+            "readAppsV1NamespacedDeploymentScale",
+        ),
+        (
+            "patch",
+            "/apis/apps/v1/namespaces/ns/deployments/web/scale",
+            "patchAppsV1NamespacedDeploymentScale",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/ns/pods/web-0/log?container=app&follow=true",
+            "readCoreV1NamespacedPodLog",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/pods/web-0/exec?command=sh&stdin=true&tty=true",
+            "connectCoreV1PostNamespacedPodExec",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/ns/pods/web-0/exec?command=date",
+            "connectCoreV1GetNamespacedPodExec",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/pods/web-0/attach?stdin=true",
+            "connectCoreV1PostNamespacedPodAttach",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/ns/pods/web-0/portforward?ports=8080",
+            "connectCoreV1GetNamespacedPodPortforward",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/pods/web-0/portforward",
+            "connectCoreV1PostNamespacedPodPortforward",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/pods/web-0/binding",
+            "createCoreV1NamespacedPodBinding",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/bindings",
+            "createCoreV1NamespacedBinding",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/pods/web-0/eviction",
+            "createCoreV1NamespacedPodEviction",
+        ),
+        (
+            "patch",
+            "/api/v1/namespaces/ns/pods/web-0/ephemeralcontainers",
+            "patchCoreV1NamespacedPodEphemeralcontainers",
+        ),
+        (
+            "patch",
+            "/api/v1/namespaces/ns/pods/web-0/resize",
+            "patchCoreV1NamespacedPodResize",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/serviceaccounts/default/token",
+            "createCoreV1NamespacedServiceAccountToken",
+        ),
+        (
+            "update",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval",
+            "replaceCertificatesV1CertificateSigningRequestApproval",
+        ),
+        (
+            "get",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/status",
+            "readCertificatesV1CertificateSigningRequestStatus",
+        ),
+        // Namespace status and finalize.
+        (
+            "get",
+            "/api/v1/namespaces/ns/status",
+            "readCoreV1NamespaceStatus",
+        ),
+        (
+            "update",
+            "/api/v1/namespaces/ns/finalize",
+            "replaceCoreV1NamespaceFinalize",
+        ),
+        (
+            "update",
+            "/api/v1/namespaces/status/finalize",
+            "replaceCoreV1NamespaceFinalize",
+        ),
+        // Proxy with any trailing path, including /metrics and /healthz.
+        (
+            "get",
+            "/api/v1/nodes/kind-worker/proxy/metrics",
+            "connectCoreV1GetNodeProxyWithPath",
+        ),
+        (
+            "get",
+            "/api/v1/nodes/kind-worker:10250/proxy/metrics/cadvisor",
+            "connectCoreV1GetNodeProxyWithPath",
+        ),
+        (
+            "get",
+            "/api/v1/nodes/kind-worker/proxy",
+            "connectCoreV1GetNodeProxy",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/ns/services/https:web:443/proxy/healthz",
+            "connectCoreV1GetNamespacedServiceProxyWithPath",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/services/web/proxy/api/v1/things",
+            "connectCoreV1PostNamespacedServiceProxyWithPath",
+        ),
+        (
+            "delete",
+            "/api/v1/namespaces/ns/pods/web-0/proxy/x",
+            "connectCoreV1DeleteNamespacedPodProxyWithPath",
+        ),
+        (
+            "patch",
+            "/api/v1/namespaces/ns/pods/web-0/proxy/",
+            "connectCoreV1PatchNamespacedPodProxy",
+        ),
+        (
+            "update",
+            "/api/v1/namespaces/ns/pods/web-0/proxy/a/b",
+            "connectCoreV1PutNamespacedPodProxyWithPath",
+        ),
+        // HEAD/OPTIONS: kube-apiserver writes a resource HEAD as `get`, an OPTIONS with no verb.
+        (
+            "get",
+            "/api/v1/namespaces/ns/pods/web-0/proxy/index.html",
+            "connectCoreV1GetNamespacedPodProxyWithPath",
+        ),
+        (
+            "",
+            "/api/v1/namespaces/ns/pods/web-0/proxy",
+            "connectCoreV1OptionsNamespacedPodProxy",
+        ),
+        (
+            "options",
+            "/api/v1/nodes/n/proxy/x",
+            "connectCoreV1OptionsNodeProxyWithPath",
+        ),
+        (
+            "head",
+            "/api/v1/namespaces/ns/services/web/proxy",
+            "connectCoreV1HeadNamespacedServiceProxy",
+        ),
+        // Names that APISnoop mistakes for non-resource URLs or proxies.
+        ("get", "/api/v1/namespaces/metrics", "readCoreV1Namespace"),
+        ("get", "/api/v1/namespaces/healthz", "readCoreV1Namespace"),
+        (
+            "delete",
+            "/api/v1/namespaces/proxy",
+            "deleteCoreV1Namespace",
+        ),
+        (
+            "list",
+            "/api/v1/namespaces/proxy/pods",
+            "listCoreV1NamespacedPod",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/metrics/configmaps/healthz",
+            "readCoreV1NamespacedConfigMap",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/healthz/services/proxy",
+            "readCoreV1NamespacedService",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/healthz/services/proxy/proxy",
+            "connectCoreV1GetNamespacedServiceProxy",
+        ),
+        (
+            "get",
+            "/api/v1/namespaces/proxy/pods/proxy/proxy/proxy",
+            "connectCoreV1GetNamespacedPodProxyWithPath",
+        ),
+        ("get", "/api/v1/nodes/metrics", "readCoreV1Node"),
+        (
+            "get",
+            "/api/v1/namespaces/ns/pods/status",
+            "readCoreV1NamespacedPod",
+        ),
+        ("get", "/api/v1/namespaces/watch", "readCoreV1Namespace"),
+        // Discovery the spec lists is an endpoint (APISnoop counts these too).
+        ("get", "/api", "getCoreAPIVersions"),
+        ("get", "/api/v1", "getCoreV1APIResources"),
+        ("get", "/apis", "getAPIVersions"),
+        ("get", "/apis/apps", "getAppsAPIGroup"),
+        ("get", "/apis/apps/v1", "getAppsV1APIResources"),
+        ("get", "/apis/apps/v1/", "getAppsV1APIResources"),
+        ("get", "/version", "getCodeVersion"),
+        (
+            "get",
+            "/.well-known/openid-configuration",
+            "getServiceAccountIssuerOpenIDConfiguration",
+        ),
+        (
+            "get",
+            "/openid/v1/jwks",
+            "getServiceAccountIssuerOpenIDKeyset",
+        ),
+        ("get", "/logs/", "logFileListHandler"),
+        ("get", "/logs/pods/kube-apiserver.log", "logFileHandler"),
+        // Non-resource URLs.
+        ("get", "/healthz", "non_resource:healthz"),
+        (
+            "get",
+            "/healthz/poststarthook/rbac/bootstrap-roles",
+            "non_resource:healthz",
+        ),
+        ("get", "/livez?verbose", "non_resource:livez"),
+        ("get", "/readyz/shutdown", "non_resource:readyz"),
+        ("head", "/readyz", "non_resource:readyz"),
+        ("get", "/metrics", "non_resource:metrics"),
+        ("get", "/metrics/slis", "non_resource:metrics"),
+        ("get", "/openapi/v2?timeout=32s", "non_resource:openapi"),
+        ("get", "/openapi/v3", "non_resource:openapi"),
+        (
+            "get",
+            "/openapi/v3/apis/apps/v1?hash=0123",
+            "non_resource:openapi",
+        ),
+        ("get", "/apis/metrics.k8s.io", "non_resource:discovery"),
+        (
+            "get",
+            "/apis/metrics.k8s.io/v1beta1",
+            "non_resource:discovery",
+        ),
+        ("get", "/debug/pprof/heap", "non_resource:debug"),
+        ("get", "/", "non_resource:root"),
+        // Unmapped, with the reason: a CRD, an aggregated API, another release's API.
+        (
+            "list",
+            "/apis/stable.example.com/v1/namespaces/ns/crontabs",
+            "unmapped:unknown_path",
+        ),
+        (
+            "get",
+            "/apis/metrics.k8s.io/v1beta1/nodes",
+            "unmapped:unknown_path",
+        ),
+        (
+            "list",
+            "/apis/extensions/v1beta1/ingresses",
+            "unmapped:unknown_path",
+        ),
+        (
+            "list",
+            "/api/v1/namespaces/ns/widgets",
+            "unmapped:unknown_path",
+        ),
+        (
+            "get",
+            "/api/v1/proxy/namespaces/ns/pods/web-0",
+            "unmapped:unknown_path",
+        ),
+        (
+            "create",
+            "/api/v1/namespaces/ns/pods/web-0/log",
+            "unmapped:no_operation_for_verb",
+        ),
+        ("post", "/version", "unmapped:no_operation_for_verb"),
+        (
+            "watch",
+            "/api/v1/watch/namespaces/ns/pods",
+            "unmapped:deprecated_watch",
+        ),
+        (
+            "watch",
+            "/api/v1/watch/namespaces/ns/pods/web-0",
+            "unmapped:deprecated_watch",
+        ),
+        (
+            "watch",
+            "/apis/apps/v1/watch/deployments",
+            "unmapped:deprecated_watch",
+        ),
+        (
+            "escalate",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            "unmapped:unknown_verb",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (verb, uri, want) in table {
+        let got = outcome(&catalog, mapper.map(verb, uri));
+        if got != *want {
+            failures.push(format!("{verb} {uri}: got {got}, want {want}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every endpoint's own template, with its parameters filled in, maps back to it; every
+/// deprecated watch template maps to `deprecated_watch`.
+#[test]
+fn every_1_36_template_maps_to_itself() {
+    let Some(catalog) = crate::catalog::tests::catalog_1_36() else {
+        return;
+    };
+    let mapper = Mapper::new(&catalog);
+    let fill = |template: &str| {
+        template
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    for (i, endpoint) in catalog.endpoints.iter().enumerate() {
+        let path = fill(&endpoint.path);
+        assert_eq!(
+            mapper.map_method(endpoint.method, &path),
+            Mapping::Endpoint(i),
+            "{} {path} ({})",
+            endpoint.method,
+            endpoint.operation_id
+        );
+    }
+    for template in &catalog.watch_paths {
+        assert_eq!(
+            mapper.map("watch", &fill(template)),
+            Mapping::Unmapped(UnmappedReason::DeprecatedWatch),
+            "{template}"
+        );
+    }
+}

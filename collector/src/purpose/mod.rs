@@ -87,10 +87,13 @@ impl PurposeRecord {
     /// Parses one record.
     pub fn parse(bytes: &[u8]) -> Result<PurposeRecord, PurposeError> {
         let mut record: PurposeRecord = serde_json::from_slice(bytes).map_err(|e| {
-            if e.to_string().starts_with("missing field `whakapapa`") {
-                PurposeError::NotARecord
-            } else {
-                PurposeError::Invalid(e.to_string())
+            // Say why in the terms of the format: not a record, a newer one, or a bad one.
+            match serde_json::from_slice::<VersionProbe>(bytes) {
+                Ok(VersionProbe { whakapapa: None }) => PurposeError::NotARecord,
+                Ok(VersionProbe { whakapapa: Some(v) }) if v != VERSION => {
+                    PurposeError::UnsupportedVersion(v)
+                }
+                _ => PurposeError::Invalid(e.to_string()),
             }
         })?;
         if record.whakapapa != VERSION {
@@ -145,16 +148,33 @@ pub fn parse_records(body: &[u8]) -> (Vec<PurposeRecord>, Vec<(usize, PurposeErr
     (records, errors)
 }
 
-/// Whether a JSON line looks like a purpose record (has the `whakapapa` key at top level),
-/// for telling side-channel records from audit events in one input.
+/// Whether a JSON line is a purpose record rather than an audit event: its top-level object
+/// has the `whakapapa` key. Cheap: only keys are read, values are skipped unbuilt.
 pub fn is_record(line: &[u8]) -> bool {
-    // Cheap: records are small and written by us with the key first.
     let start = skip_ws(line, 0);
-    line.get(start) == Some(&b'{') && {
-        let rest = &line[start + 1..];
-        let key = skip_ws(rest, 0);
-        rest[key..].starts_with(b"\"whakapapa\"")
+    if line.get(start) != Some(&b'{') {
+        return false;
     }
+    // Records are written by us with the key first; check that before a full key scan.
+    let first = skip_ws(line, start + 1);
+    if line[first..].starts_with(b"\"whakapapa\"") {
+        return true;
+    }
+    serde_json::from_slice::<KeyProbe>(line).is_ok_and(|probe| probe.whakapapa.is_some())
+}
+
+/// The format version of an object, if it has one; every other value is skipped.
+#[derive(Deserialize)]
+struct VersionProbe {
+    #[serde(default)]
+    whakapapa: Option<u32>,
+}
+
+/// Only the `whakapapa` key of an object; every other value is skipped.
+#[derive(Deserialize)]
+struct KeyProbe {
+    #[serde(default)]
+    whakapapa: Option<serde::de::IgnoredAny>,
 }
 
 #[cfg(test)]

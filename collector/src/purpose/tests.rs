@@ -8,12 +8,97 @@ fn parses_the_kep_example() {
     assert_eq!(record.fingerprint, 0x9c0e4b7d12aa03f1);
     assert_eq!(record.identity.name.as_deref(), Some("shop-controller"));
     assert_eq!(record.identity.built_by.as_deref(), Some("ci@runner-4"));
+    assert_eq!(
+        record.identity.text,
+        "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1 built-by ci@runner-4 at 2026-11-20T10:00:00Z"
+    );
     assert_eq!(record.test.as_deref(), Some("tests::counts_pods"));
     assert_eq!(record.frames.len(), 2);
+    assert_eq!(record.frames[0].function, "kube_client::api::Api<K>::list");
     assert_eq!(record.frames[1].line, 42);
     assert_eq!(record.span.as_deref(), Some("reconcile{object=shop/web}"));
-    assert!(record.seen_at.is_some());
+    assert_eq!(
+        record.seen_at,
+        Some("2026-11-20T10:03:11.402Z".parse().unwrap())
+    );
     // It round-trips through its own serialisation.
     let json = serde_json::to_vec(&record).unwrap();
     assert_eq!(PurposeRecord::parse(&json).unwrap(), record);
+}
+
+#[test]
+fn optional_parts_may_be_absent_or_null() {
+    let record = PurposeRecord::parse(
+        br#"{"whakapapa":1,"fingerprint":"000000000000feed","identity":{"name":"app","version":"v1","os":"linux","arch":"amd64","source":"git","commit":"abc"},"test":null,"span":null,"frames":[]}"#,
+    )
+    .unwrap();
+    assert_eq!(record.fingerprint, 0xfeed);
+    assert_eq!(
+        (record.test, record.span, record.seen_at),
+        (None, None, None)
+    );
+    // Without `user_agent` the identity text is rebuilt from its fields.
+    assert_eq!(record.identity.text, "app/v1 (linux/amd64) git/abc");
+}
+
+#[test]
+fn parses_ndjson_and_arrays_reporting_bad_lines() {
+    let good2 = KEP_RECORD.replace("9c0e4b7d12aa03f1", "00000000000000aa");
+    let ndjson = format!(
+        "{KEP_RECORD}\n\n{{\"kind\":\"Event\"}}\n{{\"whakapapa\":1,\"fingerprint\":\"xyz\"}}\n{good2}\r\n{{\"whakapapa\":2}}\nnot json\n"
+    );
+    let (records, errors) = parse_records(ndjson.as_bytes());
+    assert_eq!(
+        records.iter().map(|r| r.fingerprint).collect::<Vec<_>>(),
+        vec![0x9c0e4b7d12aa03f1, 0xaa]
+    );
+    let errors: Vec<(usize, String)> = errors
+        .into_iter()
+        .map(|(line, e)| (line, e.to_string()))
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert_eq!(errors[0].0, 3);
+    assert_eq!(
+        errors[0].1,
+        "not a whakapapa purpose record (no `whakapapa` key)"
+    );
+    assert_eq!(errors[1].0, 4);
+    assert!(
+        errors[1]
+            .1
+            .contains("fingerprint \"xyz\" is not 16 hex digits"),
+        "{}",
+        errors[1].1
+    );
+    assert_eq!(errors[2].0, 6);
+    assert!(errors[2].1.contains("unsupported purpose record version 2"));
+    assert_eq!(errors[3].0, 7);
+    assert!(errors[3].1.starts_with("invalid purpose record: "));
+
+    let array = format!("[\n{KEP_RECORD},\n{{\"whakapapa\":1}},\n{good2}\n]");
+    let (records, errors) = parse_records(array.as_bytes());
+    assert_eq!(records.len(), 2);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, 3, "{:?}", errors[0]);
+    assert!(errors[0].1.to_string().contains("missing field"));
+
+    let (records, errors) = parse_records(b"[{\"whakapapa\":1,");
+    assert!(records.is_empty());
+    assert!(
+        matches!(errors[..], [(1, PurposeError::List(_))]),
+        "{errors:?}"
+    );
+    assert_eq!(parse_records(b"  \n"), (Vec::new(), Vec::new()));
+}
+
+#[test]
+fn tells_records_from_audit_events() {
+    assert!(is_record(KEP_RECORD.as_bytes()));
+    assert!(is_record(br#" {"fingerprint":"00","whakapapa":1}"#));
+    assert!(!is_record(
+        br#"{"kind":"Event","auditID":"x","userAgent":"a whakapapa/1 fp=0000000000000001"}"#
+    ));
+    assert!(!is_record(br#"{"nested":{"whakapapa":1}}"#));
+    assert!(!is_record(b"[1]"));
+    assert!(!is_record(b""));
 }
