@@ -7,3 +7,4 @@ pub mod purpose;
 pub mod useragent;
 pub mod web;
 pub mod ingest;
+pub mod query;

@@ -17,6 +17,7 @@
 mod key;
 mod migrate;
 mod model;
+pub mod queries;
 pub mod read;
 mod rollup;
 mod writer;

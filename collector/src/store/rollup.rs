@@ -1,11 +1,14 @@
-//! Aggregates kept current in the same transaction as each batch.
+//! Aggregates kept current in the same transaction as each batch (the query rollups of
+//! migration 2).
 //!
 //! [`apply`] runs after a batch's requests are written and before its commit, with exactly what
 //! the batch changed ([`Applied`]); a rollup that fails rolls the whole batch back, so rollups
 //! and `requests` never disagree. Add a rollup by adding a call here (its SQL in this module or a
 //! sibling of `store/`).
 
-use rusqlite::Transaction;
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{RequestRecord, RunId, StageRank};
 
@@ -52,8 +55,224 @@ pub struct Applied<'a> {
     pub advanced: &'a [Advance<'a>],
 }
 
-/// Updates every rollup for one batch, inside its transaction.
-pub(super) fn apply(_tx: &Transaction<'_>, _applied: &Applied<'_>) -> rusqlite::Result<()> {
-    // No rollup yet: `requests` is the whole truth. Query rollups hook in here.
-    Ok(())
+/// Updates every rollup for one batch, inside its transaction: `usage`, `endpoint_usage` and
+/// `run_usage` (migration 2). Aggregated in memory first, so each distinct key costs one upsert.
+pub(super) fn apply(tx: &Transaction<'_>, applied: &Applied<'_>) -> rusqlite::Result<()> {
+    if applied.new.is_empty() && applied.advanced.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Rollup::default();
+    let mut conformance = Conformance::default();
+    for n in applied.new {
+        let test = n.test_id.unwrap_or(0);
+        let conf = conformance.of(tx, test)?;
+        let key = UsageKey {
+            endpoint: n.endpoint_id.unwrap_or(0),
+            identity: n.identity_id.unwrap_or(0),
+            test,
+            purpose: n.purpose_id.unwrap_or(0),
+            verb: n.record.verb.clone(),
+            code: n.record.status_code.unwrap_or(0),
+        };
+        batch.add(key, 1, n.record.received_us, conf, true);
+        if let Some(e) = n.endpoint_id {
+            let r = batch.run.entry(e).or_default();
+            r.hits += 1;
+            r.test_hits += (test != 0) as i64;
+            r.conf_hits += conf as i64;
+        }
+    }
+    if !applied.advanced.is_empty() {
+        // An advanced request moves from its old status code to its new one; its other key
+        // columns are the stored row's.
+        let mut row = tx.prepare_cached(
+            "SELECT COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), COALESCE(test_id, 0), \
+             COALESCE(purpose_id, 0), verb, received_us FROM requests WHERE id = ?1",
+        )?;
+        for a in applied.advanced {
+            let before = a.before_status.unwrap_or(0);
+            let after = a.record.status_code.unwrap_or(0);
+            if before == after {
+                continue;
+            }
+            let (endpoint, identity, test, purpose, verb, at): (i64, i64, i64, i64, String, i64) =
+                row.query_row(params![a.id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?;
+            let conf = conformance.of(tx, test)?;
+            let key = |code| UsageKey {
+                endpoint,
+                identity,
+                test,
+                purpose,
+                verb: verb.clone(),
+                code,
+            };
+            batch.add(key(before), -1, at, conf, false);
+            batch.add(key(after), 1, at, conf, false);
+        }
+    }
+    batch.write(tx, applied.run.0)
+}
+
+/// `tests.conformance` of the batch's tests, read once per batch.
+#[derive(Default)]
+struct Conformance(HashMap<i64, bool>);
+
+impl Conformance {
+    fn of(&mut self, tx: &Transaction<'_>, test: i64) -> rusqlite::Result<bool> {
+        if test == 0 {
+            return Ok(false);
+        }
+        if let Some(c) = self.0.get(&test) {
+            return Ok(*c);
+        }
+        let c = tx
+            .prepare_cached("SELECT conformance FROM tests WHERE id = ?1")?
+            .query_row(params![test], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0)
+            != 0;
+        self.0.insert(test, c);
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct UsageKey {
+    endpoint: i64,
+    identity: i64,
+    test: i64,
+    purpose: i64,
+    verb: String,
+    code: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hits {
+    hits: i64,
+    first: i64,
+    last: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct EndpointHits {
+    hits: i64,
+    test_hits: i64,
+    conf_hits: i64,
+    ok_hits: i64,
+    ok_test_hits: i64,
+    ok_conf_hits: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RunHits {
+    hits: i64,
+    test_hits: i64,
+    conf_hits: i64,
+}
+
+/// One batch's deltas.
+#[derive(Default)]
+struct Rollup {
+    usage: HashMap<UsageKey, Hits>,
+    endpoint: HashMap<i64, EndpointHits>,
+    run: HashMap<i64, RunHits>,
+}
+
+impl Rollup {
+    /// Adds `n` requests under `key`: a new request (`n` = 1), or one side of a request's move
+    /// between status codes (`n` = -1 from the old, +1 to the new), which changes no count of
+    /// requests, only the 2xx ones.
+    fn add(&mut self, key: UsageKey, n: i64, at: i64, conf: bool, new: bool) {
+        if key.endpoint != 0 {
+            let ok = (200..300).contains(&key.code);
+            let test = key.test != 0;
+            let e = self.endpoint.entry(key.endpoint).or_default();
+            if new {
+                e.hits += n;
+                e.test_hits += (test as i64) * n;
+                e.conf_hits += (conf as i64) * n;
+            }
+            e.ok_hits += (ok as i64) * n;
+            e.ok_test_hits += ((ok && test) as i64) * n;
+            e.ok_conf_hits += ((ok && conf) as i64) * n;
+        }
+        let h = self.usage.entry(key).or_insert(Hits {
+            hits: 0,
+            first: at,
+            last: at,
+        });
+        h.hits += n;
+        h.first = h.first.min(at);
+        h.last = h.last.max(at);
+    }
+
+    fn write(self, tx: &Transaction<'_>, run: i64) -> rusqlite::Result<()> {
+        let mut up = tx.prepare_cached(
+            "INSERT INTO usage (endpoint_id, identity_id, test_id, purpose_id, verb, code, hits, \
+             first_us, last_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
+             first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
+        )?;
+        let mut emptied = Vec::new();
+        for (k, h) in &self.usage {
+            if h.hits == 0 {
+                continue;
+            }
+            up.execute(params![
+                k.endpoint, k.identity, k.test, k.purpose, k.verb, k.code, h.hits, h.first, h.last
+            ])?;
+            if h.hits < 0 {
+                emptied.push(k);
+            }
+        }
+        if !emptied.is_empty() {
+            // A key whose only request moved to another code is gone, not a zero.
+            let mut del = tx.prepare_cached(
+                "DELETE FROM usage WHERE endpoint_id = ?1 AND identity_id = ?2 AND test_id = ?3 \
+                 AND purpose_id = ?4 AND verb = ?5 AND code = ?6 AND hits <= 0",
+            )?;
+            for k in emptied {
+                del.execute(params![
+                    k.endpoint, k.identity, k.test, k.purpose, k.verb, k.code
+                ])?;
+            }
+        }
+        let mut ep = tx.prepare_cached(
+            "INSERT INTO endpoint_usage (endpoint_id, hits, test_hits, conf_hits, ok_hits, \
+             ok_test_hits, ok_conf_hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
+             test_hits = test_hits + excluded.test_hits, conf_hits = conf_hits + excluded.conf_hits, \
+             ok_hits = ok_hits + excluded.ok_hits, ok_test_hits = ok_test_hits + excluded.ok_test_hits, \
+             ok_conf_hits = ok_conf_hits + excluded.ok_conf_hits",
+        )?;
+        for (id, e) in &self.endpoint {
+            ep.execute(params![
+                id,
+                e.hits,
+                e.test_hits,
+                e.conf_hits,
+                e.ok_hits,
+                e.ok_test_hits,
+                e.ok_conf_hits
+            ])?;
+        }
+        let mut ru = tx.prepare_cached(
+            "INSERT INTO run_usage (run_id, endpoint_id, hits, test_hits, conf_hits) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
+             test_hits = test_hits + excluded.test_hits, conf_hits = conf_hits + excluded.conf_hits",
+        )?;
+        for (id, r) in &self.run {
+            ru.execute(params![run, id, r.hits, r.test_hits, r.conf_hits])?;
+        }
+        Ok(())
+    }
 }

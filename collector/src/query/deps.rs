@@ -1,0 +1,315 @@
+//! Dependencies between programs through the objects they share: app A writes (create, update,
+//! patch, delete, deletecollection) objects of a resource that app B reads (get, list, watch).
+//! They share objects when both use the same namespace, or when either side is cluster-wide
+//! (a cluster-scoped resource, or a list/watch across all namespaces). A write to a subresource
+//! (`pods/status`) writes the object, so it counts for the resource.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::{Frame, Table};
+
+/// Requests of one app, verb and resource from one line of code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    /// App.
+    pub app: String,
+    /// Audit verb.
+    pub verb: String,
+    /// API group (`""` core).
+    pub group: String,
+    /// Resource.
+    pub resource: String,
+    /// Namespace (`None`: cluster-scoped or all namespaces).
+    pub namespace: Option<String>,
+    /// The app's line of code that made them (none without a purpose).
+    pub loc: Option<Frame>,
+    /// Requests.
+    pub hits: u64,
+}
+
+/// A line of code on one side of an edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocUse {
+    /// The line.
+    #[serde(flatten)]
+    pub frame: Frame,
+    /// Verb.
+    pub verb: String,
+    /// Requests.
+    pub hits: u64,
+}
+
+/// A program in the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// App.
+    pub app: String,
+    /// Its requests (all of them).
+    pub requests: u64,
+}
+
+/// Writer → reader through one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    /// App that writes.
+    pub writer: String,
+    /// App that reads.
+    pub reader: String,
+    /// API group.
+    pub group: String,
+    /// Resource.
+    pub resource: String,
+    /// Writer's write requests.
+    pub writes: u64,
+    /// Reader's read requests.
+    pub reads: u64,
+    /// Writer's lines of code.
+    pub writer_locs: Vec<LocUse>,
+    /// Reader's lines of code.
+    pub reader_locs: Vec<LocUse>,
+}
+
+/// `deps`: the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deps {
+    /// Apps on some edge, by name.
+    pub nodes: Vec<Node>,
+    /// Edges by group, resource, writer, reader.
+    pub edges: Vec<Edge>,
+}
+
+fn is_write(verb: &str) -> bool {
+    matches!(
+        verb,
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
+}
+
+fn is_read(verb: &str) -> bool {
+    matches!(verb, "get" | "list" | "watch")
+}
+
+fn locs(uses: &[&Use]) -> Vec<LocUse> {
+    let mut by: BTreeMap<(&Frame, &str), u64> = BTreeMap::new();
+    for u in uses {
+        if let Some(f) = &u.loc {
+            *by.entry((f, &u.verb)).or_default() += u.hits;
+        }
+    }
+    let mut v: Vec<LocUse> = by
+        .into_iter()
+        .map(|((f, verb), hits)| LocUse {
+            frame: f.clone(),
+            verb: verb.to_owned(),
+            hits,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.hits
+            .cmp(&a.hits)
+            .then_with(|| (&a.frame, &a.verb).cmp(&(&b.frame, &b.verb)))
+    });
+    v
+}
+
+fn shared(a: &Option<String>, b: &Option<String>) -> bool {
+    a.is_none() || b.is_none() || a == b
+}
+
+/// Joins writers to readers of each resource; `requests` gives each app's total requests.
+pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>) -> Deps {
+    // (group, resource) -> app -> (writes, reads)
+    type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
+    let mut by: BTreeMap<(&str, &str), Sides<'_>> = BTreeMap::new();
+    for u in uses {
+        let side = by
+            .entry((&u.group, &u.resource))
+            .or_default()
+            .entry(&u.app)
+            .or_default();
+        if is_write(&u.verb) {
+            side.0.push(u);
+        } else if is_read(&u.verb) {
+            side.1.push(u);
+        }
+    }
+    let mut edges = Vec::new();
+    let mut apps: BTreeSet<&str> = BTreeSet::new();
+    for ((group, resource), sides) in &by {
+        for (w, (writes, _)) in sides {
+            for (r, (_, reads)) in sides {
+                if w == r {
+                    continue;
+                }
+                let ws: Vec<&Use> = writes
+                    .iter()
+                    .filter(|x| reads.iter().any(|y| shared(&x.namespace, &y.namespace)))
+                    .copied()
+                    .collect();
+                let rs: Vec<&Use> = reads
+                    .iter()
+                    .filter(|y| writes.iter().any(|x| shared(&x.namespace, &y.namespace)))
+                    .copied()
+                    .collect();
+                if ws.is_empty() || rs.is_empty() {
+                    continue;
+                }
+                apps.insert(w);
+                apps.insert(r);
+                edges.push(Edge {
+                    writer: (*w).to_owned(),
+                    reader: (*r).to_owned(),
+                    group: (*group).to_owned(),
+                    resource: (*resource).to_owned(),
+                    writes: ws.iter().map(|u| u.hits).sum(),
+                    reads: rs.iter().map(|u| u.hits).sum(),
+                    writer_locs: locs(&ws),
+                    reader_locs: locs(&rs),
+                });
+            }
+        }
+    }
+    Deps {
+        nodes: apps
+            .into_iter()
+            .map(|a| Node {
+                app: a.to_owned(),
+                requests: requests.get(a).copied().unwrap_or(0),
+            })
+            .collect(),
+        edges,
+    }
+}
+
+fn locs_cell(l: &[LocUse]) -> String {
+    l.iter()
+        .map(|l| format!("{} {}×{}", l.frame.label(), l.verb, l.hits))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Deps {
+    /// As a table: one row per edge.
+    pub fn tables(&self) -> Vec<Table> {
+        let mut t = Table::new(
+            "deps",
+            &[
+                "writer",
+                "reader",
+                "group",
+                "resource",
+                "writes",
+                "reads",
+                "writer_locs",
+                "reader_locs",
+            ],
+        );
+        for e in &self.edges {
+            t.row(vec![
+                e.writer.clone(),
+                e.reader.clone(),
+                e.group.clone(),
+                e.resource.clone(),
+                e.writes.to_string(),
+                e.reads.to_string(),
+                locs_cell(&e.writer_locs),
+                locs_cell(&e.reader_locs),
+            ]);
+        }
+        vec![t]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(app: &str, verb: &str, res: &str, line: Option<i64>, hits: u64) -> Use {
+        Use {
+            app: app.into(),
+            verb: verb.into(),
+            group: String::new(),
+            resource: res.into(),
+            namespace: Some("shop".into()),
+            loc: line.map(|l| Frame {
+                function: format!("{app}::main"),
+                file: "src/main.rs".into(),
+                line: l,
+            }),
+            hits,
+        }
+    }
+
+    #[test]
+    fn joins_writers_to_readers_of_the_same_resource() {
+        let uses = vec![
+            u("writer", "create", "configmaps", Some(10), 2),
+            u("writer", "patch", "configmaps", Some(11), 3),
+            u("writer", "get", "configmaps", Some(12), 1), // its own read: no self edge
+            u("reader", "watch", "configmaps", Some(20), 5),
+            u("reader", "list", "configmaps", None, 1),
+            u("reader", "list", "secrets", Some(21), 1), // nobody writes secrets
+            u("other", "create", "pods", None, 1),
+            // Another namespace shares no object with the writer's...
+            Use {
+                namespace: Some("elsewhere".into()),
+                ..u("third", "get", "configmaps", Some(30), 4)
+            },
+            // ...but a watch across all namespaces does.
+            Use {
+                namespace: None,
+                ..u("fourth", "watch", "configmaps", Some(40), 1)
+            },
+        ];
+        let mut req = BTreeMap::new();
+        req.insert("writer".to_string(), 6);
+        req.insert("reader".to_string(), 7);
+        let d = build(&uses, &req);
+        assert_eq!(
+            d.nodes,
+            vec![
+                Node {
+                    app: "reader".into(),
+                    requests: 7
+                },
+                Node {
+                    app: "writer".into(),
+                    requests: 6
+                }
+            ]
+        );
+        assert_eq!(d.edges.len(), 1);
+        let e = &d.edges[0];
+        assert_eq!(
+            (
+                e.writer.as_str(),
+                e.reader.as_str(),
+                e.resource.as_str(),
+                e.writes,
+                e.reads
+            ),
+            ("writer", "reader", "configmaps", 5, 6)
+        );
+        assert_eq!(
+            e.writer_locs
+                .iter()
+                .map(|l| (l.frame.line, l.verb.as_str(), l.hits))
+                .collect::<Vec<_>>(),
+            [(11, "patch", 3), (10, "create", 2)]
+        );
+        assert_eq!(
+            e.reader_locs
+                .iter()
+                .map(|l| (l.frame.line, l.hits))
+                .collect::<Vec<_>>(),
+            [(20, 5)]
+        );
+        let t = d.tables();
+        assert_eq!(
+            t[0].rows[0][6],
+            "writer::main@src/main.rs:11 patch×3; writer::main@src/main.rs:10 create×2"
+        );
+    }
+}

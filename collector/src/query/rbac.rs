@@ -1,0 +1,626 @@
+//! Least-privilege RBAC from observed use, as audit2rbac derives it from audit logs: every
+//! (verb, API group, resource/subresource) an app was seen using becomes a rule, in a `Role` of
+//! the namespace it was used in, or in a `ClusterRole` for cluster-scoped or all-namespace use
+//! and for non-resource URLs; resources of one API group with the same verbs share a rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::Table;
+
+/// One observed kind of access by an app (a group of requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// App (identity name).
+    pub app: String,
+    /// Authenticated user, if known.
+    pub user: Option<String>,
+    /// Audit verb.
+    pub verb: String,
+    /// `objectRef.apiGroup` (`None`/empty: core).
+    pub api_group: Option<String>,
+    /// `objectRef.resource`; `None`: a non-resource URL.
+    pub resource: Option<String>,
+    /// `objectRef.subresource`.
+    pub subresource: Option<String>,
+    /// `objectRef.namespace`.
+    pub namespace: Option<String>,
+    /// The request URI (its path is the non-resource URL).
+    pub uri: String,
+}
+
+/// A policy rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Rule {
+    /// API groups (`""` = core).
+    #[serde(rename = "apiGroups", skip_serializing_if = "Vec::is_empty")]
+    pub api_groups: Vec<String>,
+    /// Resources (`pods/log` for subresources).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Non-resource URLs.
+    #[serde(rename = "nonResourceURLs", skip_serializing_if = "Vec::is_empty")]
+    pub non_resource_urls: Vec<String>,
+    /// Verbs.
+    pub verbs: Vec<String>,
+}
+
+/// A subject the app ran as.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Subject {
+    /// `ServiceAccount` or `User`.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Namespace of a service account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Rules of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceRules {
+    /// The namespace.
+    pub namespace: String,
+    /// Its rules.
+    pub rules: Vec<Rule>,
+}
+
+/// The RBAC one app needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppRbac {
+    /// App.
+    pub app: String,
+    /// Who it ran as.
+    pub subjects: Vec<Subject>,
+    /// ClusterRole rules.
+    pub cluster_rules: Vec<Rule>,
+    /// Role rules per namespace.
+    pub namespaced_rules: Vec<NamespaceRules>,
+    /// The manifests.
+    pub yaml: String,
+}
+
+fn verb_rank(v: &str) -> (usize, &str) {
+    const ORDER: [&str; 8] = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    (ORDER.iter().position(|o| *o == v).unwrap_or(ORDER.len()), v)
+}
+
+fn sorted_verbs(set: &BTreeSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = set.iter().cloned().collect();
+    v.sort_by(|a, b| verb_rank(a).cmp(&verb_rank(b)));
+    v
+}
+
+/// (group, resource) → verbs, and URL → verbs, of one scope.
+#[derive(Default)]
+struct Scope {
+    resources: BTreeMap<(String, String), BTreeSet<String>>,
+    urls: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Scope {
+    fn rules(&self) -> Vec<Rule> {
+        // Merge resources of one group that need the same verbs.
+        let mut by: BTreeMap<(String, Vec<String>), Vec<String>> = BTreeMap::new();
+        for ((g, r), verbs) in &self.resources {
+            by.entry((g.clone(), sorted_verbs(verbs)))
+                .or_default()
+                .push(r.clone());
+        }
+        let mut rules: Vec<Rule> = by
+            .into_iter()
+            .map(|((g, verbs), resources)| Rule {
+                api_groups: vec![g],
+                resources,
+                non_resource_urls: vec![],
+                verbs,
+            })
+            .collect();
+        let mut urls: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+        for (u, verbs) in &self.urls {
+            urls.entry(sorted_verbs(verbs)).or_default().push(u.clone());
+        }
+        rules.extend(urls.into_iter().map(|(verbs, non_resource_urls)| Rule {
+            api_groups: vec![],
+            resources: vec![],
+            non_resource_urls,
+            verbs,
+        }));
+        rules
+    }
+}
+
+fn subject(user: &str) -> Subject {
+    match user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, name)) => Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(ns.into()),
+        },
+        None => Subject {
+            kind: "User".into(),
+            name: user.into(),
+            namespace: None,
+        },
+    }
+}
+
+/// Derives each app's RBAC from its observed accesses; apps by name.
+pub fn derive(accesses: &[Access]) -> Vec<AppRbac> {
+    #[derive(Default)]
+    struct App {
+        subjects: BTreeSet<Subject>,
+        cluster: Scope,
+        namespaces: BTreeMap<String, Scope>,
+    }
+    let mut apps: BTreeMap<&str, App> = BTreeMap::new();
+    for a in accesses {
+        let app = apps.entry(a.app.as_str()).or_default();
+        if let Some(u) = &a.user {
+            app.subjects.insert(subject(u));
+        }
+        match &a.resource {
+            None => {
+                let path = a.uri.split('?').next().unwrap_or("").to_owned();
+                app.cluster
+                    .urls
+                    .entry(path)
+                    .or_default()
+                    .insert(a.verb.clone());
+            }
+            Some(resource) => {
+                let resource = match &a.subresource {
+                    Some(s) if !s.is_empty() => format!("{resource}/{s}"),
+                    _ => resource.clone(),
+                };
+                let key = (a.api_group.clone().unwrap_or_default(), resource);
+                let scope = match &a.namespace {
+                    Some(ns) if !ns.is_empty() => app.namespaces.entry(ns.clone()).or_default(),
+                    _ => &mut app.cluster,
+                };
+                scope
+                    .resources
+                    .entry(key)
+                    .or_default()
+                    .insert(a.verb.clone());
+            }
+        }
+    }
+    apps.into_iter()
+        .map(|(name, a)| {
+            let mut r = AppRbac {
+                app: name.to_owned(),
+                subjects: a.subjects.into_iter().collect(),
+                cluster_rules: a.cluster.rules(),
+                namespaced_rules: a
+                    .namespaces
+                    .iter()
+                    .map(|(ns, s)| NamespaceRules {
+                        namespace: ns.clone(),
+                        rules: s.rules(),
+                    })
+                    .collect(),
+                yaml: String::new(),
+            };
+            r.yaml = yaml(&r);
+            r
+        })
+        .collect()
+}
+
+/// A YAML scalar: plain when safe, else double-quoted (JSON escaping is valid YAML).
+fn scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-:@<>".contains(c))
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == '.')
+        && !s.ends_with(':')
+        && !matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+        )
+        && s.parse::<f64>().is_err();
+    if plain {
+        s.to_owned()
+    } else {
+        serde_json::to_string(s).expect("strings serialize")
+    }
+}
+
+/// An object name from an app name: RBAC names may not hold `/` or `%`.
+fn object_name(app: &str) -> String {
+    let clean: String = app
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '%' || c.is_whitespace() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("whakapapa:{clean}")
+}
+
+fn write_rules(out: &mut String, rules: &[Rule]) {
+    out.push_str("rules:\n");
+    for r in rules {
+        let mut first = true;
+        let mut list = |out: &mut String, key: &str, items: &[String]| {
+            if items.is_empty() {
+                return;
+            }
+            let _ = writeln!(out, "{}{key}:", if first { "- " } else { "  " });
+            first = false;
+            for i in items {
+                let _ = writeln!(out, "  - {}", scalar(i));
+            }
+        };
+        list(out, "apiGroups", &r.api_groups);
+        list(out, "nonResourceURLs", &r.non_resource_urls);
+        list(out, "resources", &r.resources);
+        list(out, "verbs", &r.verbs);
+    }
+}
+
+fn write_meta(out: &mut String, kind: &str, name: &str, namespace: Option<&str>, app: &str) {
+    let _ = writeln!(
+        out,
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata:"
+    );
+    let _ = writeln!(
+        out,
+        "  annotations:\n    whakapapa.dev/app: {}",
+        scalar(app)
+    );
+    let _ = writeln!(out, "  name: {}", scalar(name));
+    if let Some(ns) = namespace {
+        let _ = writeln!(out, "  namespace: {}", scalar(ns));
+    }
+}
+
+fn write_binding(
+    out: &mut String,
+    kind: &str,
+    role_kind: &str,
+    name: &str,
+    ns: Option<&str>,
+    a: &AppRbac,
+) {
+    out.push_str("---\n");
+    write_meta(out, kind, name, ns, &a.app);
+    let _ = writeln!(
+        out,
+        "roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: {role_kind}\n  name: {}\nsubjects:",
+        scalar(name)
+    );
+    for s in &a.subjects {
+        if s.kind == "User" {
+            let _ = writeln!(
+                out,
+                "- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: {}",
+                scalar(&s.name)
+            );
+        } else {
+            let _ = writeln!(out, "- kind: {}\n  name: {}", s.kind, scalar(&s.name));
+            if let Some(ns) = &s.namespace {
+                let _ = writeln!(out, "  namespace: {}", scalar(ns));
+            }
+        }
+    }
+}
+
+/// The app's manifests: a ClusterRole (+ binding) and a Role (+ binding) per namespace;
+/// bindings only when the app's user is known.
+pub fn yaml(a: &AppRbac) -> String {
+    let name = object_name(&a.app);
+    let mut out = String::new();
+    if !a.cluster_rules.is_empty() {
+        out.push_str("---\n");
+        write_meta(&mut out, "ClusterRole", &name, None, &a.app);
+        write_rules(&mut out, &a.cluster_rules);
+        if !a.subjects.is_empty() {
+            write_binding(
+                &mut out,
+                "ClusterRoleBinding",
+                "ClusterRole",
+                &name,
+                None,
+                a,
+            );
+        }
+    }
+    for ns in &a.namespaced_rules {
+        out.push_str("---\n");
+        write_meta(&mut out, "Role", &name, Some(&ns.namespace), &a.app);
+        write_rules(&mut out, &ns.rules);
+        if !a.subjects.is_empty() {
+            write_binding(
+                &mut out,
+                "RoleBinding",
+                "Role",
+                &name,
+                Some(&ns.namespace),
+                a,
+            );
+        }
+    }
+    out
+}
+
+/// Every app's manifests, one YAML stream.
+pub fn yaml_all(apps: &[AppRbac]) -> String {
+    apps.iter().map(|a| a.yaml.as_str()).collect()
+}
+
+/// As a table: one row per rule.
+pub fn tables(apps: &[AppRbac]) -> Vec<Table> {
+    let mut t = Table::new(
+        "rbac",
+        &[
+            "app",
+            "namespace",
+            "apiGroups",
+            "resources",
+            "nonResourceURLs",
+            "verbs",
+        ],
+    );
+    let j = |v: &[String]| {
+        v.iter()
+            .map(|s| {
+                if s.is_empty() {
+                    "\"\"".to_owned()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for a in apps {
+        let scopes = std::iter::once(("", &a.cluster_rules)).chain(
+            a.namespaced_rules
+                .iter()
+                .map(|n| (n.namespace.as_str(), &n.rules)),
+        );
+        for (ns, rules) in scopes {
+            for r in rules {
+                t.row(vec![
+                    a.app.clone(),
+                    ns.to_owned(),
+                    j(&r.api_groups),
+                    j(&r.resources),
+                    j(&r.non_resource_urls),
+                    j(&r.verbs),
+                ]);
+            }
+        }
+    }
+    vec![t]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(
+        verb: &str,
+        group: Option<&str>,
+        res: Option<&str>,
+        sub: Option<&str>,
+        ns: Option<&str>,
+        uri: &str,
+    ) -> Access {
+        Access {
+            app: "shop-controller".into(),
+            user: Some("system:serviceaccount:shop:controller".into()),
+            verb: verb.into(),
+            api_group: group.map(Into::into),
+            resource: res.map(Into::into),
+            subresource: sub.map(Into::into),
+            namespace: ns.map(Into::into),
+            uri: uri.into(),
+        }
+    }
+
+    #[test]
+    fn derives_least_privilege_rules_per_scope() {
+        let accesses = vec![
+            acc(
+                "list",
+                None,
+                Some("pods"),
+                None,
+                Some("shop"),
+                "/api/v1/namespaces/shop/pods",
+            ),
+            acc(
+                "watch",
+                None,
+                Some("pods"),
+                None,
+                Some("shop"),
+                "/api/v1/namespaces/shop/pods?watch=true",
+            ),
+            acc(
+                "list",
+                None,
+                Some("configmaps"),
+                None,
+                Some("shop"),
+                "/api/v1/namespaces/shop/configmaps",
+            ),
+            acc(
+                "watch",
+                None,
+                Some("configmaps"),
+                None,
+                Some("shop"),
+                "/api/v1/namespaces/shop/configmaps",
+            ),
+            acc(
+                "get",
+                None,
+                Some("pods"),
+                Some("log"),
+                Some("shop"),
+                "/api/v1/namespaces/shop/pods/a/log",
+            ),
+            acc(
+                "patch",
+                Some("apps"),
+                Some("deployments"),
+                Some("scale"),
+                Some("shop"),
+                "/apis/apps/v1/namespaces/shop/deployments/web/scale",
+            ),
+            acc("list", None, Some("nodes"), None, None, "/api/v1/nodes"),
+            acc("list", None, Some("pods"), None, None, "/api/v1/pods"),
+            acc("get", None, None, None, None, "/version?timeout=32s"),
+        ];
+        let r = derive(&accesses);
+        assert_eq!(r.len(), 1);
+        let a = &r[0];
+        assert_eq!(
+            a.subjects,
+            vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: "controller".into(),
+                namespace: Some("shop".into())
+            }]
+        );
+        assert_eq!(
+            a.yaml,
+            r#"---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  annotations:
+    whakapapa.dev/app: shop-controller
+  name: whakapapa:shop-controller
+rules:
+- apiGroups:
+  - ""
+  resources:
+  - nodes
+  - pods
+  verbs:
+  - list
+- nonResourceURLs:
+  - /version
+  verbs:
+  - get
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  annotations:
+    whakapapa.dev/app: shop-controller
+  name: whakapapa:shop-controller
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: whakapapa:shop-controller
+subjects:
+- kind: ServiceAccount
+  name: controller
+  namespace: shop
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  annotations:
+    whakapapa.dev/app: shop-controller
+  name: whakapapa:shop-controller
+  namespace: shop
+rules:
+- apiGroups:
+  - ""
+  resources:
+  - pods/log
+  verbs:
+  - get
+- apiGroups:
+  - ""
+  resources:
+  - configmaps
+  - pods
+  verbs:
+  - list
+  - watch
+- apiGroups:
+  - apps
+  resources:
+  - deployments/scale
+  verbs:
+  - patch
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  annotations:
+    whakapapa.dev/app: shop-controller
+  name: whakapapa:shop-controller
+  namespace: shop
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: whakapapa:shop-controller
+subjects:
+- kind: ServiceAccount
+  name: controller
+  namespace: shop
+"#
+        );
+        let t = tables(&r);
+        assert_eq!(t[0].rows.len(), 5);
+        assert_eq!(
+            t[0].rows[0],
+            ["shop-controller", "", "\"\"", "nodes pods", "", "list"]
+        );
+    }
+
+    #[test]
+    fn users_and_odd_names_are_quoted_safely() {
+        let mut a = acc("get", None, Some("pods"), None, None, "/api/v1/pods");
+        a.app = "curl/8.5.0 true: x".into();
+        a.user = Some("alice".into());
+        let r = derive(&[a]);
+        assert!(
+            r[0].yaml
+                .contains("whakapapa.dev/app: \"curl/8.5.0 true: x\""),
+            "{}",
+            r[0].yaml
+        );
+        assert!(
+            r[0].yaml.contains("  name: whakapapa:curl-8.5.0-true:-x\n"),
+            "{}",
+            r[0].yaml
+        );
+        assert!(
+            r[0].yaml
+                .contains("- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: alice\n")
+        );
+        assert_eq!(scalar("true"), "\"true\"");
+        assert_eq!(scalar("1.5"), "\"1.5\"");
+        assert_eq!(scalar(""), "\"\"");
+    }
+}

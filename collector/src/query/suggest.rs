@@ -1,0 +1,435 @@
+//! Skeleton kube-rs tests for untested conformance-eligible endpoints, from the journeys real
+//! programs take through them: the calls in the order programs make them, ranked by use.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::Table;
+use super::journeys::Journey;
+
+/// What the generator needs of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// operationId.
+    pub endpoint: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path template.
+    pub path: String,
+    /// Level.
+    pub level: String,
+    /// Category.
+    pub category: String,
+    /// API group.
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Action.
+    pub action: String,
+}
+
+/// An untested eligible endpoint with its use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The endpoint.
+    pub info: EndpointInfo,
+    /// Distinct programs using it.
+    pub programs: u64,
+    /// Requests.
+    pub hits: u64,
+}
+
+/// A suggested test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suggestion {
+    /// operationId.
+    pub endpoint: String,
+    /// Path template.
+    pub path: String,
+    /// Level.
+    pub level: String,
+    /// Category.
+    pub category: String,
+    /// Programs using it.
+    pub programs: u64,
+    /// Requests.
+    pub hits: u64,
+    /// The journey the test follows (`null`: none seen; the test calls the endpoint alone).
+    pub journey: Option<Journey>,
+    /// The test's Rust source.
+    pub code: String,
+}
+
+/// Ranks candidates by programs, then hits, and writes a test for each of the first `limit`.
+pub fn suggest(
+    mut candidates: Vec<Candidate>,
+    journeys: &[Journey],
+    catalog: &BTreeMap<String, EndpointInfo>,
+    limit: usize,
+) -> Vec<Suggestion> {
+    candidates.sort_by(|a, b| {
+        b.programs
+            .cmp(&a.programs)
+            .then(b.hits.cmp(&a.hits))
+            .then_with(|| a.info.endpoint.cmp(&b.info.endpoint))
+    });
+    candidates
+        .into_iter()
+        .take(limit)
+        .map(|c| {
+            // journeys are sorted by support, then length: the first one through it is best.
+            let journey = journeys
+                .iter()
+                .find(|j| j.sequence.contains(&c.info.endpoint))
+                .cloned();
+            let code = code(&c, journey.as_ref(), catalog);
+            Suggestion {
+                endpoint: c.info.endpoint.clone(),
+                path: c.info.path.clone(),
+                level: c.info.level.clone(),
+                category: c.info.category.clone(),
+                programs: c.programs,
+                hits: c.hits,
+                journey,
+                code,
+            }
+        })
+        .collect()
+}
+
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else if ch.is_ascii_alphanumeric() {
+            out.push(ch);
+        } else {
+            out.push('_');
+        }
+    }
+    out
+}
+
+/// The k8s-openapi type path of a group/version/kind.
+fn type_path(group: &str, version: &str, kind: &str) -> Option<String> {
+    if kind.is_empty() || version.is_empty() {
+        return None;
+    }
+    let module = match group {
+        "" => "api::core".to_owned(),
+        "apiextensions.k8s.io" => "apiextensions_apiserver::pkg::apis::apiextensions".to_owned(),
+        "apiregistration.k8s.io" => "kube_aggregator::pkg::apis::apiregistration".to_owned(),
+        "internal.apiserver.k8s.io" => "api::apiserverinternal".to_owned(),
+        g => format!("api::{}", g.split('.').next().unwrap_or(g).replace('-', "")),
+    };
+    Some(format!("k8s_openapi::{module}::{version}::{kind}"))
+}
+
+fn concrete_path(path: &str) -> String {
+    path.replace("{namespace}", "default")
+        .replace("{name}", "example")
+        .replace("{path}", "")
+}
+
+fn step_code(out: &mut String, n: usize, e: &EndpointInfo) {
+    let _ = writeln!(
+        out,
+        "    // {n}. {}: {} {}",
+        e.endpoint,
+        e.method.to_uppercase(),
+        e.path
+    );
+    let sub = e.path.rsplit('/').next().unwrap_or("");
+    let after_name = e.path.contains("{name}/");
+    let typed = type_path(&e.group, &e.version, &e.kind).and_then(|ty| {
+        let call = match (after_name.then_some(sub), e.action.as_str()) {
+            (None, "get") => r#"api.get("example").await?"#.to_owned(),
+            (None, "list") | (None, "watch") | (None, "watchlist") => "api.list(&ListParams::default()).await?".to_owned(),
+            (None, "post") => "api.create(&PostParams::default(), &object(\"example\")?).await?".to_owned(),
+            (None, "put") => r#"api.replace("example", &PostParams::default(), &object("example")?).await?"#.to_owned(),
+            (None, "patch") => r#"api.patch("example", &PatchParams::default(), &Patch::Merge(label())).await?"#.to_owned(),
+            (None, "delete") => r#"api.delete("example", &DeleteParams::default()).await?"#.to_owned(),
+            (None, "deletecollection") => "api.delete_collection(&DeleteParams::default(), &ListParams::default()).await?".to_owned(),
+            (Some(s @ ("status" | "scale")), "get") => format!(r#"api.get_{s}("example").await?"#),
+            (Some(s @ ("status" | "scale")), "put") => {
+                format!(r#"api.replace_{s}("example", &PostParams::default(), serde_json::to_vec(&api.get_{s}("example").await?)?).await?"#)
+            }
+            (Some(s @ ("status" | "scale")), "patch") => {
+                format!(r#"api.patch_{s}("example", &PatchParams::default(), &Patch::Merge(label())).await?"#)
+            }
+            (Some("log"), "get") => r#"api.logs("example", &Default::default()).await?"#.to_owned(),
+            (Some("eviction"), "post") => r#"api.evict("example", &Default::default()).await?"#.to_owned(),
+            _ => return None,
+        };
+        let scope = if e.path.contains("{namespace}") {
+            "Api::namespaced(client.clone(), \"default\")"
+        } else {
+            "Api::all(client.clone())"
+        };
+        Some(format!("    {{\n        let api: Api<{ty}> = {scope};\n        let _ = {call};\n    }}\n"))
+    });
+    match typed {
+        Some(code) => out.push_str(&code),
+        None => {
+            // No typed kube-rs call for it: the raw request.
+            let _ = writeln!(
+                out,
+                "    {{\n        let request = http::Request::builder().method(\"{}\").uri(\"{}\").body(Vec::new())?;\n        let _ = client.request_text(request).await?;\n    }}",
+                e.method.to_uppercase(),
+                concrete_path(&e.path)
+            );
+        }
+    }
+}
+
+/// The test for one candidate.
+pub fn code(
+    c: &Candidate,
+    journey: Option<&Journey>,
+    catalog: &BTreeMap<String, EndpointInfo>,
+) -> String {
+    let e = &c.info;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "/// {} ({} {}) is conformance eligible and no test calls it;\n/// {} program(s) do, {} request(s).",
+        e.endpoint,
+        e.method.to_uppercase(),
+        e.path,
+        c.programs,
+        c.hits
+    );
+    let steps: Vec<EndpointInfo> = match journey {
+        Some(j) => {
+            let _ = writeln!(
+                out,
+                "/// The calls follow {}'s `{}`, seen {} time(s) in this order.",
+                j.app, j.purpose, j.support
+            );
+            j.sequence
+                .iter()
+                .map(|op| {
+                    catalog.get(op).cloned().unwrap_or_else(|| EndpointInfo {
+                        endpoint: op.clone(),
+                        ..e.clone()
+                    })
+                })
+                .collect()
+        }
+        None => vec![e.clone()],
+    };
+    let _ = writeln!(
+        out,
+        "#[tokio::test]\n#[ignore = \"needs a cluster\"]\nasync fn {}() -> Result<(), Box<dyn std::error::Error>> {{",
+        snake(&e.endpoint)
+    );
+    out.push_str(
+        "    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};\n    \
+         let client = kube::Client::try_default().await?;\n    \
+         let object = |name: &str| serde_json::from_value(serde_json::json!({\"metadata\": {\"name\": name}}));\n    \
+         let label = || serde_json::json!({\"metadata\": {\"labels\": {\"whakapapa.dev/suggested\": \"true\"}}});\n",
+    );
+    for (i, s) in steps.iter().enumerate() {
+        step_code(&mut out, i + 1, s);
+    }
+    out.push_str("    Ok(())\n}\n");
+    out
+}
+
+/// As a table (without the code).
+pub fn table(s: &[Suggestion]) -> Table {
+    let mut t = Table::new(
+        "suggest",
+        &[
+            "endpoint", "level", "category", "programs", "hits", "journey",
+        ],
+    );
+    for x in s {
+        t.row(vec![
+            x.endpoint.clone(),
+            x.level.clone(),
+            x.category.clone(),
+            x.programs.to_string(),
+            x.hits.to_string(),
+            x.journey
+                .as_ref()
+                .map(|j| j.sequence.join(" > "))
+                .unwrap_or_default(),
+        ]);
+    }
+    t
+}
+
+/// As text: each suggestion's heading and code.
+pub fn text(s: &[Suggestion]) -> String {
+    let mut out = String::new();
+    for (i, x) in s.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "// #{} {} — {} program(s), {} request(s)",
+            i + 1,
+            x.endpoint,
+            x.programs,
+            x.hits
+        );
+        out.push_str(&x.code);
+    }
+    if s.is_empty() {
+        out.push_str("(none)\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(
+        op: &str,
+        method: &str,
+        path: &str,
+        group: &str,
+        kind: &str,
+        action: &str,
+    ) -> EndpointInfo {
+        EndpointInfo {
+            endpoint: op.into(),
+            method: method.into(),
+            path: path.into(),
+            level: "stable".into(),
+            category: "apps".into(),
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            action: action.into(),
+        }
+    }
+
+    #[test]
+    fn writes_a_test_following_the_best_journey() {
+        let read = info(
+            "readAppsV1NamespacedDeployment",
+            "get",
+            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            "apps",
+            "Deployment",
+            "get",
+        );
+        let scale = info(
+            "patchAppsV1NamespacedDeploymentScale",
+            "patch",
+            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+            "apps",
+            "Scale",
+            "patch",
+        );
+        let nodes = info("listCoreV1Node", "get", "/api/v1/nodes", "", "Node", "list");
+        let catalog: BTreeMap<String, EndpointInfo> = [&read, &scale, &nodes]
+            .iter()
+            .map(|e| (e.endpoint.clone(), (*e).clone()))
+            .collect();
+        let journeys = vec![
+            Journey {
+                app: "other".into(),
+                purpose: "x".into(),
+                sequence: vec![nodes.endpoint.clone(), read.endpoint.clone()],
+                support: 9,
+            },
+            Journey {
+                app: "scaler".into(),
+                purpose: "scaler::scale".into(),
+                sequence: vec![read.endpoint.clone(), scale.endpoint.clone()],
+                support: 4,
+            },
+        ];
+        let cands = vec![
+            Candidate {
+                info: nodes.clone(),
+                programs: 1,
+                hits: 50,
+            },
+            Candidate {
+                info: scale.clone(),
+                programs: 2,
+                hits: 5,
+            },
+        ];
+        let s = suggest(cands, &journeys, &catalog, 5);
+        assert_eq!(
+            s.iter().map(|s| s.endpoint.as_str()).collect::<Vec<_>>(),
+            [scale.endpoint.as_str(), nodes.endpoint.as_str()]
+        );
+        assert_eq!(s[0].journey.as_ref().unwrap().app, "scaler");
+        assert_eq!(s[1].journey.as_ref().unwrap().app, "other");
+        assert_eq!(
+            s[0].code,
+            r#"/// patchAppsV1NamespacedDeploymentScale (PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale) is conformance eligible and no test calls it;
+/// 2 program(s) do, 5 request(s).
+/// The calls follow scaler's `scaler::scale`, seen 4 time(s) in this order.
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::error::Error>> {
+    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+    let client = kube::Client::try_default().await?;
+    let object = |name: &str| serde_json::from_value(serde_json::json!({"metadata": {"name": name}}));
+    let label = || serde_json::json!({"metadata": {"labels": {"whakapapa.dev/suggested": "true"}}});
+    // 1. readAppsV1NamespacedDeployment: GET /apis/apps/v1/namespaces/{namespace}/deployments/{name}
+    {
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), "default");
+        let _ = api.get("example").await?;
+    }
+    // 2. patchAppsV1NamespacedDeploymentScale: PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale
+    {
+        let api: Api<k8s_openapi::api::apps::v1::Scale> = Api::namespaced(client.clone(), "default");
+        let _ = api.patch_scale("example", &PatchParams::default(), &Patch::Merge(label())).await?;
+    }
+    Ok(())
+}
+"#
+        );
+        assert!(s[1].code.contains("let api: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());\n        let _ = api.list(&ListParams::default()).await?;"));
+        let t = text(&s);
+        assert!(t.starts_with(
+            "// #1 patchAppsV1NamespacedDeploymentScale — 2 program(s), 5 request(s)\n/// patch"
+        ));
+        assert_eq!(
+            table(&s).rows[0][5],
+            "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
+        );
+    }
+
+    #[test]
+    fn falls_back_to_a_raw_request_and_maps_groups() {
+        let proxy = info(
+            "connectCoreV1GetNamespacedPodProxy",
+            "get",
+            "/api/v1/namespaces/{namespace}/pods/{name}/proxy",
+            "",
+            "PodProxyOptions",
+            "connect",
+        );
+        let mut out = String::new();
+        step_code(&mut out, 1, &proxy);
+        assert!(out.contains(r#"http::Request::builder().method("GET").uri("/api/v1/namespaces/default/pods/example/proxy").body(Vec::new())?"#), "{out}");
+        assert_eq!(
+            type_path("rbac.authorization.k8s.io", "v1", "Role").unwrap(),
+            "k8s_openapi::api::rbac::v1::Role"
+        );
+        assert_eq!(
+            type_path("apiextensions.k8s.io", "v1", "CustomResourceDefinition").unwrap(),
+            "k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition"
+        );
+        assert_eq!(snake("listCoreV1Node"), "list_core_v1_node");
+    }
+}
