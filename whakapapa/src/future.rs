@@ -3,94 +3,130 @@
 //! Its first poll runs on the task that awaits the request, so it is where the caller's stack
 //! is captured and where the inner service is called.
 
-use crate::layer::Shared;
+use crate::layer::{Called, Gate, Shared};
 use http::Request;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tower::buffer::Buffer;
 use tower::{BoxError, Service};
 
 pin_project! {
     /// The future of a request through [`PurposeService`](crate::PurposeService).
-    pub struct ResponseFuture<F, B> {
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
         #[pin]
-        state: State<F, B>,
+        state: State<S, B>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
-        // Purpose off: the inner service's own future.
-        Passthrough { #[pin] fut: F },
-        // Purpose on, not polled yet: the request and a ready handle to the inner service.
-        Deferred { request: Option<Request<B>>, buffer: Option<Buffer<Request<B>, F>>, shared: Arc<Shared> },
-        // Purpose on, request sent.
-        Sent { #[pin] fut: tower::buffer::future::ResponseFuture<F> },
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        // Purpose off, or purpose on and the inner service called: its future.
+        Passthrough { #[pin] fut: S::Future },
+        // Purpose on, inner service not called yet.
+        Deferred { request: Option<Request<B>>, caller: Caller<S> },
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn passthrough(fut: F) -> Self {
+/// A request's claim on the shared inner service, until it is called.
+pub(crate) struct Caller<S> {
+    gate: Arc<Gate<S>>,
+    shared: Arc<Shared>,
+    decorated: bool,
+    waiting: bool,
+}
+
+impl<S> Drop for Caller<S> {
+    fn drop(&mut self) {
+        if self.waiting {
+            // The service may hold this request's waker only: let the others ask again.
+            self.gate.wake_all();
+        }
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn passthrough(fut: S::Future) -> Self {
         Self {
             state: State::Passthrough { fut },
         }
     }
 
-    pub(crate) fn deferred(
-        request: Request<B>,
-        buffer: Buffer<Request<B>, F>,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn deferred(request: Request<B>, gate: Arc<Gate<S>>, shared: Arc<Shared>) -> Self {
+        let caller = Caller {
+            gate,
+            shared,
+            decorated: false,
+            waiting: false,
+        };
         Self {
             state: State::Deferred {
                 request: Some(request),
-                buffer: Some(buffer),
-                shared,
+                caller,
             },
         }
     }
 }
 
-impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+impl<S, B> std::fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, T, E> Future for ResponseFuture<F, B>
+impl<S, B> Future for ResponseFuture<S, B>
 where
-    F: Future<Output = Result<T, E>> + Send + 'static,
-    E: Into<BoxError>,
-    B: Send + 'static,
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<S::Response, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Passthrough { fut } => return fut.poll(cx).map_err(Into::into),
-                StateProj::Deferred {
-                    request,
-                    buffer,
-                    shared,
-                } => {
-                    let (Some(mut request), Some(mut buffer)) = (request.take(), buffer.take())
-                    else {
+                StateProj::Deferred { request, caller } => {
+                    let Some(mut req) = request.take() else {
                         return Poll::Ready(Err(
                             "whakapapa: response future polled after it failed".into(),
                         ));
                     };
-                    // This is the caller's task: its stack holds the code that made the request.
-                    shared.decorate(&mut request);
-                    let fut = buffer.call(request);
-                    this.state.set(State::Sent { fut });
+                    if !caller.decorated {
+                        // First poll, on the caller's task: its stack holds the calling code.
+                        caller.decorated = true;
+                        caller.shared.decorate(&mut req);
+                    }
+                    match caller.gate.try_call(cx, req) {
+                        Called::Sent(fut) => {
+                            caller.waiting = false;
+                            this.state.set(State::Passthrough { fut });
+                        }
+                        Called::NotReady(req) => {
+                            caller.waiting = true;
+                            *request = Some(req);
+                            return Poll::Pending;
+                        }
+                        Called::Failed(err) => {
+                            caller.waiting = false;
+                            return Poll::Ready(Err(err.into()));
+                        }
+                    }
                 }
-                StateProj::Sent { fut } => return fut.poll(cx),
             }
         }
     }

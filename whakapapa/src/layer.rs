@@ -11,18 +11,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Where the purpose is captured, and why the inner service sits behind its own `Buffer`
+//! # Where the purpose is captured, and how the inner service is called from the future
 //!
 //! `kube::Client` puts every stack behind `tower::buffer::Buffer`: `Service::call` runs on the
 //! buffer's worker task, whose stack holds nothing of the application. The future `call`
 //! returns is handed back and polled by the caller's task, so at its *first poll* the stack
 //! holds the caller's async fns with their `file:line`. [`PurposeService::call`] therefore
 //! only packs the request into a [`ResponseFuture`]; the future captures the stack at its first
-//! poll, adds the headers and only then calls the inner service. To call it from the future,
-//! the layer puts the inner service (kube's default stack is a non-`Clone` `BoxService`)
-//! behind its own `Buffer`: `poll_ready` reserves a slot on it from kube's worker, `call` moves
-//! that ready handle into the future (leaving a fresh clone behind), and the future sends the
-//! request through it. Switched off, the layer is the inner service itself, untouched.
+//! poll, adds the headers and only then calls the inner service. The inner service (kube's
+//! default stack is a non-`Clone` `BoxService`) is shared by the futures behind a mutex: a
+//! future locks it, asks `poll_ready` and calls it in one go, so readiness is never used
+//! twice; futures that find it not ready wait and are all woken by the next call. Switched
+//! off, the layer is the inner service itself, untouched.
 
 use crate::future::ResponseFuture;
 use crate::identity::Identity;
@@ -34,12 +34,11 @@ use http::Request;
 use http::header::{HeaderName, HeaderValue, USER_AGENT};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tower::buffer::Buffer;
 use tower::{BoxError, Layer, Service};
 
 /// Switches purpose on when set to anything but empty, `0`, `false`, `no` or `off`.
@@ -52,8 +51,6 @@ pub const ENV_SPOOL: &str = "WHAKAPAPA_SPOOL";
 /// The `Audit-ID` request header kube-apiserver adopts as the audit event's ID.
 pub static AUDIT_ID: HeaderName = HeaderName::from_static("audit-id");
 
-/// How many requests the layer's own buffer holds, as `kube::Client`'s.
-const BUFFER_BOUND: usize = 1024;
 /// Most distinct stacks remembered per layer; when full the memory starts over.
 const CACHE_MAX: usize = 4096;
 
@@ -332,24 +329,13 @@ impl Shared {
 
 /// A [`Layer`] that attaches the program's identity and the calling code's purpose to every
 /// request (`User-Agent`, `Audit-ID`, side channel), or does nothing when purpose is off.
-///
-/// `B` is the request body type; it defaults to kube's, [`with_body`](Self::with_body) picks
-/// another for a plain hyper or tower HTTP client.
-pub struct PurposeLayer<B = kube::client::Body> {
+/// Works for any `http::Request<B>` service: kube's stack, a hyper client, a tower stack.
+#[derive(Clone)]
+pub struct PurposeLayer {
     shared: Option<Arc<Shared>>,
-    _body: PhantomData<fn(B)>,
 }
 
-impl<B> Clone for PurposeLayer<B> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            _body: PhantomData,
-        }
-    }
-}
-
-impl<B> std::fmt::Debug for PurposeLayer<B> {
+impl std::fmt::Debug for PurposeLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PurposeLayer")
             .field("purpose", &self.shared.is_some())
@@ -359,37 +345,19 @@ impl<B> std::fmt::Debug for PurposeLayer<B> {
 }
 
 impl PurposeLayer {
-    /// A layer for kube's request body from explicit settings. With purpose on, this starts
-    /// loading debug info in the background and the side-channel thread, if a sink is set.
+    /// A layer from explicit settings. With purpose on, this starts loading debug info in the
+    /// background, and the side-channel thread if a sink is set.
     pub fn new(settings: Settings) -> Self {
-        Self::with_settings(settings)
+        let shared = settings.purpose.then(|| {
+            purpose::warm_up();
+            Arc::new(Shared::new(settings))
+        });
+        Self { shared }
     }
 
     /// A layer from [`Settings::from_env`].
     pub fn from_env(identity: Identity) -> Result<Self, SettingsError> {
         Ok(Self::new(Settings::from_env(identity)?))
-    }
-}
-
-impl<B> PurposeLayer<B> {
-    /// A layer for request body `B` from explicit settings.
-    pub fn with_settings(settings: Settings) -> Self {
-        let shared = settings.purpose.then(|| {
-            purpose::warm_up();
-            Arc::new(Shared::new(settings))
-        });
-        Self {
-            shared,
-            _body: PhantomData,
-        }
-    }
-
-    /// The same layer for requests with body type `B2`.
-    pub fn with_body<B2>(self) -> PurposeLayer<B2> {
-        PurposeLayer {
-            shared: self.shared,
-            _body: PhantomData,
-        }
     }
 
     /// Whether requests get identity and purpose.
@@ -407,72 +375,36 @@ impl<B> PurposeLayer<B> {
     }
 }
 
-impl<S, B> Layer<S> for PurposeLayer<B>
-where
-    S: Service<Request<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + Sync,
-    B: Send + 'static,
-{
-    type Service = PurposeService<S, B>;
+impl<S> Layer<S> for PurposeLayer {
+    type Service = PurposeService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let Some(shared) = &self.shared else {
-            return PurposeService {
-                inner: Inner::Off(inner),
-            };
-        };
-        let (buffer, worker) = Buffer::pair(inner, BUFFER_BOUND);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(worker);
-            }
-            Err(_) => {
-                // Built outside a runtime: drive the buffer from a thread of its own.
-                let spawned = std::thread::Builder::new()
-                    .name("whakapapa-buffer".into())
-                    .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                        Ok(rt) => rt.block_on(worker),
-                        Err(err) => tracing::error!(error = %err, "whakapapa: no runtime for the buffer"),
-                    });
-                if let Err(err) = spawned {
-                    tracing::error!(error = %err, "whakapapa: no thread for the buffer");
-                }
-            }
-        }
-        PurposeService {
-            inner: Inner::On {
-                buffer,
+        let inner = match &self.shared {
+            None => Inner::Off(inner),
+            Some(shared) => Inner::On {
+                gate: Arc::new(Gate::new(inner)),
                 shared: shared.clone(),
             },
-        }
+        };
+        PurposeService { inner }
     }
 }
 
 /// The service [`PurposeLayer`] makes: the inner service itself when purpose is off, else the
-/// inner service behind a buffer, called from the response future at its first poll.
-pub struct PurposeService<S, B>
-where
-    S: Service<Request<B>>,
-{
-    inner: Inner<S, B>,
+/// inner service shared with the response futures, which call it at their first poll.
+pub struct PurposeService<S> {
+    inner: Inner<S>,
 }
 
-enum Inner<S, B>
-where
-    S: Service<Request<B>>,
-{
+enum Inner<S> {
     Off(S),
     On {
-        buffer: Buffer<Request<B>, S::Future>,
+        gate: Arc<Gate<S>>,
         shared: Arc<Shared>,
     },
 }
 
-impl<S, B> std::fmt::Debug for PurposeService<S, B>
-where
-    S: Service<Request<B>>,
-{
+impl<S> std::fmt::Debug for PurposeService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let on = matches!(self.inner, Inner::On { .. });
         f.debug_struct("PurposeService")
@@ -481,17 +413,12 @@ where
     }
 }
 
-impl<S, B> Clone for PurposeService<S, B>
-where
-    S: Service<Request<B>> + Clone,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
+impl<S: Clone> Clone for PurposeService<S> {
     fn clone(&self) -> Self {
         let inner = match &self.inner {
             Inner::Off(s) => Inner::Off(s.clone()),
-            Inner::On { buffer, shared } => Inner::On {
-                buffer: buffer.clone(),
+            Inner::On { gate, shared } => Inner::On {
+                gate: gate.clone(),
                 shared: shared.clone(),
             },
         };
@@ -499,92 +426,112 @@ where
     }
 }
 
-impl<S, B> Service<Request<B>> for PurposeService<S, B>
+impl<S, B> Service<Request<B>> for PurposeService<S>
 where
     S: Service<Request<B>>,
     S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, B>;
+    type Future = ResponseFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         match &mut self.inner {
             Inner::Off(s) => s.poll_ready(cx).map_err(Into::into),
-            Inner::On { buffer, .. } => buffer.poll_ready(cx),
+            // Readiness is asked for by each response future, right before it calls.
+            Inner::On { .. } => Poll::Ready(Ok(())),
         }
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match &mut self.inner {
             Inner::Off(s) => ResponseFuture::passthrough(s.call(request)),
-            Inner::On { buffer, shared } => {
-                // The handle that `poll_ready` made ready goes with the request; a fresh clone
-                // stays for the next `poll_ready`.
-                let fresh = buffer.clone();
-                let ready = std::mem::replace(buffer, fresh);
-                ResponseFuture::deferred(request, ready, shared.clone())
+            Inner::On { gate, shared } => {
+                ResponseFuture::deferred(request, gate.clone(), shared.clone())
             }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The inner service, shared by the response futures that call it.
+///
+/// A future calls it under the lock right after `poll_ready` said ready, so readiness is never
+/// used twice. A service keeps only the last waker it was polled with, so futures that find it
+/// not ready also wait here, and every call (or a waiting future going away) wakes them all to
+/// ask again: no wake-up is lost.
+pub(crate) struct Gate<S> {
+    service: Mutex<S>,
+    waiting: Mutex<Vec<Waker>>,
+    any_waiting: AtomicBool,
+}
 
-    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
+impl<S> Gate<S> {
+    fn new(service: S) -> Self {
+        Self {
+            service: Mutex::new(service),
+            waiting: Mutex::default(),
+            any_waiting: AtomicBool::new(false),
         }
     }
 
-    #[test]
-    fn env_switch_table() {
-        let id = || Identity::new("app", "1");
-        for (pairs, on) in [
-            (&[][..], false),
-            (&[(ENV_SUBMIT_PURPOSE, "")][..], false),
-            (&[(ENV_SUBMIT_PURPOSE, "0")][..], false),
-            (&[(ENV_SUBMIT_PURPOSE, "False")][..], false),
-            (&[(ENV_SUBMIT_PURPOSE, "off")][..], false),
-            (&[(ENV_SUBMIT_PURPOSE, "1")][..], true),
-            (&[(ENV_SUBMIT_PURPOSE, "true")][..], true),
-            (&[(ENV_SUBMIT_PURPOSE, "yes")][..], true),
-        ] {
-            let s = Settings::from_vars(id(), vars(pairs)).unwrap();
-            assert_eq!(s.purpose, on, "{pairs:?}");
+    /// Calls the service with `request` if it is ready; else keeps `cx`'s waker and hands
+    /// the request back.
+    pub(crate) fn try_call<B>(
+        &self,
+        cx: &mut Context<'_>,
+        request: Request<B>,
+    ) -> Called<S::Future, B, S::Error>
+    where
+        S: Service<Request<B>>,
+    {
+        let mut service = self.service.lock().unwrap_or_else(PoisonError::into_inner);
+        match service.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {
+                let fut = service.call(request);
+                drop(service);
+                self.wake_all();
+                Called::Sent(fut)
+            }
+            Poll::Ready(Err(err)) => {
+                drop(service);
+                self.wake_all();
+                Called::Failed(err)
+            }
+            Poll::Pending => {
+                // Registered before the lock is released, so the next caller's `wake_all`
+                // cannot miss it.
+                let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                self.any_waiting.store(true, Ordering::SeqCst);
+                drop(waiting);
+                drop(service);
+                Called::NotReady(request)
+            }
         }
     }
 
-    #[test]
-    fn bad_collector_urls_are_errors() {
-        let id = || Identity::new("app", "1");
-        let ok = Settings::from_vars(
-            id(),
-            vars(&[
-                (ENV_COLLECTOR_URL, "http://127.0.0.1:9/x"),
-                (ENV_SPOOL, "/tmp/p.jsonl"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(
-            ok.collector_url.unwrap().to_string(),
-            "http://127.0.0.1:9/x"
-        );
-        assert_eq!(ok.spool.unwrap(), PathBuf::from("/tmp/p.jsonl"));
-        for (url, want) in [
-            ("https://c:1", "must be an http:// URL"),
-            ("/purposes", "must be an http:// URL"),
-            ("http://exa mple", "is not a valid URL"),
-        ] {
-            let err = Settings::new(id()).with_collector_url(url).unwrap_err();
-            assert!(err.to_string().contains(want), "{url}: {err}");
+    /// Wakes every future waiting for the service to be ready.
+    pub(crate) fn wake_all(&self) {
+        if self.any_waiting.swap(false, Ordering::SeqCst) {
+            let waiting =
+                std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+            for waker in waiting {
+                waker.wake();
+            }
         }
     }
+}
+
+/// What [`Gate::try_call`] did.
+// Moved once per request; boxing the request would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Called<F, B, E> {
+    /// Called; the service's future.
+    Sent(F),
+    /// Not ready: the request back, the waker kept.
+    NotReady(Request<B>),
+    /// The service failed.
+    Failed(E),
 }

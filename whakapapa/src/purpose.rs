@@ -209,7 +209,14 @@ impl Purpose {
             };
             let function = clean_function(function);
             let krate = crate_of(&function).to_owned();
-            if !keep_crate(&krate) {
+            // A symbol without a path (`main`, `_start`, libc's `clone3`) is not Rust code.
+            if !keep_crate(&krate) || !function.contains("::") {
+                previous_crate = krate;
+                continue;
+            }
+            // Consecutive frames of one function (a recursion, a test fn and its closures)
+            // fold into the innermost, so that the purpose does not depend on the depth.
+            if kept.last().is_some_and(|(f, _, _)| *f == function) {
                 previous_crate = krate;
                 continue;
             }
@@ -343,8 +350,10 @@ pub fn crate_of(function: &str) -> &str {
             .unwrap_or(inner);
         if let Some((ty, tr)) = split_as(body) {
             let ty_crate = first(ty);
-            let is_generic = !ty.contains("::") && ty_crate.len() <= 2;
-            return if is_generic { first(tr) } else { ty_crate };
+            // A generic (`F`), a fn pointer or a trait object says nothing: the trait decides.
+            let anonymous = !ty.contains("::")
+                || matches!(ty_crate, "fn" | "dyn" | "impl" | "unsafe" | "extern");
+            return if anonymous { first(tr) } else { ty_crate };
         }
         return first(body);
     }
@@ -358,6 +367,7 @@ fn split_as(body: &str) -> Option<(&str, &str)> {
     for i in 0..bytes.len() {
         match bytes[i] {
             b'<' => depth += 1,
+            b'>' if i > 0 && bytes[i - 1] == b'-' => {} // `->` in fn types
             b'>' => depth -= 1,
             b' ' if depth == 0 && body[i..].starts_with(" as ") => {
                 return Some((&body[..i], &body[i + 4..]));
@@ -511,6 +521,11 @@ mod tests {
                 "app",
             ),
             ("<&mut app::Foo as std::io::Read>::read", "app"),
+            (
+                "<fn() -> core::result::Result<(), alloc::string::String> as core::ops::function::FnOnce<()>>::call_once",
+                "core",
+            ),
+            ("<dyn app::Handler as app::Run>::run", "app"),
             (
                 "<alloc::boxed::Box<F,A> as core::future::future::Future>::poll",
                 "alloc",

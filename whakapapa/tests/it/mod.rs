@@ -1,6 +1,7 @@
 //! Test modules and the stand-in API server they share.
 
 mod passthrough;
+mod plain;
 mod requests;
 mod sidechannel;
 pub mod standin;

@@ -24,10 +24,9 @@ fn frames_of(server: &StandInApiServer, needle: &str) -> Vec<super::ParsedUa> {
 }
 
 async fn list_pods_for_inventory(api: &Api<Pod>) -> u32 {
+    let lp = ListParams::default().labels("app=inventory");
     let line = line!() + 1;
-    api.list(&ListParams::default().labels("app=inventory"))
-        .await
-        .unwrap();
+    api.list(&lp).await.unwrap();
     line
 }
 
@@ -104,19 +103,16 @@ async fn get_pod_for_checkout(api: &Api<Pod>, name: &str) -> u32 {
 }
 
 async fn create_pod_for_rollout(api: &Api<Pod>) -> u32 {
+    let (pp, new_pod) = (PostParams::default(), pod("default", "rollout-1"));
     let line = line!() + 1;
-    api.create(&PostParams::default(), &pod("default", "rollout-1"))
-        .await
-        .unwrap();
+    api.create(&pp, &new_pod).await.unwrap();
     line
 }
 
 async fn watch_pods_for_dashboard(api: &Api<Pod>) -> u32 {
+    let wp = WatchParams::default().labels("app=dashboard");
     let line = line!() + 1;
-    let stream = api
-        .watch(&WatchParams::default().labels("app=dashboard"), "0")
-        .await
-        .unwrap();
+    let stream = api.watch(&wp, "0").await.unwrap();
     let mut stream = stream.boxed();
     let first = stream.next().await.expect("an event").unwrap();
     assert!(matches!(first, kube::api::WatchEvent::Added(_)));
@@ -322,14 +318,11 @@ async fn a_controller_reconcile_names_the_reconciler() {
 }
 
 async fn list_twice_from_one_line_and_once_from_another(api: &Api<Pod>) {
+    let lp = ListParams::default().labels("same=line");
     for _ in 0..2 {
-        api.list(&ListParams::default().labels("same=line"))
-            .await
-            .unwrap();
+        api.list(&lp).await.unwrap();
     }
-    api.list(&ListParams::default().labels("same=line"))
-        .await
-        .unwrap();
+    api.list(&lp).await.unwrap();
 }
 
 #[tokio::test]
@@ -365,14 +358,18 @@ async fn fingerprints_do_not_depend_on_the_layer_or_client() {
     assert_eq!(fps[..3], fps[3..]);
 }
 
-async fn recurse_then_list(api: &Api<Pod>, depth: usize) {
+/// Two functions calling each other, so that consecutive frames differ and none is folded.
+async fn ping_then_list(api: &Api<Pod>, depth: usize) {
     if depth == 0 {
-        api.list(&ListParams::default().labels("deep=stack"))
-            .await
-            .unwrap();
+        let lp = ListParams::default().labels("deep=stack");
+        api.list(&lp).await.unwrap();
     } else {
-        Box::pin(recurse_then_list(api, depth - 1)).await;
+        Box::pin(pong_then_list(api, depth - 1)).await;
     }
+}
+
+async fn pong_then_list(api: &Api<Pod>, depth: usize) {
+    Box::pin(ping_then_list(api, depth)).await;
 }
 
 #[tokio::test]
@@ -381,17 +378,30 @@ async fn a_200_frame_stack_fits_in_1024_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
-    recurse_then_list(&api, 200).await;
+    ping_then_list(&api, 100).await;
     let seen = server.seen_with("deep%3Dstack");
     let ua = seen[0].user_agent();
     assert!(ua.len() <= 1024, "{} bytes", ua.len());
     let parsed = parse_ua(&ua);
     assert!(parsed.frames[0].starts_with(LIST));
+    // Saturated: the renderer stopped adding frames because the next would not fit.
+    assert!(ua.len() > 1024 - 80, "{} bytes: {ua}", ua.len());
     assert!(parsed.frames.len() >= 5, "{ua}");
-    assert!(
-        parsed.frames[1..]
-            .iter()
-            .all(|f| f.starts_with("tests::it::requests::recurse_then_list@")),
-        "{ua}"
-    );
+    for f in &parsed.frames[1..] {
+        assert!(
+            f.starts_with("tests::it::requests::ping_then_list@")
+                || f.starts_with("tests::it::requests::pong_then_list@"),
+            "{ua}"
+        );
+    }
+    // The side channel has the full purpose: far more frames than the user agent holds.
+    assert!(layer.flush(std::time::Duration::from_secs(10)));
+    let records = spool_records(&dir.path().join("p.jsonl"), |r| !r.is_empty());
+    let fp = format!("{:016x}", parsed.fingerprint);
+    let record = records
+        .iter()
+        .find(|r| r.fingerprint == fp)
+        .expect("record");
+    assert!(record.frames.len() > 60, "{} frames", record.frames.len());
+    assert!(record.frames.len() > 2 * parsed.frames.len());
 }
