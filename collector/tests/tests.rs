@@ -1,7 +1,13 @@
 //! Integration tests of whakapapa-collector: one binary, one module per area under `it/`.
+#[path = "it/admission.rs"]
+mod admission;
+#[path = "it/deploy.rs"]
+mod deploy;
 #[path = "../benches/support/events.rs"]
 mod events;
 #[path = "it/fixture.rs"]
 mod fixture;
+#[path = "it/security.rs"]
+mod security;
 #[path = "it/store.rs"]
 mod store;
