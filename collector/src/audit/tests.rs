@@ -226,3 +226,35 @@ fn sniffs_json_lines_files() {
     // A prefix cut in the middle of the first line.
     assert_eq!(sniff(&file.as_bytes()[..100]), Format::JsonLines);
 }
+
+/// Cut or corrupted input is an error with an offset inside the input, never a panic.
+#[test]
+fn damaged_input_is_an_error_never_a_panic() {
+    let body = list("audit.k8s.io/v1", &[V1_METADATA, NON_RESOURCE]);
+    let bytes = body.as_bytes();
+    for cut in 0..bytes.len() {
+        let part = &bytes[..cut];
+        let _ = sniff(part);
+        if let Err(e) = parse_event(part) {
+            assert!(e.offset().is_none_or(|o| o <= cut), "cut {cut}: {e}");
+        }
+        assert!(parse_batch(part).is_err(), "cut {cut} parsed");
+        if let Err(e) = parse_batch_lenient(part) {
+            assert!(e.offset().is_none_or(|o| o <= cut), "cut {cut}: {e}");
+        }
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..5_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut damaged = bytes.to_vec();
+        let at = (seed % damaged.len() as u64) as usize;
+        damaged[at] = b"{}[]\",:\\ x0"[(seed >> 32) as usize % 11];
+        let _ = sniff(&damaged);
+        let _ = parse_batch(&damaged);
+        if let Ok((events, errors)) = parse_batch_lenient(&damaged) {
+            assert!(events.len() + errors.len() <= 2 + 1, "{at}");
+        }
+    }
+}

@@ -218,7 +218,7 @@ pub fn method_for_verb(verb: &str) -> Option<Method> {
 
 #[derive(Clone, Debug)]
 struct Node {
-    /// Literal children sorted by segment, for binary search.
+    /// Literal children sorted by [`by_len_then_bytes`], for binary search.
     literals: Vec<(Box<str>, u32)>,
     /// The `{param}` child (all parameter names at one position share it).
     param: Option<u32>,
@@ -268,7 +268,7 @@ impl Mapper {
             }
         }
         for node in &mut mapper.nodes {
-            node.literals.sort_by(|a, b| a.0.cmp(&b.0));
+            node.literals.sort_by(|a, b| by_len_then_bytes(&a.0, &b.0));
         }
         mapper
     }
@@ -353,7 +353,9 @@ impl Mapper {
             return here.has_ops().then_some(node);
         }
         let (segment, after) = rest.split_once('/').unwrap_or((rest, ""));
-        if let Ok(i) = here.literals.binary_search_by(|(s, _)| (**s).cmp(segment))
+        if let Ok(i) = here
+            .literals
+            .binary_search_by(|(s, _)| by_len_then_bytes(s, segment))
             && let Some(found) = self.walk(here.literals[i].1, after)
         {
             return Some(found);
@@ -365,6 +367,14 @@ impl Mapper {
         }
         here.tail.filter(|&t| self.nodes[t as usize].has_ops())
     }
+}
+
+/// Orders segments by length first: most comparisons in a binary search then end on the
+/// length, without touching the bytes.
+fn by_len_then_bytes(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 /// The path of a request URI: without query or fragment, and without scheme and host if the

@@ -377,3 +377,59 @@ fn fingerprint_from_audit_id_follows_kep_layout() {
         assert_eq!(fingerprint_from_audit_id(&id), None, "{id}");
     }
 }
+
+/// kube-apiserver may cut a user agent at any byte: whatever survives, the frames we read are
+/// whole frames of the original, in order, never a partial one; and nothing panics.
+#[test]
+fn truncation_anywhere_yields_only_whole_frames() {
+    let full = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1 -- tests::caf%C3%A9 whakapapa/1 fp=9c0e4b7d12aa03f1 ua=kubectl/v1.36.0 kube_client::api::Api<K>::list@kube-client-5.0.0/src/api/core_methods.rs:106 shop_controller::inventory::count_pods@src/inventory.rs:42 shop_controller::main@src/main.rs:17";
+    let whole = parse(full);
+    assert_eq!(whole.frames.len(), 3);
+    for cut in 0..=full.len() {
+        let ua = format!("{}{TRUNCATED_SUFFIX}", &full[..cut]);
+        let got = parse(&ua);
+        assert!(got.truncated, "cut {cut}");
+        assert!(
+            whole.frames.starts_with(&got.frames),
+            "cut {cut}: {:?}",
+            got.frames
+        );
+        if let Some(fp) = got.fingerprint {
+            assert_eq!(fp, 0x9c0e4b7d12aa03f1, "cut {cut}");
+            assert_eq!(
+                got.test.as_ref().map(|t| t.name.as_str()),
+                Some("tests::café"),
+                "cut {cut}"
+            );
+        }
+        if got.original_ua.is_some() {
+            assert_eq!(got.original_ua.as_deref(), Some("kubectl/v1.36.0"));
+        }
+    }
+}
+
+/// Arbitrary bytes (as lossy text) never make the parsers panic.
+#[test]
+fn never_panics_on_garbage() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b" -/()[]%@:.whakpT0123456789abcdefWXYZ\xc3\xa9";
+    for _ in 0..20_000 {
+        let len = (next() % 80) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = parse(&text);
+        let _ = parse(&format!(
+            "a/b (c/d) e/f whakapapa/1 fp=0000000000000001 {text}"
+        ));
+        let _ = fingerprint_from_audit_id(&text);
+        let _ = percent_decode(&text);
+    }
+}
