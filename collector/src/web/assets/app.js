@@ -249,6 +249,8 @@ function drawSunburst() {
   const { levels, node } = focused(data);
   const n = levels.reduce((s, l) => s + l.categories.reduce((t, c) => t + c.endpoints.length, 0), 0);
   const step = n ? (2 * Math.PI) / n : 0;
+  // Thin arcs would be all outline: drop most of it when they are many.
+  svg.classList.toggle('dense', n > 300);
   const frag = document.createDocumentFragment();
   const legend = { conf: 0, tested: 0, untested: 0, ineligible: 0 };
   let a = 0;
