@@ -258,7 +258,7 @@ impl Shared {
                     rendered.purpose.test.as_deref(),
                     rendered.fingerprint,
                     Some(&existing),
-                    &rendered.purpose.frames,
+                    &rendered.purpose.user_agent_frames(),
                 );
                 HeaderValue::from_str(&text).ok()?
             }
@@ -289,7 +289,7 @@ impl Shared {
             purpose.test.as_deref(),
             purpose.fingerprint,
             None,
-            &purpose.frames,
+            &purpose.user_agent_frames(),
         );
         let rendered = Arc::new(Rendered {
             fingerprint: purpose.fingerprint,

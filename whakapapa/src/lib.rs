@@ -31,6 +31,12 @@ pub use purpose::Purpose;
 pub use sidechannel::{IdentityRecord, Record};
 pub use stats::{Stats, stats};
 
+/// Waits up to `timeout` until every layer's side channel has written or posted the full
+/// purposes queued so far; call it before the program exits. Whether they all got there.
+pub fn flush(timeout: std::time::Duration) -> bool {
+    sidechannel::flush_all(timeout)
+}
+
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -167,6 +167,8 @@ pub struct Purpose {
     /// Kept frames with a known `file:line`, innermost first; the first is the kube-rs API
     /// method when the request came through one.
     pub frames: Vec<Frame>,
+    /// Per frame: whether it is the application's own source.
+    local: Vec<bool>,
 }
 
 impl Purpose {
@@ -201,7 +203,7 @@ impl Purpose {
         let test = thread
             .filter(|name| in_test && *name != "main" && !name.is_empty())
             .map(str::to_owned);
-        let mut kept: Vec<(String, Option<String>, Option<u32>)> = Vec::new();
+        let mut kept: Vec<(String, Option<String>, Option<u32>, bool)> = Vec::new();
         let mut previous_crate = String::new();
         for sym in raw {
             let Some(function) = sym.function.as_deref() else {
@@ -216,7 +218,7 @@ impl Purpose {
             }
             // Consecutive frames of one function (a recursion, a test fn and its closures)
             // fold into the innermost, so that the purpose does not depend on the depth.
-            if kept.last().is_some_and(|(f, _, _)| *f == function) {
+            if kept.last().is_some_and(|(f, ..)| *f == function) {
                 previous_crate = krate;
                 continue;
             }
@@ -227,24 +229,51 @@ impl Purpose {
             }
             previous_crate = krate;
             let file = sym.file.as_deref().map(|f| relative_file(f, source_dir));
-            kept.push((function, file, sym.line));
+            let local = sym.file.as_deref().is_some_and(is_local_source);
+            kept.push((function, file, sym.line, local));
         }
         let fingerprint = fingerprint(
             test.as_deref(),
-            kept.iter().map(|(f, file, line)| {
+            kept.iter().map(|(f, file, line, _)| {
                 (f.as_str(), file.as_deref().unwrap_or(""), line.unwrap_or(0))
             }),
         );
-        let frames = kept
+        let (frames, local) = kept
             .into_iter()
-            .filter_map(|(function, file, line)| Some(Frame::new(function, file?, line?)))
-            .collect();
+            .filter_map(|(function, file, line, local)| {
+                Some((Frame::new(function, file?, line?), local))
+            })
+            .unzip();
         Self {
             fingerprint,
             test,
             frames,
+            local,
         }
     }
+
+    /// The frames a user agent carries, innermost first: the first frame (the kube-rs API
+    /// method when there is one), then the application's own frames; frames of registry
+    /// crates (kube-runtime's stream machinery, say) are left to the full purpose.
+    pub fn user_agent_frames(&self) -> Vec<Frame> {
+        self.frames
+            .iter()
+            .zip(&self.local)
+            .enumerate()
+            .filter(|(i, (_, local))| *i == 0 || **local)
+            .map(|(_, (frame, _))| frame.clone())
+            .collect()
+    }
+}
+
+/// Whether a source path is the application's own (not a registry, git or vendored crate,
+/// nor the standard library).
+fn is_local_source(path: &str) -> bool {
+    let path = path.replace('\\', "/");
+    !(path.contains("/registry/src/")
+        || path.contains("/git/checkouts/")
+        || path.contains("/vendor/")
+        || path.starts_with("/rustc/"))
 }
 
 /// The stable fingerprint of a purpose: FNV-1a 64 over the test name, then each frame's
@@ -638,6 +667,11 @@ mod tests {
                 106,
             ),
             sym(
+                "<kube_runtime::utils::OnComplete<S,F> as futures_core::stream::Stream>::poll_next",
+                "/r/registry/src/i/kube-runtime-5.0.0/src/utils/mod.rs",
+                189,
+            ),
+            sym(
                 "shop::inventory::count_pods::{{closure}}",
                 "/work/shop/src/inventory.rs",
                 42,
@@ -682,11 +716,30 @@ mod tests {
                     "kube-client-5.0.0/src/api/core_methods.rs",
                     106
                 ),
+                Frame::new(
+                    "<kube_runtime::utils::OnComplete<S,F> as futures_core::stream::Stream>::poll_next",
+                    "kube-runtime-5.0.0/src/utils/mod.rs",
+                    189
+                ),
                 Frame::new("shop::inventory::count_pods", "src/inventory.rs", 42),
                 Frame::new("shop::main", "src/main.rs", 17),
             ]
         );
         assert_eq!(p.test.as_deref(), Some("tests::counts_pods"));
+        // The user agent keeps the API method and the application's own frames.
+        let ua: Vec<String> = p
+            .user_agent_frames()
+            .into_iter()
+            .map(|f| f.function)
+            .collect();
+        assert_eq!(
+            ua,
+            [
+                "kube_client::api::Api<K>::list",
+                "shop::inventory::count_pods",
+                "shop::main"
+            ]
+        );
     }
 
     #[test]
@@ -709,7 +762,7 @@ mod tests {
             Purpose::of_symbols(&stack(), None, Some("t1")).fingerprint
         );
         let mut moved = stack();
-        moved[6].line = Some(43);
+        moved[7].line = Some(43);
         assert_ne!(
             base,
             Purpose::of_symbols(&moved, None, Some("t1")).fingerprint
@@ -720,7 +773,7 @@ mod tests {
         );
         // Plumbing does not move the fingerprint: a new tokio version keeps it.
         let mut plumbing = stack();
-        plumbing[8].line = Some(999);
+        plumbing[9].line = Some(999);
         assert_eq!(
             base,
             Purpose::of_symbols(&plumbing, None, Some("t1")).fingerprint

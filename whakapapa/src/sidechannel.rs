@@ -96,11 +96,41 @@ struct Progress {
     done: u64,
 }
 
+/// Records queued and done, and the condition `flush` waits on.
+type Tally = (Mutex<Progress>, Condvar);
+type Shared = Arc<Tally>;
+
+/// Every side channel of the process, for [`flush_all`].
+static ALL: Mutex<Vec<std::sync::Weak<Tally>>> = Mutex::new(Vec::new());
+
+/// Waits up to `timeout` until every side channel of the process has written or posted what
+/// was queued so far; whether they all got there.
+pub fn flush_all(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let live: Vec<Shared> = {
+        let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(std::sync::Weak::upgrade).collect()
+    };
+    live.iter()
+        .all(|p| wait_done(p, deadline.saturating_duration_since(Instant::now())))
+}
+
+fn wait_done(progress: &(Mutex<Progress>, Condvar), timeout: Duration) -> bool {
+    let (lock, cvar) = progress;
+    let progress = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    let target = progress.queued;
+    let (progress, _) = cvar
+        .wait_timeout_while(progress, timeout, |p| p.done < target)
+        .unwrap_or_else(PoisonError::into_inner);
+    progress.done >= target
+}
+
 /// The request side of the channel: dedupes fingerprints and queues records.
 pub(crate) struct SideChannel {
     tx: SyncSender<Record>,
     sent: Mutex<HashSet<u64>>,
-    progress: Arc<(Mutex<Progress>, Condvar)>,
+    progress: Shared,
 }
 
 impl SideChannel {
@@ -119,7 +149,12 @@ impl SideChannel {
             Ok(_) => Some(Self {
                 tx,
                 sent: Mutex::default(),
-                progress,
+                progress: {
+                    ALL.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Arc::downgrade(&progress));
+                    progress
+                },
             }),
             Err(err) => {
                 tracing::warn!(error = %err, "whakapapa: side channel thread did not start; full purposes are not sent");
@@ -174,13 +209,7 @@ impl SideChannel {
     /// Waits until every record queued so far was written or posted (or failed), at most
     /// `timeout`; whether it got there.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let (lock, cvar) = &*self.progress;
-        let progress = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let target = progress.queued;
-        let (progress, _) = cvar
-            .wait_timeout_while(progress, timeout, |p| p.done < target)
-            .unwrap_or_else(PoisonError::into_inner);
-        progress.done >= target
+        wait_done(&self.progress, timeout)
     }
 }
 
