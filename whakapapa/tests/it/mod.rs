@@ -2,6 +2,7 @@
 
 mod passthrough;
 mod plain;
+mod release;
 mod requests;
 mod sidechannel;
 pub mod standin;
