@@ -23,6 +23,7 @@
 //! `requestReceivedTimestamp` are required and their absence is an error naming the field.
 
 mod scan;
+mod timestamp;
 
 use serde::{Deserialize, Serialize};
 
@@ -193,9 +194,10 @@ pub struct Event {
     #[serde(default)]
     pub response_status: Option<Status>,
     /// When the apiserver received the request.
+    #[serde(deserialize_with = "timestamp::required")]
     pub request_received_timestamp: jiff::Timestamp,
     /// When this stage was reached.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "timestamp::optional")]
     pub stage_timestamp: Option<jiff::Timestamp>,
     /// The annotations we keep; the rest (long authorization reasons, admission details) are
     /// skipped unbuilt, which saves ~13 % of parse time on a Metadata event.

@@ -76,6 +76,11 @@ fn accepts_omittable_fields_absent() {
     assert_eq!(e.api_version, None);
     assert_eq!(e.stage, Stage::Panic);
     assert!(e.source_ips.is_empty());
+    let null_stage = minimal.replace("\"user\"", "\"stageTimestamp\":null,\"user\"");
+    assert_eq!(
+        parse_event(null_stage.as_bytes()).unwrap().stage_timestamp,
+        None
+    );
     // Trailing CR/LF of a line is fine.
     parse_event(format!("{minimal}\r\n").as_bytes()).unwrap();
 }
