@@ -12,3 +12,5 @@ pub mod query;
 pub mod store;
 pub mod useragent;
 pub mod web;
+pub mod http;
+pub mod cli;

@@ -11,3 +11,9 @@ mod fixture;
 mod security;
 #[path = "it/store.rs"]
 mod store;
+#[path = "it/ingest.rs"]
+mod ingest;
+#[path = "it/webhook.rs"]
+mod webhook;
+#[path = "it/crash.rs"]
+mod crash;

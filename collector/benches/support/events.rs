@@ -263,7 +263,7 @@ impl Events {
             AppKind::ClientGo => a.identity.clone(),
             AppKind::E2e => {
                 let sig = SIGS[purpose % SIGS.len()];
-                let conf = if purpose % 3 == 0 {
+                let conf = if purpose.is_multiple_of(3) {
                     " [Conformance]"
                 } else {
                     ""
@@ -284,7 +284,7 @@ impl Events {
                     let _ = write!(ua, " {}@{}:{line}", pct(&f), pct(&file));
                 }
                 // Some purposes have stacks too deep for the header: kube-apiserver cuts it.
-                if purpose % 10 == 9 && i % 2 == 0 {
+                if purpose % 10 == 9 && i.is_multiple_of(2) {
                     while ua.len() < 1100 {
                         let _ = write!(
                             ua,
@@ -323,7 +323,7 @@ impl Events {
                 }
                 let mut verb = t.verb;
                 if t.list {
-                    if (r >> 20) % 20 == 0 {
+                    if (r >> 20).is_multiple_of(20) {
                         verb = "watch";
                         path.push_str("?allowWatchBookmarks=true&resourceVersion=12345&watch=true");
                     } else {
@@ -350,7 +350,7 @@ impl Events {
                 }
                 (verb, path, object)
             }
-            None if r % 2 == 0 => (
+            None if r.is_multiple_of(2) => (
                 "get",
                 ["/healthz", "/version", "/api", "/apis", "/openapi/v2", "/livez"]
                     [(r >> 4) as usize % 6]
@@ -375,7 +375,7 @@ impl Events {
         let ua = self.user_agent(app, purpose, verb, i);
         let audit_id = self.audit_id(i);
         let user = &self.apps[app].user;
-        let beta = self.config.v1beta1_every > 0 && i % self.config.v1beta1_every == 0;
+        let beta = self.config.v1beta1_every > 0 && i.is_multiple_of(self.config.v1beta1_every);
         let stages: &[&str] = if self.config.stages >= 2 {
             &["RequestReceived", "ResponseComplete"]
         } else {

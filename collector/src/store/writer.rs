@@ -454,7 +454,7 @@ fn endpoint_ids<'c>(
     caches: &'c mut Caches,
     release: ReleaseId,
 ) -> Result<&'c Vec<i64>> {
-    if !caches.endpoints.contains_key(&release.0) {
+    if let std::collections::hash_map::Entry::Vacant(slot) = caches.endpoints.entry(release.0) {
         let mut s = tx
             .prepare_cached("SELECT id FROM endpoints WHERE release_id = ?1 ORDER BY idx")
             .map_err(sql("prepare the endpoint ids query"))?;
@@ -462,7 +462,7 @@ fn endpoint_ids<'c>(
             .query_map(params![release.0], |r| r.get(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
             .map_err(sql("read endpoint ids"))?;
-        caches.endpoints.insert(release.0, ids);
+        slot.insert(ids);
     }
     Ok(&caches.endpoints[&release.0])
 }

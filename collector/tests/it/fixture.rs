@@ -1,6 +1,6 @@
 //! Audit events in kube-apiserver's real formats, and a database to put them in.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -191,12 +191,4 @@ impl Db {
     pub fn request(&self, audit_id: &str) -> Vec<store::read::RequestRow> {
         store::read::requests_by_audit_id(&self.store.reader().unwrap(), audit_id).unwrap()
     }
-}
-
-/// `../shared/data/<rel>` from the repository root, if present.
-pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    p.exists().then_some(p)
 }

@@ -1,0 +1,318 @@
+//! Ingest speed end to end, with its baselines measured in the same run.
+//!
+//! - `parse`: bare `audit::parse_event` of the same lines, one thread (what serde_json can do);
+//! - `sqlite`: plain inserts of 4-column rows in 10k-row transactions, no index (what SQLite
+//!   can do);
+//! - `ingest`: the real binary, `whakapapa-collector ingest` of a file of generated events
+//!   (fresh database each run), events/s and its peak RSS (VmHWM);
+//! - `webhook`: 400-event `EventList` batches posted back to back to `serve`'s router on a
+//!   loopback socket, durable commits: latency until the 200, p50/p99; `/healthz` as baseline.
+//!
+//! Run: `cargo bench -p whakapapa-collector --bench ingest`
+//! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_RUNS=5` for more runs.)
+
+#[path = "support/events.rs"]
+mod events;
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use whakapapa_collector::audit;
+use whakapapa_collector::http::{self, AppState, Limits};
+use whakapapa_collector::ingest::spec::release_record;
+use whakapapa_collector::mapping::Mapper;
+use whakapapa_collector::store::{self, Store};
+
+use events::{Config, Events};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
+    let n = env_u64("WHAKAPAPA_BENCH_EVENTS", 1_000_000);
+    let runs = env_u64("WHAKAPAPA_BENCH_RUNS", 3).max(1) as usize;
+    let catalog = events::catalog();
+    let g = Events::new(
+        &catalog,
+        Config {
+            apps: 1000,
+            purposes_per_app: 100,
+            ..Config::default()
+        },
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("audit.log");
+    let started = Instant::now();
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&log).expect("log file"));
+        g.write_lines(0..n, &mut f).expect("write events");
+        f.flush().expect("flush");
+    }
+    let size = std::fs::metadata(&log).expect("log").len();
+    println!(
+        "generated {n} events over {} endpoints, {:.0} bytes/event, {:.1} MiB, in {:.1}s",
+        g.endpoints(),
+        size as f64 / n as f64,
+        size as f64 / (1 << 20) as f64,
+        started.elapsed().as_secs_f64()
+    );
+
+    let parse = median((0..runs).map(|_| parse_rate(&log)).collect());
+    let sqlite = median((0..runs).map(|_| sqlite_rate(dir.path(), n)).collect());
+    let mut rates = Vec::new();
+    let mut peaks = Vec::new();
+    for run in 0..runs {
+        let (rate, peak) = ingest_rate(dir.path(), &log, run);
+        rates.push(rate);
+        peaks.push(peak);
+    }
+    let ingest = median(rates.clone());
+    println!("\n{:<44}{:>14}", "median of runs", format!("{runs} runs"));
+    println!(
+        "{:<44}{:>14.0}  events/s (baseline)",
+        "parse: audit::parse_event, 1 thread", parse
+    );
+    println!(
+        "{:<44}{:>14.0}  rows/s (baseline)",
+        "sqlite: plain 4-column inserts, 10k/tx", sqlite
+    );
+    println!(
+        "{:<44}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
+        "ingest: whakapapa-collector ingest FILE",
+        ingest,
+        ingest / parse,
+        ingest / sqlite,
+        rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "{:<44}{:>14}  MiB peak RSS (max of runs: {} MiB)",
+        "ingest: VmHWM",
+        median(peaks.clone()),
+        peaks.iter().copied().fold(0.0, f64::max)
+    );
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(webhook(&g, &catalog, dir.path()));
+}
+
+/// Events per second `audit::parse_event` reaches on the file's lines, one thread.
+fn parse_rate(log: &Path) -> f64 {
+    let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(log).expect("log"));
+    let mut n = 0u64;
+    let mut line = Vec::new();
+    let mut reader = f;
+    let start = Instant::now();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).expect("read") == 0 {
+            break;
+        }
+        let e = audit::parse_event(&line).expect("a generated event parses");
+        std::hint::black_box(e);
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Rows per second SQLite takes as plain 4-column inserts in 10k-row transactions.
+fn sqlite_rate(dir: &Path, n: u64) -> f64 {
+    let path = dir.join("plain.db");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(dir.join("plain.db-wal"));
+    let mut conn = rusqlite::Connection::open(&path).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("sync");
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, audit_id TEXT NOT NULL, uri TEXT NOT NULL, \
+         code INTEGER) STRICT",
+    )
+    .expect("table");
+    let start = Instant::now();
+    let mut i = 0u64;
+    while i < n {
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut s = tx
+                .prepare_cached("INSERT INTO t (audit_id, uri, code) VALUES (?1, ?2, ?3)")
+                .expect("prepare");
+            for j in i..(i + 10_000).min(n) {
+                s.execute(rusqlite::params![
+                    format!("{j:08x}-5d6e-4f70-8a91-b2c3d4e5f607"),
+                    "/api/v1/namespaces/default/pods?limit=500",
+                    200
+                ])
+                .expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+        i += 10_000;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs the binary on the file; events/s and its peak RSS in MiB.
+fn ingest_rate(dir: &Path, log: &Path, run: usize) -> (f64, f64) {
+    let db = dir.join(format!("ingest-{run}.db"));
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_whakapapa-collector"))
+        .args(["ingest", "--db"])
+        .arg(&db)
+        .arg(log)
+        .output()
+        .expect("run whakapapa-collector");
+    let secs = start.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ingest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figure = |label: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {label} in:\n{stdout}"))
+    };
+    let events = figure("events read");
+    if run == 0 {
+        print!("\nfirst run's summary:\n{stdout}");
+    }
+    let _ = std::fs::remove_file(&db);
+    let _ = std::fs::remove_file(db.with_extension("db-wal"));
+    (events / secs, figure("peak memory"))
+}
+
+/// p50/p99 of 400-event webhook batches acknowledged (durably committed) under continuous load.
+async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, dir: &Path) {
+    let store = Store::open(
+        dir.join("webhook.db"),
+        store::Options::default().durable(true),
+    )
+    .expect("store");
+    let (release, run) = {
+        let store = store.clone();
+        let catalog = catalog.clone();
+        tokio::task::spawn_blocking(move || {
+            let release = store
+                .store_release_blocking(release_record(
+                    &catalog,
+                    "1.36.0".into(),
+                    b"{}".to_vec(),
+                    None,
+                ))
+                .expect("release");
+            let run = store
+                .begin_run_blocking("serve", "bench", Some(release))
+                .expect("run");
+            (release, run)
+        })
+        .await
+        .expect("setup")
+    };
+    let state = AppState::new(
+        store,
+        run,
+        Some(release),
+        Some(Arc::new(Mapper::new(catalog))),
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, http::app(state)).await });
+
+    let batches = env_u64("WHAKAPAPA_BENCH_BATCHES", 600);
+    let bodies: Vec<Bytes> = (0..batches)
+        .map(|b| Bytes::from(g.event_list(100_000_000 + b * 400..100_000_000 + (b + 1) * 400)))
+        .collect();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for concurrency in [1usize, 2] {
+        let started = Instant::now();
+        let per = bodies.len() / concurrency;
+        let mut tasks = Vec::new();
+        for c in 0..concurrency {
+            let client = client.clone();
+            let mine: Vec<Bytes> = bodies[c * per..(c + 1) * per].to_vec();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                for body in mine {
+                    let req = ::http::Request::post(format!("http://{addr}/audit"))
+                        .header("content-type", "application/json")
+                        .body(Full::new(body))
+                        .expect("request");
+                    let t = Instant::now();
+                    let resp = client.request(req).await.expect("post");
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    lat.push(t.elapsed());
+                    assert!(status.is_success(), "{status}");
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.expect("client"));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        lat.sort();
+        let mut health = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            let resp = client
+                .request(
+                    ::http::Request::get(format!("http://{addr}/healthz"))
+                        .body(Full::new(Bytes::new()))
+                        .expect("request"),
+                )
+                .await
+                .expect("get");
+            let _ = resp.into_body().collect().await;
+            health.push(t.elapsed());
+        }
+        health.sort();
+        println!(
+            "{:<44}{:>11.2} ms p50 {:>7.2} ms p99 {:>7.2} ms max  ({} batches, {} clients, {:.0} events/s; /healthz p99 {:.3} ms)",
+            format!("webhook: 400-event batch, {concurrency} client(s)"),
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+            lat.last().expect("latencies").as_secs_f64() * 1e3,
+            lat.len(),
+            concurrency,
+            lat.len() as f64 * 400.0 / secs,
+            percentile(&health, 0.99).as_secs_f64() * 1e3,
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! The `whakapapa-collector` command line: `ingest` and `serve`.
+//!
+//! # Example
+//! ```no_run
+//! use clap::Parser;
+//! use whakapapa_collector::cli::{self, Cli};
+//! let cli = Cli::parse_from(["whakapapa-collector", "ingest", "--db", "w.db", "audit.log"]);
+//! std::process::exit(match cli::run(cli) { Ok(_) => 0, Err(_) => 1 });
+//! ```
+//!
+//! Every setting is a flag (some also an environment variable); a bad value is an error.
+
+mod summary;
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::http::{self, AppState, Limits};
+use crate::ingest::spec::{self, LoadedCatalog, SpecSource};
+use crate::ingest::{self, Pipeline};
+use crate::mapping::Mapper;
+use crate::store::{self, ReleaseId, Store, read};
+
+/// Kubernetes audit events into SQLite, every request mapped to its OpenAPI endpoint, its
+/// program, its test and its lines of code.
+#[derive(Debug, Parser)]
+#[command(name = "whakapapa-collector", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read audit logs (JSON lines, EventList or array files, gzip, directories, `-` for
+    /// stdin) and side-channel purpose files into the database.
+    Ingest(IngestArgs),
+    /// Serve the audit webhook (`POST /audit`), the side channel (`POST /purposes`),
+    /// `/healthz`, `/readyz` and `/metrics`.
+    Serve(ServeArgs),
+}
+
+/// The database file.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "WHAKAPAPA_DB", default_value = "whakapapa.db")]
+    pub db: PathBuf,
+}
+
+/// Where the endpoint catalog comes from.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogArgs {
+    /// OpenAPI v2 document: a file, an http(s) URL, `cluster` (the live cluster's
+    /// /openapi/v2 through kube's inferred config), or `embedded` (Kubernetes 1.36, shipped
+    /// with the collector).
+    #[arg(long, value_name = "SPEC")]
+    pub openapi: Option<SpecSource>,
+    /// Release label of the catalog (default: what the document or the cluster says).
+    #[arg(long, value_name = "LABEL")]
+    pub release: Option<String>,
+    /// APISnoop's ineligible_endpoints.json (default: the list shipped with the collector).
+    #[arg(long, value_name = "FILE")]
+    pub ineligible: Option<PathBuf>,
+}
+
+/// `ingest` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub catalog: CatalogArgs,
+    /// Lines per transaction.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Parsing threads (default: the number of CPUs, 2 to 4).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
+    /// Audit log files, directories (read recursively) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `serve` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub catalog: CatalogArgs,
+    /// Address to listen on.
+    #[arg(long, env = "WHAKAPAPA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes (as sent); larger is answered 413.
+    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_body: u64,
+    /// Largest request body once decompressed, in bytes; larger is answered 413.
+    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_decompressed: u64,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Ingest(args) => ingest_command(args),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+/// Loads the catalog (if any) and stores it as a release.
+fn catalog_into(
+    store: &Store,
+    args: &CatalogArgs,
+    runtime: &tokio::runtime::Runtime,
+    default: Option<SpecSource>,
+) -> anyhow::Result<Option<(LoadedCatalog, ReleaseId)>> {
+    let Some(source) = args.openapi.clone().or(default) else {
+        return Ok(None);
+    };
+    let loaded = runtime
+        .block_on(spec::load(
+            &source,
+            args.ineligible.as_deref(),
+            args.release.as_deref(),
+        ))
+        .context("cannot load the endpoint catalog")?;
+    let id = store
+        .store_release_blocking(loaded.release.clone())
+        .context("cannot store the endpoint catalog")?;
+    Ok(Some((loaded, id)))
+}
+
+fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let inputs = ingest::expand(&args.paths)?;
+    let store = Store::open(&args.db.db, store::Options::default())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let (loaded, release) =
+        catalog_into(&store, &args.catalog, &runtime, Some(SpecSource::Embedded))?
+            .expect("a default catalog source");
+    let mapper = Arc::new(Mapper::new(&loaded.catalog));
+    let sources: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    let run = store.begin_run_blocking("ingest", &sources.join(" "), Some(release))?;
+    let mut options = ingest::Options::default().batch_size(args.batch_size as usize);
+    if let Some(jobs) = args.jobs {
+        options = options.workers(jobs as usize);
+    }
+    let total: Option<u64> = inputs.iter().map(|i| i.size()).sum();
+    let progress = progress_bar(total);
+    let summary = Pipeline::new(store.clone(), run, Some(release), Some(mapper), options)
+        .with_progress(progress)
+        .run(&inputs)?;
+    store.finish_run_blocking(run)?;
+    let counts = read::counts(&store.reader()?)?;
+    print!(
+        "{}",
+        summary::render(
+            &summary,
+            &summary::Context {
+                db: &args.db.db,
+                release: &loaded.release.label,
+                run: run.0,
+                elapsed: started.elapsed(),
+                requests_in_db: counts.requests,
+                peak_kib: summary::peak_kib(),
+            }
+        )
+    );
+    Ok(())
+}
+
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(len) => ProgressBar::new(len).with_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.db.db, store::Options::default().durable(true))?;
+    let (release, mapper) = serve_catalog(&store, &args.catalog).await?;
+    let run = {
+        let (store, source) = (store.clone(), args.listen.to_string());
+        tokio::task::spawn_blocking(move || store.begin_run_blocking("serve", &source, release))
+            .await??
+    };
+    let limits = Limits::new(args.max_body as usize, args.max_decompressed as usize);
+    let state = AppState::new(store.clone(), run, release, mapper, limits);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, db = %args.db.db.display(), "serving");
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, http::app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("server failed")?;
+    tokio::task::spawn_blocking(move || store.finish_run_blocking(run)).await??;
+    Ok(())
+}
+
+/// The catalog `serve` maps with: `--openapi` if given, else the database's latest release,
+/// else none (requests are stored as `unmapped:unknown_release`).
+async fn serve_catalog(
+    store: &Store,
+    args: &CatalogArgs,
+) -> anyhow::Result<(Option<ReleaseId>, Option<Arc<Mapper>>)> {
+    if let Some(source) = &args.openapi {
+        let loaded = spec::load(source, args.ineligible.as_deref(), args.release.as_deref())
+            .await
+            .context("cannot load the endpoint catalog")?;
+        let mapper = Arc::new(Mapper::new(&loaded.catalog));
+        let store = store.clone();
+        let id = tokio::task::spawn_blocking(move || store.store_release_blocking(loaded.release))
+            .await?
+            .context("cannot store the endpoint catalog")?;
+        return Ok((Some(id), Some(mapper)));
+    }
+    let stored = read::release(&store.reader()?, args.release.as_deref())?;
+    match stored {
+        Some(stored) => {
+            let catalog = spec::catalog_of(&stored)?;
+            Ok((Some(stored.id), Some(Arc::new(Mapper::new(&catalog)))))
+        }
+        None if args.release.is_some() => bail!(
+            "release {} is not in the database; pass --openapi",
+            args.release.as_deref().unwrap_or_default()
+        ),
+        None => {
+            tracing::warn!("no catalog: pass --openapi; requests are stored unmapped");
+            Ok((None, None))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for args in [
+            &["whakapapa-collector", "ingest"][..],
+            &[
+                "whakapapa-collector",
+                "ingest",
+                "--batch-size",
+                "0",
+                "a.log",
+            ],
+            &["whakapapa-collector", "serve", "--listen", "localhost"],
+            &["whakapapa-collector", "serve", "--max-body", "10"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let cli = Cli::try_parse_from([
+            "whakapapa-collector",
+            "ingest",
+            "--openapi",
+            "cluster",
+            "a.log",
+        ])
+        .unwrap();
+        let Command::Ingest(args) = cli.command else {
+            panic!("ingest")
+        };
+        assert_eq!(args.catalog.openapi, Some(SpecSource::Cluster));
+    }
+}
