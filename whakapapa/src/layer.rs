@@ -26,7 +26,7 @@
 
 use crate::future::ResponseFuture;
 use crate::identity::Identity;
-use crate::purpose::{self, KeyMap, Purpose, Trace};
+use crate::purpose::{KeyMap, Purpose, Trace};
 use crate::sidechannel::{self, SideChannel, Sinks};
 use crate::stats::{self, CAPTURE_FAILURES, PURPOSES_RESOLVED, REQUESTS};
 use crate::wire;
@@ -349,7 +349,7 @@ impl PurposeLayer {
     /// background, and the side-channel thread if a sink is set.
     pub fn new(settings: Settings) -> Self {
         let shared = settings.purpose.then(|| {
-            purpose::warm_up();
+            crate::warmup::start();
             Arc::new(Shared::new(settings))
         });
         Self { shared }

@@ -23,6 +23,7 @@ pub mod layer;
 pub mod purpose;
 mod sidechannel;
 mod stats;
+mod warmup;
 pub mod wire;
 
 pub use identity::Identity;

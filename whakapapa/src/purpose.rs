@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Once, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 /// How many instruction pointers a capture keeps; deeper stacks lose their outermost frames.
 pub const MAX_IPS: usize = 256;
@@ -128,26 +128,16 @@ fn symbols(ip: usize) -> Arc<[Symbol]> {
     out
 }
 
-/// Loads debug info in a background thread (once per process), so that the first request does
-/// not pay the one-time cost of reading it (tens of milliseconds for a large binary).
-pub(crate) fn warm_up() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("whakapapa-warm-up".into())
-            .spawn(|| {
-                let mut trace = Trace::new();
-                trace.capture();
-                for &ip in trace.ips() {
-                    symbols(ip);
-                }
-                WARM.store(true, Ordering::Release);
-            });
-        if spawned.is_err() {
-            // No thread: the first capture will load debug info itself.
-            WARM.store(true, Ordering::Release);
-        }
-    });
+/// Resolves every pointer of a stack into the process-wide cache.
+pub(crate) fn resolve_all(ips: &[usize]) {
+    for &ip in ips {
+        symbols(ip);
+    }
+}
+
+/// Records that the background warm-up is done.
+pub(crate) fn set_warm() {
+    WARM.store(true, Ordering::Release);
 }
 
 /// Whether the background warm-up has loaded debug info.
