@@ -1,19 +1,19 @@
 //! Integration tests of whakapapa-collector: one binary, one module per area under `it/`.
 #[path = "it/admission.rs"]
 mod admission;
+#[path = "it/crash.rs"]
+mod crash;
 #[path = "it/deploy.rs"]
 mod deploy;
 #[path = "../benches/support/events.rs"]
 mod events;
 #[path = "it/fixture.rs"]
 mod fixture;
+#[path = "it/ingest.rs"]
+mod ingest;
 #[path = "it/security.rs"]
 mod security;
 #[path = "it/store.rs"]
 mod store;
-#[path = "it/ingest.rs"]
-mod ingest;
 #[path = "it/webhook.rs"]
 mod webhook;
-#[path = "it/crash.rs"]
-mod crash;

@@ -21,9 +21,11 @@
 //! handed to the layer as a [`ClientCertificate`] request extension; over plain HTTP there is
 //! none, so only tokens work. Tokens and bodies are never logged.
 
+mod config;
 mod layer;
 pub mod tls;
 
+pub use config::{ConfigError, Security, SecurityArgs};
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 
 use std::fmt;
@@ -204,7 +206,7 @@ impl Credentials {
 pub enum Access {
     /// Probes, metrics and the admission webhook (which stores nothing).
     Public,
-    /// Reads of the query API and the web page: the query token.
+    /// Reads of the query API: the query token.
     Read,
     /// Everything else that is not a read: a client certificate or the ingest token.
     Write,
@@ -216,14 +218,19 @@ pub enum Access {
 /// it without credentials; it answers with a patch and stores nothing).
 pub const PUBLIC_PATHS: [&str; 5] = ["/healthz", "/readyz", "/livez", "/metrics", "/mutate"];
 
-/// Classifies a request: public paths, `POST /purposes`, reads (`GET`/`HEAD`) and writes.
+/// Classifies a request: public paths, `POST /purposes`, reads of the query API (`GET`/`HEAD`
+/// under `/api/`), other reads (the web page and its assets, which hold no data: public), and
+/// writes (every other method).
 pub fn classify(method: &Method, path: &str) -> Access {
+    let read = method == Method::GET || method == Method::HEAD;
     if PUBLIC_PATHS.contains(&path) {
         Access::Public
     } else if path == "/purposes" && method == Method::POST {
         Access::SideChannel
-    } else if method == Method::GET || method == Method::HEAD {
+    } else if read && path.starts_with("/api/") {
         Access::Read
+    } else if read {
+        Access::Public
     } else {
         Access::Write
     }
@@ -288,13 +295,17 @@ mod tests {
             (Method::GET, "/metrics", Access::Public),
             (Method::POST, "/mutate", Access::Public),
             (Method::POST, "/purposes", Access::SideChannel),
-            (Method::GET, "/purposes", Access::Read),
+            (Method::GET, "/purposes", Access::Public),
             (Method::POST, "/audit", Access::Write),
             (Method::GET, "/api/v1/coverage", Access::Read),
             (Method::HEAD, "/api/v1/coverage", Access::Read),
             (Method::POST, "/api/v1/coverage", Access::Write),
             (Method::DELETE, "/api/v1/requests", Access::Write),
-            (Method::GET, "/", Access::Read),
+            (Method::GET, "/", Access::Public),
+            (Method::GET, "/assets/app.js", Access::Public),
+            (Method::GET, "/api", Access::Public),
+            (Method::GET, "/api/v1", Access::Read),
+            (Method::GET, "/api/v1/", Access::Read),
         ];
         for (method, path, want) in cases {
             assert_eq!(classify(&method, path), want, "{method} {path}");

@@ -169,8 +169,11 @@ fn args(options: &Options) -> Vec<String> {
         tls("ca.crt"),
         "--query-token-file".to_owned(),
         format!("{TOKENS_DIR}/{}", files::QUERY_TOKEN),
+        "--open-side-channel".to_owned(),
         "--inject-collector-url".to_owned(),
         options.collector_url(),
+        "--openapi".to_owned(),
+        "embedded".to_owned(),
     ]
     .into()
 }

@@ -206,10 +206,12 @@ impl Options {
         format!("{}.{}.svc", self.name, self.namespace)
     }
 
-    /// Names the serving certificate must be valid for: the Service's DNS names and the fixed
-    /// ClusterIP.
+    /// Names the serving certificate must be valid for: the Service's DNS names, the fixed
+    /// ClusterIP, and localhost (for `kubectl port-forward`).
     pub fn server_names(&self) -> Vec<String> {
         let mut names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
             self.name.clone(),
             format!("{}.{}", self.name, self.namespace),
             self.service_host(),
