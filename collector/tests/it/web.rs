@@ -6,21 +6,25 @@
 //! project's `scripts/setup.sh` (as root), and otherwise prints `SKIPPED: ...` and passes.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::panic::AssertUnwindSafe;
-
 use clap::Parser as _;
-use futures::FutureExt as _;
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt as _;
 use serde_json::{Value, json};
+use whakapapa_collector::audit;
+use whakapapa_collector::catalog::Catalog;
 use whakapapa_collector::cli::{self, Cli};
 use whakapapa_collector::http::{self, AppState, Limits};
-use whakapapa_collector::store::{self, Store};
+use whakapapa_collector::ingest::Converter;
+use whakapapa_collector::mapping::Mapper;
+use whakapapa_collector::store::{self, Batch, ReleaseId, RunId, Store};
 
-use crate::fixture::{Db, Ev};
+use crate::fixture::Ev;
 
 /// The browser tests share the machine's two cores: one at a time, so the load time measured
 /// is the page's, not the other test's.
@@ -48,8 +52,14 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup.sh");
     if root && setup.exists() {
-        eprintln!("chromium or chromedriver missing: running {}", setup.display());
-        let ok = Command::new("bash").arg(&setup).status().is_ok_and(|s| s.success());
+        eprintln!(
+            "chromium or chromedriver missing: running {}",
+            setup.display()
+        );
+        let ok = Command::new("bash")
+            .arg(&setup)
+            .status()
+            .is_ok_and(|s| s.success());
         if ok && let Some(t) = both() {
             return Some(t);
         }
@@ -100,7 +110,10 @@ async fn start_browser(chromium: &Path, chromedriver: &Path) -> (Driver, Client)
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", driver.port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen on {port}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut caps = serde_json::Map::new();
@@ -180,14 +193,23 @@ async fn url_then_idle(c: &Client, what: &str, f: impl Fn(&str) -> bool) -> Stri
 
 /// The `data-value` of an element (numbers the page shows, unformatted).
 async fn value(c: &Client, id: &str) -> i64 {
-    let v = js(c, &format!("return document.getElementById('{id}').dataset.value")).await;
+    let v = js(
+        c,
+        &format!("return document.getElementById('{id}').dataset.value"),
+    )
+    .await;
     v.as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("#{id} has no number: {v}"))
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn texts(c: &Client, css: &str) -> Vec<String> {
@@ -227,10 +249,11 @@ async fn click_js(c: &Client, css: &str) {
 async fn serve(db: &Path) -> SocketAddr {
     let store = Store::open(db, store::Options::default()).unwrap();
     let s = store.clone();
-    let run = tokio::task::spawn_blocking(move || s.begin_run_blocking("serve", "127.0.0.1:0", None))
-        .await
-        .unwrap()
-        .unwrap();
+    let run =
+        tokio::task::spawn_blocking(move || s.begin_run_blocking("serve", "127.0.0.1:0", None))
+            .await
+            .unwrap()
+            .unwrap();
     let state = AppState::new(store, run, None, None, Limits::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -289,7 +312,11 @@ const KUBECTL: &str = "kubectl/v1.0.0 (linux/amd64) kubernetes/6f6b2a1";
 
 /// A whakapapa User-Agent; frames innermost first, `:` and `@` percent-encoded.
 fn ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {
-    let enc = |s: &str| s.replace('%', "%25").replace(':', "%3A").replace('@', "%40");
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace(':', "%3A")
+            .replace('@', "%40")
+    };
     let frames: Vec<String> = frames
         .iter()
         .map(|(f, file, l)| format!("{}@{}:{l}", enc(f), enc(file)))
@@ -298,26 +325,54 @@ fn ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {
 }
 
 fn shop_list() -> String {
-    ua(SHOP, "00000000000000a1", &[
-        ("kube_client::api::Api<K>::list", "kube-client-5.0.0/src/api/core_methods.rs", 106),
-        ("shop_controller::inventory::count_pods", "src/inventory.rs", 42),
-        ("shop_controller::reconcile", "src/main.rs", 17),
-    ])
+    ua(
+        SHOP,
+        "00000000000000a1",
+        &[
+            (
+                "kube_client::api::Api<K>::list",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                106,
+            ),
+            (
+                "shop_controller::inventory::count_pods",
+                "src/inventory.rs",
+                42,
+            ),
+            ("shop_controller::reconcile", "src/main.rs", 17),
+        ],
+    )
 }
 
 fn shop_patch() -> String {
-    ua(SHOP, "00000000000000a2", &[
-        ("kube_client::api::Api<K>::patch", "kube-client-5.0.0/src/api/core_methods.rs", 200),
-        ("shop_controller::inventory::record", "src/inventory.rs", 60),
-        ("shop_controller::reconcile", "src/main.rs", 17),
-    ])
+    ua(
+        SHOP,
+        "00000000000000a2",
+        &[
+            (
+                "kube_client::api::Api<K>::patch",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                200,
+            ),
+            ("shop_controller::inventory::record", "src/inventory.rs", 60),
+            ("shop_controller::reconcile", "src/main.rs", 17),
+        ],
+    )
 }
 
 fn dash_get() -> String {
-    ua(DASH, "00000000000000b1", &[
-        ("kube_client::api::Api<K>::get", "kube-client-5.0.0/src/api/core_methods.rs", 80),
-        ("dashboard::show", "src/show.rs", 9),
-    ])
+    ua(
+        DASH,
+        "00000000000000b1",
+        &[
+            (
+                "kube_client::api::Api<K>::get",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                80,
+            ),
+            ("dashboard::show", "src/show.rs", 9),
+        ],
+    )
 }
 
 /// One completed request as kube-apiserver's log backend writes it; `at` seconds after
@@ -340,7 +395,8 @@ fn event(n: u32, verb: &str, uri: &str, ua: &str, at: u32, code: u16, object: Va
 }
 
 fn obj(resource: &str, namespace: &str, name: Option<&str>) -> Value {
-    let mut o = json!({"resource": resource, "namespace": namespace, "apiGroup": "", "apiVersion": "v1"});
+    let mut o =
+        json!({"resource": resource, "namespace": namespace, "apiGroup": "", "apiVersion": "v1"});
     if let Some(n) = name {
         o["name"] = json!(n);
     }
@@ -358,18 +414,89 @@ fn runs() -> (String, String) {
     let test = |name: &str| format!("{E2E} -- {name}");
     let cm = || obj("configmaps", "shop", Some("inventory"));
     let run1 = [
-        event(1, "list", "/api/v1/namespaces/e2e-1/pods", &test(POD_LIST_TEST), 0, 200, obj("pods", "e2e-1", None)),
-        event(2, "create", "/api/v1/namespaces/e2e-2/configmaps", &test(CM_TEST), 1, 201, obj("configmaps", "e2e-2", None)),
-        event(3, "list", "/api/v1/namespaces/shop/pods", &shop_list(), 2, 200, obj("pods", "shop", None)),
-        event(4, "list", "/api/v1/namespaces/shop/pods", &shop_list(), 3, 200, obj("pods", "shop", None)),
-        event(5, "patch", "/api/v1/namespaces/shop/configmaps/inventory", &shop_patch(), 4, 200, cm()),
-        event(6, "patch", "/api/v1/namespaces/shop/configmaps/inventory", &shop_patch(), 5, 404, cm()),
-        event(7, "get", "/api/v1/namespaces/shop/configmaps/inventory", &dash_get(), 6, 200, cm()),
+        event(
+            1,
+            "list",
+            "/api/v1/namespaces/e2e-1/pods",
+            &test(POD_LIST_TEST),
+            0,
+            200,
+            obj("pods", "e2e-1", None),
+        ),
+        event(
+            2,
+            "create",
+            "/api/v1/namespaces/e2e-2/configmaps",
+            &test(CM_TEST),
+            1,
+            201,
+            obj("configmaps", "e2e-2", None),
+        ),
+        event(
+            3,
+            "list",
+            "/api/v1/namespaces/shop/pods",
+            &shop_list(),
+            2,
+            200,
+            obj("pods", "shop", None),
+        ),
+        event(
+            4,
+            "list",
+            "/api/v1/namespaces/shop/pods",
+            &shop_list(),
+            3,
+            200,
+            obj("pods", "shop", None),
+        ),
+        event(
+            5,
+            "patch",
+            "/api/v1/namespaces/shop/configmaps/inventory",
+            &shop_patch(),
+            4,
+            200,
+            cm(),
+        ),
+        event(
+            6,
+            "patch",
+            "/api/v1/namespaces/shop/configmaps/inventory",
+            &shop_patch(),
+            5,
+            404,
+            cm(),
+        ),
+        event(
+            7,
+            "get",
+            "/api/v1/namespaces/shop/configmaps/inventory",
+            &dash_get(),
+            6,
+            200,
+            cm(),
+        ),
     ];
     let run2 = [
-        event(8, "get", "/api/v1/namespaces/e2e-1/pods/p1", &test(POD_GET_TEST), 120, 200, obj("pods", "e2e-1", Some("p1"))),
-        event(9, "list", "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas", KUBECTL, 121, 200,
-              json!({"resource": "flowschemas", "apiGroup": "flowcontrol.apiserver.k8s.io", "apiVersion": "v1beta3"})),
+        event(
+            8,
+            "get",
+            "/api/v1/namespaces/e2e-1/pods/p1",
+            &test(POD_GET_TEST),
+            120,
+            200,
+            obj("pods", "e2e-1", Some("p1")),
+        ),
+        event(
+            9,
+            "list",
+            "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas",
+            KUBECTL,
+            121,
+            200,
+            json!({"resource": "flowschemas", "apiGroup": "flowcontrol.apiserver.k8s.io", "apiVersion": "v1beta3"}),
+        ),
     ];
     (run1.concat(), run2.concat())
 }
@@ -390,8 +517,15 @@ fn small_db(dir: &Path) -> PathBuf {
     let (e1, e2) = (write("audit-1.log", &r1), write("audit-2.log", &r2));
     for file in [e1, e2] {
         let args = [
-            "whakapapa-collector", "ingest", "--db", &db.to_string_lossy(), "--openapi", &spec,
-            "--ineligible", &inel, &file,
+            "whakapapa-collector",
+            "ingest",
+            "--db",
+            &db.to_string_lossy(),
+            "--openapi",
+            &spec,
+            "--ineligible",
+            &inel,
+            &file,
         ];
         cli::run(Cli::parse_from(args)).expect("ingest");
     }
@@ -414,7 +548,9 @@ fn page_filters_and_clicks_through_in_chromium() {
         let addr = serve(&db).await;
         let base = format!("http://{addr}/");
         let (_driver, c) = start_browser(&chromium, &chromedriver).await;
-        let outcome = AssertUnwindSafe(drive_small(&c, &base)).catch_unwind().await;
+        let outcome = AssertUnwindSafe(drive_small(&c, &base))
+            .catch_unwind()
+            .await;
         // Close the session (and its Chromium) before a failure unwinds past chromedriver.
         let _ = c.close().await;
         if let Err(panic) = outcome {
@@ -427,7 +563,11 @@ async fn drive_small(c: &Client, base: &str) {
     // The sunburst and its totals, as APISnoop counts them (requests from tests).
     c.goto(base).await.unwrap();
     idle(c).await;
-    let arcs = js(c, "return document.querySelectorAll('#sunburst path.ep').length").await;
+    let arcs = js(
+        c,
+        "return document.querySelectorAll('#sunburst path.ep').length",
+    )
+    .await;
     assert_eq!(arcs, json!(11), "one arc per endpoint");
     let totals = [
         ("t-total", 11),
@@ -444,11 +584,22 @@ async fn drive_small(c: &Client, base: &str) {
     for (id, n) in totals {
         assert_eq!(value(c, id).await, n, "#{id}");
     }
-    assert_eq!(text(c, "#centre-pct").await, "37.5%", "3 of 8 eligible tested");
-    let levels = js(c, "return [...document.querySelectorAll('#sunburst path.lvl')].map(p => p.dataset.level)").await;
+    assert_eq!(
+        text(c, "#centre-pct").await,
+        "37.5%",
+        "3 of 8 eligible tested"
+    );
+    let levels = js(
+        c,
+        "return [...document.querySelectorAll('#sunburst path.lvl')].map(p => p.dataset.level)",
+    )
+    .await;
     assert_eq!(levels, json!(["stable", "beta", "alpha"]));
     let conf = js(c, "return [...document.querySelectorAll('#sunburst path.ep.conf')].map(p => p.dataset.endpoint).sort()").await;
-    assert_eq!(conf, json!(["listCoreV1NamespacedPod", "readCoreV1NamespacedPod"]));
+    assert_eq!(
+        conf,
+        json!(["listCoreV1NamespacedPod", "readCoreV1NamespacedPod"])
+    );
     let releases = texts(c, "#f-release option").await;
     assert_eq!(releases, ["latest (1.0.0)", "1.0.0 · 9 requests"]);
     screenshot(c, "01-sunburst.png").await;
@@ -456,44 +607,99 @@ async fn drive_small(c: &Client, base: &str) {
     // Filters change the numbers and land in the URL.
     click(c, "#f-conformance").await;
     url_then_idle(c, "conformance=true", |q| q.contains("conformance=true")).await;
-    assert_eq!(value(c, "t-tested").await, 2, "only conformance tests count");
-    c.find(Locator::Css("#f-test")).await.unwrap().send_keys("ConfigMap").await.unwrap();
+    assert_eq!(
+        value(c, "t-tested").await,
+        2,
+        "only conformance tests count"
+    );
+    c.find(Locator::Css("#f-test"))
+        .await
+        .unwrap()
+        .send_keys("ConfigMap")
+        .await
+        .unwrap();
     let q = url_then_idle(c, "test=ConfigMap", |q| q.contains("test=ConfigMap")).await;
     assert!(q.contains("conformance=true"), "filters accumulate: {q}");
-    assert_eq!(value(c, "t-tested").await, 0, "the ConfigMap test is no conformance test");
+    assert_eq!(
+        value(c, "t-tested").await,
+        0,
+        "the ConfigMap test is no conformance test"
+    );
     click(c, "#f-clear").await;
     url_then_idle(c, "no filters", |q| q.is_empty()).await;
     assert_eq!(value(c, "t-tested").await, 3);
     let counting = c.find(Locator::Css("#f-counting")).await.unwrap();
     counting.select_by_value("any").await.unwrap();
     url_then_idle(c, "counting=any", |q| q == "counting=any").await;
-    assert_eq!(value(c, "t-tested").await, 6, "any program: shop, dashboard, kubectl too");
-    assert_eq!(value(c, "t-tested_eligible").await, 5, "the flowschema endpoint is beta");
+    assert_eq!(
+        value(c, "t-tested").await,
+        6,
+        "any program: shop, dashboard, kubectl too"
+    );
+    assert_eq!(
+        value(c, "t-tested_eligible").await,
+        5,
+        "the flowschema endpoint is beta"
+    );
 
     // A shared URL restores the view: filters in the inputs, the numbers they give.
-    c.goto(&format!("{base}?sig=node&counting=any")).await.unwrap();
+    c.goto(&format!("{base}?sig=node&counting=any"))
+        .await
+        .unwrap();
     idle(c).await;
-    let sig = c.find(Locator::Css("#f-sig")).await.unwrap().prop("value").await.unwrap();
+    let sig = c
+        .find(Locator::Css("#f-sig"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(sig.as_deref(), Some("node"));
-    assert_eq!(value(c, "t-tested").await, 2, "sig-node tests list and read pods");
-    c.goto(&format!("{base}?until=2026-11-20T10:01:00Z")).await.unwrap();
+    assert_eq!(
+        value(c, "t-tested").await,
+        2,
+        "sig-node tests list and read pods"
+    );
+    c.goto(&format!("{base}?until=2026-11-20T10:01:00Z"))
+        .await
+        .unwrap();
     idle(c).await;
-    let until = c.find(Locator::Css("#f-until")).await.unwrap().prop("value").await.unwrap();
+    let until = c
+        .find(Locator::Css("#f-until"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     // Chromium shows whole minutes without seconds.
     assert_eq!(until.as_deref(), Some("2026-11-20T10:01"));
-    assert_eq!(value(c, "t-tested").await, 2, "run 2's pod read is after the window");
+    assert_eq!(
+        value(c, "t-tested").await,
+        2,
+        "run 2's pod read is after the window"
+    );
 
     // Sunburst → endpoint → line of code → endpoint.
     c.goto(base).await.unwrap();
     idle(c).await;
     click_js(c, "#sunburst path[data-endpoint='listCoreV1NamespacedPod']").await;
     url_then_idle(c, "endpoint", |q| q == "endpoint=listCoreV1NamespacedPod").await;
-    assert_eq!(text(c, "#endpoint-panel h2").await, "listCoreV1NamespacedPod");
-    assert_eq!(text(c, "#ep-hits").await, "3", "1 from the test, 2 from shop-controller");
+    assert_eq!(
+        text(c, "#endpoint-panel h2").await,
+        "listCoreV1NamespacedPod"
+    );
+    assert_eq!(
+        text(c, "#ep-hits").await,
+        "3",
+        "1 from the test, 2 from shop-controller"
+    );
     assert_eq!(text(c, "#ep-apps").await, "2");
     assert_eq!(text(c, "#ep-tests").await, "1");
     assert_eq!(texts(c, "#ep-codes .chip").await, ["200 × 3"]);
-    assert_eq!(texts(c, "#ep-tests-table tbody td:first-child").await, [POD_LIST_TEST]);
+    assert_eq!(
+        texts(c, "#ep-tests-table tbody td:first-child").await,
+        [POD_LIST_TEST]
+    );
     let apps = texts(c, "#ep-apps-table tbody td:first-child").await;
     assert_eq!(apps, ["shop-controller", "e2e.test"], "by hits");
     let locs = texts(c, "#ep-locs-table .loc-link").await;
@@ -515,31 +721,60 @@ async fn drive_small(c: &Client, base: &str) {
     assert_eq!(hits, ["2", "2"]);
     screenshot(c, "03-line-of-code.png").await;
 
-    click(c, "#loc-endpoints-table .endpoint-link[data-endpoint='patchCoreV1NamespacedConfigMap']").await;
-    url_then_idle(c, "endpoint", |q| q == "endpoint=patchCoreV1NamespacedConfigMap").await;
+    click(
+        c,
+        "#loc-endpoints-table .endpoint-link[data-endpoint='patchCoreV1NamespacedConfigMap']",
+    )
+    .await;
+    url_then_idle(c, "endpoint", |q| {
+        q == "endpoint=patchCoreV1NamespacedConfigMap"
+    })
+    .await;
     assert_eq!(texts(c, "#ep-codes .chip").await, ["200 × 1", "404 × 1"]);
     click(c, "#f-ok-only").await;
     url_then_idle(c, "ok-only", |q| q.contains("ok-only=true")).await;
     assert_eq!(texts(c, "#ep-codes .chip").await, ["200 × 1"], "2xx only");
     c.back().await.unwrap();
-    url_then_idle(c, "back", |q| q == "endpoint=patchCoreV1NamespacedConfigMap").await;
-    assert_eq!(texts(c, "#ep-codes .chip").await, ["200 × 1", "404 × 1"], "back restores");
+    url_then_idle(c, "back", |q| {
+        q == "endpoint=patchCoreV1NamespacedConfigMap"
+    })
+    .await;
+    assert_eq!(
+        texts(c, "#ep-codes .chip").await,
+        ["200 × 1", "404 × 1"],
+        "back restores"
+    );
 
     // Search for functions and files.
-    c.find(Locator::Css("#search")).await.unwrap().send_keys("inventory").await.unwrap();
+    c.find(Locator::Css("#search"))
+        .await
+        .unwrap()
+        .send_keys("inventory")
+        .await
+        .unwrap();
     url_then_idle(c, "q", |q| q.contains("q=inventory")).await;
     let mut functions = texts(c, "#search-functions tbody td:first-child").await;
     functions.sort();
     assert_eq!(
         functions,
-        ["shop_controller::inventory::count_pods", "shop_controller::inventory::record"]
+        [
+            "shop_controller::inventory::count_pods",
+            "shop_controller::inventory::record"
+        ]
     );
-    assert_eq!(texts(c, "#search-files tbody td:first-child").await, ["src/inventory.rs"]);
+    assert_eq!(
+        texts(c, "#search-files tbody td:first-child").await,
+        ["src/inventory.rs"]
+    );
 
     // Coverage over time: the two ingest runs (the server's own run stored no request).
     click(c, ".tab[data-view='history']").await;
     url_then_idle(c, "view=history", |q| q.contains("view=history")).await;
-    let runs = js(c, "return [...document.querySelectorAll('#history-chart circle.s-cum')].length").await;
+    let runs = js(
+        c,
+        "return [...document.querySelectorAll('#history-chart circle.s-cum')].length",
+    )
+    .await;
     assert_eq!(runs, json!(2), "run 1 and run 2");
     let cum = js(c, "return [...document.querySelectorAll('#history-chart circle.s-cum')].map(c => c.textContent.split('\\n')[1].split(' ')[0])").await;
     assert_eq!(cum, json!(["2", "3"]), "endpoints tested so far");
@@ -553,16 +788,31 @@ async fn drive_small(c: &Client, base: &str) {
     // configmap is in another namespace).
     click(c, ".tab[data-view='deps']").await;
     url_then_idle(c, "view=deps", |q| q.contains("view=deps")).await;
-    let nodes = js(c, "return [...document.querySelectorAll('#deps-graph .node')].map(n => n.dataset.app).sort()").await;
+    let nodes = js(
+        c,
+        "return [...document.querySelectorAll('#deps-graph .node')].map(n => n.dataset.app).sort()",
+    )
+    .await;
     assert_eq!(nodes, json!(["dashboard", "shop-controller"]));
-    click_js(c, "#deps-graph .edge[data-writer='shop-controller'][data-reader='dashboard']").await;
-    assert_eq!(text(c, "#deps-panel h2").await, "shop-controller → dashboard");
+    click_js(
+        c,
+        "#deps-graph .edge[data-writer='shop-controller'][data-reader='dashboard']",
+    )
+    .await;
+    assert_eq!(
+        text(c, "#deps-panel h2").await,
+        "shop-controller → dashboard"
+    );
     let sides = texts(c, "#deps-panel .loc-link").await;
-    assert_eq!(sides, ["src/inventory.rs:60", "src/show.rs:9"], "writer's line, reader's line");
+    assert_eq!(
+        sides,
+        ["src/inventory.rs:60", "src/show.rs:9"],
+        "writer's line, reader's line"
+    );
     screenshot(c, "05-dependencies.png").await;
 }
 
-/// 1,000+ endpoints (the Kubernetes 1.36 catalog) and 100k distinct lines of code, written
+/// 1,048 endpoints (the Kubernetes 1.36 catalog and CRD-like groups) and 100k distinct lines of code, written
 /// through the store's writer in batches: the first paint must come within a second.
 #[test]
 fn page_loads_within_a_second_on_a_large_database() {
@@ -570,14 +820,13 @@ fn page_loads_within_a_second_on_a_large_database() {
         return;
     };
     let built = Instant::now();
-    let db = Db::new();
-    let catalog = crate::events::catalog();
-    let endpoints: Vec<_> = catalog
+    let db = LargeDb::new();
+    let endpoints: Vec<_> = db
+        .catalog
         .endpoints
         .iter()
-        .filter(|e| !e.path.contains("/watch/") && e.action.as_deref() != Some("connect"))
+        .filter(|e| e.action.as_deref() != Some("connect"))
         .collect();
-    assert!(catalog.endpoints.len() >= 1000, "{} endpoints", catalog.endpoints.len());
     // 10k requests × 10 distinct frames of their own = 100k lines of code.
     const REQUESTS: u32 = 10_000;
     const DEPTH: u32 = 10;
@@ -586,20 +835,31 @@ fn page_loads_within_a_second_on_a_large_database() {
         let e = endpoints[(i as usize * 7) % endpoints.len()];
         let (verb, uri) = request_for(e);
         let app = i % 40;
-        let mut ua = format!("app-{app}/v1.0.{} (linux/amd64) git/{:07x} whakapapa/1 fp={:016x}", i % 3, app, i);
+        let mut ua = format!("app-{app}/v1.0.{} (linux/amd64) git/{app:07x}", i % 3);
         if i % 5 == 0 {
-            ua = format!("app-{app}/v1.0.0 (linux/amd64) git/{app:07x} -- [sig-node] case {} [Conformance] whakapapa/1 fp={i:016x}", i % 300);
+            ua.push_str(&format!(" -- [sig-node] case {} [Conformance]", i % 300));
         }
+        ua.push_str(&format!(" whakapapa/1 fp={i:016x}"));
         ua.push_str(" kube_client::api::Api<K>::get@kube-client-5.0.0/src/api/core_methods.rs:80");
         for d in 0..DEPTH {
             let m = i % 97;
-            ua.push_str(&format!(" app_{app}::module_{m}::step_{i}_{d}@src/module_{m}.rs:{}", i * 10 + d));
+            ua.push_str(&format!(
+                " app_{app}::module_{m}::step_{i}_{d}@src/module_{m}.rs:{}",
+                i * 10 + d
+            ));
         }
         let code = if i % 11 == 0 { 404 } else { 200 };
-        batch.push(Ev::new(&format!("{:08x}-0000-4000-8000-{i:012}", i), "ResponseComplete", verb, &uri)
+        batch.push(
+            Ev::new(
+                &format!("{i:08x}-0000-4000-8000-{i:012}"),
+                "ResponseComplete",
+                verb,
+                &uri,
+            )
             .ua(&ua)
             .at(f64::from(i) * 0.01)
-            .code(code));
+            .code(code),
+        );
         if batch.len() == 2000 {
             db.apply(&batch);
             batch.clear();
@@ -614,12 +874,17 @@ fn page_loads_within_a_second_on_a_large_database() {
         .query_row("SELECT count(*) FROM frames", [], |r| r.get(0))
         .unwrap();
     assert!(frames >= 100_000, "{frames} lines of code");
-    println!("large database: {} endpoints, {frames} lines of code, built in {:?}", catalog.endpoints.len(), built.elapsed());
+    let total = db.catalog.endpoints.len();
+    assert!(total >= 1000, "{total} endpoints");
+    println!(
+        "large database: {total} endpoints, {frames} lines of code, built in {:?}",
+        built.elapsed()
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let _one = BROWSER.lock().await;
-        let addr = serve(&db.path()).await;
+        let addr = serve(&db.dir.path().join("large.db")).await;
         let base = format!("http://{addr}/");
         let (_driver, c) = start_browser(&chromium, &chromedriver).await;
         let mut loads = Vec::new();
@@ -639,7 +904,9 @@ fn page_loads_within_a_second_on_a_large_database() {
         sorted.sort_by(f64::total_cmp);
         let median = sorted[1];
         println!("initial load (navigation start → sunburst drawn), 3 loads: {loads:.0?} ms, median {median:.0} ms");
-        assert!(median <= 1000.0, "initial load took {median:.0} ms (> 1 s): {loads:?}");
+        for t in &loads {
+            assert!(*t <= 1000.0, "an initial load took {t:.0} ms (> 1 s): {loads:.0?}");
+        }
 
         // Details on demand stay quick too: an endpoint, and a search over 100k lines.
         let started = Instant::now();
@@ -651,6 +918,94 @@ fn page_loads_within_a_second_on_a_large_database() {
         screenshot(&c, "11-large-endpoint.png").await;
         c.close().await.unwrap();
     });
+}
+
+/// The Kubernetes 1.36 catalog plus 20 CRD-like groups of 7 operations each (1,048 endpoints),
+/// stored as one release; requests go in through the store's writer in batches.
+struct LargeDb {
+    dir: tempfile::TempDir,
+    store: Store,
+    run: RunId,
+    release: ReleaseId,
+    catalog: Catalog,
+    mapper: Arc<Mapper>,
+}
+
+impl LargeDb {
+    fn new() -> LargeDb {
+        let gz = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../data/kubernetes/openapi-v2-1.36.json.gz"),
+        )
+        .unwrap();
+        let mut spec = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut spec).unwrap();
+        let mut spec: Value = serde_json::from_slice(&spec).unwrap();
+        for g in 0..20 {
+            let group = format!("widgets{g}.example.com");
+            let kind = format!("Widget{g}");
+            let tag = format!("widgets{g}ExampleCom_v1");
+            let op = |verb: &str, action: &str, namespaced: &str| {
+                json!({"operationId": format!("{verb}Widgets{g}ExampleComV1{namespaced}{kind}"),
+                       "tags": [tag], "description": format!("{action} {kind}"),
+                       "x-kubernetes-action": action,
+                       "x-kubernetes-group-version-kind": {"group": group, "version": "v1", "kind": kind}})
+            };
+            let base = format!("/apis/{group}/v1/namespaces/{{namespace}}/widget{g}s");
+            spec["paths"][&base] = json!({
+                "get": op("list", "list", "Namespaced"),
+                "post": op("create", "post", "Namespaced"),
+                "delete": op("deletecollection", "deletecollection", "Namespaced"),
+            });
+            spec["paths"][format!("{base}/{{name}}")] = json!({
+                "get": op("read", "get", "Namespaced"),
+                "put": op("replace", "put", "Namespaced"),
+                "patch": op("patch", "patch", "Namespaced"),
+                "delete": op("delete", "delete", "Namespaced"),
+            });
+        }
+        let bytes = serde_json::to_vec(&spec).unwrap();
+        let catalog = Catalog::from_openapi(&bytes, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("large.db"), store::Options::default()).unwrap();
+        let release = store
+            .store_release_blocking(whakapapa_collector::ingest::spec::release_record(
+                &catalog,
+                "1.36.0".into(),
+                bytes,
+                None,
+            ))
+            .unwrap();
+        let run = store
+            .begin_run_blocking("ingest", "large", Some(release))
+            .unwrap();
+        let mapper = Arc::new(Mapper::new(&catalog));
+        LargeDb {
+            dir,
+            store,
+            run,
+            release,
+            catalog,
+            mapper,
+        }
+    }
+
+    fn apply(&self, evs: &[Ev]) {
+        let mut c = Converter::new(Some(self.mapper.clone()));
+        let requests = evs
+            .iter()
+            .map(|e| c.record(audit::parse_event(e.line().as_bytes()).unwrap()))
+            .collect();
+        self.store
+            .apply_blocking(Batch {
+                run: self.run,
+                release: Some(self.release),
+                events: evs.len() as u64,
+                requests,
+                malformed: Vec::new(),
+            })
+            .unwrap();
+    }
 }
 
 /// A request URI and audit verb that map to `e`.

@@ -572,14 +572,18 @@ function drawHistory(d) {
   const svg = $('#history-chart');
   const W = 760;
   const H = 320;
-  const m = { l: 52, r: 16, t: 16, b: 58 };
+  const m = { l: 52, r: 44, t: 16, b: 58 };
   const runs = d.runs;
   const frag = document.createDocumentFragment();
-  const top = Math.max(1, ...runs.map((r) => Math.max(r.total_endpoints, r.tested_endpoints, r.cumulative_tested_endpoints)));
+  const most = Math.max(1, ...runs.map((r) => Math.max(r.total_endpoints, r.tested_endpoints, r.cumulative_tested_endpoints)));
+  // Round ticks: 1, 2 or 5 times a power of ten, four of them or so.
+  const raw = most / 4;
+  const p10 = 10 ** Math.floor(Math.log10(raw));
+  const tick = Math.max(1, [1, 2, 5, 10].map((k) => k * p10).find((t) => t >= raw));
+  const top = Math.ceil(most / tick) * tick;
   const x = (i) => m.l + (runs.length > 1 ? (i * (W - m.l - m.r)) / (runs.length - 1) : (W - m.l - m.r) / 2);
   const y = (v) => H - m.b - (v * (H - m.t - m.b)) / top;
-  for (let k = 0; k <= 4; k++) {
-    const v = Math.round((top * k) / 4);
+  for (let v = 0; v <= top; v += tick) {
     frag.append(svgEl('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }), svgEl('text', { x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmt(v)));
   }
   frag.append(svgEl('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }), svgEl('line', { class: 'axis', x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
@@ -673,18 +677,23 @@ function drawDeps(d) {
     const ey = b.y + ((cy - b.y) / ub) * rb;
     const writes = edges.reduce((s, e) => s + e.writes, 0);
     const label = edges.map((e) => (e.group ? `${e.group}/${e.resource}` : e.resource));
-    frag.append(svgEl('path', { class: 'edge', d: `M${sx.toFixed(1)} ${sy.toFixed(1)}Q${cx.toFixed(1)} ${cy.toFixed(1)} ${ex.toFixed(1)} ${ey.toFixed(1)}`, 'marker-end': 'url(#arrow)', 'stroke-width': 1 + Math.log10(1 + writes), 'data-writer': w, 'data-reader': r, onclick: () => depsPanel(w, r, edges) },
+    frag.append(svgEl('path', { class: 'edge', d: `M${sx.toFixed(1)} ${sy.toFixed(1)}Q${cx.toFixed(1)} ${cy.toFixed(1)} ${ex.toFixed(1)} ${ey.toFixed(1)}`, 'marker-end': 'url(#arrow)', 'stroke-width': 1 + Math.log10(1 + writes), 'data-writer': w, 'data-reader': r, onclick: (ev) => { markSelected(ev.currentTarget); depsPanel(w, r, edges); } },
       svgEl('title', {}, `${w} → ${r}\n${label.join(', ')}`)));
     frag.append(svgEl('text', { class: 'edge-label', x: ((sx + ex) / 2 + cx) / 2, y: ((sy + ey) / 2 + cy) / 2 }, label.length > 2 ? `${label.slice(0, 2).join(', ')} +${label.length - 2}` : label.join(', ')));
   }
   for (const { x, y, n } of pos.values()) {
-    frag.append(svgEl('g', { class: 'node', 'data-app': n.app, onclick: () => depsPanel(n.app, null, d.edges.filter((e) => e.writer === n.app || e.reader === n.app)) },
+    frag.append(svgEl('g', { class: 'node', 'data-app': n.app, onclick: (ev) => { markSelected(ev.currentTarget); depsPanel(n.app, null, d.edges.filter((e) => e.writer === n.app || e.reader === n.app)); } },
       svgEl('circle', { cx: x, cy: y, r: rad(n) }, svgEl('title', {}, `${n.app}\n${fmt(n.requests)} requests`)),
       svgEl('text', { x, y: y + rad(n) + 12 }, n.app.length > 24 ? `${n.app.slice(0, 23)}…` : n.app)));
   }
   if (!nodes.length) frag.append(svgEl('text', { x: 0, y: 0 }, 'no program writes what another reads (yet)'));
   if (d.nodes.length > nodes.length) frag.append(svgEl('text', { x: 0, y: 290 }, `${nodes.length} busiest of ${d.nodes.length} programs shown`));
   svg.replaceChildren(frag);
+}
+
+function markSelected(node) {
+  for (const e of document.querySelectorAll('#deps-graph .selected')) e.classList.remove('selected');
+  node.classList.add('selected');
 }
 
 function depsPanel(a, b, edges) {
