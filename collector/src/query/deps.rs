@@ -267,21 +267,20 @@ mod tests {
         req.insert("writer".to_string(), 6);
         req.insert("reader".to_string(), 7);
         let d = build(&uses, &req);
-        assert_eq!(
-            d.nodes,
-            vec![
-                Node {
-                    app: "reader".into(),
-                    requests: 7
-                },
-                Node {
-                    app: "writer".into(),
-                    requests: 6
-                }
-            ]
-        );
-        assert_eq!(d.edges.len(), 1);
-        let e = &d.edges[0];
+        let nodes: Vec<(&str, u64)> = d
+            .nodes
+            .iter()
+            .map(|n| (n.app.as_str(), n.requests))
+            .collect();
+        assert_eq!(nodes, [("fourth", 0), ("reader", 7), ("writer", 6)]);
+        let pairs: Vec<(&str, &str)> = d
+            .edges
+            .iter()
+            .map(|e| (e.writer.as_str(), e.reader.as_str()))
+            .collect();
+        assert_eq!(pairs, [("writer", "fourth"), ("writer", "reader")]);
+        assert_eq!((d.edges[0].writes, d.edges[0].reads), (5, 1));
+        let e = &d.edges[1];
         assert_eq!(
             (
                 e.writer.as_str(),
@@ -308,7 +307,7 @@ mod tests {
         );
         let t = d.tables();
         assert_eq!(
-            t[0].rows[0][6],
+            t[0].rows[1][6],
             "writer::main@src/main.rs:11 patch×3; writer::main@src/main.rs:10 create×2"
         );
     }

@@ -190,6 +190,27 @@ fn step_code(out: &mut String, n: usize, e: &EndpointInfo) {
     }
 }
 
+/// A subresource (`.../{name}/scale`) is reached through its parent's `Api<K>` in kube-rs: the
+/// step takes the parent's group, version and kind when the catalog has the parent.
+fn with_parent_type(e: &EndpointInfo, catalog: &BTreeMap<String, EndpointInfo>) -> EndpointInfo {
+    let Some((parent, _)) = e
+        .path
+        .rsplit_once('/')
+        .filter(|(p, _)| p.ends_with("{name}"))
+    else {
+        return e.clone();
+    };
+    match catalog.values().find(|c| c.path == parent) {
+        Some(p) => EndpointInfo {
+            group: p.group.clone(),
+            version: p.version.clone(),
+            kind: p.kind.clone(),
+            ..e.clone()
+        },
+        None => e.clone(),
+    }
+}
+
 /// The test for one candidate.
 pub fn code(
     c: &Candidate,
@@ -226,20 +247,47 @@ pub fn code(
         }
         None => vec![e.clone()],
     };
+    let mut body = String::new();
+    for (i, s) in steps.iter().enumerate() {
+        step_code(&mut body, i + 1, &with_parent_type(s, catalog));
+    }
+    // Only what the steps use, so the skeleton compiles without warnings.
+    let imports: Vec<&str> = [
+        "Api",
+        "DeleteParams",
+        "ListParams",
+        "Patch",
+        "PatchParams",
+        "PostParams",
+    ]
+    .into_iter()
+    .filter(|name| {
+        body.contains(&format!("{name}<"))
+            || body.contains(&format!("{name}::"))
+            || body.contains(&format!("{name}("))
+    })
+    .collect();
     let _ = writeln!(
         out,
         "#[tokio::test]\n#[ignore = \"needs a cluster\"]\nasync fn {}() -> Result<(), Box<dyn std::error::Error>> {{",
         snake(&e.endpoint)
     );
-    out.push_str(
-        "    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};\n    \
-         let client = kube::Client::try_default().await?;\n    \
-         let object = |name: &str| serde_json::from_value(serde_json::json!({\"metadata\": {\"name\": name}}));\n    \
-         let label = || serde_json::json!({\"metadata\": {\"labels\": {\"whakapapa.dev/suggested\": \"true\"}}});\n",
-    );
-    for (i, s) in steps.iter().enumerate() {
-        step_code(&mut out, i + 1, s);
+    if !imports.is_empty() {
+        let _ = writeln!(out, "    use kube::api::{{{}}};", imports.join(", "));
     }
+    out.push_str("    let client = kube::Client::try_default().await?;\n");
+    if body.contains("object(") {
+        out.push_str(
+            "    fn object<T: serde::de::DeserializeOwned>(name: &str) -> serde_json::Result<T> {\n        \
+             serde_json::from_value(serde_json::json!({\"metadata\": {\"name\": name}}))\n    }\n",
+        );
+    }
+    if body.contains("label()") {
+        out.push_str(
+            "    let label = || serde_json::json!({\"metadata\": {\"labels\": {\"whakapapa.dev/suggested\": \"true\"}}});\n",
+        );
+    }
+    out.push_str(&body);
     out.push_str("    Ok(())\n}\n");
     out
 }
@@ -380,9 +428,8 @@ mod tests {
 #[tokio::test]
 #[ignore = "needs a cluster"]
 async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::error::Error>> {
-    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+    use kube::api::{Api, Patch, PatchParams};
     let client = kube::Client::try_default().await?;
-    let object = |name: &str| serde_json::from_value(serde_json::json!({"metadata": {"name": name}}));
     let label = || serde_json::json!({"metadata": {"labels": {"whakapapa.dev/suggested": "true"}}});
     // 1. readAppsV1NamespacedDeployment: GET /apis/apps/v1/namespaces/{namespace}/deployments/{name}
     {
@@ -391,7 +438,7 @@ async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::
     }
     // 2. patchAppsV1NamespacedDeploymentScale: PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale
     {
-        let api: Api<k8s_openapi::api::apps::v1::Scale> = Api::namespaced(client.clone(), "default");
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), "default");
         let _ = api.patch_scale("example", &PatchParams::default(), &Patch::Merge(label())).await?;
     }
     Ok(())
