@@ -17,6 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt as _;
 use serde_json::{Value, json};
 use whakapapa_collector::audit;
+use whakapapa_collector::auth::{AuthLayer, Credentials, Token};
 use whakapapa_collector::catalog::Catalog;
 use whakapapa_collector::cli::{self, Cli};
 use whakapapa_collector::http::{self, AppState, Limits};
@@ -258,6 +259,24 @@ async fn serve(db: &Path) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, http::app(state)).await.unwrap() });
+    addr
+}
+
+/// The same server behind the query-token check `serve --query-token-file` installs.
+async fn serve_protected(db: &Path, token: &str) -> SocketAddr {
+    let store = Store::open(db, store::Options::default()).unwrap();
+    let s = store.clone();
+    let run =
+        tokio::task::spawn_blocking(move || s.begin_run_blocking("serve", "127.0.0.1:0", None))
+            .await
+            .unwrap()
+            .unwrap();
+    let state = AppState::new(store, run, None, None, Limits::default());
+    let credentials = Credentials::new().query_token(Token::new(token).unwrap());
+    let app = http::app(state).layer(AuthLayer::new(credentials));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
 
@@ -548,9 +567,16 @@ fn page_filters_and_clicks_through_in_chromium() {
         let addr = serve(&db).await;
         let base = format!("http://{addr}/");
         let (_driver, c) = start_browser(&chromium, &chromedriver).await;
-        let outcome = AssertUnwindSafe(drive_small(&c, &base))
-            .catch_unwind()
-            .await;
+        let protected = format!(
+            "http://{}/",
+            serve_protected(&db, "s3cret-query-token").await
+        );
+        let outcome = AssertUnwindSafe(async {
+            drive_small(&c, &base).await;
+            drive_token(&c, &protected).await;
+        })
+        .catch_unwind()
+        .await;
         // Close the session (and its Chromium) before a failure unwinds past chromedriver.
         let _ = c.close().await;
         if let Err(panic) = outcome {
@@ -810,6 +836,45 @@ async fn drive_small(c: &Client, base: &str) {
         "writer's line, reader's line"
     );
     screenshot(c, "05-dependencies.png").await;
+}
+
+/// A collector that wants its query token: the page asks for it, refuses a wrong one, and
+/// keeps a good one for the session (never in the URL).
+async fn drive_token(c: &Client, base: &str) {
+    c.goto(&format!("{base}?counting=any")).await.unwrap();
+    idle(c).await;
+    assert!(
+        text(c, "#token-why")
+            .await
+            .contains("needs its query token")
+    );
+    assert!(text(c, "#status").await.contains("query token"));
+    screenshot(c, "06-query-token.png").await;
+    let input = c.find(Locator::Css("#token-input")).await.unwrap();
+    input.send_keys("wrong").await.unwrap();
+    click(c, "#token button").await;
+    idle(c).await;
+    assert!(text(c, "#token-why").await.contains("refused"));
+    let input = c.find(Locator::Css("#token-input")).await.unwrap();
+    input.send_keys("s3cret-query-token").await.unwrap();
+    click(c, "#token button").await;
+    idle(c).await;
+    assert_eq!(
+        value(c, "t-tested").await,
+        6,
+        "counting=any, through the token"
+    );
+    let hidden = js(c, "return document.getElementById('token').hidden").await;
+    assert_eq!(hidden, json!(true));
+    let url = c.current_url().await.unwrap();
+    assert_eq!(
+        url.query(),
+        Some("counting=any"),
+        "the token stays out of the URL"
+    );
+    c.goto(base).await.unwrap();
+    idle(c).await;
+    assert_eq!(value(c, "t-tested").await, 3, "kept for the session");
 }
 
 /// 1,048 endpoints (the Kubernetes 1.36 catalog and CRD-like groups) and 100k distinct lines of code, written

@@ -86,12 +86,23 @@ function go(changes) {
 // ---------------------------------------------------------------------------------------------
 // API
 
+// A collector started with --query-token-file answers the API only with that token. The page
+// asks for it once and keeps it for the tab's session, never in the URL, which is for sharing.
+const TOKEN_KEY = 'whakapapa-query-token';
+
 async function api(name, extra, withFilters = true) {
   const p = new URLSearchParams();
   if (withFilters) for (const k of FILTER_KEYS) if (state[k]) p.set(k, state[k]);
   for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
   const qs = p.toString();
-  const res = await fetch(`api/v1/${name}${qs ? `?${qs}` : ''}`, { headers: { accept: 'application/json' } });
+  const headers = { accept: 'application/json' };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`api/v1/${name}${qs ? `?${qs}` : ''}`, { headers });
+  if (res.status === 401) {
+    askToken(!!token);
+    throw new Error('the collector asks for its query token');
+  }
   let body = null;
   try {
     body = await res.json();
@@ -100,6 +111,25 @@ async function api(name, extra, withFilters = true) {
   }
   if (!res.ok) throw new Error(body && body.error ? body.error : `${name}: HTTP ${res.status}`);
   return body;
+}
+
+function askToken(wrong) {
+  const form = $('#token');
+  if (!form.hidden) return;
+  form.hidden = false;
+  $('#token-why').textContent = wrong ? 'That token was refused; query token:' : 'This collector needs its query token:';
+  $('#token-input').focus();
+}
+
+function onToken(ev) {
+  ev.preventDefault();
+  const v = $('#token-input').value.trim();
+  if (!v) return;
+  sessionStorage.setItem(TOKEN_KEY, v);
+  $('#token-input').value = '';
+  $('#token').hidden = true;
+  loadReleases().catch(() => {});
+  refresh();
 }
 
 let busy = 0;
@@ -741,6 +771,7 @@ async function start() {
     fillFilters();
     refresh();
   });
+  $('#token').addEventListener('submit', onToken);
   $('#search').addEventListener('input', onSearch);
   $('#search').addEventListener('change', onSearch);
   const sb = $('#sunburst');
