@@ -10,6 +10,7 @@
 //!
 //! Every setting is a flag (some also an environment variable); a bad value is an error.
 
+mod manifests;
 mod summary;
 
 use std::io::IsTerminal as _;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Serve the audit webhook (`POST /audit`), the side channel (`POST /purposes`),
     /// `/healthz`, `/readyz` and `/metrics`.
     Serve(ServeArgs),
+    /// Print the YAML that deploys the collector as a cluster's audit webhook: audit policy,
+    /// webhook kubeconfig, in-cluster objects, kind config, legacy AuditSink.
+    Manifests(manifests::ManifestsArgs),
 }
 
 /// The database file.
@@ -111,12 +115,16 @@ pub struct ServeArgs {
     /// Largest request body once decompressed, in bytes; larger is answered 413.
     #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_decompressed: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub security: crate::auth::SecurityArgs,
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(args) => ingest_command(args),
+        Command::Manifests(args) => manifests::run(args),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(serve(args))
@@ -207,6 +215,7 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let security = args.security.load(args.listen)?;
     let store = Store::open(&args.db.db, store::Options::default().durable(true))?;
     let (release, mapper) = serve_catalog(&store, &args.catalog).await?;
     let run = {
@@ -220,9 +229,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %args.listen, db = %args.db.db.display(), "serving");
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, http::app(state))
-        .with_graceful_shutdown(async {
+    let scheme = if security.tls() { "https" } else { "http" };
+    eprintln!("listening on {scheme}://{}", listener.local_addr()?);
+    let metrics = state.metrics.clone();
+    let app = security.apply(http::app(state), metrics);
+    security
+        .serve(listener, app, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
