@@ -281,10 +281,10 @@ async fn serve_protected(db: &Path, token: &str) -> SocketAddr {
 }
 
 // ------------------------------------------------------------------------------------------
-// Fixture: a small release and two ingest runs through the real `ingest` command.
+// Fixture: two small releases and three ingest runs through the real `ingest` command.
 
-/// 11 endpoints: stable core (8, `listCoreV1Node` ineligible), stable apps (1), beta (1),
-/// alpha (1); 8 conformance eligible.
+/// Release 1.0.0, 11 endpoints: stable core (8, `listCoreV1Node` ineligible), stable apps (1),
+/// beta (1), alpha (1); 8 conformance eligible.
 fn spec() -> Value {
     let op = |id: &str, tag: &str, action: &str, g: &str, v: &str, k: &str| {
         json!({"operationId": id, "tags": [tag], "description": format!("{action} {k}"),
@@ -322,6 +322,22 @@ fn spec() -> Value {
             },
         }
     })
+}
+
+/// Release 0.9.0, loaded first: 1.0.0 without nodes, deployments and the alpha endpoint, so 8
+/// endpoints, 7 conformance eligible.
+fn spec_0_9() -> Value {
+    let mut s = spec();
+    s["info"]["version"] = json!("v0.9.0");
+    let paths = s["paths"].as_object_mut().unwrap();
+    for p in [
+        "/api/v1/nodes",
+        "/apis/apps/v1/namespaces/{namespace}/deployments",
+        "/apis/resource.k8s.io/v1alpha3/devicetaintrules",
+    ] {
+        paths.remove(p);
+    }
+    s
 }
 
 const SHOP: &str = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1";
@@ -532,16 +548,28 @@ fn small_db(dir: &Path) -> PathBuf {
         "ineligible.json",
         r#"[{"endpoint": "listCoreV1Node", "reason": "cluster specific", "link": null}]"#,
     );
+    let old = write("openapi-v0.9.0.json", &spec_0_9().to_string());
     let (r1, r2) = runs();
+    // Run 0, against 0.9.0: a conformance test lists pods.
+    let r0 = event(
+        0,
+        "list",
+        "/api/v1/namespaces/e2e-0/pods",
+        &format!("{E2E} -- {POD_LIST_TEST}"),
+        0,
+        200,
+        obj("pods", "e2e-0", None),
+    );
+    let e0 = write("audit-0.log", &r0);
     let (e1, e2) = (write("audit-1.log", &r1), write("audit-2.log", &r2));
-    for file in [e1, e2] {
+    for (spec, file) in [(&old, e0), (&spec, e1), (&spec, e2)] {
         let args = [
             "whakapapa-collector",
             "ingest",
             "--db",
             &db.to_string_lossy(),
             "--openapi",
-            &spec,
+            spec,
             "--ineligible",
             &inel,
             &file,
@@ -627,8 +655,33 @@ async fn drive_small(c: &Client, base: &str) {
         json!(["listCoreV1NamespacedPod", "readCoreV1NamespacedPod"])
     );
     let releases = texts(c, "#f-release option").await;
-    assert_eq!(releases, ["latest (1.0.0)", "1.0.0 · 9 requests"]);
+    assert_eq!(
+        releases,
+        ["latest (1.0.0)", "0.9.0 · 1 request", "1.0.0 · 9 requests"]
+    );
     screenshot(c, "01-sunburst.png").await;
+
+    // Any release in the database.
+    let release = c.find(Locator::Css("#f-release")).await.unwrap();
+    release.select_by_value("0.9.0").await.unwrap();
+    url_then_idle(c, "release=0.9.0", |q| q == "release=0.9.0").await;
+    let arcs = js(
+        c,
+        "return document.querySelectorAll('#sunburst path.ep').length",
+    )
+    .await;
+    assert_eq!(arcs, json!(8));
+    for (id, n) in [
+        ("t-total", 8),
+        ("t-tested", 1),
+        ("t-conf_tested", 1),
+        ("t-eligible", 7),
+    ] {
+        assert_eq!(value(c, id).await, n, "0.9.0: #{id}");
+    }
+    release.select_by_value("").await.unwrap();
+    url_then_idle(c, "latest", |q| q.is_empty()).await;
+    assert_eq!(value(c, "t-total").await, 11);
 
     // Filters change the numbers and land in the URL.
     click(c, "#f-conformance").await;
@@ -732,6 +785,18 @@ async fn drive_small(c: &Client, base: &str) {
     for l in ["src/inventory.rs:42", "src/main.rs:17"] {
         assert!(locs.iter().any(|x| x == l), "{l} in {locs:?}");
     }
+    let at42 = js(
+        c,
+        "return [...document.querySelectorAll('#ep-locs-table tbody tr')]\
+         .filter(r => r.textContent.includes('src/inventory.rs:42'))\
+         .map(r => r.children[2].textContent)",
+    )
+    .await;
+    assert_eq!(
+        at42,
+        json!(["shop-controller"]),
+        "the program at src/inventory.rs:42"
+    );
     screenshot(c, "02-endpoint.png").await;
 
     click(c, "#ep-locs-table .loc-link[data-loc='src/main.rs:17']").await;
@@ -793,7 +858,7 @@ async fn drive_small(c: &Client, base: &str) {
         ["src/inventory.rs"]
     );
 
-    // Coverage over time: the two ingest runs (the server's own run stored no request).
+    // Coverage over time: the three ingest runs (the server's own run stored no request).
     click(c, ".tab[data-view='history']").await;
     url_then_idle(c, "view=history", |q| q.contains("view=history")).await;
     let runs = js(
@@ -801,12 +866,12 @@ async fn drive_small(c: &Client, base: &str) {
         "return [...document.querySelectorAll('#history-chart circle.s-cum')].length",
     )
     .await;
-    assert_eq!(runs, json!(2), "run 1 and run 2");
+    assert_eq!(runs, json!(3), "run 0 (0.9.0), run 1 and run 2 (1.0.0)");
     let cum = js(c, "return [...document.querySelectorAll('#history-chart circle.s-cum')].map(c => c.textContent.split('\\n')[1].split(' ')[0])").await;
-    assert_eq!(cum, json!(["2", "3"]), "endpoints tested so far");
+    assert_eq!(cum, json!(["1", "2", "3"]), "endpoints tested so far");
     assert_eq!(
         texts(c, "#history-releases-table tbody td:nth-child(3)").await,
-        ["3 / 11"]
+        ["1 / 8", "3 / 11"]
     );
     screenshot(c, "04-history.png").await;
 

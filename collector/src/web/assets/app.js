@@ -220,7 +220,7 @@ async function loadReleases() {
   const sel = $('#f-release');
   const latest = rows.length ? rows[rows.length - 1].release : null;
   sel.replaceChildren(el('option', { value: '' }, latest ? `latest (${latest})` : 'latest'));
-  for (const r of rows) sel.append(el('option', { value: r.release }, `${r.release} · ${fmt(r.requests)} requests`));
+  for (const r of rows) sel.append(el('option', { value: r.release }, `${r.release} · ${fmt(r.requests)} request${r.requests === 1 ? '' : 's'}`));
   fillFilters();
 }
 
@@ -513,8 +513,29 @@ async function loadPanel() {
   else panel.replaceChildren();
 }
 
+// The programs whose stacks pass through each line of code, from the purposes listed.
+function appsByLoc(purposes) {
+  const m = new Map();
+  for (const p of purposes) {
+    for (const f of p.frames) {
+      const k = `${f.function}@${f.file}:${f.line}`;
+      if (!m.has(k)) m.set(k, new Set());
+      if (p.app) m.get(k).add(p.app);
+    }
+  }
+  return m;
+}
+
+function locApps(l, appsAt) {
+  const names = [...(appsAt.get(`${l.function}@${l.file}:${l.line}`) || [])].sort();
+  // Names when the purposes account for all of them; the count otherwise.
+  if (!names.length || names.length !== l.apps) return num(l.apps);
+  return el('td', { class: 'apps', title: `${l.apps} program(s)` }, names.slice(0, 3).join(', ') + (names.length > 3 ? ` +${names.length - 3}` : ''));
+}
+
 function endpointPanel(d) {
   const e = d.endpoint;
+  const appsAt = appsByLoc(d.purposes);
   const cls = endpointClass(e);
   return el('div', { id: 'endpoint-panel', 'data-endpoint': e.endpoint },
     el('h2', {}, e.endpoint),
@@ -531,7 +552,7 @@ function endpointPanel(d) {
     el('h3', {}, 'Verbs'),
     el('div', { id: 'ep-verbs' }, d.verbs.map((v) => el('span', { class: 'chip' }, `${v.verb} × ${fmt(v.hits)}`))),
     el('h3', {}, 'Lines of code'),
-    rowsTable('ep-locs-table', ['function', 'file:line', 'programs', 'requests'], d.locs, (l) => [el('code', {}, l.function), locLink(l), num(l.apps), num(l.hits)]),
+    rowsTable('ep-locs-table', ['function', 'file:line', 'programs', 'requests'], d.locs, (l) => [el('code', {}, l.function), locLink(l), locApps(l, appsAt), num(l.hits)]),
     el('h3', {}, 'Programs'),
     rowsTable('ep-apps-table', ['program', 'identity', 'requests'], d.apps, (a) => [
       el('button', { class: 'link', type: 'button', title: 'filter by this program', onclick: () => setFilter('app', a.app) }, a.app), el('code', {}, a.identity), num(a.hits)]),
