@@ -2,6 +2,8 @@
 //! over real sockets on loopback.
 
 mod e2e {
+    mod quickstart;
+    mod shutdown;
     pub mod sink;
     mod standin;
 }

@@ -235,12 +235,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = security.apply(http::app(state), metrics);
     security
         .serve(listener, app, async {
-            let _ = tokio::signal::ctrl_c().await;
+            shutdown_signal().await;
         })
         .await
         .context("server failed")?;
     tokio::task::spawn_blocking(move || store.finish_run_blocking(run)).await??;
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM (what Kubernetes sends a pod it stops). The server then stops
+/// accepting and lets the requests in flight finish, so every `/audit` batch it is reading
+/// commits before its 200, and `serve` closes its run before exiting.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                tracing::info!("shutting down: finishing requests in flight");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server")
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// The catalog `serve` maps with: `--openapi` if given, else the database's latest release,

@@ -1,0 +1,240 @@
+//! The quickstart's loop over real sockets — collector, stand-in API server, the controller
+//! with the whakapapa layer — and the collector's answers about it: each line of the
+//! controller against the endpoint it hits, how often, and coverage.
+
+// The example uses all of these; the test uses most.
+#[allow(dead_code)]
+#[path = "../../examples/quickstart/collector.rs"]
+mod collector;
+#[path = "../../examples/quickstart/controller.rs"]
+mod controller;
+#[allow(dead_code)]
+#[path = "../../examples/quickstart/wiring.rs"]
+mod wiring;
+
+use std::collections::BTreeSet;
+
+use whakapapa_collector::query::Answer;
+
+const FILE: &str = "examples/quickstart/controller.rs";
+const SOURCE: &str = include_str!("../../examples/quickstart/controller.rs");
+
+/// The 1-based line of the only line of the controller containing `marker`.
+fn line_of(marker: &str) -> usize {
+    let lines: Vec<usize> = SOURCE
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(marker))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{marker:?} should be on exactly one line of {FILE}"
+    );
+    lines[0]
+}
+
+/// (function, the call on its line, endpoint, verb, requests) — what the controller does, by
+/// the line that does it.
+const EXPECTED: &[(&str, &str, &str, &str, u64)] = &[
+    (
+        "ensure_namespace",
+        "namespaces.create(",
+        "createCoreV1Namespace",
+        "create",
+        1,
+    ),
+    (
+        "deploy_app",
+        "deployments.create(",
+        "createAppsV1NamespacedDeployment",
+        "create",
+        1,
+    ),
+    (
+        "start_pods",
+        "pods.create(",
+        "createCoreV1NamespacedPod",
+        "create",
+        2,
+    ),
+    (
+        "ensure_configmap",
+        "configmaps.get_opt(",
+        "readCoreV1NamespacedConfigMap",
+        "get",
+        3,
+    ),
+    (
+        "ensure_configmap",
+        "configmaps.create(",
+        "createCoreV1NamespacedConfigMap",
+        "create",
+        1,
+    ),
+    (
+        "ensure_configmap",
+        "configmaps.patch(",
+        "patchCoreV1NamespacedConfigMap",
+        "patch",
+        2,
+    ),
+    (
+        "scale_deployment",
+        "deployments.patch_scale(",
+        "patchAppsV1NamespacedDeploymentScale",
+        "patch",
+        3,
+    ),
+    (
+        "record_event",
+        "events.create(",
+        "createEventsV1NamespacedEvent",
+        "create",
+        3,
+    ),
+    (
+        "renew_lease",
+        "leases.get_opt(",
+        "readCoordinationV1NamespacedLease",
+        "get",
+        3,
+    ),
+    (
+        "renew_lease",
+        "leases.create(",
+        "createCoordinationV1NamespacedLease",
+        "create",
+        1,
+    ),
+    (
+        "renew_lease",
+        "leases.replace(",
+        "replaceCoordinationV1NamespacedLease",
+        "update",
+        2,
+    ),
+    (
+        "list_pods",
+        "pods.list(",
+        "listCoreV1NamespacedPod",
+        "list",
+        3,
+    ),
+    (
+        "read_logs",
+        "pods.logs(",
+        "readCoreV1NamespacedPodLog",
+        "get",
+        1,
+    ),
+    // kube-runtime's watcher: its initial list, then the watch (mapped to the list endpoint).
+    (
+        "watch_pods",
+        "events.try_next()",
+        "listCoreV1NamespacedPod",
+        "list",
+        1,
+    ),
+    (
+        "watch_pods",
+        "events.next()",
+        "listCoreV1NamespacedPod",
+        "watch",
+        1,
+    ),
+];
+
+/// Whether a frame's `file:line` is `want`: in this test binary the controller is included
+/// with `#[path]`, so its frames name it `tests/e2e/../../examples/...`.
+fn same_line(frame: &str, want: &str) -> bool {
+    frame == want || frame.ends_with(&format!("/{want}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let done = wiring::run_loop(&dir.path().join("quickstart.db"))
+        .await
+        .unwrap();
+    assert!(done.purposes_delivered, "the side channel drained");
+    assert_eq!((done.audit.batches_lost, done.audit.events_dropped), (0, 0));
+    let collector = &done.collector;
+
+    for &(function, call, endpoint, verb, hits) in EXPECTED {
+        let at = format!("{FILE}:{}", line_of(call));
+        let Answer::Loc(answer) = collector.query("loc", &[("loc", at.as_str())]).unwrap() else {
+            panic!("loc answers with lines of code");
+        };
+        let functions: Vec<&str> = answer.matched.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(functions.len(), 1, "{at}: {functions:?}");
+        assert!(
+            functions[0].ends_with(&format!("controller::{function}")),
+            "{at} is in {function}, the collector says {}",
+            functions[0]
+        );
+        let reached: Vec<(&str, &str, u64)> = answer
+            .endpoints
+            .iter()
+            .map(|e| (e.endpoint.as_str(), e.verb.as_str(), e.hits))
+            .collect();
+        let want_verbs = EXPECTED
+            .iter()
+            .filter(|e| line_of(e.1) == line_of(call))
+            .count();
+        assert_eq!(
+            reached.len(),
+            want_verbs,
+            "{at} ({function}) reaches {reached:?}"
+        );
+        assert!(
+            reached.contains(&(endpoint, verb, hits)),
+            "{at} ({function}) should reach {endpoint} ({verb}) {hits} times, reaches {reached:?}"
+        );
+    }
+
+    // The calling functions reach everything their callees do.
+    let rows = collector::loc_rows(collector, FILE).unwrap();
+    let reconcile_line = format!("{FILE}:{}", line_of("ensure_configmap(client, round)"));
+    let through_reconcile: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| same_line(&r[1], &reconcile_line))
+        .map(|r| r[2].as_str())
+        .collect();
+    assert_eq!(
+        through_reconcile,
+        BTreeSet::from([
+            "createCoreV1NamespacedConfigMap",
+            "patchCoreV1NamespacedConfigMap",
+            "readCoreV1NamespacedConfigMap"
+        ])
+    );
+
+    let Answer::Coverage(coverage) = collector.query("coverage", &[("counting", "any")]).unwrap()
+    else {
+        panic!("coverage answers with coverage");
+    };
+    let distinct: BTreeSet<&str> = EXPECTED.iter().map(|e| e.2).collect();
+    let requests: u64 = EXPECTED.iter().map(|e| e.4).sum();
+    assert_eq!(coverage.release, collector.release());
+    assert_eq!(collector.release(), "1.36.0");
+    assert_eq!(coverage.totals.total, 908);
+    assert_eq!(coverage.totals.eligible, 563);
+    assert_eq!(
+        coverage.totals.tested,
+        distinct.len() as u64,
+        "tested = the distinct endpoints exercised"
+    );
+    assert_eq!(
+        coverage.totals.tested_eligible,
+        distinct.len() as u64,
+        "all of them stable and eligible"
+    );
+    assert_eq!(coverage.totals.conf_tested, 0, "no conformance test ran");
+    assert_eq!(coverage.requests, requests);
+
+    let apps = collector.query_table("apps", &[]).unwrap();
+    assert!(apps.contains("shop-controller"), "{apps}");
+    done.collector.shutdown().await.unwrap();
+}

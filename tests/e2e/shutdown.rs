@@ -1,0 +1,188 @@
+//! SIGTERM to a real `whakapapa-collector serve` process while batches stream in: every batch
+//! it acknowledged is in the database afterwards, and it exits cleanly.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+/// Builds the collector's binary (a no-op when it is up to date) and returns its path, as
+/// cargo reports it: the root package cannot name another package's binary with
+/// `CARGO_BIN_EXE_*`.
+fn collector_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            "whakapapa-collector",
+            "--bin",
+            "whakapapa-collector",
+            "--message-format=json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running cargo build");
+    assert!(
+        output.status.success(),
+        "cargo build -p whakapapa-collector failed"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .find(|p| p.file_stem().is_some_and(|s| s == "whakapapa-collector"))
+        .expect("cargo reported the collector's executable")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One batch of `n` RequestReceived+ResponseComplete pairs with IDs `{prefix}-{i}`.
+fn batch(prefix: &str, n: usize) -> (Vec<String>, Bytes) {
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:04}")).collect();
+    let mut items = Vec::new();
+    for id in &ids {
+        for (stage, ts) in [
+            ("RequestReceived", "2026-11-20T10:00:00.000001Z"),
+            ("ResponseComplete", "2026-11-20T10:00:00.000900Z"),
+        ] {
+            let mut event = json!({
+                "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+                "auditID": id, "stage": stage,
+                "requestURI": "/api/v1/namespaces/default/pods?limit=500", "verb": "list",
+                "user": {"username": "kubernetes-admin", "groups": ["system:authenticated"]},
+                "sourceIPs": ["127.0.0.1"], "userAgent": "kubectl/v1.36.0 (linux/amd64) kubernetes/abc1234",
+                "objectRef": {"resource": "pods", "namespace": "default", "apiVersion": "v1"},
+                "requestReceivedTimestamp": "2026-11-20T10:00:00.000001Z", "stageTimestamp": ts,
+            });
+            if stage == "ResponseComplete" {
+                event["responseStatus"] = json!({"metadata": {}, "code": 200});
+            }
+            items.push(event);
+        }
+    }
+    let list = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items});
+    (ids, Bytes::from(serde_json::to_vec(&list).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_stream_of_batches_loses_no_acknowledged_batch() {
+    let binary = collector_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shutdown.db");
+    let port = free_port();
+    let mut child = Command::new(&binary)
+        .args([
+            "serve",
+            "--openapi",
+            "embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+        ])
+        .arg(&db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting whakapapa-collector serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+
+    let mut ready = false;
+    for _ in 0..200 {
+        let request = http::Request::get(format!("{base}/readyz"))
+            .body(Full::default())
+            .unwrap();
+        if let Ok(response) = client.request(request).await
+            && response.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the collector did not become ready within 10 s");
+
+    // Four senders stream batches until the server stops answering.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut senders = Vec::new();
+    for sender in 0..4 {
+        let (client, base, acknowledged) = (client.clone(), base.clone(), acknowledged.clone());
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            for n in 0.. {
+                let (ids, body) = batch(&format!("s{sender}-b{n:04}"), 100);
+                let request = http::Request::post(format!("{base}/audit"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(body))
+                    .unwrap();
+                match client.request(request).await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.into_body().collect().await;
+                        acknowledged.lock().unwrap().extend(ids);
+                        sent += 1;
+                    }
+                    _ => break,
+                }
+            }
+            sent
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = acknowledged.lock().unwrap().len();
+    assert!(before > 0, "no batch was acknowledged before SIGTERM");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut batches = 0;
+    for sender in senders {
+        batches += tokio::time::timeout(Duration::from_secs(20), sender)
+            .await
+            .expect("senders stop")
+            .unwrap();
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "serve should exit cleanly on SIGTERM, got {status}"
+    );
+
+    let acknowledged: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    let conn = whakapapa_collector::store::open_reader(&db).unwrap();
+    let mut statement = conn.prepare("SELECT audit_id FROM requests").unwrap();
+    let stored: HashSet<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let lost: Vec<_> = acknowledged.difference(&stored).take(5).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged requests lost, e.g. {lost:?}",
+        acknowledged.difference(&stored).count()
+    );
+    println!(
+        "{batches} batches ({} requests) acknowledged, {} stored",
+        acknowledged.len(),
+        stored.len()
+    );
+}
