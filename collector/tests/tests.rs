@@ -11,6 +11,8 @@ mod events;
 mod fixture;
 #[path = "it/ingest.rs"]
 mod ingest;
+#[path = "it/query.rs"]
+mod query;
 #[path = "it/security.rs"]
 mod security;
 #[path = "it/store.rs"]

@@ -17,6 +17,7 @@
 //! a retried batch changes nothing. Handlers run on the runtime; the store's writer is its own
 //! thread, reached through a channel, so no connection is held across an `.await`.
 
+pub mod api;
 mod error;
 mod routes;
 
@@ -125,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(routes::readyz))
         .with_state(state.clone())
         .merge(crate::metrics::router(state.metrics.clone()))
+        .merge(api::router(state.store.clone()))
         // The web page at `/` and `/assets/...` (collector/src/web).
         .merge(crate::web::router())
 }

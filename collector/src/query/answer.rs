@@ -459,7 +459,7 @@ pub struct EndpointDetail {
 /// An endpoint reached from a line of code, with one verb.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LocEndpoint {
-    /// operationId (or the mapping, `unmapped:<reason>`, when not mapped).
+    /// operationId.
     pub endpoint: String,
     /// HTTP method.
     pub method: String,

@@ -1,0 +1,248 @@
+//! Query latency on a large database, with a baseline measured in the same run.
+//!
+//! The database is built once through the real ingest path (`whakapapa-collector ingest -`, the
+//! generated events piped to its stdin, plus the side-channel records) and cached under
+//! `<target>/bench-cache/`; later runs reuse it. Default: 10M requests over every endpoint of
+//! the embedded 1.36 catalog, 1,000 programs, about 100k distinct lines of code.
+//!
+//! Each query is timed as the HTTP API runs it: open a read connection, answer, serialize to
+//! JSON. Baseline: the same coverage counted straight from `requests` (what a query would cost
+//! without the rollups).
+//!
+//! Run: `cargo bench -p whakapapa-collector --bench queries`
+//! - `WHAKAPAPA_QUERY_BENCH_REQUESTS` (default 10000000), `WHAKAPAPA_QUERY_BENCH_RUNS` (15);
+//! - `WHAKAPAPA_BENCH_BASELINE_BIN=/path/to/whakapapa-collector` built without rollups also
+//!   measures ingest of `WHAKAPAPA_INGEST_BENCH_EVENTS` (1000000) events with both binaries.
+
+#[path = "support/events.rs"]
+mod events;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use whakapapa_collector::query::Request;
+use whakapapa_collector::store;
+
+use events::{Config, Events};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+/// `<target>/bench-cache`: the bench binary runs from `<target>/release/deps/`.
+fn cache_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("target/<profile>/deps/<bench>");
+    target.join("bench-cache")
+}
+
+fn generator() -> Events {
+    // 1,000 programs, 2 in 5 of them with whakapapa stacks of 1-5 own frames: 400 x 84
+    // purposes x ~3 frames = ~100k distinct lines of code.
+    Events::new(
+        &events::catalog(),
+        Config {
+            apps: 1000,
+            purposes_per_app: 84,
+            ..Config::default()
+        },
+    )
+}
+
+/// Runs `ingest` of `n` generated events piped to stdin (plus side-channel records) into `db`;
+/// returns events/s.
+fn ingest(bin: &Path, db: &Path, g: &Events, n: u64, purposes: &Path) -> f64 {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["ingest", "--db"])
+        .arg(db)
+        .arg("-")
+        .arg(purposes)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run whakapapa-collector");
+    {
+        let mut stdin = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("stdin"));
+        let chunk = 100_000;
+        let mut i = 0;
+        while i < n {
+            g.write_lines(i..(i + chunk).min(n), &mut stdin)
+                .expect("write events");
+            i += chunk;
+        }
+        stdin.flush().expect("flush");
+    }
+    let out = child.wait_with_output().expect("ingest");
+    assert!(
+        out.status.success(),
+        "ingest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn build(db: &Path, n: u64) {
+    let g = generator();
+    std::fs::create_dir_all(db.parent().expect("cache dir")).expect("cache dir");
+    let tmp = db.with_extension("building");
+    let _ = std::fs::remove_file(&tmp);
+    let purposes = db.with_extension("purposes.jsonl");
+    std::fs::write(&purposes, g.purposes_jsonl()).expect("purposes");
+    println!("building {} through `ingest -` ({n} requests)...", db.display());
+    let rate = ingest(Path::new(env!("CARGO_BIN_EXE_whakapapa-collector")), &tmp, &g, n, &purposes);
+    println!("built at {rate:.0} events/s (with rollups)");
+    // Checkpoint the WAL into the file so the cached database is one file.
+    let conn = rusqlite::Connection::open(&tmp).expect("open");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").expect("checkpoint");
+    drop(conn);
+    std::fs::rename(&tmp, db).expect("keep the database");
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+/// Times `f` `runs` times after two warm-up runs: (median ms, min ms, max ms).
+fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
+    f();
+    f();
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let min = ms.iter().copied().fold(f64::MAX, f64::min);
+    let max = ms.iter().copied().fold(0.0, f64::max);
+    (median(&mut ms), min, max)
+}
+
+fn main() {
+    let n = env_u64("WHAKAPAPA_QUERY_BENCH_REQUESTS", 10_000_000);
+    let runs = env_u64("WHAKAPAPA_QUERY_BENCH_RUNS", 15).max(1) as usize;
+    let db = cache_dir().join(format!("queries-{n}.db"));
+    if !db.exists() {
+        build(&db, n);
+    }
+    let conn = store::open_reader(&db).expect("open the cached database");
+    println!(
+        "database {}: {} requests, {} endpoints hit of {}, {} identities, {} purposes, {} lines of code, {} usage rows, {:.0} MiB",
+        db.display(),
+        count(&conn, "SELECT COUNT(*) FROM requests"),
+        count(&conn, "SELECT COUNT(*) FROM endpoint_usage"),
+        count(&conn, "SELECT COUNT(*) FROM endpoints"),
+        count(&conn, "SELECT COUNT(*) FROM identities"),
+        count(&conn, "SELECT COUNT(*) FROM purposes"),
+        count(&conn, "SELECT COUNT(*) FROM frames"),
+        count(&conn, "SELECT COUNT(*) FROM usage"),
+        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / (1 << 20) as f64,
+    );
+    // Real targets from the database: the busiest endpoint and the busiest own line of code.
+    let hot: String = conn
+        .query_row(
+            "SELECT e.operation_id FROM endpoint_usage u JOIN endpoints e ON e.id = u.endpoint_id \
+             ORDER BY u.hits DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an endpoint with hits");
+    let (file, line, function): (String, i64, String) = conn
+        .query_row(
+            "SELECT f.file, f.line, f.function FROM usage u JOIN purpose_frames pf ON pf.purpose_id = u.purpose_id \
+             JOIN frames f ON f.id = pf.frame_id WHERE pf.depth = 1 \
+             GROUP BY f.id ORDER BY SUM(u.hits) DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("a line of code with hits");
+    let prefix = function.rsplit_once("::").map(|(p, _)| p.to_owned()).unwrap_or(function);
+    drop(conn);
+
+    let file_line = format!("{file}:{line}");
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+        ("coverage", "coverage", vec![]),
+        ("endpoints", "endpoints", vec![]),
+        ("loc file:line", "loc", vec![("loc", &file_line)]),
+        ("loc function prefix", "loc", vec![("loc", &prefix)]),
+        ("endpoint (busiest)", "endpoint", vec![("endpoint", &hot)]),
+        ("sunburst", "sunburst", vec![]),
+        ("coverage --ok-only", "coverage", vec![("ok-only", "true")]),
+        ("coverage --app app-0", "coverage", vec![("app", "app-0")]),
+        ("endpoints --conformance", "endpoints", vec![("conformance", "true")]),
+        ("search module_3", "search", vec![("q", "module_3")]),
+        ("apps", "apps", vec![]),
+        ("history", "history", vec![]),
+    ];
+    println!("\n{:<28}{:>12}{:>12}{:>12}   ({runs} runs after 2 warm-up)", "query", "median ms", "min ms", "max ms");
+    let baseline = time(runs.min(5), || {
+        let conn = store::open_reader(&db).expect("open");
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM (SELECT endpoint_id, COUNT(*), SUM(test_id IS NOT NULL) \
+                 FROM requests WHERE endpoint_id IS NOT NULL GROUP BY endpoint_id)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("baseline");
+        std::hint::black_box(n);
+    });
+    println!(
+        "{:<28}{:>12.1}{:>12.1}{:>12.1}   baseline: coverage from a scan of requests",
+        "scan of requests", baseline.0, baseline.1, baseline.2
+    );
+    for (label, name, params) in &cases {
+        let req = Request::from_params(name, params.iter().copied()).expect("request");
+        let mut bytes = 0;
+        let (med, min, max) = time(runs, || {
+            let conn = store::open_reader(&db).expect("open");
+            let json = store::queries::run(&conn, &req).expect("answer").to_json();
+            bytes = json.len();
+        });
+        println!(
+            "{label:<28}{med:>12.1}{min:>12.1}{max:>12.1}   {:.0}x faster than the scan, {bytes} bytes of JSON",
+            baseline.0 / med
+        );
+    }
+
+    if let Ok(base_bin) = std::env::var("WHAKAPAPA_BENCH_BASELINE_BIN") {
+        let events = env_u64("WHAKAPAPA_INGEST_BENCH_EVENTS", 1_000_000);
+        let g = generator();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let purposes = dir.path().join("purposes.jsonl");
+        std::fs::write(&purposes, g.purposes_jsonl()).expect("purposes");
+        let ours = Path::new(env!("CARGO_BIN_EXE_whakapapa-collector"));
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        for run in 0..3 {
+            for (bin, rates) in [(ours, &mut with), (Path::new(&base_bin), &mut without)] {
+                let db = dir.path().join(format!("ingest-{run}.db"));
+                rates.push(ingest(bin, &db, &g, events, &purposes));
+                let _ = std::fs::remove_file(&db);
+                let _ = std::fs::remove_file(db.with_extension("db-wal"));
+            }
+        }
+        let (w, wo) = (median(&mut with), median(&mut without));
+        println!(
+            "\ningest of {events} events (stdin, median of 3): with rollups {w:.0} events/s, without {wo:.0} events/s: rollups cost {:.1}% ({:.2}x)",
+            (1.0 - w / wo) * 100.0,
+            w / wo
+        );
+    }
+}
