@@ -799,6 +799,30 @@ async fn drive_small(c: &Client, base: &str) {
     );
     screenshot(c, "02-endpoint.png").await;
 
+    // A program in the panel filters the whole page by it; back undoes that.
+    click(c, "#ep-apps-table button").await;
+    url_then_idle(c, "app", |q| q.contains("app=shop-controller")).await;
+    assert_eq!(
+        text(c, "#ep-hits").await,
+        "2",
+        "shop-controller's own requests"
+    );
+    assert_eq!(
+        value(c, "t-tested").await,
+        0,
+        "shop-controller runs no test"
+    );
+    let app = c
+        .find(Locator::Css("#f-app"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(app.as_deref(), Some("shop-controller"));
+    c.back().await.unwrap();
+    url_then_idle(c, "no app", |q| q == "endpoint=listCoreV1NamespacedPod").await;
+    assert_eq!(text(c, "#ep-hits").await, "3");
     click(c, "#ep-locs-table .loc-link[data-loc='src/main.rs:17']").await;
     url_then_idle(c, "loc", |q| q == "loc=src%2Fmain.rs%3A17").await;
     let mut reached = texts(c, "#loc-endpoints-table .endpoint-link").await;
@@ -807,6 +831,16 @@ async fn drive_small(c: &Client, base: &str) {
         reached,
         ["listCoreV1NamespacedPod", "patchCoreV1NamespacedConfigMap"],
         "shop_controller::reconcile lists pods and patches the configmap"
+    );
+    let outlined = js(
+        c,
+        "return [...document.querySelectorAll('#sunburst path.ep.selected')].map(p => p.dataset.endpoint).sort()",
+    )
+    .await;
+    assert_eq!(
+        outlined,
+        json!(["listCoreV1NamespacedPod", "patchCoreV1NamespacedConfigMap"]),
+        "the sunburst outlines what the line reaches"
     );
     let hits = texts(c, "#loc-endpoints-table tbody tr td:nth-child(4)").await;
     assert_eq!(hits, ["2", "2"]);

@@ -15,6 +15,8 @@ const LIMIT = 200;
 
 let state = {};
 let sunburstData = null;
+// Endpoints the line of code in the panel reaches, outlined in the sunburst.
+let reached = new Set();
 // Bumped by every load, so that a slow answer to an old view never overwrites a newer one.
 const generation = { sunburst: 0, panel: 0, history: 0, deps: 0 };
 
@@ -291,7 +293,7 @@ function drawSunburst() {
       for (const e of c.endpoints) {
         const cls = endpointClass(e);
         legend[cls]++;
-        const selected = state.endpoint === e.endpoint ? ' selected' : '';
+        const selected = state.endpoint === e.endpoint || (state.loc && reached.has(e.endpoint)) ? ' selected' : '';
         frag.append(
           svgEl('path', { d: arcPath(a, a + step, R.endpoint[0], R.endpoint[1]), class: `ep ${cls}${selected}`, 'data-endpoint': e.endpoint, 'data-path': e.path },
             svgEl('title', {}, `${e.endpoint}\n${e.path}\n${cls} · ${fmt(e.hits)} requests`)),
@@ -318,8 +320,7 @@ function drawSunburst() {
   const centre = svgEl('g', { id: 'centre-text' });
   frag.append(centre);
   svg.replaceChildren(frag);
-  const sel = svg.querySelector('path.selected');
-  if (sel) svg.append(sel);
+  for (const sel of [...svg.querySelectorAll('path.selected')]) svg.append(sel);
   showCentre(node.name, node.counts);
   showTotals(node.name, node.counts, legend);
   const crumbs = $('#crumbs');
@@ -454,6 +455,18 @@ function selectLoc(loc) {
   loadPanel();
 }
 
+// Outlines in the sunburst the endpoints a line of code reaches.
+function markEndpoints(ids) {
+  const svg = $('#sunburst');
+  for (const p of svg.querySelectorAll('path.selected')) p.classList.remove('selected');
+  for (const p of svg.querySelectorAll('path.ep')) {
+    if (ids.has(p.dataset.endpoint)) {
+      p.classList.add('selected');
+      svg.append(p);
+    }
+  }
+}
+
 function endpointLink(id) {
   return el('button', { class: 'link endpoint-link', type: 'button', 'data-endpoint': id, onclick: () => selectEndpoint(id) }, id);
 }
@@ -500,6 +513,8 @@ async function loadPanel() {
       const d = await loading('line of code', () => api('loc', { loc: state.loc }));
       if (g !== generation.panel) return;
       node = locPanel(d);
+      reached = new Set(d.endpoints.map((e) => e.endpoint));
+      markEndpoints(reached);
     } else if (state.q) {
       const d = await loading('search', () => api('search', { q: state.q, limit: LIMIT }));
       if (g !== generation.panel) return;
@@ -574,7 +589,7 @@ function locPanel(d) {
     el('h3', {}, 'Endpoints it reaches'),
     rowsTable('loc-endpoints-table', ['endpoint', 'verb', 'programs', 'requests', 'status codes'], d.endpoints, (e) => [
       el('div', {}, e.endpoint.startsWith('unmapped:') ? el('span', { class: 'hint' }, e.endpoint) : endpointLink(e.endpoint), el('div', { class: 'sub' }, el('code', {}, `${e.method.toUpperCase()} ${e.path}`))),
-      e.verb, num(e.apps), num(e.hits), el('div', {}, e.codes.map(codeChip))]),
+      el('td', { class: 'nowrap' }, e.verb), num(e.apps), num(e.hits), el('div', {}, e.codes.map(codeChip))]),
     el('h3', {}, 'Lines of code matched'),
     rowsTable('loc-matched-table', ['function', 'file:line'], d.matched, (f) => [el('code', {}, f.function), locLink(f)]),
   );
