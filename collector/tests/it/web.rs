@@ -599,9 +599,15 @@ fn page_filters_and_clicks_through_in_chromium() {
             "http://{}/",
             serve_protected(&db, "s3cret-query-token").await
         );
+        let empty = format!("http://{}/", serve(&dir.path().join("empty.db")).await);
         let outcome = AssertUnwindSafe(async {
             drive_small(&c, &base).await;
             drive_token(&c, &protected).await;
+            // A database with nothing in it says what to do in the chart's place.
+            c.goto(&empty).await.unwrap();
+            idle(&c).await;
+            let why = text(&c, "#sunburst-error").await;
+            assert!(why.contains("ingest with --openapi"), "{why}");
         })
         .catch_unwind()
         .await;

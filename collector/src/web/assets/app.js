@@ -428,7 +428,17 @@ function findEndpoint(id) {
 
 async function loadSunburst() {
   const g = ++generation.sunburst;
-  const data = await loading('sunburst', () => api('sunburst'));
+  let data;
+  try {
+    data = await loading('sunburst', () => api('sunburst'));
+  } catch (e) {
+    // Say why in the chart's place too: an empty database is the first thing people see.
+    if (g === generation.sunburst) {
+      sunburstData = null;
+      $('#sunburst').replaceChildren(svgEl('text', { y: 0, class: 'c-small', id: 'sunburst-error' }, e.message));
+    }
+    throw e;
+  }
   if (g !== generation.sunburst) return;
   sunburstData = data;
   drawSunburst();
