@@ -36,9 +36,8 @@ pub async fn run(client: kube::Client) -> kube::Result<()> {
 async fn ensure_namespace(client: &kube::Client) -> kube::Result<()> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace: Namespace = from_json(json!({"metadata": {"name": NAMESPACE}}));
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await?;
+    let params = PostParams::default();
+    namespaces.create(&params, &namespace).await?;
     Ok(())
 }
 
@@ -53,9 +52,8 @@ async fn deploy_app(client: &kube::Client) -> kube::Result<()> {
                          "spec": {"containers": [{"name": "web", "image": "nginx:1.29"}]}},
         },
     }));
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await?;
+    let params = PostParams::default();
+    deployments.create(&params, &deployment).await?;
     start_pods(client, 2).await
 }
 
@@ -87,14 +85,12 @@ async fn ensure_configmap(client: &kube::Client, round: usize) -> kube::Result<(
     if configmaps.get_opt("web-config").await?.is_none() {
         let configmap: ConfigMap =
             from_json(json!({"metadata": {"name": "web-config"}, "data": data}));
-        configmaps
-            .create(&PostParams::default(), &configmap)
-            .await?;
+        let params = PostParams::default();
+        configmaps.create(&params, &configmap).await?;
     } else {
         let patch = Patch::Merge(json!({"data": data}));
-        configmaps
-            .patch("web-config", &PatchParams::default(), &patch)
-            .await?;
+        let params = PatchParams::default();
+        configmaps.patch("web-config", &params, &patch).await?;
     }
     Ok(())
 }
@@ -102,9 +98,8 @@ async fn ensure_configmap(client: &kube::Client, round: usize) -> kube::Result<(
 async fn scale_deployment(client: &kube::Client, replicas: i32) -> kube::Result<()> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
-    deployments
-        .patch_scale("web", &PatchParams::default(), &patch)
-        .await?;
+    let params = PatchParams::default();
+    deployments.patch_scale("web", &params, &patch).await?;
     Ok(())
 }
 
@@ -141,9 +136,8 @@ async fn renew_lease(client: &kube::Client) -> kube::Result<()> {
             if let Some(spec) = lease.spec.as_mut() {
                 spec.renew_time = Some(now);
             }
-            leases
-                .replace("shop-controller", &PostParams::default(), &lease)
-                .await?;
+            let params = PostParams::default();
+            leases.replace("shop-controller", &params, &lease).await?;
         }
     }
     Ok(())

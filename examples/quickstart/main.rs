@@ -43,10 +43,15 @@ async fn run() -> anyhow::Result<()> {
         db.display()
     );
     println!(
-        "stand-in API  {} -> {} audit events in {} batches to {}/audit",
+        "stand-in API  {} -> {} audit events in {} batch{} to {}/audit",
         done.api_server,
         done.audit.events_delivered,
         done.audit.batches_delivered,
+        if done.audit.batches_delivered == 1 {
+            ""
+        } else {
+            "es"
+        },
         collector.url()
     );
     if !done.purposes_delivered {
