@@ -65,12 +65,29 @@ impl AuditSink {
         self.inner.acknowledged.lock().unwrap().clone()
     }
 
-    /// Every acknowledged event.
+    /// Every acknowledged event, in the order of their stages' timestamps: batches are sent
+    /// concurrently, so they may arrive out of order (as from kube-apiserver).
     pub fn events(&self) -> Vec<Value> {
-        self.batches()
+        let mut events: Vec<Value> = self
+            .batches()
             .into_iter()
             .flat_map(|b| b["items"].as_array().cloned().unwrap_or_default())
-            .collect()
+            .collect();
+        let rank = |e: &Value| match e["stage"].as_str() {
+            Some("RequestReceived") => 0,
+            Some("ResponseStarted") => 1,
+            _ => 2,
+        };
+        events.sort_by(|a, b| {
+            let key = |e: &Value| {
+                (
+                    e["stageTimestamp"].as_str().unwrap_or("").to_owned(),
+                    rank(e),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        events
     }
 }
 

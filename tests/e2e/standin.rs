@@ -221,6 +221,7 @@ async fn every_request_is_audited_as_kube_apiserver_audits_it() {
     let sink = AuditSink::start(0).await;
     let config = StandInConfig::default()
         .with_audit_webhook(sink.url())
+        .with_audit_batching(400, Duration::from_secs(60))
         .with_token(
             "alice-token",
             UserInfo {
@@ -435,9 +436,11 @@ async fn a_batch_is_sent_after_the_wait_without_a_flush() {
 #[tokio::test]
 async fn a_failed_batch_is_resent_whole() {
     let sink = AuditSink::start(2).await;
-    let server = StandInApiServer::start(StandInConfig::default().with_audit_webhook(sink.url()))
-        .await
-        .unwrap();
+    // Only the flush cuts the batch: one batch of four events.
+    let config = StandInConfig::default()
+        .with_audit_webhook(sink.url())
+        .with_audit_batching(400, Duration::from_secs(60));
+    let server = StandInApiServer::start(config).await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client(&server));
     namespaces.get("default").await.unwrap();
     namespaces.list(&ListParams::default()).await.unwrap();
