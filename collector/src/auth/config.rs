@@ -54,6 +54,15 @@ pub struct SecurityArgs {
     /// switched on by the admission webhook send them.
     #[arg(long, env = "WHAKAPAPA_OPEN_SIDE_CHANNEL")]
     pub open_side_channel: bool,
+    /// Also serve `POST /purposes`, and nothing else, over plain HTTP on this address: the
+    /// whakapapa library posts side-channel records without TLS. Needs --open-side-channel.
+    #[arg(
+        long,
+        env = "WHAKAPAPA_SIDE_CHANNEL_LISTEN",
+        value_name = "ADDR",
+        requires = "open_side_channel"
+    )]
+    pub side_channel_listen: Option<SocketAddr>,
     /// Serve the mutating admission webhook at `/mutate`, injecting this URL as
     /// `WHAKAPAPA_COLLECTOR_URL`.
     #[arg(long, env = "WHAKAPAPA_INJECT_COLLECTOR_URL", value_name = "URL")]
@@ -87,6 +96,7 @@ pub struct Security {
     tls: Option<TlsConfig>,
     credentials: Option<Credentials>,
     injection: Option<Injection>,
+    side_channel: Option<SocketAddr>,
 }
 
 impl SecurityArgs {
@@ -136,6 +146,7 @@ impl SecurityArgs {
             tls,
             credentials,
             injection,
+            side_channel: self.side_channel_listen,
         })
     }
 }
@@ -147,6 +158,7 @@ impl Security {
             tls: None,
             credentials: None,
             injection: None,
+            side_channel: None,
         }
     }
 
@@ -175,25 +187,50 @@ impl Security {
         }
     }
 
-    /// Serves `app` on `listener` (HTTPS when configured) until `shutdown` completes.
+    /// Serves `app` on `listener` (HTTPS when configured) until `shutdown` completes; with
+    /// `--side-channel-listen`, also `POST /purposes` of the same `app` over plain HTTP there.
     pub async fn serve(
         &self,
         listener: TcpListener,
         app: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        match &self.tls {
-            Some(tls) => serve_tls(listener, app, tls.clone(), shutdown).await,
-            None => {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
+        let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+        let side_channel = async {
+            let Some(addr) = self.side_channel else {
+                return Ok(());
+            };
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "side channel (POST /purposes) over plain http");
+            // `into_service`: axum refuses a `Router` in `route_service`; the path is kept whole.
+            let only_purposes =
+                Router::new().route_service(SIDE_CHANNEL_PATH, app.clone().into_service());
+            serve_plain(listener, only_purposes, shutdown.clone()).await
+        };
+        let main = async {
+            match &self.tls {
+                Some(tls) => serve_tls(listener, app.clone(), tls.clone(), shutdown.clone()).await,
+                None => serve_plain(listener, app.clone(), shutdown.clone()).await,
             }
-        }
+        };
+        tokio::try_join!(main, side_channel).map(|_| ())
     }
+}
+
+/// The side channel's path (the whakapapa library posts `{WHAKAPAPA_COLLECTOR_URL}/purposes`).
+const SIDE_CHANNEL_PATH: &str = "/purposes";
+
+async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]
@@ -242,6 +279,25 @@ mod tests {
             anyhow::Error::from(missing.load(addr("127.0.0.1:1")).unwrap_err())
         );
         assert!(err.contains("absent"), "{err}");
+    }
+
+    #[test]
+    fn the_plain_side_channel_needs_the_open_side_channel() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: SecurityArgs,
+        }
+        let closed = Wrapper::try_parse_from(["serve", "--side-channel-listen", "0.0.0.0:8080"]);
+        assert!(closed.is_err());
+        let open = Wrapper::try_parse_from([
+            "serve",
+            "--side-channel-listen",
+            "0.0.0.0:8080",
+            "--open-side-channel",
+        ]);
+        assert!(open.is_ok());
     }
 
     #[test]

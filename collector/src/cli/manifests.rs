@@ -80,17 +80,18 @@ impl ManifestsArgs {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("whakapapa-deploy"));
-        let mut options = Options::default();
-        options.namespace = self.namespace.clone();
-        options.name = self.name.clone();
-        options.image = self.image.clone();
-        options.storage = self.storage.clone();
-        options.storage_class = self.storage_class.clone();
-        options.opt_in_label = self.opt_in_label.clone();
-        options.cluster_ip = (!self.no_fixed_cluster_ip).then(|| self.cluster_ip.clone());
-        options.audit_url = self.audit_url.clone();
-        // kind resolves extraMounts on the machine running it: give it an absolute path.
-        options.kind_host_dir = absolute(&kind_dir)?;
+        let options = Options {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            image: self.image.clone(),
+            storage: self.storage.clone(),
+            storage_class: self.storage_class.clone(),
+            opt_in_label: self.opt_in_label.clone(),
+            cluster_ip: (!self.no_fixed_cluster_ip).then(|| self.cluster_ip.clone()),
+            audit_url: self.audit_url.clone(),
+            // kind resolves extraMounts on the machine running it: give it an absolute path.
+            kind_host_dir: absolute(&kind_dir)?,
+        };
         options.validate()?;
         Ok(options)
     }

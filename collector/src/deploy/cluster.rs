@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::pki::{Pki, files};
 use super::{
-    CONTAINER_PORT, DATA_DIR, Error, MUTATE_PATH, Options, SERVICE_PORT, TLS_DIR, TOKENS_DIR,
-    to_yaml,
+    CONTAINER_PORT, DATA_DIR, Error, MUTATE_PATH, Options, SERVICE_PORT, SIDE_CHANNEL_PORT,
+    TLS_DIR, TOKENS_DIR, to_yaml,
 };
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -27,6 +27,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Name of the container port (probes and the Service refer to it by name).
 const PORT_NAME: &str = "https";
+/// Name of the plain side-channel port.
+const SIDE_CHANNEL_PORT_NAME: &str = "side-channel";
 /// Name of the database file inside [`DATA_DIR`].
 const DB_FILE: &str = "collector.sqlite";
 /// Non-root user the collector runs as (distroless "nonroot").
@@ -170,6 +172,8 @@ fn args(options: &Options) -> Vec<String> {
         "--query-token-file".to_owned(),
         format!("{TOKENS_DIR}/{}", files::QUERY_TOKEN),
         "--open-side-channel".to_owned(),
+        "--side-channel-listen".to_owned(),
+        format!("0.0.0.0:{SIDE_CHANNEL_PORT}"),
         "--inject-collector-url".to_owned(),
         options.collector_url(),
         "--openapi".to_owned(),
@@ -190,12 +194,20 @@ fn deployment(options: &Options) -> Deployment {
             value: Some("info".to_owned()),
             ..EnvVar::default()
         }]),
-        ports: Some(vec![ContainerPort {
-            name: Some(PORT_NAME.to_owned()),
-            container_port: i32::from(CONTAINER_PORT),
-            protocol: Some("TCP".to_owned()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(PORT_NAME.to_owned()),
+                container_port: i32::from(CONTAINER_PORT),
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(SIDE_CHANNEL_PORT_NAME.to_owned()),
+                container_port: i32::from(SIDE_CHANNEL_PORT),
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+        ]),
         liveness_probe: Some(probe("/healthz", 10)),
         readiness_probe: Some(probe("/readyz", 5)),
         resources: Some(ResourceRequirements {
@@ -312,13 +324,22 @@ fn service(options: &Options) -> Service {
             type_: Some("ClusterIP".to_owned()),
             cluster_ip: options.cluster_ip.clone(),
             selector: Some(selector(options)),
-            ports: Some(vec![ServicePort {
-                name: Some(PORT_NAME.to_owned()),
-                port: i32::from(SERVICE_PORT),
-                target_port: Some(IntOrString::String(PORT_NAME.to_owned())),
-                protocol: Some("TCP".to_owned()),
-                ..ServicePort::default()
-            }]),
+            ports: Some(vec![
+                ServicePort {
+                    name: Some(PORT_NAME.to_owned()),
+                    port: i32::from(SERVICE_PORT),
+                    target_port: Some(IntOrString::String(PORT_NAME.to_owned())),
+                    protocol: Some("TCP".to_owned()),
+                    ..ServicePort::default()
+                },
+                ServicePort {
+                    name: Some(SIDE_CHANNEL_PORT_NAME.to_owned()),
+                    port: i32::from(SIDE_CHANNEL_PORT),
+                    target_port: Some(IntOrString::String(SIDE_CHANNEL_PORT_NAME.to_owned())),
+                    protocol: Some("TCP".to_owned()),
+                    ..ServicePort::default()
+                },
+            ]),
             ..ServiceSpec::default()
         }),
         ..Service::default()

@@ -36,6 +36,9 @@ use pki::Pki;
 pub const CONTAINER_PORT: u16 = 8443;
 /// Port of the collector's Service.
 pub const SERVICE_PORT: u16 = 443;
+/// Plain-HTTP port for side-channel records (`POST /purposes` only), in the pod and on the
+/// Service: the whakapapa library posts them without TLS.
+pub const SIDE_CHANNEL_PORT: u16 = 8080;
 /// Path of the audit webhook on the collector (kube-apiserver POSTs `EventList`s there).
 pub const AUDIT_WEBHOOK_PATH: &str = "/audit";
 /// Path of the mutating admission webhook.
@@ -234,9 +237,9 @@ impl Options {
         format!("https://{host}:{SERVICE_PORT}{AUDIT_WEBHOOK_PATH}")
     }
 
-    /// The URL injected into pods as `WHAKAPAPA_COLLECTOR_URL`.
+    /// The URL injected into pods as `WHAKAPAPA_COLLECTOR_URL` (the plain side-channel port).
     pub fn collector_url(&self) -> String {
-        format!("https://{}:{SERVICE_PORT}", self.service_host())
+        format!("http://{}:{SIDE_CHANNEL_PORT}", self.service_host())
     }
 
     /// Name of the Secret holding the serving certificate and the client CA.
@@ -458,7 +461,7 @@ mod tests {
         assert_eq!(o.audit_webhook_url(), "https://10.96.96.96:443/audit");
         assert_eq!(
             o.collector_url(),
-            "https://whakapapa-collector.whakapapa.svc:443"
+            "http://whakapapa-collector.whakapapa.svc:8080"
         );
         let o = Options {
             cluster_ip: None,

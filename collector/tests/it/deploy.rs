@@ -285,6 +285,38 @@ fn check_wiring(options: &Options) {
         options.collector_url()
     );
 
+    // Side channel: the injected URL names the Service's plain port, which targets the
+    // container port the collector serves `POST /purposes` on without TLS.
+    let injected: http::Uri = arg_after(&args, "--inject-collector-url").parse().unwrap();
+    assert_eq!(injected.scheme_str(), Some("http"));
+    assert_eq!(
+        injected.host(),
+        Some(format!("{}.{ns}.svc", options.name).as_str())
+    );
+    let plain = service_spec
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| Some(p.port) == injected.port_u16().map(i32::from))
+        .expect("the injected port is a Service port");
+    let Some(IntOrString::String(target)) = &plain.target_port else {
+        panic!("side-channel target port is not named");
+    };
+    let listen_port = container
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| p.name.as_ref() == Some(target))
+        .expect("the Service targets a container port")
+        .container_port;
+    assert_eq!(
+        arg_after(&args, "--side-channel-listen"),
+        format!("0.0.0.0:{listen_port}")
+    );
+    assert!(args.iter().any(|a| a == "--open-side-channel"));
+
     // Audit webhook kubeconfig: kube's own parser; server is the Service; CA and client
     // certificate verify against what the collector uses.
     let kubeconfig = Kubeconfig::from_yaml(&manifests.audit_webhook_kubeconfig).unwrap();

@@ -91,6 +91,8 @@ struct Call<'a> {
     bearer: Option<&'a str>,
     /// Client certificate and key (PEM).
     identity: Option<(&'a str, &'a str)>,
+    /// Request body; an empty EventList with a marker when `None`.
+    body: Option<Vec<u8>>,
 }
 
 /// One HTTPS request with a fresh connection, trusting `ca`.
@@ -131,7 +133,9 @@ async fn send(addr: SocketAddr, ca: &str, call: Call<'_>) -> (StatusCode, String
     if let Some(token) = call.bearer {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
-    let body = format!("{{\"kind\":\"EventList\",\"items\":[],\"note\":\"{BODY_MARKER}\"}}");
+    let body = call.body.unwrap_or_else(|| {
+        format!("{{\"kind\":\"EventList\",\"items\":[],\"note\":\"{BODY_MARKER}\"}}").into_bytes()
+    });
     let response = sender
         .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
         .await
@@ -176,12 +180,14 @@ async fn only_the_api_server_writes_and_only_the_query_token_reads() {
         path: "/audit",
         bearer,
         identity,
+        body: None,
     };
     let get = |path, bearer| Call {
         method: Method::GET,
         path,
         bearer,
         identity: None,
+        body: None,
     };
     let cases: Vec<(&str, Call, StatusCode, usize)> = vec![
         (
@@ -252,6 +258,7 @@ async fn only_the_api_server_writes_and_only_the_query_token_reads() {
                 path: "/purposes",
                 bearer: None,
                 identity: None,
+                body: None,
             },
             StatusCode::OK,
             3,
@@ -316,6 +323,7 @@ async fn a_client_that_does_not_trust_the_ca_cannot_connect() {
                 path: "/healthz",
                 bearer: None,
                 identity: None,
+                body: None,
             },
         )
         .await
@@ -351,5 +359,157 @@ fn bad_pem_is_an_error_naming_what_is_missing() {
     for (cert, key, ca, want) in cases {
         let err = TlsConfig::from_pem(cert, key, ca).unwrap_err();
         assert!(err.to_string().contains(want), "{err} lacks {want:?}");
+    }
+}
+
+/// The collector's real router and store behind `serve`'s security settings (loaded from the
+/// files `manifests` writes): unauthenticated and wrong-certificate batches are refused and
+/// leave the database empty; kube-apiserver's certificate stores them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_webhook_stores_only_what_the_api_server_sends() {
+    use whakapapa_collector::auth::SecurityArgs;
+    use whakapapa_collector::deploy::pki::files;
+    use whakapapa_collector::http::{self, AppState, Limits};
+
+    use crate::fixture::{Db, Ev, event_list};
+
+    let db = tokio::task::spawn_blocking(Db::new).await.unwrap();
+    let pki_dir = db.dir.path().join("pki");
+    let pki = Pki::generate(&["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    pki.write(&pki_dir).unwrap();
+    let evil = Pki::generate(&["localhost".to_owned()]).unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut args = SecurityArgs::default();
+    args.tls_cert = Some(pki_dir.join(files::SERVER_CERT));
+    args.tls_key = Some(pki_dir.join(files::SERVER_KEY));
+    args.client_ca = Some(pki_dir.join(files::CA_CERT));
+    args.query_token_file = Some(pki_dir.join(files::QUERY_TOKEN));
+    args.open_side_channel = true;
+    let plain_addr = {
+        // A free loopback port for the plain side channel.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    args.side_channel_listen = Some(plain_addr);
+    let security = args.load(addr).unwrap();
+    assert!(security.tls() && security.authenticates());
+    let state = AppState::new(
+        db.store.clone(),
+        db.run,
+        Some(db.release),
+        Some(db.mapper.clone()),
+        Limits::default(),
+    );
+    let metrics = state.metrics.clone();
+    let app = security.apply(http::app(state), metrics);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = security.clone();
+    let done = tokio::spawn(async move {
+        served
+            .serve(listener, app, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    let batch: Vec<Ev> = (0..20)
+        .map(|i| {
+            Ev::new(
+                &format!("sec-{i}"),
+                "ResponseComplete",
+                "get",
+                "/api/v1/namespaces/shop/pods/web",
+            )
+            .at(f64::from(i))
+        })
+        .collect();
+    let body = event_list(&batch);
+    let requests = |db: &Db| {
+        let store = db.store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                whakapapa_collector::store::read::counts(&store.reader().unwrap())
+                    .unwrap()
+                    .requests
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let post = |identity| post_audit(identity, &body);
+    let apiserver = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
+    let impostor = Some((evil.client_cert.as_str(), evil.client_key.as_str()));
+
+    for (name, identity) in [("no credentials", None), ("impostor certificate", impostor)] {
+        let (status, text) = send(addr, &pki.ca_cert, post(identity)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {text}");
+        assert_eq!(requests(&db).await, 0, "{name}: nothing stored");
+    }
+    let (status, text) = send(addr, &pki.ca_cert, post(apiserver)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(requests(&db).await, 20);
+
+    let query = |bearer| Call {
+        method: Method::GET,
+        path: "/api/v1/coverage",
+        bearer,
+        identity: None,
+        body: None,
+    };
+    let (status, _) = send(addr, &pki.ca_cert, query(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, text) = send(addr, &pki.ca_cert, query(Some(&pki.query_token))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // The plain side channel answers `POST /purposes` and nothing else.
+    let mut answered = None;
+    for _ in 0..50 {
+        if let Ok(tcp) = TcpStream::connect(plain_addr).await {
+            answered = Some(plain_post(tcp, "/audit", body.clone()).await);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        answered,
+        Some(StatusCode::NOT_FOUND),
+        "/audit over plain http"
+    );
+    let tcp = TcpStream::connect(plain_addr).await.unwrap();
+    let record = br#"{"whakapapa":1,"fingerprint":"9c0e4b7d12aa03f1","identity":{"name":"shop","version":"v1","os":"linux","arch":"amd64","source":"git","commit":"4f2a9c1","user_agent":"shop/v1 (linux/amd64) git/4f2a9c1"},"frames":[{"function":"shop::main","file":"src/main.rs","line":3}],"seen_at":"2026-11-20T10:03:11.402Z"}"#;
+    assert_eq!(
+        plain_post(tcp, "/purposes", record.to_vec()).await,
+        StatusCode::OK
+    );
+    assert_eq!(requests(&db).await, 20, "still only the api server's batch");
+
+    stop.send(()).unwrap();
+    done.await.unwrap().unwrap();
+}
+
+async fn plain_post(tcp: TcpStream, path: &str, body: Vec<u8>) -> StatusCode {
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    sender.send_request(request).await.unwrap().status()
+}
+
+fn post_audit<'a>(identity: Option<(&'a str, &'a str)>, body: &[u8]) -> Call<'a> {
+    Call {
+        method: Method::POST,
+        path: "/audit",
+        bearer: None,
+        identity,
+        body: Some(body.to_vec()),
     }
 }
