@@ -378,7 +378,6 @@ function onSunburstOver(ev) {
   if (t.dataset.endpoint) {
     const e = findEndpoint(t.dataset.endpoint);
     if (e) {
-      const c = { total: 1, tested: e.tested ? 1 : 0, conf_tested: e.conf_tested ? 1 : 0, eligible: 0 };
       const g = $('#centre-text');
       g.replaceChildren(
         svgEl('text', { class: 'c-name', y: -30 }, e.endpoint.length > 26 ? `${e.endpoint.slice(0, 25)}…` : e.endpoint),
@@ -386,7 +385,6 @@ function onSunburstOver(ev) {
         svgEl('text', { class: 'c-big', y: 30 }, fmt(e.hits)),
         svgEl('text', { class: 'c-small', y: 48 }, `requests · ${endpointClass(e)}`),
       );
-      void c;
     }
   } else if (t.dataset.category) {
     const l = sunburstData.levels.find((x) => x.level === t.dataset.level);
