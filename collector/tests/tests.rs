@@ -17,5 +17,7 @@ mod query;
 mod security;
 #[path = "it/store.rs"]
 mod store;
+#[path = "it/web.rs"]
+mod web;
 #[path = "it/webhook.rs"]
 mod webhook;
