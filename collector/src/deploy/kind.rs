@@ -80,8 +80,9 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// kubeadm `ClusterConfiguration` patch (kind matches it by kind, whatever the kubeadm API
-/// version it generates).
+/// kubeadm `ClusterConfiguration` patch, unversioned: kind matches it by kind whatever kubeadm
+/// API version it generates, and converts the `extraArgs` map to v1beta4's list of
+/// `{name, value}` for Kubernetes 1.36+ (kind PR #4173), so one patch serves every release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
