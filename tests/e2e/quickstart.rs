@@ -13,6 +13,7 @@ mod controller;
 mod wiring;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use whakapapa_collector::query::Answer;
 
@@ -237,4 +238,117 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
     let apps = collector.query_table("apps", &[]).unwrap();
     assert!(apps.contains("shop-controller"), "{apps}");
     done.collector.shutdown().await.unwrap();
+}
+
+/// One async fn per level, each calling the next: a stack too deep for a user agent (folding
+/// does not apply, every function is distinct).
+macro_rules! level {
+    ($name:ident => $next:ident) => {
+        async fn $name(
+            api: &kube::Api<k8s_openapi::api::core::v1::ConfigMap>,
+        ) -> kube::Result<usize> {
+            $next(api).await
+        }
+    };
+}
+level!(level_00 => level_01);
+level!(level_01 => level_02);
+level!(level_02 => level_03);
+level!(level_03 => level_04);
+level!(level_04 => level_05);
+level!(level_05 => level_06);
+level!(level_06 => level_07);
+level!(level_07 => level_08);
+level!(level_08 => level_09);
+level!(level_09 => level_10);
+level!(level_10 => level_11);
+level!(level_11 => level_12);
+level!(level_12 => level_13);
+level!(level_13 => level_14);
+level!(level_14 => level_15);
+level!(level_15 => level_16);
+level!(level_16 => level_17);
+level!(level_17 => level_18);
+level!(level_18 => level_19);
+level!(level_19 => bottom);
+
+async fn bottom(api: &kube::Api<k8s_openapi::api::core::v1::ConfigMap>) -> kube::Result<usize> {
+    let list = api.list(&Default::default()).await?; // INNERMOST frame
+    Ok(list.items.len())
+}
+
+/// Runs the deep stack once against a fresh collector, with or without the side channel, and
+/// returns the collector once everything is stored.
+async fn deep_stack_into(db: &std::path::Path, side_channel: bool) -> collector::Collector {
+    use whakapapa_e2e::{StandInApiServer, StandInConfig};
+
+    let collector = collector::Collector::start(db).await.unwrap();
+    let config = StandInConfig::default().with_audit_webhook(collector.audit_url());
+    let api_server = StandInApiServer::start(config).await.unwrap();
+    let mut settings = whakapapa::Settings::new(whakapapa::identity!());
+    if side_channel {
+        settings = settings.with_collector_url(&collector.url()).unwrap();
+    }
+    let layer = whakapapa::PurposeLayer::new(settings);
+    let config = kube::Config::new(api_server.url().parse().unwrap());
+    let client = kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&layer)
+        .build();
+    let api = kube::Api::namespaced(client, "default");
+    assert_eq!(level_00(&api).await.unwrap(), 0); // OUTERMOST frame
+    api_server.shutdown().await;
+    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert!(flushed, "the side channel drained");
+    collector
+}
+
+/// The endpoints (with hits) `query loc FILE:LINE` finds for the line containing `marker`.
+fn reached_from(collector: &collector::Collector, marker: &str) -> Vec<(String, u64)> {
+    let source = include_str!("quickstart.rs");
+    let lines: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(marker))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "{marker:?} marks one line");
+    let line = lines[0];
+    let at = format!("tests/e2e/quickstart.rs:{line}");
+    let Answer::Loc(answer) = collector.query("loc", &[("loc", at.as_str())]).unwrap() else {
+        panic!("loc answers with lines of code");
+    };
+    answer
+        .endpoints
+        .into_iter()
+        .map(|e| (e.endpoint, e.hits))
+        .collect()
+}
+
+/// The user agent keeps the innermost frames that fit in 1024 bytes; the outer ones reach the
+/// collector only through the side channel, joined by the fingerprint in the Audit-ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_beyond_the_user_agent_arrive_through_the_side_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = vec![("listCoreV1NamespacedConfigMap".to_owned(), 1)];
+
+    let with = deep_stack_into(&dir.path().join("with.db"), true).await;
+    assert_eq!(reached_from(&with, concat!("// INNER", "MOST")), list);
+    assert_eq!(reached_from(&with, concat!("// OUTER", "MOST")), list);
+    with.shutdown().await.unwrap();
+
+    let without = deep_stack_into(&dir.path().join("without.db"), false).await;
+    assert_eq!(
+        reached_from(&without, concat!("// INNER", "MOST")),
+        list,
+        "the innermost frames fit"
+    );
+    assert_eq!(
+        reached_from(&without, concat!("// OUTER", "MOST")),
+        [],
+        "without the side channel the outermost frame is past the user agent's 1024 bytes"
+    );
+    without.shutdown().await.unwrap();
 }
