@@ -197,19 +197,15 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(_) => {
-            let error = ApiError::BadRequest(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes or could not be read"
-            ));
-            let reply = Reply::Json(StatusCode::PAYLOAD_TOO_LARGE, error.status());
+            let error = ApiError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            };
             state.emit(record.event(
                 Stage::ResponseComplete,
                 &now(),
-                Some(ResponseStatus {
-                    code: 413,
-                    ..status_of(StatusCode::PAYLOAD_TOO_LARGE, Some(&error))
-                }),
+                Some(status_of(StatusCode::PAYLOAD_TOO_LARGE, Some(&error))),
             ));
-            return respond(reply, audit_header);
+            return respond(error_response(&error), audit_header);
         }
     };
 
@@ -681,10 +677,10 @@ fn stream_watch(state: &Arc<AppState>, start: WatchStart, record: RequestAudit) 
             Some(status_of(StatusCode::OK, None)),
         ));
     };
-    state
-        .watches
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .spawn(task);
+    let mut watches = state.watches.lock().unwrap_or_else(|e| e.into_inner());
+    // Forget the watches that ended; shutdown waits for the rest.
+    while watches.try_join_next().is_some() {}
+    watches.spawn(task);
+    drop(watches);
     Body::from_stream(body_rx.map(Ok::<_, Infallible>))
 }

@@ -77,6 +77,12 @@ pub enum ApiError {
     /// 401 for a bearer token the stand-in does not know.
     #[error("Unauthorized")]
     Unauthorized,
+    /// 413 for a body over kube-apiserver's limit.
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 impl ApiError {
@@ -91,6 +97,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::Gone { .. } => 410,
             Self::Unauthorized => 401,
+            Self::TooLarge { .. } => 413,
         }
     }
 
@@ -106,6 +113,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "UnsupportedMediaType",
             Self::Gone { .. } => "Expired",
             Self::Unauthorized => "Unauthorized",
+            Self::TooLarge { .. } => "RequestEntityTooLarge",
         }
     }
 

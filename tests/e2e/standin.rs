@@ -488,3 +488,56 @@ async fn serves_openapi_v2_and_discovery() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn refused_requests_are_audited_with_their_status() {
+    let sink = AuditSink::start(0).await;
+    let config = StandInConfig::default()
+        .with_audit_webhook(sink.url())
+        .with_audit_batching(400, Duration::from_secs(60));
+    let server = StandInApiServer::start(config).await.unwrap();
+    let client = client(&server);
+
+    let huge = vec![b' '; 4 << 20];
+    let request = http::Request::post(format!(
+        "{}/api/v1/namespaces/default/configmaps",
+        server.url()
+    ))
+    .header("content-type", "application/json")
+    .body(huge)
+    .unwrap();
+    let err = client.request_text(request).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 413),
+        "{err:?}"
+    );
+
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "nowhere");
+    let body = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
+    let err = configmaps
+        .create(&PostParams::default(), &body)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == "namespaces \"nowhere\" not found"),
+        "{err:?}"
+    );
+
+    server.flush_audit().await;
+    let complete: Vec<_> = sink
+        .events()
+        .into_iter()
+        .filter(|e| e["verb"] == "create" && e["stage"] == "ResponseComplete")
+        .collect();
+    let codes: Vec<_> = complete
+        .iter()
+        .map(|e| e["responseStatus"]["code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [413, 404]);
+    assert_eq!(
+        complete[0]["responseStatus"]["reason"],
+        "RequestEntityTooLarge"
+    );
+    assert_eq!(complete[1]["responseStatus"]["status"], "Failure");
+    server.shutdown().await;
+}
