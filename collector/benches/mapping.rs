@@ -210,6 +210,40 @@ fn bench_mapping(c: &mut Criterion) {
     c.bench_function("mapper_new_1_36", |b| {
         b.iter(|| Mapper::new(black_box(&catalog)))
     });
+
+    // What the ingest path does per event with the pure core: parse, map, read the Audit-ID
+    // (user agents are parsed once per distinct string, so not here).
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|(verb, uri)| {
+            let uri_at = EVENT.find(r#""requestURI":""#).unwrap() + r#""requestURI":""#.len();
+            let uri_end = uri_at + EVENT[uri_at..].find('"').unwrap();
+            format!("{}{uri}{}", &EVENT[..uri_at], &EVENT[uri_end..]).replacen(
+                r#""verb":"list""#,
+                &format!(r#""verb":"{verb}""#),
+                1,
+            )
+        })
+        .collect();
+    for (line, (verb, uri)) in lines.iter().zip(&requests) {
+        let e = audit::parse_event(line.as_bytes()).unwrap();
+        assert_eq!(
+            (e.verb.as_str(), e.request_uri.as_str()),
+            (*verb, uri.as_str())
+        );
+    }
+    let mut group = c.benchmark_group("pure_pipeline");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function("parse_map_fingerprint", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let e = audit::parse_event(black_box(line.as_bytes())).unwrap();
+                black_box(mapper.map(&e.verb, &e.request_uri));
+                black_box(useragent::fingerprint_from_audit_id(&e.audit_id));
+            }
+        })
+    });
+    group.finish();
 }
 
 fn bench_useragent(c: &mut Criterion) {
