@@ -465,7 +465,7 @@ async fn the_real_webhook_stores_only_what_the_api_server_sends() {
 
     // The plain side channel answers `POST /purposes` and nothing else.
     let mut answered = None;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if let Ok(tcp) = TcpStream::connect(plain_addr).await {
             answered = Some(plain_post(tcp, "/audit", body.clone()).await);
             break;
