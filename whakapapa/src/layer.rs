@@ -349,7 +349,9 @@ impl PurposeLayer {
     /// background, and the side-channel thread if a sink is set.
     pub fn new(settings: Settings) -> Self {
         let shared = settings.purpose.then(|| {
-            crate::warmup::start();
+            let mut builder = Trace::new();
+            builder.capture();
+            crate::warmup::start(builder.ips().to_vec());
             Arc::new(Shared::new(settings))
         });
         Self { shared }

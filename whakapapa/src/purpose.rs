@@ -200,15 +200,23 @@ impl Purpose {
                 continue;
             };
             let function = clean_function(function);
-            let krate = crate_of(&function).to_owned();
-            // A symbol without a path (`main`, `_start`, libc's `clone3`) is not Rust code.
-            if !keep_crate(&krate) || !function.contains("::") {
+            let file_crate = sym.file.as_deref().and_then(crate_of_file);
+            let krate = if has_path(&function) {
+                crate_of(&function).to_owned()
+            } else if sym.file.as_deref().is_some_and(|f| f.ends_with(".rs")) {
+                // A path-less name from line tables: the file tells the crate, if anything.
+                file_crate.unwrap_or_else(|| "?".to_owned())
+            } else {
+                // Not Rust code: `_start`, libc's `clone3`.
+                String::new()
+            };
+            if !keep_crate(&krate) {
                 previous_crate = krate;
                 continue;
             }
             // Consecutive frames of one function (a recursion, a test fn and its closures)
             // fold into the innermost, so that the purpose does not depend on the depth.
-            if kept.last().is_some_and(|(f, ..)| *f == function) {
+            if !function.is_empty() && kept.last().is_some_and(|(f, ..)| *f == function) {
                 previous_crate = krate;
                 continue;
             }
@@ -333,7 +341,12 @@ fn is_noise(segment: &str) -> bool {
 pub fn clean_function(raw: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for seg in segments(raw.trim()) {
-        if is_noise(seg) || seg.is_empty() {
+        let bare = if seg.starts_with('<') {
+            seg
+        } else {
+            seg.split('<').next().unwrap_or(seg)
+        };
+        if is_noise(bare) || seg.is_empty() {
             continue;
         }
         if let Some(ty) = seg.strip_prefix("<impl ").and_then(|s| s.strip_suffix('>')) {
@@ -344,7 +357,45 @@ pub fn clean_function(raw: &str) -> String {
         }
         parts.push(seg);
     }
+    // Debug info names a function with its concrete generic arguments
+    // (`get<k8s_openapi::api::core::v1::Pod>`), which can run to kilobytes: keep the name.
+    if let Some(last) = parts.last_mut()
+        && !last.starts_with('<')
+        && let Some(i) = last.find('<')
+    {
+        *last = &last[..i];
+    }
     parts.join("::")
+}
+
+/// Whether a cleaned function name has a path (`app::main`), as symbol names and full debug
+/// info give; `line-tables-only` debug info names inlined functions without one (`poll`).
+fn has_path(function: &str) -> bool {
+    function.starts_with('<') || segments(function).len() > 1
+}
+
+/// The crate a source file belongs to, when its path tells: `name-1.2.3/` in the cargo registry,
+/// `library/<crate>/` in the Rust sources, else the directory holding a `src/` directory.
+pub fn crate_of_file(path: &str) -> Option<String> {
+    let path = path.replace('\\', "/");
+    if let Some(i) = path.find("/registry/src/") {
+        let rest = path[i + "/registry/src/".len()..].split('/').nth(1)?;
+        // `kube-client-5.0.0` → `kube_client`: the version starts at the last `-` + digit.
+        let name = match rest.rfind('-') {
+            Some(j) if rest[j + 1..].starts_with(|c: char| c.is_ascii_digit()) => &rest[..j],
+            _ => rest,
+        };
+        return Some(name.replace('-', "_"));
+    }
+    if let Some(i) = path.find("/library/") {
+        return path[i + "/library/".len()..]
+            .split('/')
+            .next()
+            .map(str::to_owned);
+    }
+    let i = path.rfind("/src/")?;
+    let dir = path[..i].rsplit('/').next()?;
+    (!dir.is_empty()).then(|| dir.replace('-', "_"))
 }
 
 /// The crate a cleaned function belongs to: its first path segment, or for
@@ -515,11 +566,90 @@ mod tests {
                 "app::call::<fn() -> u8>::{{closure}}",
                 "app::call::<fn() -> u8>",
             ),
+            (
+                "kube_client::api::core_methods::{impl#0}::get<k8s_openapi::api::core::v1::Pod>",
+                "kube_client::api::core_methods::get",
+            ),
+            ("decorate<kube_client::client::body::Body>", "decorate"),
+            ("{async_fn#0}<k8s_openapi::api::core::v1::Pod>", ""),
             ("main", "main"),
         ];
         for (raw, want) in cases {
             assert_eq!(clean_function(raw), want, "raw {raw}");
         }
+    }
+
+    #[test]
+    fn crate_of_file_table() {
+        let cases = [
+            (
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/kube-client-5.0.0/src/api/mod.rs",
+                Some("kube_client"),
+            ),
+            (
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tower-http-0.7.1/src/trace.rs",
+                Some("tower_http"),
+            ),
+            (
+                "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/future/mod.rs",
+                Some("core"),
+            ),
+            ("/work/main/whakapapa/src/layer.rs", Some("whakapapa")),
+            ("/work/shop-controller/src/main.rs", Some("shop_controller")),
+            ("/work/main/whakapapa/examples/release_probe.rs", None),
+            ("nptl/pthread_create.c", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(crate_of_file(path).as_deref(), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn line_tables_only_names_are_classified_by_file() {
+        let raw = vec![
+            sym(
+                "trace_unsynchronized<whakapapa::purpose::{impl#0}::capture::{closure_env#0}>",
+                "/r/registry/src/i/backtrace-0.3.77/src/backtrace/mod.rs",
+                66,
+            ),
+            sym(
+                "decorate<kube_client::client::body::Body>",
+                "/w/whakapapa/src/layer.rs",
+                228,
+            ),
+            sym(
+                "poll<tower::util::boxed::sync::BoxService<X>>",
+                "/r/registry/src/i/tower-0.5.3/src/util/boxed/sync.rs",
+                1,
+            ),
+            sym(
+                "{async_fn#0}<k8s_openapi::api::core::v1::Pod>",
+                "/r/registry/src/i/kube-client-5.0.0/src/client/mod.rs",
+                220,
+            ),
+            sym(
+                "{async_fn#0}<k8s_openapi::api::core::v1::Pod>",
+                "/r/registry/src/i/kube-client-5.0.0/src/api/core_methods.rs",
+                33,
+            ),
+            sym("{async_fn#0}", "/work/shop/src/inventory.rs", 42),
+            sym("{async_fn#0}", "/work/shop/src/main.rs", 17),
+            sym(
+                "block_on<F>",
+                "/r/registry/src/i/tokio-1.54.1/src/runtime/park.rs",
+                1,
+            ),
+            sym("start_thread", "nptl/pthread_create.c", 442),
+        ];
+        let p = Purpose::of_symbols(&raw, Some("/work/shop"), None);
+        assert_eq!(
+            p.frames,
+            vec![
+                Frame::new("", "kube-client-5.0.0/src/api/core_methods.rs", 33),
+                Frame::new("", "src/inventory.rs", 42),
+                Frame::new("", "src/main.rs", 17),
+            ]
+        );
     }
 
     #[test]
