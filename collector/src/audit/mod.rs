@@ -394,7 +394,9 @@ pub fn parse_batch_lenient(body: &[u8]) -> Result<(Vec<Event>, Vec<AuditError>),
 /// Tells whether input is JSON lines (one event per line, the log backend) or a single JSON
 /// document (an `EventList`, a JSON array, or one possibly pretty-printed event).
 ///
-/// Looks only at the first value, so a prefix of a large file (say 64 KiB) is enough.
+/// Looks only at the first value, so a prefix of a large file (say 64 KiB) is enough. A
+/// one-line value followed by more lines is JSON lines, even when each line is a whole
+/// `EventList` (parse such a line with [`parse_batch`]).
 pub fn sniff(input: &[u8]) -> Format {
     scan::sniff(input)
 }

@@ -141,14 +141,17 @@ pub(crate) fn sniff(input: &[u8]) -> Format {
             let Ok(found) = scan_value(input, start) else {
                 return Format::Document;
             };
-            if found.items_key || found.newline {
-                return Format::Document;
-            }
             match found.end {
-                // The first line did not end within the prefix we were given: a long line.
-                None => Format::JsonLines,
+                // One value and nothing after it: a document, even on one line.
                 Some(end) if skip_ws(input, end) == input.len() => Format::Document,
+                // A pretty-printed value followed by more: a document (with trailing garbage,
+                // which parsing it as one reports); a one-line value followed by more: lines,
+                // even if each line is a whole EventList.
+                Some(_) if found.newline => Format::Document,
                 Some(_) => Format::JsonLines,
+                // The first value did not end within the prefix we were given.
+                None if found.items_key || found.newline => Format::Document,
+                None => Format::JsonLines,
             }
         }
         Some(_) => Format::NotJson,
@@ -269,10 +272,21 @@ mod tests {
             ("{\"a\":1}\n", Format::Document),
             ("{\n  \"a\": 1\n}\n", Format::Document),
             ("{\"kind\":\"EventList\",\"items\":[]}", Format::Document),
+            // One EventList per line.
             (
-                "{\"kind\":\"EventList\",\"items\":[]}\n{\"kind\":1}",
+                "{\"kind\":\"EventList\",\"items\":[]}\n{\"kind\":\"EventList\",\"items\":[]}",
+                Format::JsonLines,
+            ),
+            // A prefix of a long one-line EventList, or of a pretty-printed document.
+            (
+                "{\"kind\":\"EventList\",\"items\":[{\"a\":",
                 Format::Document,
             ),
+            (
+                "{\n  \"kind\": \"EventList\",\n  \"items\": [",
+                Format::Document,
+            ),
+            ("{\n  \"a\": 1\n}\n{\"a\": 2}", Format::Document),
             // A prefix of a long first line: still lines.
             ("{\"a\":\"xxxxxxxxxxxx", Format::JsonLines),
             ("{\"a\":{\"items\":1}}\n{}", Format::JsonLines),
