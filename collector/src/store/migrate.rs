@@ -11,6 +11,7 @@ use super::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_core.sql"),
     include_str!("migrations/0002_rollups.sql"),
+    include_str!("migrations/0003_endpoint_distinct.sql"),
 ];
 
 /// The schema version this build writes.

@@ -285,31 +285,39 @@ fn endpoint_rows(
     )?;
     let mut stats: HashMap<i64, Stats> = HashMap::new();
     let g = |x: &Row<'_>, i| x.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0) as u64);
-    let fast = !f.narrows()
-        || (f.ok_only
-            && !f.has_window()
-            && f.app.is_none()
-            && f.test.is_none()
-            && f.sig.is_none()
-            && !f.conformance);
+    let mut locs: HashMap<i64, u64> = HashMap::new();
+    // Without filters endpoint_usage answers everything; with only ok-only, its ok_* counters
+    // answer hits and tested flags; anything else reads `usage` (or `requests`).
+    let only_ok = f.ok_only
+        && !f.has_window()
+        && f.app.is_none()
+        && f.test.is_none()
+        && f.sig.is_none()
+        && !f.conformance;
+    let fast = !f.narrows() || only_ok;
     if fast {
-        // endpoint_usage answers hits and tested flags without reading `usage`.
         let (h, t, c) = if f.ok_only {
             ("ok_hits", "ok_test_hits", "ok_conf_hits")
         } else {
             ("hits", "test_hits", "conf_hits")
         };
         let text = format!(
-            "SELECT eu.endpoint_id, eu.{h}, eu.{t}, eu.{c} FROM endpoint_usage eu \
-             JOIN endpoints e ON e.id = eu.endpoint_id WHERE e.release_id = {r}{one}"
+            "SELECT eu.endpoint_id, eu.{h}, eu.{t}, eu.{c}, eu.apps, eu.tests, eu.locs \
+             FROM endpoint_usage eu JOIN endpoints e ON e.id = eu.endpoint_id \
+             WHERE e.release_id = {r}{one}"
         );
-        for (id, s) in sql.rows(conn, &text, |x| {
-            Ok((x.get::<_, i64>(0)?, (g(x, 1)?, g(x, 2)?, g(x, 3)?, 0, 0)))
+        for (id, s, l) in sql.rows(conn, &text, |x| {
+            Ok((
+                x.get::<_, i64>(0)?,
+                (g(x, 1)?, g(x, 2)?, g(x, 3)?, g(x, 4)?, g(x, 5)?),
+                g(x, 6)?,
+            ))
         })? {
             stats.insert(id, s);
+            locs.insert(id, l);
         }
     }
-    if !fast || counts {
+    if !fast || (counts && f.narrows()) {
         let mut q = Sql::default();
         let s = src(&mut q, f);
         let r = q.p(rid);
@@ -325,6 +333,7 @@ fn endpoint_rows(
              FROM src s JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r}{one} \
              LEFT JOIN tests t ON t.id = s.test_id GROUP BY s.endpoint_id"
         );
+        stats.clear();
         for (id, st) in q.rows(conn, &text, |x| {
             Ok((
                 x.get::<_, i64>(0)?,
@@ -333,24 +342,18 @@ fn endpoint_rows(
         })? {
             stats.insert(id, st);
         }
-    }
-    let mut locs: HashMap<i64, u64> = HashMap::new();
-    if counts {
-        let mut q = Sql::default();
-        let s = src(&mut q, f);
-        let r = q.p(rid);
-        let one = match only {
-            Some(id) => format!(" AND e.id = {}", q.p(id)),
-            None => String::new(),
-        };
-        let text = format!(
-            "{s}, ep AS (SELECT DISTINCT s.endpoint_id, s.purpose_id FROM src s \
-             JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r}{one} WHERE s.purpose_id <> 0) \
-             SELECT ep.endpoint_id, COUNT(DISTINCT pf.frame_id) FROM ep \
-             JOIN purpose_frames pf ON pf.purpose_id = ep.purpose_id GROUP BY ep.endpoint_id"
-        );
-        for (id, n) in q.rows(conn, &text, |x| Ok((x.get::<_, i64>(0)?, g(x, 1)?)))? {
-            locs.insert(id, n);
+        locs.clear();
+        if counts {
+            let text = format!(
+                "{s}, ep AS (SELECT DISTINCT s.endpoint_id, s.purpose_id FROM src s \
+                 JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r}{one} \
+                 WHERE s.purpose_id <> 0) \
+                 SELECT ep.endpoint_id, COUNT(DISTINCT pf.frame_id) FROM ep \
+                 JOIN purpose_frames pf ON pf.purpose_id = ep.purpose_id GROUP BY ep.endpoint_id"
+            );
+            for (id, n) in q.rows(conn, &text, |x| Ok((x.get::<_, i64>(0)?, g(x, 1)?)))? {
+                locs.insert(id, n);
+            }
         }
     }
     Ok(catalog
@@ -365,9 +368,11 @@ fn endpoint_rows(
                 Counting::Any => hits > 0,
             };
             row.conf_tested = conf_hits > 0;
-            row.apps = apps;
-            row.tests = tests;
-            row.locs = locs.get(&id).copied().unwrap_or(0);
+            if counts {
+                row.apps = apps;
+                row.tests = tests;
+                row.locs = locs.get(&id).copied().unwrap_or(0);
+            }
             row
         })
         .collect())

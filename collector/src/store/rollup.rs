@@ -164,6 +164,9 @@ struct Hits {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct EndpointHits {
+    apps: i64,
+    tests: i64,
+    locs: i64,
     hits: i64,
     test_hits: i64,
     conf_hits: i64,
@@ -215,23 +218,32 @@ impl Rollup {
         h.last = h.last.max(at);
     }
 
-    fn write(self, tx: &Transaction<'_>, run: i64) -> rusqlite::Result<()> {
+    fn write(mut self, tx: &Transaction<'_>, run: i64) -> rusqlite::Result<()> {
+        // RETURNING tells a new key (its total is this batch's count) from an old one.
         let mut up = tx.prepare_cached(
             "INSERT INTO usage (endpoint_id, identity_id, test_id, purpose_id, verb, code, hits, \
              first_us, last_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
-             first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
+             first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us) \
+             RETURNING hits",
         )?;
         let mut emptied = Vec::new();
+        let mut fresh = Vec::new();
         for (k, h) in &self.usage {
             if h.hits == 0 {
                 continue;
             }
-            up.execute(params![
-                k.endpoint, k.identity, k.test, k.purpose, k.verb, k.code, h.hits, h.first, h.last
-            ])?;
+            let total: i64 = up.query_row(
+                params![
+                    k.endpoint, k.identity, k.test, k.purpose, k.verb, k.code, h.hits, h.first,
+                    h.last
+                ],
+                |r| r.get(0),
+            )?;
             if h.hits < 0 {
                 emptied.push(k);
+            } else if total == h.hits && k.endpoint != 0 {
+                fresh.push(k);
             }
         }
         if !emptied.is_empty() {
@@ -246,10 +258,40 @@ impl Rollup {
                 ])?;
             }
         }
+        if !fresh.is_empty() {
+            // Only a new usage key can bring an endpoint a new app, test or purpose.
+            let mut app = tx.prepare_cached(
+                "INSERT OR IGNORE INTO endpoint_apps (endpoint_id, identity_id) VALUES (?1, ?2)",
+            )?;
+            let mut test = tx.prepare_cached(
+                "INSERT OR IGNORE INTO endpoint_tests (endpoint_id, test_id) VALUES (?1, ?2)",
+            )?;
+            let mut purpose = tx.prepare_cached(
+                "INSERT OR IGNORE INTO endpoint_purposes (purpose_id, endpoint_id) VALUES (?1, ?2)",
+            )?;
+            let mut locs = tx.prepare_cached(
+                "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
+                 SELECT ?1, frame_id FROM purpose_frames WHERE purpose_id = ?2",
+            )?;
+            for k in fresh {
+                let e = self.endpoint.entry(k.endpoint).or_default();
+                if k.identity != 0 {
+                    e.apps += app.execute(params![k.endpoint, k.identity])? as i64;
+                }
+                if k.test != 0 {
+                    e.tests += test.execute(params![k.endpoint, k.test])? as i64;
+                }
+                if k.purpose != 0 && purpose.execute(params![k.purpose, k.endpoint])? == 1 {
+                    e.locs += locs.execute(params![k.endpoint, k.purpose])? as i64;
+                }
+            }
+        }
         let mut ep = tx.prepare_cached(
             "INSERT INTO endpoint_usage (endpoint_id, hits, test_hits, conf_hits, ok_hits, \
-             ok_test_hits, ok_conf_hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ok_test_hits, ok_conf_hits, apps, tests, locs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
+             apps = apps + excluded.apps, tests = tests + excluded.tests, locs = locs + excluded.locs, \
              test_hits = test_hits + excluded.test_hits, conf_hits = conf_hits + excluded.conf_hits, \
              ok_hits = ok_hits + excluded.ok_hits, ok_test_hits = ok_test_hits + excluded.ok_test_hits, \
              ok_conf_hits = ok_conf_hits + excluded.ok_conf_hits",
@@ -262,7 +304,10 @@ impl Rollup {
                 e.conf_hits,
                 e.ok_hits,
                 e.ok_test_hits,
-                e.ok_conf_hits
+                e.ok_conf_hits,
+                e.apps,
+                e.tests,
+                e.locs
             ])?;
         }
         let mut ru = tx.prepare_cached(
@@ -275,4 +320,25 @@ impl Rollup {
         }
         Ok(())
     }
+}
+
+/// A purpose's frames changed (a longer user agent, or the side channel's full stack): its new
+/// lines of code count for every endpoint it already reached.
+pub(super) fn frames_replaced(tx: &Transaction<'_>, purpose: i64) -> rusqlite::Result<()> {
+    let added = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
+             SELECT ep.endpoint_id, pf.frame_id FROM endpoint_purposes ep \
+             JOIN purpose_frames pf ON pf.purpose_id = ep.purpose_id WHERE ep.purpose_id = ?1",
+        )?
+        .execute(params![purpose])?;
+    if added > 0 {
+        tx.prepare_cached(
+            "UPDATE endpoint_usage SET locs = (SELECT COUNT(*) FROM endpoint_locs l \
+             WHERE l.endpoint_id = endpoint_usage.endpoint_id) \
+             WHERE endpoint_id IN (SELECT endpoint_id FROM endpoint_purposes WHERE purpose_id = ?1)",
+        )?
+        .execute(params![purpose])?;
+    }
+    Ok(())
 }

@@ -622,7 +622,7 @@ fn replace_frames(
         .and_then(|mut s| s.execute(params![purpose_id, depth as i64, frame]))
         .map_err(sql("insert a purpose frame"))?;
     }
-    Ok(())
+    rollup::frames_replaced(tx, purpose_id).map_err(sql("update rollups for a purpose's frames"))
 }
 
 /// The purpose of a fingerprint seen in a request: frames from the user agent until the side
