@@ -142,9 +142,16 @@ async fn sigterm_during_a_stream_of_batches_loses_no_acknowledged_batch() {
             sent
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let before = acknowledged.lock().unwrap().len();
-    assert!(before > 0, "no batch was acknowledged before SIGTERM");
+    // SIGTERM once a few batches are in, while the senders keep going.
+    let mut waited = Duration::ZERO;
+    while acknowledged.lock().unwrap().len() < 500 {
+        assert!(
+            waited < Duration::from_secs(30),
+            "fewer than 5 batches acknowledged in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
