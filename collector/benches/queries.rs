@@ -79,7 +79,8 @@ fn ingest(bin: &Path, db: &Path, g: &Events, n: u64, purposes: &Path) -> f64 {
         .spawn()
         .expect("run whakapapa-collector");
     {
-        let mut stdin = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("stdin"));
+        let mut stdin =
+            std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("stdin"));
         let chunk = 100_000;
         let mut i = 0;
         while i < n {
@@ -105,12 +106,22 @@ fn build(db: &Path, n: u64) {
     let _ = std::fs::remove_file(&tmp);
     let purposes = db.with_extension("purposes.jsonl");
     std::fs::write(&purposes, g.purposes_jsonl()).expect("purposes");
-    println!("building {} through `ingest -` ({n} requests)...", db.display());
-    let rate = ingest(Path::new(env!("CARGO_BIN_EXE_whakapapa-collector")), &tmp, &g, n, &purposes);
+    println!(
+        "building {} through `ingest -` ({n} requests)...",
+        db.display()
+    );
+    let rate = ingest(
+        Path::new(env!("CARGO_BIN_EXE_whakapapa-collector")),
+        &tmp,
+        &g,
+        n,
+        &purposes,
+    );
     println!("built at {rate:.0} events/s (with rollups)");
     // Checkpoint the WAL into the file so the cached database is one file.
     let conn = rusqlite::Connection::open(&tmp).expect("open");
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").expect("checkpoint");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoint");
     drop(conn);
     std::fs::rename(&tmp, db).expect("keep the database");
 }
@@ -173,11 +184,16 @@ fn main() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .expect("a line of code with hits");
-    let prefix = function.rsplit_once("::").map(|(p, _)| p.to_owned()).unwrap_or(function);
+    let prefix = function
+        .rsplit_once("::")
+        .map(|(p, _)| p.to_owned())
+        .unwrap_or(function);
     drop(conn);
 
     let file_line = format!("{file}:{line}");
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    // (label, query, parameters)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
         ("coverage", "coverage", vec![]),
         ("endpoints", "endpoints", vec![]),
         ("loc file:line", "loc", vec![("loc", &file_line)]),
@@ -186,12 +202,19 @@ fn main() {
         ("sunburst", "sunburst", vec![]),
         ("coverage --ok-only", "coverage", vec![("ok-only", "true")]),
         ("coverage --app app-0", "coverage", vec![("app", "app-0")]),
-        ("endpoints --conformance", "endpoints", vec![("conformance", "true")]),
+        (
+            "endpoints --conformance",
+            "endpoints",
+            vec![("conformance", "true")],
+        ),
         ("search module_3", "search", vec![("q", "module_3")]),
         ("apps", "apps", vec![]),
         ("history", "history", vec![]),
     ];
-    println!("\n{:<28}{:>12}{:>12}{:>12}   ({runs} runs after 2 warm-up)", "query", "median ms", "min ms", "max ms");
+    println!(
+        "\n{:<28}{:>12}{:>12}{:>12}   ({runs} runs after 2 warm-up)",
+        "query", "median ms", "min ms", "max ms"
+    );
     let baseline = time(runs.min(5), || {
         let conn = store::open_reader(&db).expect("open");
         let n: i64 = conn
