@@ -541,3 +541,36 @@ async fn refused_requests_are_audited_with_their_status() {
     assert_eq!(complete[1]["responseStatus"]["status"], "Failure");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn streaming_lists_end_their_initial_events_with_a_bookmark() {
+    let server = StandInApiServer::start(StandInConfig::default())
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client(&server), "default");
+    for name in ["a", "b"] {
+        pods.create(&PostParams::default(), &pod(name))
+            .await
+            .unwrap();
+    }
+    // sendInitialEvents=true: the objects come as ADDED events on the watch itself, then a
+    // bookmark annotated k8s.io/initial-events-end.
+    let config = kube::runtime::watcher::Config::default().streaming_lists();
+    let mut events = kube::runtime::watcher(pods, config).boxed();
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .expect("initial events end within 5 s")
+            .unwrap()
+            .unwrap();
+        match event {
+            kube::runtime::watcher::Event::InitApply(p) => seen.push(p.metadata.name.unwrap()),
+            kube::runtime::watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["a", "b"]);
+    drop(events);
+    server.shutdown().await;
+}
