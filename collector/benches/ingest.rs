@@ -9,7 +9,8 @@
 //!   loopback socket, durable commits: latency until the 200, p50/p99; `/healthz` as baseline.
 //!
 //! Run: `cargo bench -p whakapapa-collector --bench ingest`
-//! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_RUNS=5` for more runs.)
+//! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_RUNS=5` for more runs,
+//! `WHAKAPAPA_BENCH_GENERATE=FILE` to only write the events to FILE.)
 
 #[path = "support/events.rs"]
 mod events;
@@ -63,6 +64,13 @@ fn main() {
             ..Config::default()
         },
     );
+    if let Ok(path) = std::env::var("WHAKAPAPA_BENCH_GENERATE") {
+        // Only write the events (for profiling or for other benchmarks), then stop.
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
+        g.write_lines(0..n, &mut f).expect("write events");
+        f.flush().expect("flush");
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("audit.log");
     let started = Instant::now();

@@ -197,7 +197,7 @@ impl Pipeline {
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
         });
-        let (tx, rx) = mpsc::sync_channel::<Chunk>(self.options.workers);
+        let (tx, rx) = mpsc::sync_channel::<Chunk>(1);
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::new();
         for n in 0..self.options.workers {

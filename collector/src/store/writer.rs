@@ -20,7 +20,8 @@ use super::{
 pub(super) enum Command {
     Apply {
         batch: Batch,
-        reply: oneshot::Sender<Result<BatchOutcome>>,
+        /// The batch goes back with the outcome: freeing its records is the caller's work.
+        reply: oneshot::Sender<(Result<BatchOutcome>, Batch)>,
     },
     Release {
         release: ReleaseRecord,
@@ -99,8 +100,8 @@ impl Writer {
         while let Some(command) = rx.blocking_recv() {
             match command {
                 Command::Apply { batch, reply } => {
-                    let r = self.in_transaction(|tx, c| apply_batch(tx, c, batch));
-                    let _ = reply.send(r);
+                    let r = self.in_transaction(|tx, c| apply_batch(tx, c, &batch));
+                    let _ = reply.send((r, batch));
                 }
                 Command::Release { release, reply } => {
                     let r = self.in_transaction(|tx, _| store_release(tx, release));
@@ -241,21 +242,27 @@ fn resolve_key(
     }
 }
 
+/// Counts one event of a request against the request's most complete stage so far.
+fn count_event(current: &mut Option<StageRank>, s: StageRank, out: &mut BatchOutcome) {
+    match *current {
+        None => out.new += 1,
+        Some(c) if s > c => out.advanced += 1,
+        Some(c) if s == c => out.duplicates += 1,
+        Some(_) => out.earlier_stage += 1,
+    }
+    *current = Some(current.map_or(s, |c| c.max(s)));
+}
+
 /// The counting of one request's events, in arrival order, given what was stored.
+#[cfg(test)]
 fn count_events(stored: Option<StageRank>, stages: &[StageRank], out: &mut BatchOutcome) {
     let mut current = stored;
     for &s in stages {
-        match current {
-            None => out.new += 1,
-            Some(c) if s > c => out.advanced += 1,
-            Some(c) if s == c => out.duplicates += 1,
-            Some(_) => out.earlier_stage += 1,
-        }
-        current = Some(current.map_or(s, |c| c.max(s)));
+        count_event(&mut current, s, out);
     }
 }
 
-fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: Batch) -> Result<BatchOutcome> {
+fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Result<BatchOutcome> {
     let mut out = BatchOutcome {
         events: batch.events,
         malformed: batch.malformed.len() as u64,
@@ -264,23 +271,25 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: Batch) -> Resul
     // Merge the stages of one request in memory: the most complete wins, first on a tie.
     let mut groups: HashMap<(&str, i64), usize> = HashMap::with_capacity(batch.requests.len());
     let mut best: Vec<usize> = Vec::with_capacity(batch.requests.len());
-    let mut stages: Vec<Vec<StageRank>> = Vec::with_capacity(batch.requests.len());
+    let mut group_of: Vec<usize> = Vec::with_capacity(batch.requests.len());
     for (i, r) in batch.requests.iter().enumerate() {
         match groups.get(&(r.audit_id.as_str(), r.received_us)) {
             Some(&g) => {
                 if r.stage > batch.requests[best[g]].stage {
                     best[g] = i;
                 }
-                stages[g].push(r.stage);
+                group_of.push(g);
             }
             None => {
                 groups.insert((r.audit_id.as_str(), r.received_us), best.len());
+                group_of.push(best.len());
                 best.push(i);
-                stages.push(vec![r.stage]);
             }
         }
     }
     drop(groups);
+    // Each request's stage as stored before this batch (None: new), for counting events.
+    let mut current: Vec<Option<StageRank>> = Vec::with_capacity(best.len());
 
     let endpoint_ids = match batch.release {
         Some(release) => Some(endpoint_ids(tx, caches, release)?.clone()),
@@ -304,11 +313,11 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: Batch) -> Resul
 
     let mut new = Vec::with_capacity(best.len());
     let mut advanced = Vec::new();
-    for (g, &i) in best.iter().enumerate() {
+    for &i in &best {
         let record = &batch.requests[i];
         let new_id = caches.next_request_id;
         let stored = resolve_key(tx, record, new_id)?;
-        count_events(stored.as_ref().map(|s| s.stage), &stages[g], &mut out);
+        current.push(stored.as_ref().map(|s| s.stage));
         let latency = match record.stage {
             StageRank::RequestReceived => None,
             _ => record.stage_us.map(|s| s - record.received_us),
@@ -403,6 +412,10 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: Batch) -> Resul
             }
             Some(_) => {}
         }
+    }
+
+    for (r, &g) in batch.requests.iter().zip(&group_of) {
+        count_event(&mut current[g], r.stage, &mut out);
     }
 
     if !batch.malformed.is_empty() {
@@ -610,10 +623,13 @@ fn replace_frames(
     caches: &mut Caches,
     purpose_id: i64,
     frames: &[FrameRecord],
+    fresh: bool,
 ) -> Result<()> {
-    tx.prepare_cached("DELETE FROM purpose_frames WHERE purpose_id = ?1")
-        .and_then(|mut s| s.execute(params![purpose_id]))
-        .map_err(sql("clear a purpose's frames"))?;
+    if !fresh {
+        tx.prepare_cached("DELETE FROM purpose_frames WHERE purpose_id = ?1")
+            .and_then(|mut s| s.execute(params![purpose_id]))
+            .map_err(sql("clear a purpose's frames"))?;
+    }
     for (depth, f) in frames.iter().enumerate() {
         let frame = frame_id(tx, caches, f)?;
         tx.prepare_cached(
@@ -621,6 +637,10 @@ fn replace_frames(
         )
         .and_then(|mut s| s.execute(params![purpose_id, depth as i64, frame]))
         .map_err(sql("insert a purpose frame"))?;
+    }
+    if fresh {
+        // A purpose just created has reached no endpoint yet: no rollup to update.
+        return Ok(());
     }
     rollup::frames_replaced(tx, purpose_id).map_err(sql("update rollups for a purpose's frames"))
 }
@@ -639,7 +659,7 @@ fn purpose_from_agent(
     if let Some(state) = cached_purpose(tx, caches, fp)? {
         if !state.complete && frames.len() > state.frames {
             // A less cut user agent of the same purpose: keep the longer stack.
-            replace_frames(tx, caches, state.id, frames)?;
+            replace_frames(tx, caches, state.id, frames, false)?;
             caches.purposes.insert(
                 fp,
                 PurposeState {
@@ -656,7 +676,7 @@ fn purpose_from_agent(
     .and_then(|mut s| s.execute(params![fingerprint_hex(fp), identity_id, test_id]))
     .map_err(sql("insert a purpose"))?;
     let id = tx.last_insert_rowid();
-    replace_frames(tx, caches, id, frames)?;
+    replace_frames(tx, caches, id, frames, true)?;
     caches.purposes.insert(
         fp,
         PurposeState {
@@ -675,7 +695,9 @@ fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -
         .as_ref()
         .map(|t| test_id(tx, caches, t))
         .transpose()?;
-    let id = match cached_purpose(tx, caches, p.fingerprint)? {
+    let (id, fresh) = match cached_purpose(tx, caches, p.fingerprint)? {
+        // Every process of a program sends the same record: one is enough.
+        Some(state) if state.complete => return Ok(()),
         Some(state) => {
             tx.prepare_cached(
                 "UPDATE purposes SET identity_id = ?2, test_id = coalesce(?3, test_id), \
@@ -683,7 +705,7 @@ fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -
             )
             .and_then(|mut s| s.execute(params![state.id, identity, test, p.span, p.seen_at]))
             .map_err(sql("complete a purpose"))?;
-            state.id
+            (state.id, false)
         }
         None => {
             tx.prepare_cached(
@@ -700,10 +722,10 @@ fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -
                 ])
             })
             .map_err(sql("insert a purpose"))?;
-            tx.last_insert_rowid()
+            (tx.last_insert_rowid(), true)
         }
     };
-    replace_frames(tx, caches, id, &p.frames)?;
+    replace_frames(tx, caches, id, &p.frames, fresh)?;
     caches.purposes.insert(
         p.fingerprint,
         PurposeState {
