@@ -13,10 +13,22 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
-/// Builds the collector's binary (a no-op when it is up to date) and returns its path, as
-/// cargo reports it: the root package cannot name another package's binary with
-/// `CARGO_BIN_EXE_*`.
+/// The collector's binary. `cargo test --workspace` has already built it beside this test's
+/// own executable (`target/<profile>/deps/e2e-*` -> `target/<profile>/whakapapa-collector`);
+/// run alone (`cargo test -p whakapapa-e2e`), this builds it and asks cargo for its path, as
+/// the root package cannot name another package's binary with `CARGO_BIN_EXE_*`.
 fn collector_binary() -> PathBuf {
+    let sibling = std::env::current_exe().ok().and_then(|exe| {
+        let profile_dir = exe.parent()?.parent()?;
+        let bin = profile_dir.join(format!(
+            "whakapapa-collector{}",
+            std::env::consts::EXE_SUFFIX
+        ));
+        bin.is_file().then_some(bin)
+    });
+    if let Some(bin) = sibling {
+        return bin;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .args([
