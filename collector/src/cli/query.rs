@@ -174,6 +174,18 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
         bail!("no database {}: ingest first", args.db.display());
     }
     let conn = store::open_reader(&args.db)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .context("cannot read the database's schema version")?;
+    let conn = if version < store::SCHEMA_VERSION {
+        // A file written by an older collector lacks the newer rollups: migrate it (as `serve`
+        // and `ingest` would) before answering.
+        drop(conn);
+        drop(store::Store::open(&args.db, store::Options::default())?);
+        store::open_reader(&args.db)?
+    } else {
+        conn
+    };
     let answer = store::queries::run(&conn, &request)
         .with_context(|| format!("query `{}` failed", args.name))?;
     let mut out = std::io::stdout().lock();

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_core.sql"),
     include_str!("migrations/0002_rollups.sql"),
     include_str!("migrations/0003_endpoint_distinct.sql"),
+    include_str!("migrations/0004_frames_by_file.sql"),
 ];
 
 /// The schema version this build writes.

@@ -57,6 +57,13 @@ fn us(t: jiff::Timestamp) -> i64 {
     t.as_microsecond()
 }
 
+/// A stored RFC 3339 time at a fixed precision (microseconds), so columns line up.
+fn fixed_time(s: String) -> String {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or(s)
+}
+
 fn time(us: i64) -> String {
     jiff::Timestamp::from_microsecond(us)
         .map(|t| t.to_string())
@@ -219,7 +226,7 @@ fn releases(conn: &Connection, f: &Filters) -> Result<Vec<ReleaseRow>> {
         Ok(ReleaseRow {
             release: r.get(0)?,
             spec_sha256: r.get(1)?,
-            loaded_at: r.get(2)?,
+            loaded_at: fixed_time(r.get(2)?),
             total_endpoints: r.get::<_, i64>(3)? as u64,
             eligible_endpoints: r.get::<_, i64>(4)? as u64,
             requests: r.get::<_, i64>(5)? as u64,
@@ -560,32 +567,58 @@ fn endpoint_detail(
     })
 }
 
-/// Frame ids matching a loc spec (at most 10,000).
+/// Frame ids matching a loc spec (at most 10,000). A file is matched whole through the
+/// `frames_by_file` index; only when nothing matches whole is it matched as the tail of a path
+/// after a `/` (a scan of `frames`).
 fn matching_frames(conn: &Connection, loc: &LocSpec) -> Result<Vec<(i64, Frame)>> {
-    let mut sql = Sql::default();
-    let cond = match loc {
-        LocSpec::FileLine(file, line) => {
+    let select = |cond: &str, sql: &Sql| {
+        sql.rows(
+            conn,
+            &format!(
+                "SELECT id, function, file, line FROM frames WHERE {cond} \
+                 ORDER BY function, file, line LIMIT 10000"
+            ),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    Frame {
+                        function: r.get(1)?,
+                        file: r.get(2)?,
+                        line: r.get(3)?,
+                    },
+                ))
+            },
+        )
+    };
+    match loc {
+        LocSpec::FileLine(file, _) | LocSpec::File(file) => {
+            let line = match loc {
+                LocSpec::FileLine(_, l) => Some(*l),
+                _ => None,
+            };
+            let mut sql = Sql::default();
             let fl = sql.p(file.clone());
-            let l = sql.p(*line);
-            format!("(file = {fl} OR file LIKE '%/' || {fl}) AND line = {l}")
-        }
-        LocSpec::File(file) => {
-            let fl = sql.p(file.clone());
-            format!("(file = {fl} OR file LIKE '%/' || {fl})")
+            let at = line
+                .map(|l| format!(" AND line = {}", sql.p(l)))
+                .unwrap_or_default();
+            let exact = select(&format!("file = {fl}{at}"), &sql)?;
+            if !exact.is_empty() {
+                return Ok(exact);
+            }
+            select(
+                &format!("substr(file, -(length({fl}) + 1)) = '/' || {fl}{at}"),
+                &sql,
+            )
         }
         LocSpec::Function(prefix) => {
             // A range on the (function, file, line) index: every string with the prefix sorts
             // between the prefix and the prefix followed by the greatest code point.
+            let mut sql = Sql::default();
             let lo = sql.p(prefix.clone());
             let hi = sql.p(format!("{prefix}\u{10FFFF}"));
-            format!("function >= {lo} AND function < {hi}")
+            select(&format!("function >= {lo} AND function < {hi}"), &sql)
         }
-    };
-    sql.rows(
-        conn,
-        &format!("SELECT id, function, file, line FROM frames WHERE {cond} ORDER BY function, file, line LIMIT 10000"),
-        |r| Ok((r.get(0)?, Frame { function: r.get(1)?, file: r.get(2)?, line: r.get(3)? })),
-    )
+    }
 }
 
 /// `loc`.
@@ -1231,8 +1264,8 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
             run: id,
             kind,
             source,
-            started_at,
-            finished_at,
+            started_at: fixed_time(started_at),
+            finished_at: finished_at.map(fixed_time),
             release: label.or_else(|| Some(rel.1.clone())),
             requests: 0,
             total_endpoints: rel.2,
@@ -1347,7 +1380,7 @@ fn apisnoop_export(
     )?;
     Ok(apisnoop::export(
         label,
-        Some(loaded_at),
+        Some(fixed_time(loaded_at)),
         sources,
         &rows,
         &endpoint_tests,

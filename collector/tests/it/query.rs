@@ -486,10 +486,16 @@ fn mask(db: &Path, text: &str) -> String {
         &db.parent().unwrap().to_string_lossy().into_owned(),
         "<dir>",
     );
+    let fixed = |t: String| {
+        t.parse::<jiff::Timestamp>()
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    };
     let loaded: String = conn
         .query_row("SELECT loaded_at FROM releases", [], |r| r.get(0))
         .unwrap();
-    out = out.replace(&loaded, "<loaded_at>");
+    out = out.replace(&fixed(loaded), "<loaded_at>");
     let mut st = conn
         .prepare("SELECT id, started_at, finished_at FROM ingest_runs")
         .unwrap();
@@ -499,9 +505,9 @@ fn mask(db: &Path, text: &str) -> String {
         .map(Result::unwrap)
         .collect();
     for (id, started, finished) in runs {
-        out = out.replace(&started, &format!("<started_{id}>"));
+        out = out.replace(&fixed(started), &format!("<started_{id}>"));
         if let Some(f) = finished {
-            out = out.replace(&f, &format!("<finished_{id}>"));
+            out = out.replace(&fixed(f), &format!("<finished_{id}>"));
         }
     }
     out
@@ -666,6 +672,10 @@ fn answers_count_what_the_events_did() {
         loc["endpoints"][0]["codes"],
         json!([{"code": 200, "hits": 2}, {"code": 404, "hits": 1}])
     );
+    // A file given without its directory matches as the tail of a path.
+    let tail = json_of(&f.db, "loc", &[("loc", "inventory.rs:42")]);
+    assert_eq!(tail["matched"][0]["file"], "src/inventory.rs");
+    assert_eq!(tail["endpoints"][0]["hits"], 3);
     let deps = json_of(&f.db, "deps", &[]);
     // The e2e test writes configmaps in e2e-2 only: it shares no object with the dashboard.
     assert_eq!(deps["edges"].as_array().unwrap().len(), 1);
