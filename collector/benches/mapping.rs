@@ -140,6 +140,10 @@ fn bench_parse(c: &mut Criterion) {
             serde_json::from_slice::<serde::de::IgnoredAny>(black_box(EVENT.as_bytes())).unwrap()
         })
     });
+    // Run on every input line before parsing it.
+    group.bench_function("purpose_is_record_on_event", |b| {
+        b.iter(|| whakapapa_collector::purpose::is_record(black_box(EVENT.as_bytes())))
+    });
     group.bench_function("baseline_serde_value", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(EVENT.as_bytes())).unwrap())
     });

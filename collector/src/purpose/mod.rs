@@ -149,18 +149,26 @@ pub fn parse_records(body: &[u8]) -> (Vec<PurposeRecord>, Vec<(usize, PurposeErr
 }
 
 /// Whether a JSON line is a purpose record rather than an audit event: its top-level object
-/// has the `whakapapa` key. Cheap: only keys are read, values are skipped unbuilt.
+/// has the `whakapapa` key.
+///
+/// Called on every input line, so the common cases cost only a look at the first key: records
+/// are written with `whakapapa` first, kube-apiserver writes events with `kind` first. Any
+/// other first key falls back to reading every top-level key (values are skipped unbuilt).
 pub fn is_record(line: &[u8]) -> bool {
     let start = skip_ws(line, 0);
     if line.get(start) != Some(&b'{') {
         return false;
     }
-    // Records are written by us with the key first; check that before a full key scan.
-    let first = skip_ws(line, start + 1);
-    if line[first..].starts_with(b"\"whakapapa\"") {
-        return true;
+    let key = skip_ws(line, start + 1);
+    let first_key = line.get(key + 1..).and_then(|rest| {
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+        (line[key] == b'"' && rest[len] == b'"').then(|| &rest[..len])
+    });
+    match first_key {
+        Some(b"whakapapa") => true,
+        Some(b"kind" | b"apiVersion" | b"level" | b"auditID") => false,
+        _ => serde_json::from_slice::<KeyProbe>(line).is_ok_and(|probe| probe.whakapapa.is_some()),
     }
-    serde_json::from_slice::<KeyProbe>(line).is_ok_and(|probe| probe.whakapapa.is_some())
 }
 
 /// The format version of an object, if it has one; every other value is skipped.

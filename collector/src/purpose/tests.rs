@@ -29,7 +29,7 @@ fn parses_the_kep_example() {
 #[test]
 fn optional_parts_may_be_absent_or_null() {
     let record = PurposeRecord::parse(
-        br#"{"whakapapa":1,"fingerprint":"000000000000feed","identity":{"name":"app","version":"v1","os":"linux","arch":"amd64","source":"git","commit":"abc"},"test":null,"span":null,"frames":[]}"#,
+        br#"{"whakapapa":1,"fingerprint":"000000000000feed","identity":{"name":"app","version":"v1","os":"linux","arch":"amd64","source":"git","commit":"abc","built_by":null,"built_at":null},"test":null,"span":null,"frames":[]}"#,
     )
     .unwrap();
     assert_eq!(record.fingerprint, 0xfeed);
@@ -99,6 +99,12 @@ fn tells_records_from_audit_events() {
         br#"{"kind":"Event","auditID":"x","userAgent":"a whakapapa/1 fp=0000000000000001"}"#
     ));
     assert!(!is_record(br#"{"nested":{"whakapapa":1}}"#));
+    assert!(is_record(
+        b"\t{ \"whakapapa\" : 1, \"fingerprint\": \"00\"}"
+    ));
+    assert!(!is_record(br#"{"level":"Metadata","whakapapa":1}"#));
+    // A first key with an escape is read the slow way.
+    assert!(is_record(br#"{"k\"ey":1,"whakapapa":1}"#));
     assert!(!is_record(b"[1]"));
     assert!(!is_record(b""));
 }
