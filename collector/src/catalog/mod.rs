@@ -150,6 +150,8 @@ pub struct Endpoint {
     pub action: Option<String>,
     /// The description mentions "deprecated".
     pub deprecated: bool,
+    /// The operation's description (APISnoop's coverage export carries it).
+    pub description: Option<String>,
     /// Conformance-eligible: stable, not deprecated, not ruled out.
     pub eligible: bool,
     /// Why the endpoint is ruled out of conformance, when the ineligible list names it.
@@ -245,6 +247,7 @@ impl Catalog {
                     kind,
                     action: op.action,
                     deprecated,
+                    description: op.description,
                     eligible,
                     ineligible_reason: ruled_out.map(|r| r.reason.clone()),
                     ineligible_link: ruled_out.and_then(|r| r.link.clone()),

@@ -195,6 +195,11 @@ fn spot_checks_endpoints_of_1_36() {
         assert_eq!(got.action.as_deref(), want.action, "{}", want.id);
         assert_eq!(got.eligible, want.eligible, "{}", want.id);
     }
+    let (_, pods) = catalog.endpoint("listCoreV1NamespacedPod").unwrap();
+    assert_eq!(
+        pods.description.as_deref(),
+        Some("list or watch objects of kind Pod")
+    );
     let reason = |id| {
         let (_, e) = catalog.endpoint(id).unwrap();
         (e.ineligible_reason.clone(), e.ineligible_link.is_some())
