@@ -477,8 +477,9 @@ const PLUMBING: &[&str] = &[
     "pin_project_lite",
 ];
 
-/// Whether frames of `krate` are kept in a purpose: anything but [`PLUMBING`], and never a
-/// symbol without a path (`main`, `_start`, libc's `clone3`).
+/// Whether frames of `krate` are kept in a purpose: anything but plumbing (std, core, alloc,
+/// tokio, futures, tower, tower-http, hyper, http, tracing, backtrace, libtest, whakapapa),
+/// and never an empty or `__`-prefixed name (not Rust code).
 pub fn keep_crate(krate: &str) -> bool {
     !krate.is_empty() && !PLUMBING.contains(&krate) && !krate.starts_with("__")
 }
