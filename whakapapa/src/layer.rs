@@ -242,11 +242,15 @@ impl Shared {
     fn headers(&self, existing: Option<&HeaderValue>) -> Option<(HeaderValue, HeaderValue)> {
         let mut trace = Trace::new();
         trace.capture();
-        let (thread, name) = THREAD.with(|t| t.clone());
+        let thread = THREAD.with(|t| t.0);
         let key = trace.key() ^ thread.rotate_left(29);
-        let rendered = self
-            .cached(key, &trace, thread)
-            .or_else(|| self.resolve(key, &trace, thread, name.as_deref()))?;
+        let rendered = match self.cached(key, &trace, thread) {
+            Some(rendered) => rendered,
+            None => {
+                let name = THREAD.with(|t| t.1.clone());
+                self.resolve(key, &trace, thread, name.as_deref())?
+            }
+        };
 
         let user_agent = match existing {
             None => rendered.user_agent.clone(),
@@ -263,8 +267,11 @@ impl Shared {
                 HeaderValue::from_str(&text).ok()?
             }
         };
-        let audit_id =
-            HeaderValue::from_str(&wire::audit_id(rendered.fingerprint, fastrand::u64(..))).ok()?;
+        let audit_id = HeaderValue::from_bytes(&wire::audit_id_ascii(
+            rendered.fingerprint,
+            fastrand::u64(..),
+        ))
+        .ok()?;
         Some((user_agent, audit_id))
     }
 

@@ -188,13 +188,21 @@ pub fn audit_id_bytes(fingerprint: u64, random: u64) -> [u8; 16] {
 
 /// The `Audit-ID` header text: the canonical lowercase 8-4-4-4-12 form of [`audit_id_bytes`].
 pub fn audit_id(fingerprint: u64, random: u64) -> String {
-    let b = audit_id_bytes(fingerprint, random);
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
+    String::from_utf8_lossy(&audit_id_ascii(fingerprint, random)).into_owned()
+}
+
+/// [`audit_id`] as 36 ASCII bytes, without allocating.
+pub fn audit_id_ascii(fingerprint: u64, random: u64) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in audit_id_bytes(fingerprint, random).iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            at += 1; // the '-' already there
         }
-        let _ = write!(out, "{byte:02x}");
+        out[at] = HEX[usize::from(byte >> 4)];
+        out[at + 1] = HEX[usize::from(byte & 0x0f)];
+        at += 2;
     }
     out
 }
@@ -402,6 +410,19 @@ mod tests {
                 "variant in {id}"
             );
             assert_eq!(fingerprint_of_audit_id(&id), Some(fp), "{id}");
+            let hex: String = audit_id_bytes(fp, random)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let reference = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            );
+            assert_eq!(id, reference);
             HeaderValue::from_str(&id).unwrap();
         }
         let id = audit_id(0x9c0e4b7d12aa03f1, 0);
