@@ -13,8 +13,12 @@
 //! - `bare_trace`: a bare `backtrace::trace` at the bottom of the same 20 async fns, no request.
 //!
 //! Added cost = variant − `no_layer`.
+//!
+//! A second group calls the innermost service directly, with and without the switched-off
+//! layer, polling the response once: the off layer's own cost without a runtime around it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use futures::FutureExt as _;
 use http::{Request, Response};
 use kube::client::Body;
 use pin_project_lite::pin_project;
@@ -176,6 +180,26 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The switched-off layer on its own, without kube's Buffer and the runtime around it,
+    // so that a few nanoseconds are not lost in the noise of a whole request.
+    let mut off_group = c.benchmark_group("one_call_without_runtime");
+    let mut bare = answering();
+    let mut wrapped = off.layer(answering());
+    off_group.bench_function("inner_service", |b| {
+        b.iter(|| {
+            let request = Request::new(Body::empty());
+            black_box(bare.call(request).now_or_never())
+        })
+    });
+    off_group.bench_function("layer_off", |b| {
+        b.iter(|| {
+            let request = Request::new(Body::empty());
+            black_box(wrapped.call(request).now_or_never())
+        })
+    });
+    off_group.finish();
+
     let stats = whakapapa::stats();
     assert_eq!(stats.capture_failures, 0, "captures failed: {stats:?}");
     // Steady state: the few stacks of `layer_on` (warm-up and measurement loops differ) were
