@@ -31,9 +31,16 @@ pin_project! {
     {
         // Purpose off, or purpose on and the inner service called: its future.
         Passthrough { #[pin] fut: S::Future },
-        // Purpose on, inner service not called yet.
-        Deferred { request: Option<Request<B>>, caller: Caller<S> },
+        // Purpose on, inner service not called yet. Boxed, so that the future stays as small
+        // as the inner one when purpose is off.
+        Deferred { deferred: Box<Deferred<S, B>> },
     }
+}
+
+/// A request waiting for its first poll, and then for the inner service.
+pub(crate) struct Deferred<S, B> {
+    request: Option<Request<B>>,
+    caller: Caller<S>,
 }
 
 /// A request's claim on the shared inner service, until it is called.
@@ -72,8 +79,10 @@ where
         };
         Self {
             state: State::Deferred {
-                request: Some(request),
-                caller,
+                deferred: Box::new(Deferred {
+                    request: Some(request),
+                    caller,
+                }),
             },
         }
     }
@@ -100,7 +109,8 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Passthrough { fut } => return fut.poll(cx).map_err(Into::into),
-                StateProj::Deferred { request, caller } => {
+                StateProj::Deferred { deferred } => {
+                    let Deferred { request, caller } = &mut **deferred;
                     let Some(mut req) = request.take() else {
                         return Poll::Ready(Err(
                             "whakapapa: response future polled after it failed".into(),
