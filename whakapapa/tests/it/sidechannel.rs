@@ -98,3 +98,23 @@ async fn debug_info_is_loaded_in_the_background() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A collector that is down costs nothing but a counted failure: the request goes through.
+#[tokio::test]
+async fn an_unreachable_collector_never_fails_a_request() {
+    let server = StandInApiServer::start().await;
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let settings = Settings::new(whakapapa::identity!())
+        .with_collector_url(&url)
+        .unwrap();
+    let layer = PurposeLayer::new(settings);
+    let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
+    let before = whakapapa::stats().sink_failures;
+    api.get("collector-down-1").await.unwrap();
+    assert!(layer.flush(Duration::from_secs(20)));
+    assert!(whakapapa::stats().sink_failures > before);
+    assert_eq!(server.seen_with("collector-down-1").len(), 1);
+}
