@@ -111,7 +111,8 @@ impl Settings {
         }
     }
 
-    /// Reads [`ENV_SUBMIT_PURPOSE`], [`ENV_COLLECTOR_URL`] and [`ENV_SPOOL`].
+    /// Reads [`ENV_SUBMIT_PURPOSE`], then, when it switches purpose on, [`ENV_COLLECTOR_URL`]
+    /// and [`ENV_SPOOL`]; a collector URL that is not `http://host[:port][/path]` is an error.
     pub fn from_env(identity: Identity) -> Result<Self, SettingsError> {
         Self::from_vars(identity, |name| std::env::var(name).ok())
     }
@@ -129,6 +130,10 @@ impl Settings {
             purpose,
             ..Self::new(identity)
         };
+        if !purpose {
+            // Switched off changes nothing, not even by failing on a side-channel setting.
+            return Ok(settings);
+        }
         if let Some(url) = var(ENV_COLLECTOR_URL).filter(|u| !u.trim().is_empty()) {
             settings = settings.with_collector_url(&url)?;
         }
@@ -543,4 +548,90 @@ pub(crate) enum Called<F, B, E> {
     NotReady(Request<B>),
     /// The service failed.
     Failed(E),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn id() -> Identity {
+        Identity::new("app", "1")
+    }
+
+    #[test]
+    fn env_switch_table() {
+        for (pairs, on) in [
+            (&[][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "0")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "False")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, " off ")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "no")][..], false),
+            (&[(ENV_SUBMIT_PURPOSE, "1")][..], true),
+            (&[(ENV_SUBMIT_PURPOSE, "true")][..], true),
+            (&[(ENV_SUBMIT_PURPOSE, "yes")][..], true),
+        ] {
+            let s = Settings::from_vars(id(), vars(pairs)).unwrap();
+            assert_eq!(s.purpose, on, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn side_channel_settings_table() {
+        let on = Settings::from_vars(
+            id(),
+            vars(&[
+                (ENV_SUBMIT_PURPOSE, "1"),
+                (ENV_COLLECTOR_URL, "http://127.0.0.1:9/x"),
+                (ENV_SPOOL, "/tmp/p.jsonl"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            on.collector_url.unwrap().to_string(),
+            "http://127.0.0.1:9/x"
+        );
+        assert_eq!(on.spool.unwrap(), PathBuf::from("/tmp/p.jsonl"));
+        // Off: side-channel variables are not even read, so a bad one cannot fail the program.
+        let off = Settings::from_vars(id(), vars(&[(ENV_COLLECTOR_URL, "ftp://nope")])).unwrap();
+        assert!(!off.purpose && off.collector_url.is_none() && off.spool.is_none());
+        let bad = Settings::from_vars(
+            id(),
+            vars(&[(ENV_SUBMIT_PURPOSE, "1"), (ENV_COLLECTOR_URL, "ftp://nope")]),
+        );
+        assert!(matches!(bad, Err(SettingsError::CollectorScheme { .. })));
+    }
+
+    #[test]
+    fn bad_collector_urls_are_errors() {
+        for (url, want) in [
+            ("https://c:1", "must be an http:// URL"),
+            ("/purposes", "must be an http:// URL"),
+            ("http://exa mple", "is not a valid URL"),
+        ] {
+            let err = Settings::new(id()).with_collector_url(url).unwrap_err();
+            assert!(err.to_string().contains(want), "{url}: {err}");
+            assert!(err.to_string().contains(ENV_COLLECTOR_URL), "{err}");
+        }
+    }
+
+    #[test]
+    fn off_layer_is_the_inner_service() {
+        let layer = PurposeLayer::new(Settings::off(id()));
+        assert!(!layer.is_on());
+        let svc = layer.layer(tower::service_fn(|_: Request<()>| async {
+            Ok::<_, std::io::Error>(http::Response::new(()))
+        }));
+        assert!(matches!(svc.inner, Inner::Off(_)));
+        assert!(layer.flush(Duration::from_millis(1)));
+    }
 }
