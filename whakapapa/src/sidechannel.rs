@@ -12,10 +12,11 @@ use crate::wire::Frame;
 use bytes::Bytes;
 use http_body_util::Full;
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long the worker waits to fill a batch after its first record.
@@ -126,10 +127,14 @@ fn wait_done(progress: &(Mutex<Progress>, Condvar), timeout: Duration) -> bool {
     progress.done >= target
 }
 
+/// Fingerprints whose record went to a destination, process-wide: `(destination, fingerprint)`.
+/// Two layers writing to the same place send a purpose once; to different places, once each.
+static SENT: LazyLock<Mutex<HashSet<(u64, u64)>>> = LazyLock::new(Mutex::default);
+
 /// The request side of the channel: dedupes fingerprints and queues records.
 pub(crate) struct SideChannel {
     tx: SyncSender<Record>,
-    sent: Mutex<HashSet<u64>>,
+    destination: u64,
     progress: Shared,
 }
 
@@ -139,6 +144,15 @@ impl SideChannel {
         if sinks.collector.is_none() && sinks.spool.is_none() {
             return None;
         }
+        let destination = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (
+                sinks.collector.as_ref().map(ToString::to_string),
+                &sinks.spool,
+            )
+                .hash(&mut h);
+            h.finish()
+        };
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
         let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
         let worker_progress = progress.clone();
@@ -148,7 +162,7 @@ impl SideChannel {
         match spawned {
             Ok(_) => Some(Self {
                 tx,
-                sent: Mutex::default(),
+                destination,
                 progress: {
                     ALL.lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -165,21 +179,12 @@ impl SideChannel {
 
     /// Whether `fingerprint` still needs its record sent (first time in this process).
     pub(crate) fn wants(&self, fingerprint: u64) -> bool {
-        !self
-            .sent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&fingerprint)
+        !sent().contains(&(self.destination, fingerprint))
     }
 
     /// Queues `record` unless its fingerprint went already; never blocks.
     pub(crate) fn submit(&self, fingerprint: u64, record: Record) {
-        if !self
-            .sent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(fingerprint)
-        {
+        if !sent().insert((self.destination, fingerprint)) {
             return;
         }
         let (lock, _) = &*self.progress;
@@ -192,10 +197,7 @@ impl SideChannel {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 drop(progress);
                 // Forget it, so the next request on this path tries again.
-                self.sent
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&fingerprint);
+                sent().remove(&(self.destination, fingerprint));
                 stats::bump(&RECORDS_DROPPED);
                 tracing::warn!(
                     fingerprint = format_args!("{fingerprint:016x}"),
@@ -211,6 +213,10 @@ impl SideChannel {
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         wait_done(&self.progress, timeout)
     }
+}
+
+fn sent() -> std::sync::MutexGuard<'static, HashSet<(u64, u64)>> {
+    SENT.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The background side: batches records and hands them to the sinks.

@@ -118,3 +118,33 @@ async fn an_unreachable_collector_never_fails_a_request() {
     assert!(whakapapa::stats().sink_failures > before);
     assert_eq!(server.seen_with("collector-down-1").len(), 1);
 }
+
+async fn list_for_two_clients(api: &Api<Pod>) {
+    let lp = kube::api::ListParams::default().labels("two=clients");
+    api.list(&lp).await.unwrap();
+}
+
+/// Once per fingerprint per process and destination: two layers writing to one spool send a
+/// purpose once.
+#[tokio::test]
+async fn two_layers_on_one_spool_send_a_purpose_once() {
+    let server = StandInApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("shared.jsonl");
+    for _ in 0..2 {
+        let layer = PurposeLayer::new(super::settings(&spool));
+        let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
+        list_for_two_clients(&api).await;
+        assert!(layer.flush(Duration::from_secs(10)));
+    }
+    let fps: Vec<u64> = server
+        .seen_with("two%3Dclients")
+        .iter()
+        .map(|s| super::parse_ua(&s.user_agent()).fingerprint)
+        .collect();
+    assert_eq!(fps.len(), 2);
+    assert_eq!(fps[0], fps[1]);
+    let records = super::spool_records(&spool, |r| !r.is_empty());
+    let fp = format!("{:016x}", fps[0]);
+    assert_eq!(records.iter().filter(|r| r.fingerprint == fp).count(), 1);
+}
