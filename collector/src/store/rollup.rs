@@ -6,7 +6,7 @@
 //! and `requests` never disagree. Add a rollup by adding a call here (its SQL in this module or a
 //! sibling of `store/`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -145,7 +145,8 @@ impl Conformance {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+// Field order = the usage primary key's, so sorted keys write the B-tree in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct UsageKey {
     endpoint: i64,
     identity: i64,
@@ -229,7 +230,10 @@ impl Rollup {
         )?;
         let mut emptied = Vec::new();
         let mut fresh = Vec::new();
-        for (k, h) in &self.usage {
+        // In key order: neighbouring keys share pages, which stay in the page cache.
+        let mut sorted: Vec<(&UsageKey, &Hits)> = self.usage.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, h) in sorted {
             if h.hits == 0 {
                 continue;
             }
@@ -273,16 +277,35 @@ impl Rollup {
                 "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
                  SELECT ?1, frame_id FROM purpose_frames WHERE purpose_id = ?2",
             )?;
-            for k in fresh {
-                let e = self.endpoint.entry(k.endpoint).or_default();
-                if k.identity != 0 {
-                    e.apps += app.execute(params![k.endpoint, k.identity])? as i64;
-                }
-                if k.test != 0 {
-                    e.tests += test.execute(params![k.endpoint, k.test])? as i64;
-                }
-                if k.purpose != 0 && purpose.execute(params![k.purpose, k.endpoint])? == 1 {
-                    e.locs += locs.execute(params![k.endpoint, k.purpose])? as i64;
+            // Many new keys share their (endpoint, app), (endpoint, test), (purpose, endpoint):
+            // each pair is tried once, in primary-key order.
+            let apps: BTreeSet<(i64, i64)> = fresh
+                .iter()
+                .filter(|k| k.identity != 0)
+                .map(|k| (k.endpoint, k.identity))
+                .collect();
+            let tests: BTreeSet<(i64, i64)> = fresh
+                .iter()
+                .filter(|k| k.test != 0)
+                .map(|k| (k.endpoint, k.test))
+                .collect();
+            let purposes: BTreeSet<(i64, i64)> = fresh
+                .iter()
+                .filter(|k| k.purpose != 0)
+                .map(|k| (k.purpose, k.endpoint))
+                .collect();
+            for (endpoint, identity) in apps {
+                self.endpoint.entry(endpoint).or_default().apps +=
+                    app.execute(params![endpoint, identity])? as i64;
+            }
+            for (endpoint, t) in tests {
+                self.endpoint.entry(endpoint).or_default().tests +=
+                    test.execute(params![endpoint, t])? as i64;
+            }
+            for (p, endpoint) in purposes {
+                if purpose.execute(params![p, endpoint])? == 1 {
+                    self.endpoint.entry(endpoint).or_default().locs +=
+                        locs.execute(params![endpoint, p])? as i64;
                 }
             }
         }
