@@ -199,17 +199,25 @@ impl Pipeline {
         });
         let (tx, rx) = mpsc::sync_channel::<Chunk>(1);
         let rx = Arc::new(Mutex::new(rx));
+        let (acks, acks_rx) = mpsc::channel::<Ack>();
+        let acknowledger = {
+            let (shared, progress) = (shared.clone(), self.progress.clone());
+            std::thread::Builder::new()
+                .name("ingest-ack".into())
+                .spawn(move || acknowledge(acks_rx, &shared, &progress))
+                .map_err(Error::Spawn)?
+        };
         let mut workers = Vec::new();
         for n in 0..self.options.workers {
             let worker = Worker {
                 rx: rx.clone(),
+                acks: acks.clone(),
                 shared: shared.clone(),
                 store: self.store.clone(),
                 run: self.run,
                 release: self.release,
                 converter: Converter::new(self.mapper.clone()),
                 batch_size: self.options.batch_size,
-                progress: self.progress.clone(),
             };
             workers.push(
                 std::thread::Builder::new()
@@ -226,9 +234,11 @@ impl Pipeline {
             self.read_input(input, &tx, &read, &shared);
         }
         drop(tx);
+        drop(acks);
         for w in workers {
             let _ = w.join();
         }
+        let _ = acknowledger.join();
         self.progress.finish_and_clear();
         if let Some(e) = shared.error.lock().expect("error lock").take() {
             return Err(e);
@@ -342,13 +352,13 @@ impl Pipeline {
 
 struct Worker {
     rx: Arc<Mutex<mpsc::Receiver<Chunk>>>,
+    acks: mpsc::Sender<Ack>,
     shared: Arc<Shared>,
     store: Store,
     run: RunId,
     release: Option<ReleaseId>,
     converter: Converter,
     batch_size: usize,
-    progress: ProgressBar,
 }
 
 /// What a worker made of a chunk.
@@ -459,8 +469,10 @@ impl Worker {
         p
     }
 
+    /// Hands the chunk's batches to the writer without waiting for their commit (the
+    /// acknowledger thread waits), so the writer can commit several in one transaction.
     fn store(&mut self, p: Parsed) -> Result<(), Error> {
-        let purposes = p.purposes.len() as u64;
+        let mut purposes = p.purposes.len() as u64;
         if !p.purposes.is_empty() {
             self.store
                 .upsert_purposes_blocking(p.purposes.into_iter().map(purpose_upsert).collect())?;
@@ -469,7 +481,6 @@ impl Worker {
         let mut requests = p.requests;
         let mut malformed = p.malformed;
         let mut events = p.events;
-        let mut outcome = BatchOutcome::default();
         loop {
             let rest = if requests.len() > self.batch_size {
                 requests.split_off(self.batch_size)
@@ -483,32 +494,57 @@ impl Worker {
                 n.min(events)
             };
             events -= batch_events;
-            let kept_malformed: Vec<MalformedRecord> =
+            let kept: Vec<MalformedRecord> =
                 malformed.iter().take(SUMMARY_MALFORMED).cloned().collect();
-            let o = self.store.apply_blocking(Batch {
+            let pending = self.store.submit_blocking(Batch {
                 run: self.run,
                 release: self.release,
                 events: batch_events,
                 requests,
                 malformed: std::mem::take(&mut malformed),
             })?;
-            outcome.add(&o);
-            {
-                let mut s = self.shared.summary.lock().expect("summary lock");
-                let room = SUMMARY_MALFORMED.saturating_sub(s.malformed.len());
-                s.malformed.extend(kept_malformed.into_iter().take(room));
-            }
+            let _ = self.acks.send(Ack {
+                pending,
+                malformed: kept,
+                purposes: std::mem::take(&mut purposes),
+            });
             if rest.is_empty() {
                 break;
             }
             requests = rest;
         }
-        let mut s = self.shared.summary.lock().expect("summary lock");
-        s.totals.add(&outcome);
-        s.purposes += purposes;
-        self.progress
-            .set_message(format!("{} events", s.totals.events));
         Ok(())
+    }
+}
+
+/// A batch handed to the writer, with what the summary needs once it is committed.
+struct Ack {
+    pending: store::Pending,
+    malformed: Vec<MalformedRecord>,
+    purposes: u64,
+}
+
+/// Waits for each batch's commit in turn and adds it to the summary.
+fn acknowledge(acks: mpsc::Receiver<Ack>, shared: &Shared, progress: &ProgressBar) {
+    for ack in acks {
+        match ack.pending.wait() {
+            Ok(outcome) => {
+                let mut s = shared.summary.lock().expect("summary lock");
+                let room = SUMMARY_MALFORMED.saturating_sub(s.malformed.len());
+                s.malformed.extend(ack.malformed.into_iter().take(room));
+                s.totals.add(&outcome);
+                s.purposes += ack.purposes;
+                progress.set_message(format!("{} events", s.totals.events));
+            }
+            Err(e) => {
+                shared.failed.store(true, Ordering::Relaxed);
+                shared
+                    .error
+                    .lock()
+                    .expect("error lock")
+                    .get_or_insert(e.into());
+            }
+        }
     }
 }
 

@@ -126,10 +126,29 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Sets [`Options::queue`].
+    pub fn queue(mut self, commands: usize) -> Self {
+        self.queue = commands.max(1);
+        self
+    }
+
     /// Sets [`Options::durable`].
     pub fn durable(mut self, durable: bool) -> Self {
         self.durable = durable;
         self
+    }
+}
+
+/// A batch queued by [`Store::submit_blocking`], not yet answered.
+#[derive(Debug)]
+pub struct Pending(oneshot::Receiver<(Result<BatchOutcome>, Batch)>);
+
+impl Pending {
+    /// Waits until the batch is committed (or failed); frees its records on this thread.
+    pub fn wait(self) -> Result<BatchOutcome> {
+        let (outcome, batch) = self.0.blocking_recv().map_err(|_| Error::WriterGone)?;
+        drop(batch);
+        outcome
     }
 }
 
@@ -189,13 +208,18 @@ impl Store {
 
     /// [`Store::apply`] from a thread outside the async runtime.
     pub fn apply_blocking(&self, batch: Batch) -> Result<BatchOutcome> {
+        self.submit_blocking(batch)?.wait()
+    }
+
+    /// Queues a batch for the writer (waiting only while the queue is full); the batch is
+    /// stored once [`Pending::wait`] says so. Batches queued together may share a transaction,
+    /// each still whole.
+    pub fn submit_blocking(&self, batch: Batch) -> Result<Pending> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .blocking_send(Command::Apply { batch, reply })
             .map_err(|_| Error::WriterGone)?;
-        let (outcome, batch) = rx.blocking_recv().map_err(|_| Error::WriterGone)?;
-        drop(batch);
-        outcome
+        Ok(Pending(rx))
     }
 
     /// Stores a catalog as a release (idempotent for the same document and label).

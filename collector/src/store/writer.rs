@@ -46,6 +46,11 @@ pub(super) enum Command {
     },
 }
 
+/// A transaction takes queued batches until it holds this many requests...
+const GROUP_REQUESTS: usize = 50_000;
+/// ... or this many batches.
+const GROUP_BATCHES: usize = 16;
+
 #[derive(Debug, Clone, Copy)]
 struct PurposeState {
     id: i64,
@@ -97,62 +102,116 @@ impl Writer {
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        while let Some(command) = rx.blocking_recv() {
-            match command {
-                Command::Apply { batch, reply } => {
-                    let r = self.in_transaction(|tx, c| apply_batch(tx, c, &batch));
-                    let _ = reply.send((r, batch));
-                }
-                Command::Release { release, reply } => {
-                    let r = self.in_transaction(|tx, _| store_release(tx, release));
-                    let _ = reply.send(r);
-                }
-                Command::Purposes { purposes, reply } => {
-                    let r = self.in_transaction(|tx, c| {
-                        let n = purposes.len();
-                        for p in purposes {
-                            upsert_purpose(tx, c, p)?;
+        let mut next = None;
+        loop {
+            let command = match next.take() {
+                Some(c) => c,
+                None => match rx.blocking_recv() {
+                    Some(c) => c,
+                    None => return,
+                },
+            };
+            next = self.handle(command, &mut rx);
+        }
+    }
+
+    /// Runs a command; a batch takes the batches queued behind it into its transaction (group
+    /// commit) and hands back the first other command it met.
+    fn handle(&mut self, command: Command, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
+        match command {
+            Command::Apply { batch, reply } => {
+                let mut size = batch.requests.len();
+                let mut group = vec![(batch, reply)];
+                let mut other = None;
+                while size < GROUP_REQUESTS && group.len() < GROUP_BATCHES {
+                    match rx.try_recv() {
+                        Ok(Command::Apply { batch, reply }) => {
+                            size += batch.requests.len();
+                            group.push((batch, reply));
                         }
-                        Ok(n)
-                    });
-                    let _ = reply.send(r);
+                        Ok(c) => {
+                            other = Some(c);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Command::BeginRun {
-                    kind,
-                    source,
-                    release,
-                    reply,
-                } => {
-                    let r = self.in_transaction(|tx, _| {
-                        tx.execute(
-                            "INSERT INTO ingest_runs (kind, source, release_id, started_at) \
-                             VALUES (?1, ?2, ?3, ?4)",
-                            params![kind, source, release.map(|r| r.0), now()],
-                        )
-                        .map_err(sql("start a run"))?;
-                        Ok(RunId(tx.last_insert_rowid()))
-                    });
-                    let _ = reply.send(r);
-                }
-                Command::FinishRun { run, reply } => {
-                    let r = self.in_transaction(|tx, _| {
-                        tx.execute(
-                            "UPDATE ingest_runs SET finished_at = ?2 WHERE id = ?1",
-                            params![run.0, now()],
-                        )
-                        .map_err(sql("finish a run"))?;
-                        Ok(())
-                    });
-                    let _ = reply.send(r);
-                }
-                Command::Ping { reply } => {
-                    let r = self
-                        .conn
-                        .query_row("SELECT 1", [], |_| Ok(()))
-                        .map_err(sql("ping the database"));
-                    let _ = reply.send(r);
-                }
+                self.apply_group(group);
+                return other;
             }
+            Command::Release { release, reply } => {
+                let r = self.in_transaction(|tx, _| store_release(tx, release));
+                let _ = reply.send(r);
+            }
+            Command::Purposes { purposes, reply } => {
+                let r = self.in_transaction(|tx, c| {
+                    let n = purposes.len();
+                    for p in purposes {
+                        upsert_purpose(tx, c, p)?;
+                    }
+                    Ok(n)
+                });
+                let _ = reply.send(r);
+            }
+            Command::BeginRun {
+                kind,
+                source,
+                release,
+                reply,
+            } => {
+                let r = self.in_transaction(|tx, _| {
+                    tx.execute(
+                        "INSERT INTO ingest_runs (kind, source, release_id, started_at) \
+                             VALUES (?1, ?2, ?3, ?4)",
+                        params![kind, source, release.map(|r| r.0), now()],
+                    )
+                    .map_err(sql("start a run"))?;
+                    Ok(RunId(tx.last_insert_rowid()))
+                });
+                let _ = reply.send(r);
+            }
+            Command::FinishRun { run, reply } => {
+                let r = self.in_transaction(|tx, _| {
+                    tx.execute(
+                        "UPDATE ingest_runs SET finished_at = ?2 WHERE id = ?1",
+                        params![run.0, now()],
+                    )
+                    .map_err(sql("finish a run"))?;
+                    Ok(())
+                });
+                let _ = reply.send(r);
+            }
+            Command::Ping { reply } => {
+                let r = self
+                    .conn
+                    .query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(sql("ping the database"));
+                let _ = reply.send(r);
+            }
+        }
+        None
+    }
+
+    /// Stores whole batches in one transaction; if it fails, each batch alone, so every
+    /// batch gets its own answer.
+    fn apply_group(&mut self, group: Vec<(Batch, oneshot::Sender<(Result<BatchOutcome>, Batch)>)>) {
+        if group.len() > 1 {
+            let together = self.in_transaction(|tx, c| {
+                group
+                    .iter()
+                    .map(|(b, _)| apply_batch(tx, c, b))
+                    .collect::<Result<Vec<_>>>()
+            });
+            if let Ok(outcomes) = together {
+                for ((batch, reply), outcome) in group.into_iter().zip(outcomes) {
+                    let _ = reply.send((Ok(outcome), batch));
+                }
+                return;
+            }
+        }
+        for (batch, reply) in group {
+            let r = self.in_transaction(|tx, c| apply_batch(tx, c, &batch));
+            let _ = reply.send((r, batch));
         }
     }
 
