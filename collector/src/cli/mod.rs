@@ -11,7 +11,6 @@
 //! Every setting is a flag (some also an environment variable); a bad value is an error.
 
 mod manifests;
-pub mod query;
 mod summary;
 
 use std::io::IsTerminal as _;
@@ -52,8 +51,6 @@ pub enum Command {
     /// Print the YAML that deploys the collector as a cluster's audit webhook: audit policy,
     /// webhook kubeconfig, in-cluster objects, kind config, legacy AuditSink.
     Manifests(manifests::ManifestsArgs),
-    /// Answer a query (coverage, endpoints, loc, apps, deps, ...) from the database.
-    Query(Box<query::QueryArgs>),
 }
 
 /// The database file.
@@ -128,7 +125,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(args) => ingest_command(args),
         Command::Manifests(args) => manifests::run(args),
-        Command::Query(args) => query::run(*args),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(serve(args))
@@ -162,7 +158,8 @@ fn catalog_into(
 fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let inputs = ingest::expand(&args.paths)?;
-    let store = Store::open(&args.db.db, store::Options::default())?;
+    // Room for a few batches ahead of the writer, which commits them together.
+    let store = Store::open(&args.db.db, store::Options::default().queue(4))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -15,13 +15,16 @@ use super::{
     ReleaseRecord, RequestRecord, Result, RunId, StageRank, TestRecord, UserRecord, request_key,
 };
 
+/// Where a batch's outcome goes, with the batch.
+pub(super) type BatchReply = oneshot::Sender<(Result<BatchOutcome>, Batch)>;
+
 /// A request to the writer, with where to send the answer.
 #[derive(Debug)]
 pub(super) enum Command {
     Apply {
         batch: Batch,
         /// The batch goes back with the outcome: freeing its records is the caller's work.
-        reply: oneshot::Sender<(Result<BatchOutcome>, Batch)>,
+        reply: BatchReply,
     },
     Release {
         release: ReleaseRecord,
@@ -194,7 +197,7 @@ impl Writer {
 
     /// Stores whole batches in one transaction; if it fails, each batch alone, so every
     /// batch gets its own answer.
-    fn apply_group(&mut self, group: Vec<(Batch, oneshot::Sender<(Result<BatchOutcome>, Batch)>)>) {
+    fn apply_group(&mut self, group: Vec<(Batch, BatchReply)>) {
         if group.len() > 1 {
             let together = self.in_transaction(|tx, c| {
                 group
