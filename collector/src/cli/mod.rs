@@ -11,6 +11,7 @@
 //! Every setting is a flag (some also an environment variable); a bad value is an error.
 
 mod manifests;
+pub mod query;
 mod summary;
 
 use std::io::IsTerminal as _;
@@ -51,6 +52,8 @@ pub enum Command {
     /// Print the YAML that deploys the collector as a cluster's audit webhook: audit policy,
     /// webhook kubeconfig, in-cluster objects, kind config, legacy AuditSink.
     Manifests(manifests::ManifestsArgs),
+    /// Answer a query (coverage, endpoints, loc, apps, deps, ...) from the database.
+    Query(Box<query::QueryArgs>),
 }
 
 /// The database file.
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(args) => ingest_command(args),
         Command::Manifests(args) => manifests::run(args),
+        Command::Query(args) => query::run(*args),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(serve(args))
