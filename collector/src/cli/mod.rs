@@ -89,8 +89,9 @@ pub struct IngestArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub catalog: CatalogArgs,
-    /// Lines per transaction.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Lines per batch: each batch is stored whole or not at all (the writer commits queued
+    /// batches together).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
     /// Parsing threads (default: the number of CPUs, 2 to 4).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -163,7 +164,7 @@ fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let inputs = ingest::expand(&args.paths)?;
     // Room for a few batches ahead of the writer, which commits them together.
-    let store = Store::open(&args.db.db, store::Options::default().queue(4))?;
+    let store = Store::open(&args.db.db, store::Options::default().queue(2))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

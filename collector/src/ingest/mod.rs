@@ -91,7 +91,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            batch_size: 10_000,
+            batch_size: 5_000,
             workers: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .clamp(2, 4),
@@ -298,7 +298,9 @@ impl Pipeline {
                 }
             }
             Format::JsonLines => {
-                let mut data = Vec::with_capacity(self.options.batch_size * 1100);
+                // Sized like the previous chunk, so the buffer is not regrown (and doubled).
+                let mut capacity = self.options.batch_size * 1400;
+                let mut data = Vec::with_capacity(capacity);
                 let mut lines = Vec::with_capacity(self.options.batch_size);
                 let mut n = 0u64;
                 loop {
@@ -321,10 +323,8 @@ impl Pipeline {
                         }
                     }
                     if lines.len() >= self.options.batch_size {
-                        let full = std::mem::replace(
-                            &mut data,
-                            Vec::with_capacity(self.options.batch_size * 1100),
-                        );
+                        capacity = data.len() + data.len() / 16;
+                        let full = std::mem::replace(&mut data, Vec::with_capacity(capacity));
                         let full_lines = std::mem::replace(
                             &mut lines,
                             Vec::with_capacity(self.options.batch_size),

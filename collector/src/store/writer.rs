@@ -50,7 +50,7 @@ pub(super) enum Command {
 }
 
 /// A transaction takes queued batches until it holds this many requests...
-const GROUP_REQUESTS: usize = 50_000;
+const GROUP_REQUESTS: usize = 30_000;
 /// ... or this many batches.
 const GROUP_BATCHES: usize = 16;
 
