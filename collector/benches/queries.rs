@@ -149,10 +149,11 @@ fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
-/// Times `f` `runs` times after two warm-up runs: (median ms, min ms, max ms).
-fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
-    f();
-    f();
+/// Times `f` `runs` times after `warm` warm-up runs: (median ms, min ms, max ms).
+fn time(warm: usize, runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
+    for _ in 0..warm {
+        f();
+    }
     let mut ms: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
@@ -236,7 +237,7 @@ fn main() {
         "\n{:<28}{:>12}{:>12}{:>12}   ({runs} runs after 2 warm-up)",
         "query", "median ms", "min ms", "max ms"
     );
-    let baseline = time(runs.min(5), || {
+    let baseline = time(1, runs.min(3), || {
         let conn = store::open_reader(&db).expect("open");
         let n: i64 = conn
             .query_row(
@@ -249,13 +250,13 @@ fn main() {
         std::hint::black_box(n);
     });
     println!(
-        "{:<28}{:>12.1}{:>12.1}{:>12.1}   baseline: coverage from a scan of requests",
+        "{:<28}{:>12.1}{:>12.1}{:>12.1}   baseline: coverage from a scan of requests (3 runs after 1 warm-up)",
         "scan of requests", baseline.0, baseline.1, baseline.2
     );
     for (label, name, params) in &cases {
         let req = Request::from_params(name, params.iter().copied()).expect("request");
         let mut bytes = 0;
-        let (med, min, max) = time(runs, || {
+        let (med, min, max) = time(2, runs, || {
             let conn = store::open_reader(&db).expect("open");
             let json = store::queries::run(&conn, &req).expect("answer").to_json();
             bytes = json.len();
