@@ -8,7 +8,7 @@
 //! episode is counted once per episode (its *support*). A sequence inside a longer one with the
 //! same support says nothing more and is left out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -55,7 +55,7 @@ pub struct Journey {
 }
 
 /// The innermost function all stacks share (`""` if none; stacks without frames are skipped).
-fn common_purpose(stacks: &[&Arc<Vec<String>>]) -> String {
+pub fn common_purpose(stacks: &[&Arc<Vec<String>>]) -> String {
     let mut with = stacks.iter().filter(|s| !s.is_empty());
     let Some(first) = with.next() else {
         return String::new();
@@ -92,52 +92,97 @@ pub fn episodes(steps: &[Step], gap_us: i64) -> Vec<Episode> {
     out
 }
 
+/// (app, purpose, endpoints) of a counted sequence.
+type Sequence = (Arc<str>, Arc<str>, Vec<Arc<str>>);
+
+/// Counts episodes' sequences one episode at a time, so a caller can stream requests without
+/// holding them (memory grows with the distinct sequences, not the requests).
+#[derive(Debug, Default)]
+pub struct Miner {
+    max_len: usize,
+    support: HashMap<Sequence, u64>,
+}
+
+impl Miner {
+    /// Mines sequences of 2..=`max_len` endpoints.
+    pub fn new(max_len: usize) -> Miner {
+        Miner {
+            max_len,
+            support: HashMap::new(),
+        }
+    }
+
+    /// Counts one episode: each distinct contiguous sequence once.
+    pub fn add(&mut self, app: &Arc<str>, purpose: &Arc<str>, sequence: &[Arc<str>]) {
+        let mut seen: BTreeSet<&[Arc<str>]> = BTreeSet::new();
+        for len in 2..=self.max_len.min(sequence.len()) {
+            for w in sequence.windows(len) {
+                if seen.insert(w) {
+                    *self
+                        .support
+                        .entry((app.clone(), purpose.clone(), w.to_vec()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// The frequent sequences (support ≥ `min_support`), closed: by support, then length
+    /// (longest first), app, purpose, sequence.
+    pub fn finish(self, min_support: u64) -> Vec<Journey> {
+        type Key<'a> = (&'a str, &'a str, Vec<&'a str>);
+        let frequent: BTreeMap<Key<'_>, u64> = self
+            .support
+            .iter()
+            .filter(|(_, s)| **s >= min_support)
+            .map(|((a, p, seq), s)| ((&**a, &**p, seq.iter().map(|x| &**x).collect()), *s))
+            .collect();
+        let mut covered: BTreeSet<Key<'_>> = BTreeSet::new();
+        for ((app, purpose, seq), &s) in &frequent {
+            if seq.len() > 2 {
+                for sub in [&seq[1..], &seq[..seq.len() - 1]] {
+                    let k = (*app, *purpose, sub.to_vec());
+                    if frequent.get(&k) == Some(&s) {
+                        covered.insert(k);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Journey> = frequent
+            .iter()
+            .filter(|(k, _)| !covered.contains(*k))
+            .map(|((app, purpose, seq), support)| Journey {
+                app: (*app).to_owned(),
+                purpose: (*purpose).to_owned(),
+                sequence: seq.iter().map(|s| (*s).to_owned()).collect(),
+                support: *support,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.support
+                .cmp(&a.support)
+                .then(b.sequence.len().cmp(&a.sequence.len()))
+                .then_with(|| {
+                    (&a.app, &a.purpose, &a.sequence).cmp(&(&b.app, &b.purpose, &b.sequence))
+                })
+        });
+        out
+    }
+}
+
 /// Mines frequent sequences: support ≥ `min_support`, length 2..=`max_len`; by support, then
 /// length (longest first), app, purpose, sequence.
 pub fn mine(episodes: &[Episode], min_support: u64, max_len: usize) -> Vec<Journey> {
-    type Key<'a> = (&'a str, &'a str, &'a [String]);
-    let mut support: BTreeMap<Key<'_>, u64> = BTreeMap::new();
+    let mut m = Miner::new(max_len);
     for e in episodes {
-        let mut seen: BTreeSet<&[String]> = BTreeSet::new();
-        for len in 2..=max_len.min(e.sequence.len()) {
-            for w in e.sequence.windows(len) {
-                if seen.insert(w) {
-                    *support.entry((&e.app, &e.purpose, w)).or_default() += 1;
-                }
-            }
-        }
+        let seq: Vec<Arc<str>> = e.sequence.iter().map(|s| Arc::from(s.as_str())).collect();
+        m.add(
+            &Arc::from(e.app.as_str()),
+            &Arc::from(e.purpose.as_str()),
+            &seq,
+        );
     }
-    let frequent: BTreeMap<Key<'_>, u64> = support
-        .into_iter()
-        .filter(|(_, s)| *s >= min_support)
-        .collect();
-    let mut covered: BTreeSet<Key<'_>> = BTreeSet::new();
-    for (&(app, purpose, seq), &s) in &frequent {
-        if seq.len() > 2 {
-            for sub in [&seq[1..], &seq[..seq.len() - 1]] {
-                if frequent.get(&(app, purpose, sub)) == Some(&s) {
-                    covered.insert((app, purpose, sub));
-                }
-            }
-        }
-    }
-    let mut out: Vec<Journey> = frequent
-        .into_iter()
-        .filter(|(k, _)| !covered.contains(k))
-        .map(|((app, purpose, seq), support)| Journey {
-            app: app.to_owned(),
-            purpose: purpose.to_owned(),
-            sequence: seq.to_vec(),
-            support,
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.support
-            .cmp(&a.support)
-            .then(b.sequence.len().cmp(&a.sequence.len()))
-            .then_with(|| (&a.app, &a.purpose, &a.sequence).cmp(&(&b.app, &b.purpose, &b.sequence)))
-    });
-    out
+    m.finish(min_support)
 }
 
 /// As a table.

@@ -1052,63 +1052,112 @@ fn journeys_query(
     rid: i64,
     o: &JourneyOptions,
 ) -> Result<Vec<journeys::Journey>> {
+    // Names and stacks once, by id; the requests then stream by client and time, so memory
+    // holds one episode and the sequences counted, never the requests.
+    let sql = Sql::default();
+    let apps: HashMap<i64, Arc<str>> = sql
+        .rows(
+            conn,
+            "SELECT id, COALESCE(name, text) FROM identities",
+            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
+        )?
+        .into_iter()
+        .collect();
+    let endpoints: HashMap<i64, Arc<str>> = sql
+        .rows(
+            conn,
+            &format!("SELECT id, operation_id FROM endpoints WHERE release_id = {rid}"),
+            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
+        )?
+        .into_iter()
+        .collect();
+    let mut stacks: HashMap<i64, Arc<Vec<String>>> = HashMap::new();
+    let mut frames = sql.rows(
+        conn,
+        "SELECT pf.purpose_id, f.function FROM purpose_frames pf \
+         JOIN frames f ON f.id = pf.frame_id ORDER BY pf.purpose_id, pf.depth",
+        |x| Ok((x.get::<_, i64>(0)?, x.get::<_, String>(1)?)),
+    )?;
+    frames.retain(|(_, function)| {
+        !is_library(&Frame {
+            function: function.clone(),
+            file: String::new(),
+            line: 0,
+        })
+    });
+    for (p, function) in frames {
+        match stacks.get_mut(&p) {
+            Some(s) => Arc::make_mut(s).push(function),
+            None => {
+                stacks.insert(p, Arc::new(vec![function]));
+            }
+        }
+    }
+    let none = Arc::new(Vec::new());
+
     let mut q = Sql::default();
     let j = who(&mut q, f, "r");
     let w = when(&mut q, f);
     let r = q.p(rid);
-    let mut clients: HashMap<(i64, i64, String, i64), i64> = HashMap::new();
-    let mut stacks: HashMap<i64, Arc<Vec<String>>> = HashMap::new();
-    let raw = q.rows(
-        conn,
-        &format!(
-            "SELECT COALESCE(r.identity_id, 0), COALESCE(r.user_id, 0), COALESCE(r.source_ips, ''), \
-             COALESCE(r.test_id, 0), COALESCE(i.name, i.text), r.purpose_id, e.operation_id, r.received_us \
-             FROM requests r{j} JOIN identities i ON i.id = r.identity_id \
-             JOIN endpoints e ON e.id = r.endpoint_id AND e.release_id = {r} \
-             WHERE {w} ORDER BY 1, 2, 3, 4, r.received_us, r.id"
-        ),
-        |x| {
-            Ok((
-                (x.get::<_, i64>(0)?, x.get::<_, i64>(1)?, x.get::<_, String>(2)?, x.get::<_, i64>(3)?),
-                x.get::<_, String>(4)?,
-                x.get::<_, Option<i64>>(5)?,
-                x.get::<_, String>(6)?,
-                x.get::<_, i64>(7)?,
-            ))
-        },
-    )?;
-    let purposes: Vec<i64> = raw
-        .iter()
-        .filter_map(|r| r.2)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for (p, fr) in frames_of(conn, &purposes)? {
-        let own = fr
-            .iter()
-            .filter(|f| !is_library(f))
-            .map(|f| f.function.clone())
-            .collect();
-        stacks.insert(p, Arc::new(own));
-    }
-    let none = Arc::new(Vec::new());
-    let steps: Vec<journeys::Step> = raw
-        .into_iter()
-        .map(|(client, app, purpose, endpoint, at_us)| {
-            let n = clients.len() as i64;
-            journeys::Step {
-                client: *clients.entry(client).or_insert(n),
-                app,
-                stack: purpose
-                    .and_then(|p| stacks.get(&p).cloned())
-                    .unwrap_or_else(|| none.clone()),
-                endpoint,
-                at_us,
+    let text = format!(
+        "SELECT COALESCE(r.identity_id, 0), COALESCE(r.user_id, 0), COALESCE(r.source_ips, ''), \
+         COALESCE(r.test_id, 0), COALESCE(r.purpose_id, 0), r.endpoint_id, r.received_us \
+         FROM requests r{j} JOIN endpoints e ON e.id = r.endpoint_id AND e.release_id = {r} \
+         WHERE {w} AND r.identity_id IS NOT NULL ORDER BY 1, 2, 3, 4, r.received_us, r.id"
+    );
+    let mut st = conn.prepare(&text).map_err(db)?;
+    let mut rows = st.query(params_from_iter(q.params.iter())).map_err(db)?;
+    let gap = o.gap_secs as i64 * 1_000_000;
+    let mut miner = journeys::Miner::new(o.max_len);
+    // The episode being read: its client, app, stacks, endpoints, last time.
+    type Client = (i64, i64, String, i64);
+    type Open = (Client, Arc<str>, Vec<Arc<Vec<String>>>, Vec<Arc<str>>, i64);
+    let mut cur: Option<Open> = None;
+    let flush = |miner: &mut journeys::Miner, e: Open| {
+        let refs: Vec<&Arc<Vec<String>>> = e.2.iter().collect();
+        let purpose: Arc<str> = Arc::from(journeys::common_purpose(&refs));
+        miner.add(&e.1, &purpose, &e.3);
+    };
+    while let Some(x) = rows.next().map_err(db)? {
+        let client: Client = (
+            x.get(0).map_err(db)?,
+            x.get(1).map_err(db)?,
+            x.get(2).map_err(db)?,
+            x.get(3).map_err(db)?,
+        );
+        let purpose: i64 = x.get(4).map_err(db)?;
+        let endpoint: i64 = x.get(5).map_err(db)?;
+        let at: i64 = x.get(6).map_err(db)?;
+        let stack = stacks
+            .get(&purpose)
+            .cloned()
+            .unwrap_or_else(|| none.clone());
+        let ep = endpoints
+            .get(&endpoint)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""));
+        match &mut cur {
+            Some(c) if c.0 == client && at - c.4 <= gap => {
+                c.2.push(stack);
+                c.3.push(ep);
+                c.4 = at;
             }
-        })
-        .collect();
-    let episodes = journeys::episodes(&steps, o.gap_secs as i64 * 1_000_000);
-    Ok(journeys::mine(&episodes, o.min_support, o.max_len))
+            _ => {
+                if let Some(done) = cur.take() {
+                    flush(&mut miner, done);
+                }
+                let app = apps
+                    .get(&client.0)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(""));
+                cur = Some((client, app, vec![stack], vec![ep], at));
+            }
+        }
+    }
+    if let Some(done) = cur.take() {
+        flush(&mut miner, done);
+    }
+    Ok(miner.finish(o.min_support))
 }
 
 /// `suggest`.
