@@ -76,7 +76,9 @@ pub struct Edge {
 pub struct Deps {
     /// Apps on some edge, by name.
     pub nodes: Vec<Node>,
-    /// Edges by group, resource, writer, reader.
+    /// Edges found, before the limit.
+    pub total_edges: u64,
+    /// The edges kept, by group, resource, writer, reader.
     pub edges: Vec<Edge>,
 }
 
@@ -118,8 +120,13 @@ fn shared(a: &Option<String>, b: &Option<String>) -> bool {
     a.is_none() || b.is_none() || a == b
 }
 
+/// Lines of code listed per side of an edge.
+const LOCS_PER_SIDE: usize = 10;
+
 /// Joins writers to readers of each resource; `requests` gives each app's total requests.
-pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>) -> Deps {
+/// Keeps the `limit` edges with the most requests (writes + reads), each with its
+/// [`LOCS_PER_SIDE`] busiest lines of code per side; `total_edges` counts them all.
+pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> Deps {
     // (group, resource) -> app -> (writes, reads)
     type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
     let mut by: BTreeMap<(&str, &str), Sides<'_>> = BTreeMap::new();
@@ -135,42 +142,76 @@ pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>) -> Deps {
             side.1.push(u);
         }
     }
-    let mut edges = Vec::new();
-    let mut apps: BTreeSet<&str> = BTreeSet::new();
+    let matching = |writes: &[&Use], reads: &[&Use]| -> (u64, u64) {
+        let w = writes
+            .iter()
+            .filter(|x| reads.iter().any(|y| shared(&x.namespace, &y.namespace)))
+            .map(|u| u.hits)
+            .sum();
+        let r = reads
+            .iter()
+            .filter(|y| writes.iter().any(|x| shared(&x.namespace, &y.namespace)))
+            .map(|u| u.hits)
+            .sum();
+        (w, r)
+    };
+    // Counts first, for every pair; lines of code only for the edges kept.
+    let mut all: Vec<(u64, u64, &str, &str, &str, &str)> = Vec::new();
     for ((group, resource), sides) in &by {
-        for (w, (writes, _)) in sides {
-            for (r, (_, reads)) in sides {
+        for (w, (writes, _)) in sides.iter().filter(|(_, s)| !s.0.is_empty()) {
+            for (r, (_, reads)) in sides.iter().filter(|(_, s)| !s.1.is_empty()) {
                 if w == r {
                     continue;
                 }
-                let ws: Vec<&Use> = writes
-                    .iter()
-                    .filter(|x| reads.iter().any(|y| shared(&x.namespace, &y.namespace)))
-                    .copied()
-                    .collect();
-                let rs: Vec<&Use> = reads
-                    .iter()
-                    .filter(|y| writes.iter().any(|x| shared(&x.namespace, &y.namespace)))
-                    .copied()
-                    .collect();
-                if ws.is_empty() || rs.is_empty() {
-                    continue;
+                let (wh, rh) = matching(writes, reads);
+                if wh > 0 && rh > 0 {
+                    all.push((wh, rh, w, r, group, resource));
                 }
-                apps.insert(w);
-                apps.insert(r);
-                edges.push(Edge {
-                    writer: (*w).to_owned(),
-                    reader: (*r).to_owned(),
-                    group: (*group).to_owned(),
-                    resource: (*resource).to_owned(),
-                    writes: ws.iter().map(|u| u.hits).sum(),
-                    reads: rs.iter().map(|u| u.hits).sum(),
-                    writer_locs: locs(&ws),
-                    reader_locs: locs(&rs),
-                });
             }
         }
     }
+    let total_edges = all.len() as u64;
+    all.sort_by(|a, b| {
+        (b.0 + b.1)
+            .cmp(&(a.0 + a.1))
+            .then_with(|| (a.4, a.5, a.2, a.3).cmp(&(b.4, b.5, b.2, b.3)))
+    });
+    all.truncate(limit);
+    all.sort_by(|a, b| (a.4, a.5, a.2, a.3).cmp(&(b.4, b.5, b.2, b.3)));
+    let mut apps: BTreeSet<&str> = BTreeSet::new();
+    let edges = all
+        .into_iter()
+        .map(|(writes, reads, w, r, group, resource)| {
+            apps.insert(w);
+            apps.insert(r);
+            let sides = &by[&(group, resource)];
+            let (ws, rs) = (&sides[w].0, &sides[r].1);
+            let ws: Vec<&Use> = ws
+                .iter()
+                .filter(|x| rs.iter().any(|y| shared(&x.namespace, &y.namespace)))
+                .copied()
+                .collect();
+            let rs: Vec<&Use> = rs
+                .iter()
+                .filter(|y| ws.iter().any(|x| shared(&x.namespace, &y.namespace)))
+                .copied()
+                .collect();
+            let mut writer_locs = locs(&ws);
+            writer_locs.truncate(LOCS_PER_SIDE);
+            let mut reader_locs = locs(&rs);
+            reader_locs.truncate(LOCS_PER_SIDE);
+            Edge {
+                writer: w.to_owned(),
+                reader: r.to_owned(),
+                group: group.to_owned(),
+                resource: resource.to_owned(),
+                writes,
+                reads,
+                writer_locs,
+                reader_locs,
+            }
+        })
+        .collect();
     Deps {
         nodes: apps
             .into_iter()
@@ -179,6 +220,7 @@ pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>) -> Deps {
                 requests: requests.get(a).copied().unwrap_or(0),
             })
             .collect(),
+        total_edges,
         edges,
     }
 }
@@ -266,7 +308,9 @@ mod tests {
         let mut req = BTreeMap::new();
         req.insert("writer".to_string(), 6);
         req.insert("reader".to_string(), 7);
-        let d = build(&uses, &req);
+        let d = build(&uses, &req, 10);
+        assert_eq!(d.total_edges, 2);
+        assert_eq!(build(&uses, &req, 1).edges.len(), 1);
         let nodes: Vec<(&str, u64)> = d
             .nodes
             .iter()

@@ -8,7 +8,7 @@
 //! episode is counted once per episode (its *support*). A sequence inside a longer one with the
 //! same support says nothing more and is left out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -92,14 +92,16 @@ pub fn episodes(steps: &[Step], gap_us: i64) -> Vec<Episode> {
     out
 }
 
-/// (app, purpose, endpoints) of a counted sequence.
-type Sequence = (Arc<str>, Arc<str>, Vec<Arc<str>>);
+/// (app, purpose, endpoints) of a counted sequence, as interned ids.
+type Sequence = (u32, u32, Box<[u32]>);
 
 /// Counts episodes' sequences one episode at a time, so a caller can stream requests without
-/// holding them (memory grows with the distinct sequences, not the requests).
+/// holding them (memory grows with the distinct sequences, kept as interned ids).
 #[derive(Debug, Default)]
 pub struct Miner {
     max_len: usize,
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
     support: HashMap<Sequence, u64>,
 }
 
@@ -108,20 +110,32 @@ impl Miner {
     pub fn new(max_len: usize) -> Miner {
         Miner {
             max_len,
-            support: HashMap::new(),
+            ..Miner::default()
         }
+    }
+
+    fn id(&mut self, name: &Arc<str>) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.ids.insert(name.clone(), id);
+        id
     }
 
     /// Counts one episode: each distinct contiguous sequence once.
     pub fn add(&mut self, app: &Arc<str>, purpose: &Arc<str>, sequence: &[Arc<str>]) {
-        let mut seen: BTreeSet<&[Arc<str>]> = BTreeSet::new();
-        for len in 2..=self.max_len.min(sequence.len()) {
-            for w in sequence.windows(len) {
+        if sequence.len() < 2 {
+            return;
+        }
+        let (app, purpose) = (self.id(app), self.id(purpose));
+        let seq: Vec<u32> = sequence.iter().map(|e| self.id(e)).collect();
+        let mut seen: BTreeSet<&[u32]> = BTreeSet::new();
+        for len in 2..=self.max_len.min(seq.len()) {
+            for w in seq.windows(len) {
                 if seen.insert(w) {
-                    *self
-                        .support
-                        .entry((app.clone(), purpose.clone(), w.to_vec()))
-                        .or_default() += 1;
+                    *self.support.entry((app, purpose, w.into())).or_default() += 1;
                 }
             }
         }
@@ -130,31 +144,30 @@ impl Miner {
     /// The frequent sequences (support ≥ `min_support`), closed: by support, then length
     /// (longest first), app, purpose, sequence.
     pub fn finish(self, min_support: u64) -> Vec<Journey> {
-        type Key<'a> = (&'a str, &'a str, Vec<&'a str>);
-        let frequent: BTreeMap<Key<'_>, u64> = self
+        let frequent: HashMap<&Sequence, u64> = self
             .support
             .iter()
             .filter(|(_, s)| **s >= min_support)
-            .map(|((a, p, seq), s)| ((&**a, &**p, seq.iter().map(|x| &**x).collect()), *s))
+            .map(|(k, s)| (k, *s))
             .collect();
-        let mut covered: BTreeSet<Key<'_>> = BTreeSet::new();
+        let mut covered: BTreeSet<(u32, u32, &[u32])> = BTreeSet::new();
         for ((app, purpose, seq), &s) in &frequent {
             if seq.len() > 2 {
                 for sub in [&seq[1..], &seq[..seq.len() - 1]] {
-                    let k = (*app, *purpose, sub.to_vec());
-                    if frequent.get(&k) == Some(&s) {
-                        covered.insert(k);
+                    if frequent.get(&(*app, *purpose, Box::from(sub))) == Some(&s) {
+                        covered.insert((*app, *purpose, sub));
                     }
                 }
             }
         }
+        let name = |id: u32| self.names[id as usize].to_string();
         let mut out: Vec<Journey> = frequent
             .iter()
-            .filter(|(k, _)| !covered.contains(*k))
+            .filter(|((a, p, seq), _)| !covered.contains(&(*a, *p, &seq[..])))
             .map(|((app, purpose, seq), support)| Journey {
-                app: (*app).to_owned(),
-                purpose: (*purpose).to_owned(),
-                sequence: seq.iter().map(|s| (*s).to_owned()).collect(),
+                app: name(*app),
+                purpose: name(*purpose),
+                sequence: seq.iter().map(|e| name(*e)).collect(),
                 support: *support,
             })
             .collect();

@@ -170,6 +170,8 @@ pub struct JourneyOptions {
     pub max_len: usize,
     /// Seconds without a request that end an episode.
     pub gap_secs: u64,
+    /// Journeys returned (the most supported).
+    pub limit: usize,
 }
 
 impl Default for JourneyOptions {
@@ -178,6 +180,7 @@ impl Default for JourneyOptions {
             min_support: 2,
             max_len: 4,
             gap_secs: 60,
+            limit: 100,
         }
     }
 }
@@ -234,7 +237,10 @@ pub enum Query {
         gaps: bool,
     },
     /// Programs that write what other programs read.
-    Deps,
+    Deps {
+        /// Edges kept (those with the most requests).
+        limit: usize,
+    },
     /// Frequent ordered endpoint sequences.
     Journeys(JourneyOptions),
     /// Skeleton tests for untested eligible endpoints.
@@ -264,7 +270,7 @@ impl Query {
             Query::Search { .. } => "search",
             Query::Apps { .. } => "apps",
             Query::Tests { .. } => "tests",
-            Query::Deps => "deps",
+            Query::Deps { .. } => "deps",
             Query::Journeys(_) => "journeys",
             Query::Suggest { .. } => "suggest",
             Query::History { .. } => "history",
@@ -393,7 +399,7 @@ impl Request {
                     ))
                 }
                 "q" if qname == "search" => q = Some(nonempty(v)?),
-                "limit" if takes(&["endpoint", "search", "suggest"]) => {
+                "limit" if takes(&["endpoint", "search", "suggest", "deps", "journeys"]) => {
                     limit = Some(parse_limit(k, v)?)
                 }
                 "rbac" if qname == "apps" => flag = parse_bool(k, v)?,
@@ -416,6 +422,11 @@ impl Request {
             }
         }
         eo.counting = counting;
+        if qname == "journeys"
+            && let Some(l) = limit
+        {
+            jo.limit = l;
+        }
         let query = match qname {
             "releases" => Query::Releases,
             "coverage" => Query::Coverage { counting, apisnoop },
@@ -435,7 +446,9 @@ impl Request {
             },
             "apps" => Query::Apps { rbac: flag },
             "tests" => Query::Tests { gaps: flag },
-            "deps" => Query::Deps,
+            "deps" => Query::Deps {
+                limit: limit.unwrap_or(100),
+            },
             "journeys" => Query::Journeys(jo),
             "suggest" => Query::Suggest {
                 limit: limit.unwrap_or(20),
@@ -515,14 +528,15 @@ mod tests {
             ),
             ("apps", &[("rbac", "true")], Query::Apps { rbac: true }),
             ("tests", &[("gaps", "")], Query::Tests { gaps: true }),
-            ("deps", &[], Query::Deps),
+            ("deps", &[("limit", "7")], Query::Deps { limit: 7 }),
             (
                 "journeys",
-                &[("min-support", "3"), ("max-len", "2"), ("gap", "5")],
+                &[("min-support", "3"), ("max-len", "2"), ("gap", "5"), ("limit", "9")],
                 Query::Journeys(JourneyOptions {
                     min_support: 3,
                     max_len: 2,
                     gap_secs: 5,
+                    limit: 9,
                 }),
             ),
             (

@@ -188,10 +188,12 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
         Query::Apps { rbac: true } => Answer::Rbac(rbac::derive(&accesses(conn, f)?)),
         Query::Tests { gaps: false } => Answer::Tests(tests(conn, f)?),
         Query::Tests { gaps: true } => Answer::Gaps(gaps(conn, f)?),
-        Query::Deps => Answer::Deps(deps_query(conn, f)?),
+        Query::Deps { limit } => Answer::Deps(deps_query(conn, f, *limit)?),
         Query::Journeys(o) => {
             let (rid, _, _) = release(conn, f)?;
-            Answer::Journeys(journeys_query(conn, f, rid, o)?)
+            let mut js = journeys_query(conn, f, rid, o)?;
+            js.truncate(o.limit);
+            Answer::Journeys(js)
         }
         Query::Suggest { limit, journeys } => {
             Answer::Suggest(suggest_query(conn, f, *limit, journeys)?)
@@ -982,7 +984,7 @@ fn own_line(frames: &[Frame]) -> Option<Frame> {
 }
 
 /// `deps` (scans `requests`).
-fn deps_query(conn: &Connection, f: &Filters) -> Result<deps::Deps> {
+fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<deps::Deps> {
     let mut q = Sql::default();
     let j = who(&mut q, f, "r");
     let w = when(&mut q, f);
@@ -1042,7 +1044,7 @@ fn deps_query(conn: &Connection, f: &Filters) -> Result<deps::Deps> {
         )?
         .into_iter()
         .collect();
-    Ok(deps::build(&uses, &requests))
+    Ok(deps::build(&uses, &requests, limit))
 }
 
 /// `journeys` (scans `requests` in client and time order).
