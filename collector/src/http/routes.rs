@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{AppError, AppState};
 use crate::audit;
-use crate::ingest::{Converter, purpose_upsert};
+use crate::ingest::purpose_upsert;
 use crate::purpose;
 use crate::store::{Batch, MalformedRecord};
 
@@ -54,8 +54,14 @@ pub async fn audit(
             return Err(AppError::BadBody(reason));
         }
     };
-    let mut converter = Converter::new(state.webhook.mapper.clone());
-    let requests: Vec<_> = events.into_iter().map(|e| converter.record(e)).collect();
+    let requests: Vec<_> = {
+        let mut converter = state
+            .webhook
+            .converter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        events.into_iter().map(|e| converter.record(e)).collect()
+    };
     let n = requests.len() as u64;
     state.metrics.events_received(n);
     state.metrics.add_queue_depth(1);
