@@ -1,6 +1,8 @@
 //! Integration tests of whakapapa-collector: one binary, one module per area under `it/`.
 #[path = "it/admission.rs"]
 mod admission;
+#[path = "it/bomb.rs"]
+mod bomb;
 #[path = "it/crash.rs"]
 mod crash;
 #[path = "it/deploy.rs"]
