@@ -1,4 +1,5 @@
 //! Kubernetes audit events into SQLite.
+
 pub mod admission;
 pub mod audit;
 pub mod auth;

@@ -1,4 +1,5 @@
 //! Integration tests of whakapapa-collector: one binary, one module per area under `it/`.
+
 #[path = "it/admission.rs"]
 mod admission;
 #[path = "it/bomb.rs"]
