@@ -531,7 +531,12 @@ mod tests {
             ("deps", &[("limit", "7")], Query::Deps { limit: 7 }),
             (
                 "journeys",
-                &[("min-support", "3"), ("max-len", "2"), ("gap", "5"), ("limit", "9")],
+                &[
+                    ("min-support", "3"),
+                    ("max-len", "2"),
+                    ("gap", "5"),
+                    ("limit", "9"),
+                ],
                 Query::Journeys(JourneyOptions {
                     min_support: 3,
                     max_len: 2,

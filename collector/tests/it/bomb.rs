@@ -67,7 +67,13 @@ fn a_gzip_bomb_is_refused_without_memory_growth_past_the_cap() {
         .port();
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_whakapapa-collector"))
-            .args(["serve", "--db", db.to_str().unwrap(), "--openapi", "embedded"])
+            .args([
+                "serve",
+                "--db",
+                db.to_str().unwrap(),
+                "--openapi",
+                "embedded",
+            ])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--max-decompressed", &CAP.to_string()])
             .stdout(Stdio::null())
@@ -78,7 +84,10 @@ fn a_gzip_bomb_is_refused_without_memory_growth_past_the_cap() {
     let pid = server.0.id();
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() || get(port, "/readyz") != 200 {
-        assert!(start.elapsed() < Duration::from_secs(60), "serve never got ready");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "serve never got ready"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
