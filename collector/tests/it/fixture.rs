@@ -192,3 +192,19 @@ impl Db {
         store::read::requests_by_audit_id(&self.store.reader().unwrap(), audit_id).unwrap()
     }
 }
+
+/// A whakapapa User-Agent (KEP.md grammar) with frames innermost first; `%`, `:`, `@` and
+/// space are percent-encoded in each function and file.
+pub fn whakapapa_ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace(':', "%3A")
+            .replace('@', "%40")
+            .replace(' ', "%20")
+    };
+    let frames: Vec<String> = frames
+        .iter()
+        .map(|(f, file, l)| format!("{}@{}:{l}", enc(f), enc(file)))
+        .collect();
+    format!("{identity} whakapapa/1 fp={fp} {}", frames.join(" "))
+}

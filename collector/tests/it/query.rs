@@ -14,6 +14,7 @@ use whakapapa_collector::cli::{self, Cli};
 use whakapapa_collector::query::{Answer, Format, Request};
 use whakapapa_collector::store::{self, Store};
 
+use crate::fixture::whakapapa_ua as ua;
 use clap::Parser as _;
 
 /// A small OpenAPI v2 document: 9 endpoints, 7 stable (one listed ineligible), 1 beta, 1 alpha.
@@ -52,31 +53,12 @@ fn spec() -> Value {
     })
 }
 
-/// A frame as the User-Agent carries it (`:`, `@`, `%`, space percent-encoded).
-fn frame(function: &str, file: &str, line: u32) -> String {
-    let enc = |s: &str| {
-        s.replace('%', "%25")
-            .replace(':', "%3A")
-            .replace('@', "%40")
-            .replace(' ', "%20")
-    };
-    format!("{}@{}:{line}", enc(function), enc(file))
-}
-
 const SHOP: &str = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1";
 const DASH: &str = "dashboard/v1.2.0 (linux/arm64) git/abc1234";
 const E2E: &str = "e2e.test/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
 const KUBECTL: &str = "kubectl/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
 const POD_TEST: &str = "[sig-node] Pods should list pods [Conformance]";
 const CM_TEST: &str = "[sig-apps] ConfigMap should be created";
-
-fn ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {
-    let frames: Vec<String> = frames
-        .iter()
-        .map(|(f, file, l)| frame(f, file, *l))
-        .collect();
-    format!("{identity} whakapapa/1 fp={fp} {}", frames.join(" "))
-}
 
 fn ua_list_pods() -> String {
     ua(

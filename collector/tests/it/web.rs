@@ -26,6 +26,7 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Batch, ReleaseId, RunId, Store};
 
 use crate::fixture::Ev;
+use crate::fixture::whakapapa_ua as ua;
 
 /// The browser tests share the machine's two cores: one at a time, so the load time measured
 /// is the page's, not the other test's.
@@ -344,20 +345,6 @@ const SHOP: &str = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1";
 const DASH: &str = "dashboard/v1.2.0 (linux/arm64) git/abc1234";
 const E2E: &str = "e2e.test/v1.0.0 (linux/amd64) kubernetes/6f6b2a1";
 const KUBECTL: &str = "kubectl/v1.0.0 (linux/amd64) kubernetes/6f6b2a1";
-
-/// A whakapapa User-Agent; frames innermost first, `:` and `@` percent-encoded.
-fn ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {
-    let enc = |s: &str| {
-        s.replace('%', "%25")
-            .replace(':', "%3A")
-            .replace('@', "%40")
-    };
-    let frames: Vec<String> = frames
-        .iter()
-        .map(|(f, file, l)| format!("{}@{}:{l}", enc(f), enc(file)))
-        .collect();
-    format!("{identity} whakapapa/1 fp={fp} {}", frames.join(" "))
-}
 
 fn shop_list() -> String {
     ua(
