@@ -163,8 +163,13 @@ fn catalog_into(
 fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let inputs = ingest::expand(&args.paths)?;
-    // Room for a few batches ahead of the writer, which commits them together.
-    let store = Store::open(&args.db.db, store::Options::default().queue(2))?;
+    // Room for a few batches ahead of the writer, which commits them together. Rollups are
+    // summed over many batches (a log repeats its keys) and folded in at least every 10 s.
+    let fold = store::Fold::Deferred {
+        interval: Duration::from_secs(10),
+        max_keys: 256 * 1024,
+    };
+    let store = Store::open(&args.db.db, store::Options::default().queue(2).fold(fold))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_rollups.sql"),
     include_str!("migrations/0003_endpoint_distinct.sql"),
     include_str!("migrations/0004_frames_by_file.sql"),
+    include_str!("migrations/0005_rollup_state.sql"),
 ];
 
 /// The schema version this build writes.

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use key::request_key;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
-pub use rollup::Applied;
+pub use rollup::{Applied, Fold};
 
 use writer::Command;
 
@@ -113,6 +113,8 @@ pub struct Options {
     pub cache_kib: i64,
     /// Commands queued for the writer before senders wait.
     pub queue: usize,
+    /// When rollups are folded in: every batch (default), or deferred (bulk ingest).
+    pub fold: Fold,
 }
 
 impl Default for Options {
@@ -121,6 +123,7 @@ impl Default for Options {
             durable: false,
             cache_kib: 32 * 1024,
             queue: 2,
+            fold: Fold::EveryBatch,
         }
     }
 }
@@ -129,6 +132,12 @@ impl Options {
     /// Sets [`Options::queue`].
     pub fn queue(mut self, commands: usize) -> Self {
         self.queue = commands.max(1);
+        self
+    }
+
+    /// Sets [`Options::fold`].
+    pub fn fold(mut self, fold: Fold) -> Self {
+        self.fold = fold;
         self
     }
 
@@ -172,7 +181,7 @@ impl Store {
             source,
         })?;
         migrate::migrate(&mut conn)?;
-        let writer = writer::Writer::new(conn)?;
+        let writer = writer::Writer::new(conn, options.fold)?;
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -257,6 +266,17 @@ impl Store {
     /// Marks a run finished.
     pub fn finish_run_blocking(&self, run: RunId) -> Result<()> {
         self.call_blocking(|reply| Command::FinishRun { run, reply })
+    }
+
+    /// Folds pending rollup deltas in now: queries that follow see every committed batch
+    /// (needed only with [`Fold::Deferred`]).
+    pub async fn fold(&self) -> Result<()> {
+        self.call(|reply| Command::Fold { reply }).await
+    }
+
+    /// [`Store::fold`] from a thread outside the async runtime.
+    pub fn fold_blocking(&self) -> Result<()> {
+        self.call_blocking(|reply| Command::Fold { reply })
     }
 
     /// Round trip through the writer: it is alive and its connection answers.

@@ -1,12 +1,15 @@
-//! Aggregates kept current in the same transaction as each batch (the query rollups of
-//! migration 2).
+//! The query rollups (migrations 2 and 3), folded in from `requests`.
 //!
-//! [`apply`] runs after a batch's requests are written and before its commit, with exactly what
-//! the batch changed ([`Applied`]); a rollup that fails rolls the whole batch back, so rollups
-//! and `requests` never disagree. Add a rollup by adding a call here (its SQL in this module or a
-//! sibling of `store/`).
+//! [`Pending::add`] takes exactly what a batch changed ([`Applied`]), inside its transaction,
+//! and sums it in memory; [`Pending::fold`] writes the sums, one upsert per distinct key in key
+//! order, and moves `rollup_state.folded_through` (migration 5) in the same transaction. With
+//! [`Fold::EveryBatch`] both happen in the batch's transaction; with [`Fold::Deferred`] many
+//! batches share one fold. Either way the rollups count exactly the requests up to the mark,
+//! and a writer that starts folds whatever lies above it, so rollups and `requests` never
+//! disagree for long and never for good. Add a rollup by adding it to [`Rollup`].
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -55,48 +58,99 @@ pub struct Applied<'a> {
     pub advanced: &'a [Advance<'a>],
 }
 
-/// Updates every rollup for one batch, inside its transaction: `usage`, `endpoint_usage` and
-/// `run_usage` (migration 2). Aggregated in memory first, so each distinct key costs one upsert.
-pub(super) fn apply(tx: &Transaction<'_>, applied: &Applied<'_>) -> rusqlite::Result<()> {
-    if applied.new.is_empty() && applied.advanced.is_empty() {
-        return Ok(());
-    }
-    let mut batch = Rollup::default();
-    let mut conformance = Conformance::default();
-    for n in applied.new {
-        let test = n.test_id.unwrap_or(0);
-        let conf = conformance.of(tx, test)?;
-        let key = UsageKey {
-            endpoint: n.endpoint_id.unwrap_or(0),
-            identity: n.identity_id.unwrap_or(0),
-            test,
-            purpose: n.purpose_id.unwrap_or(0),
-            verb: n.record.verb.clone(),
-            code: n.record.status_code.unwrap_or(0),
-        };
-        batch.add(key, 1, n.record.received_us, conf, true);
-        if let Some(e) = n.endpoint_id {
-            let r = batch.run.entry(e).or_default();
-            r.hits += 1;
-            r.test_hits += (test != 0) as i64;
-            r.conf_hits += conf as i64;
+/// When rollups are folded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// In each batch's own transaction: queries see every committed batch (`serve`).
+    EveryBatch,
+    /// Deltas of many batches are summed in memory and folded in their own transaction when
+    /// `max_keys` distinct keys are pending, when the oldest is `interval` old, at the end of a
+    /// run and when the writer stops (bulk `ingest`: most keys recur, so far fewer upserts).
+    Deferred {
+        /// Age of the oldest pending delta that makes a fold due.
+        interval: Duration,
+        /// Distinct `usage` keys pending that make a fold due (bounds memory).
+        max_keys: usize,
+    },
+}
+
+/// Rollup deltas of committed requests not yet folded into the rollup tables.
+///
+/// Invariant: `rollup_state.folded_through` is the highest `requests.id` counted in the
+/// rollups; every request above it is counted in `rollup` (while `exact`). A crash loses the
+/// memory, not the invariant: the next writer folds the requests above the mark from the table.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    rollup: Rollup,
+    conformance: HashMap<i64, bool>,
+    /// `rollup_state.folded_through`, as last read or written.
+    folded_through: i64,
+    /// Highest request id this writer stored since (its deltas are in `rollup`).
+    last_id: i64,
+    /// When the oldest delta in `rollup` was added.
+    since: Option<Instant>,
+    /// `false` until read from the database and after a rollback: `rollup` is not to be
+    /// trusted, and the next fold re-reads the requests above the mark instead.
+    exact: bool,
+    /// A fold is written in the open transaction.
+    in_flight: bool,
+}
+
+impl Pending {
+    /// Adds one batch's changes (inside its transaction). Moves of requests already folded
+    /// are written at once, so the rollups stay exact for them whatever happens next.
+    pub(super) fn add(
+        &mut self,
+        tx: &Transaction<'_>,
+        applied: &Applied<'_>,
+    ) -> rusqlite::Result<()> {
+        if applied.new.is_empty() && applied.advanced.is_empty() {
+            return Ok(());
         }
-    }
-    if !applied.advanced.is_empty() {
-        // An advanced request moves from its old status code to its new one; its other key
-        // columns are the stored row's.
-        let mut row = tx.prepare_cached(
-            "SELECT COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), COALESCE(test_id, 0), \
-             COALESCE(purpose_id, 0), verb, received_us FROM requests WHERE id = ?1",
-        )?;
-        for a in applied.advanced {
-            let before = a.before_status.unwrap_or(0);
-            let after = a.record.status_code.unwrap_or(0);
-            if before == after {
-                continue;
+        for n in applied.new {
+            self.last_id = self.last_id.max(n.id);
+            if !self.exact {
+                continue; // the next fold reads it from `requests`
             }
-            let (endpoint, identity, test, purpose, verb, at): (i64, i64, i64, i64, String, i64) =
-                row.query_row(params![a.id], |r| {
+            let test = n.test_id.unwrap_or(0);
+            let conf = conformance(&mut self.conformance, tx, test)?;
+            let key = UsageKey {
+                endpoint: n.endpoint_id.unwrap_or(0),
+                identity: n.identity_id.unwrap_or(0),
+                test,
+                purpose: n.purpose_id.unwrap_or(0),
+                verb: n.record.verb.clone(),
+                code: n.record.status_code.unwrap_or(0),
+            };
+            self.rollup
+                .add_new(key, n.record.received_us, conf, applied.run.0);
+        }
+        if !applied.advanced.is_empty() {
+            let mut now = Rollup::default();
+            // An advanced request moves from its old status code to its new one; its other key
+            // columns are the stored row's.
+            let mut row = tx.prepare_cached(
+                "SELECT COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), COALESCE(test_id, 0), \
+                 COALESCE(purpose_id, 0), verb, received_us FROM requests WHERE id = ?1",
+            )?;
+            for a in applied.advanced {
+                let before = a.before_status.unwrap_or(0);
+                let after = a.record.status_code.unwrap_or(0);
+                if before == after {
+                    continue;
+                }
+                let pending = a.id > self.folded_through;
+                if pending && !self.exact {
+                    continue; // the next fold reads its current code
+                }
+                let (endpoint, identity, test, purpose, verb, at): (
+                    i64,
+                    i64,
+                    i64,
+                    i64,
+                    String,
+                    i64,
+                ) = row.query_row(params![a.id], |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
@@ -106,43 +160,138 @@ pub(super) fn apply(tx: &Transaction<'_>, applied: &Applied<'_>) -> rusqlite::Re
                         r.get(5)?,
                     ))
                 })?;
-            let conf = conformance.of(tx, test)?;
-            let key = |code| UsageKey {
-                endpoint,
-                identity,
-                test,
-                purpose,
-                verb: verb.clone(),
-                code,
-            };
-            batch.add(key(before), -1, at, conf, false);
-            batch.add(key(after), 1, at, conf, false);
+                let conf = conformance(&mut self.conformance, tx, test)?;
+                let key = |code| UsageKey {
+                    endpoint,
+                    identity,
+                    test,
+                    purpose,
+                    verb: verb.clone(),
+                    code,
+                };
+                let into = if pending { &mut self.rollup } else { &mut now };
+                into.add(key(before), -1, at, conf, false);
+                into.add(key(after), 1, at, conf, false);
+            }
+            if !now.usage.is_empty() {
+                now.write(tx)?;
+            }
+        }
+        if self.since.is_none() && !self.rollup.usage.is_empty() {
+            self.since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// A transaction committed: a fold in it is done.
+    pub(super) fn committed(&mut self) {
+        if self.in_flight {
+            self.folded();
         }
     }
-    batch.write(tx, applied.run.0)
+
+    /// Whether a fold is due under `fold`.
+    pub(super) fn due(&self, fold: Fold) -> bool {
+        if !self.exact {
+            return true;
+        }
+        if self.rollup.usage.is_empty() && self.last_id <= self.folded_through {
+            return false;
+        }
+        match fold {
+            Fold::EveryBatch => true,
+            Fold::Deferred { interval, max_keys } => {
+                self.rollup.usage.len() >= max_keys
+                    || self.since.is_some_and(|s| s.elapsed() >= interval)
+            }
+        }
+    }
+
+    /// Folds everything pending into the rollup tables and moves the mark, inside `tx`. Call
+    /// [`Pending::committed`] once `tx` commits; if it rolls back, start over from
+    /// `Pending::default()` (inexact: the next fold re-reads `requests`).
+    pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let through = if self.exact {
+            let rollup = std::mem::take(&mut self.rollup);
+            rollup.write(tx)?;
+            self.last_id
+        } else {
+            self.fold_from_requests(tx)?
+        };
+        tx.prepare_cached("UPDATE rollup_state SET folded_through = ?1")?
+            .execute(params![through])?;
+        self.last_id = through;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    fn folded(&mut self) {
+        self.folded_through = self.last_id;
+        self.rollup = Rollup::default();
+        self.since = None;
+        self.exact = true;
+        self.in_flight = false;
+    }
+
+    /// Re-reads the requests above the mark (after a crash or a rollback) in id order, writing
+    /// every `FOLD_KEYS` distinct keys; returns the highest id folded.
+    fn fold_from_requests(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+        let mark: i64 = tx
+            .prepare_cached("SELECT folded_through FROM rollup_state")?
+            .query_row([], |r| r.get(0))?;
+        let mut through = mark;
+        let mut rollup = Rollup::default();
+        let mut rows = tx.prepare_cached(
+            "SELECT id, run_id, COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), \
+             COALESCE(test_id, 0), COALESCE(purpose_id, 0), verb, COALESCE(status_code, 0), \
+             received_us FROM requests WHERE id > ?1 ORDER BY id",
+        )?;
+        let mut rows = rows.query(params![mark])?;
+        while let Some(r) = rows.next()? {
+            let test: i64 = r.get(4)?;
+            let conf = conformance(&mut self.conformance, tx, test)?;
+            let key = UsageKey {
+                endpoint: r.get(2)?,
+                identity: r.get(3)?,
+                test,
+                purpose: r.get(5)?,
+                verb: r.get(6)?,
+                code: r.get(7)?,
+            };
+            rollup.add_new(key, r.get(8)?, conf, r.get(1)?);
+            through = r.get(0)?;
+            if rollup.usage.len() >= FOLD_KEYS {
+                std::mem::take(&mut rollup).write(tx)?;
+            }
+        }
+        rollup.write(tx)?;
+        Ok(through)
+    }
 }
 
-/// `tests.conformance` of the batch's tests, read once per batch.
-#[derive(Default)]
-struct Conformance(HashMap<i64, bool>);
+/// Distinct keys written at a time when folding from `requests`.
+const FOLD_KEYS: usize = 100_000;
 
-impl Conformance {
-    fn of(&mut self, tx: &Transaction<'_>, test: i64) -> rusqlite::Result<bool> {
-        if test == 0 {
-            return Ok(false);
-        }
-        if let Some(c) = self.0.get(&test) {
-            return Ok(*c);
-        }
-        let c = tx
-            .prepare_cached("SELECT conformance FROM tests WHERE id = ?1")?
-            .query_row(params![test], |r| r.get::<_, i64>(0))
-            .optional()?
-            .unwrap_or(0)
-            != 0;
-        self.0.insert(test, c);
-        Ok(c)
+/// `tests.conformance`, read once per test.
+fn conformance(
+    cache: &mut HashMap<i64, bool>,
+    tx: &Transaction<'_>,
+    test: i64,
+) -> rusqlite::Result<bool> {
+    if test == 0 {
+        return Ok(false);
     }
+    if let Some(c) = cache.get(&test) {
+        return Ok(*c);
+    }
+    let c = tx
+        .prepare_cached("SELECT conformance FROM tests WHERE id = ?1")?
+        .query_row(params![test], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0)
+        != 0;
+    cache.insert(test, c);
+    Ok(c)
 }
 
 // Field order = the usage primary key's, so sorted keys write the B-tree in order.
@@ -183,15 +332,27 @@ struct RunHits {
     conf_hits: i64,
 }
 
-/// One batch's deltas.
-#[derive(Default)]
+/// Deltas of one batch or of many.
+#[derive(Debug, Default)]
 struct Rollup {
     usage: HashMap<UsageKey, Hits>,
     endpoint: HashMap<i64, EndpointHits>,
-    run: HashMap<i64, RunHits>,
+    /// By (run, endpoint).
+    run: HashMap<(i64, i64), RunHits>,
 }
 
 impl Rollup {
+    /// Adds a request stored for the first time, in `run`.
+    fn add_new(&mut self, key: UsageKey, at: i64, conf: bool, run: i64) {
+        if key.endpoint != 0 {
+            let r = self.run.entry((run, key.endpoint)).or_default();
+            r.hits += 1;
+            r.test_hits += (key.test != 0) as i64;
+            r.conf_hits += conf as i64;
+        }
+        self.add(key, 1, at, conf, true);
+    }
+
     /// Adds `n` requests under `key`: a new request (`n` = 1), or one side of a request's move
     /// between status codes (`n` = -1 from the old, +1 to the new), which changes no count of
     /// requests, only the 2xx ones.
@@ -219,7 +380,7 @@ impl Rollup {
         h.last = h.last.max(at);
     }
 
-    fn write(mut self, tx: &Transaction<'_>, run: i64) -> rusqlite::Result<()> {
+    fn write(mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         // RETURNING tells a new key (its total is this batch's count) from an old one.
         let mut up = tx.prepare_cached(
             "INSERT INTO usage (endpoint_id, identity_id, test_id, purpose_id, verb, code, hits, \
@@ -338,7 +499,7 @@ impl Rollup {
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
              test_hits = test_hits + excluded.test_hits, conf_hits = conf_hits + excluded.conf_hits",
         )?;
-        for (id, r) in &self.run {
+        for ((run, id), r) in &self.run {
             ru.execute(params![run, id, r.hits, r.test_hits, r.conf_hits])?;
         }
         Ok(())

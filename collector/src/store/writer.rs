@@ -9,7 +9,7 @@ use std::io::Write as _;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rollup::{self, Advance, Applied, NewRequest};
+use super::rollup::{Advance, Applied, Fold, NewRequest, Pending};
 use super::{
     AgentRecord, Batch, BatchOutcome, Error, FrameRecord, IdentityRecord, PurposeUpsert, ReleaseId,
     ReleaseRecord, RequestRecord, Result, RunId, StageRank, TestRecord, UserRecord, request_key,
@@ -44,6 +44,10 @@ pub(super) enum Command {
         run: RunId,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Fold pending rollup deltas now (queries after it see every committed batch).
+    Fold {
+        reply: oneshot::Sender<Result<()>>,
+    },
     Ping {
         reply: oneshot::Sender<Result<()>>,
     },
@@ -71,11 +75,14 @@ struct Caches {
     frames: HashMap<FrameRecord, i64>,
     purposes: HashMap<u64, PurposeState>,
     endpoints: HashMap<i64, Vec<i64>>,
+    /// Rollup deltas not yet folded in.
+    pending: Pending,
 }
 
 pub(super) struct Writer {
     conn: Connection,
     caches: Caches,
+    fold: Fold,
 }
 
 fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -83,13 +90,25 @@ fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection) -> Result<Writer> {
+    pub(super) fn new(conn: Connection, fold: Fold) -> Result<Writer> {
         let mut w = Writer {
             conn,
             caches: Caches::default(),
+            fold,
         };
         w.reset()?;
+        // Requests a killed writer stored without folding them in are counted now.
+        w.in_transaction(|tx, c| fold_rollups(tx, c))?;
         Ok(w)
+    }
+
+    /// Folds pending rollup deltas in their own transaction if [`Fold`] says it is time.
+    fn fold_if_due(&mut self) {
+        if self.caches.pending.due(self.fold) {
+            if let Err(e) = self.in_transaction(|tx, c| fold_rollups(tx, c)) {
+                tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
+            }
+        }
     }
 
     /// Forgets cached ids, as after a rollback.
@@ -111,10 +130,17 @@ impl Writer {
                 Some(c) => c,
                 None => match rx.blocking_recv() {
                     Some(c) => c,
-                    None => return,
+                    None => {
+                        // Every handle is gone: fold what is pending before the connection closes.
+                        if let Err(e) = self.in_transaction(|tx, c| fold_rollups(tx, c)) {
+                            tracing::error!(error = %e, "cannot fold rollups at close");
+                        }
+                        return;
+                    }
                 },
             };
             next = self.handle(command, &mut rx);
+            self.fold_if_due();
         }
     }
 
@@ -174,7 +200,9 @@ impl Writer {
                 let _ = reply.send(r);
             }
             Command::FinishRun { run, reply } => {
-                let r = self.in_transaction(|tx, _| {
+                let r = self.in_transaction(|tx, c| {
+                    // A finished run is fully counted in the rollups.
+                    fold_rollups(tx, c)?;
                     tx.execute(
                         "UPDATE ingest_runs SET finished_at = ?2 WHERE id = ?1",
                         params![run.0, now()],
@@ -182,6 +210,10 @@ impl Writer {
                     .map_err(sql("finish a run"))?;
                     Ok(())
                 });
+                let _ = reply.send(r);
+            }
+            Command::Fold { reply } => {
+                let r = self.in_transaction(|tx, c| fold_rollups(tx, c));
                 let _ = reply.send(r);
             }
             Command::Ping { reply } => {
@@ -198,12 +230,17 @@ impl Writer {
     /// Stores whole batches in one transaction; if it fails, each batch alone, so every
     /// batch gets its own answer.
     fn apply_group(&mut self, group: Vec<(Batch, BatchReply)>) {
+        let every_batch = self.fold == Fold::EveryBatch;
         if group.len() > 1 {
             let together = self.in_transaction(|tx, c| {
-                group
+                let outcomes = group
                     .iter()
                     .map(|(b, _)| apply_batch(tx, c, b))
-                    .collect::<Result<Vec<_>>>()
+                    .collect::<Result<Vec<_>>>()?;
+                if every_batch {
+                    fold_rollups(tx, c)?;
+                }
+                Ok(outcomes)
             });
             if let Ok(outcomes) = together {
                 for ((batch, reply), outcome) in group.into_iter().zip(outcomes) {
@@ -213,7 +250,13 @@ impl Writer {
             }
         }
         for (batch, reply) in group {
-            let r = self.in_transaction(|tx, c| apply_batch(tx, c, &batch));
+            let r = self.in_transaction(|tx, c| {
+                let outcome = apply_batch(tx, c, &batch)?;
+                if every_batch {
+                    fold_rollups(tx, c)?;
+                }
+                Ok(outcome)
+            });
             let _ = reply.send((r, batch));
         }
     }
@@ -222,13 +265,14 @@ impl Writer {
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &mut Caches) -> Result<T>,
     ) -> Result<T> {
-        let Writer { conn, caches } = self;
+        let Writer { conn, caches, .. } = self;
         let result = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql("begin a transaction"))?;
             let value = f(&tx, caches)?;
             tx.commit().map_err(sql("commit"))?;
+            caches.pending.committed();
             Ok(value)
         })();
         if result.is_err() {
@@ -239,6 +283,10 @@ impl Writer {
         }
         result
     }
+}
+
+fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
+    caches.pending.fold(tx).map_err(sql("fold rollups"))
 }
 
 fn now() -> String {
@@ -512,15 +560,17 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
         ])
     })
     .map_err(sql("count the batch in its run"))?;
-    rollup::apply(
-        tx,
-        &Applied {
-            run: batch.run,
-            new: &new,
-            advanced: &advanced,
-        },
-    )
-    .map_err(sql("update rollups"))?;
+    caches
+        .pending
+        .add(
+            tx,
+            &Applied {
+                run: batch.run,
+                new: &new,
+                advanced: &advanced,
+            },
+        )
+        .map_err(sql("update rollups"))?;
     Ok(out)
 }
 
@@ -704,7 +754,8 @@ fn replace_frames(
         // A purpose just created has reached no endpoint yet: no rollup to update.
         return Ok(());
     }
-    rollup::frames_replaced(tx, purpose_id).map_err(sql("update rollups for a purpose's frames"))
+    super::rollup::frames_replaced(tx, purpose_id)
+        .map_err(sql("update rollups for a purpose's frames"))
 }
 
 /// The purpose of a fingerprint seen in a request: frames from the user agent until the side

@@ -228,3 +228,96 @@ fn a_release_label_is_bound_to_its_document() {
         "{err}"
     );
 }
+
+/// Every rollup table, in key order: what the queries read.
+fn rollup_tables(path: &std::path::Path) -> Vec<(String, Vec<Vec<i64>>)> {
+    let conn = store::open_reader(path).unwrap();
+    [
+        ("usage", "SELECT endpoint_id, identity_id, test_id, purpose_id, length(verb), code, hits, first_us, last_us FROM usage ORDER BY 1, 2, 3, 4, verb, 6"),
+        ("endpoint_usage", "SELECT endpoint_id, hits, test_hits, conf_hits, ok_hits, ok_test_hits, ok_conf_hits, apps, tests, locs FROM endpoint_usage ORDER BY 1"),
+        ("run_usage", "SELECT run_id, endpoint_id, hits, test_hits, conf_hits FROM run_usage ORDER BY 1, 2"),
+        ("endpoint_apps", "SELECT endpoint_id, identity_id FROM endpoint_apps ORDER BY 1, 2"),
+        ("endpoint_tests", "SELECT endpoint_id, test_id FROM endpoint_tests ORDER BY 1, 2"),
+        ("endpoint_purposes", "SELECT purpose_id, endpoint_id FROM endpoint_purposes ORDER BY 1, 2"),
+        ("endpoint_locs", "SELECT endpoint_id, frame_id FROM endpoint_locs ORDER BY 1, 2"),
+    ]
+    .into_iter()
+    .map(|(name, sql)| {
+        let mut s = conn.prepare(sql).unwrap();
+        let n = s.column_count();
+        let rows = s
+            .query_map([], |r| (0..n).map(|i| r.get::<_, i64>(i)).collect())
+            .unwrap()
+            .collect::<Result<Vec<Vec<i64>>, _>>()
+            .unwrap();
+        (name.to_owned(), rows)
+    })
+    .collect()
+}
+
+#[test]
+fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
+    use whakapapa_collector::audit;
+    use whakapapa_collector::ingest::Converter;
+    use whakapapa_collector::store::{Batch, Fold};
+
+    use crate::events::{Config, Events};
+
+    // Two events per request (RequestReceived, then ResponseComplete with its code), cut into
+    // batches that split requests, with one batch delivered twice: new requests, stage moves
+    // of folded and of pending requests, and duplicates.
+    let g = Events::new(
+        &crate::events::catalog(),
+        Config {
+            stages: 2,
+            ..Config::default()
+        },
+    );
+    let mut lines = Vec::new();
+    g.write_lines(0..3000, &mut lines).unwrap();
+    let lines: Vec<&[u8]> = lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut cuts: Vec<&[&[u8]]> = lines.chunks(333).collect();
+    cuts.insert(5, cuts[3]);
+
+    let every = Db::new();
+    let deferred = Db::with_options(store::Options::default().fold(Fold::Deferred {
+        interval: std::time::Duration::from_secs(3600),
+        max_keys: 200,
+    }));
+    for db in [&every, &deferred] {
+        let mut c = Converter::new(Some(db.mapper.clone()));
+        for cut in &cuts {
+            let requests = cut
+                .iter()
+                .map(|l| c.record(audit::parse_event(l).unwrap()))
+                .collect();
+            db.store
+                .apply_blocking(Batch {
+                    run: db.run,
+                    release: Some(db.release),
+                    events: cut.len() as u64,
+                    requests,
+                    malformed: Vec::new(),
+                })
+                .unwrap();
+        }
+    }
+    // Some deltas are still in the writer's memory: folding now makes the tables whole.
+    deferred.store.fold_blocking().unwrap();
+    let want = rollup_tables(&every.path());
+    assert!(want[0].1.len() > 200, "enough keys for several folds");
+    assert_eq!(
+        want.iter()
+            .map(|(_, rows)| rows.iter().map(|r| r[r.len().min(7) - 1]).sum::<i64>())
+            .next(),
+        Some(3000),
+        "usage counts every request once"
+    );
+    let got = rollup_tables(&deferred.path());
+    for ((name, want), (_, got)) in want.iter().zip(&got) {
+        assert_eq!(got, want, "{name}");
+    }
+}
