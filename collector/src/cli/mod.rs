@@ -165,11 +165,10 @@ fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
     let inputs = ingest::expand(&args.paths)?;
     // Room for a few batches ahead of the writer, which commits them together. Rollups are
     // summed over many batches (a log repeats its keys) and folded in at least every 10 s.
-    let fold = store::Fold::Deferred {
-        interval: Duration::from_secs(10),
-        max_keys: 256 * 1024,
-    };
-    let store = Store::open(&args.db.db, store::Options::default().queue(2).fold(fold))?;
+    let store = Store::open(
+        &args.db.db,
+        store::Options::default().queue(2).fold(store::Fold::bulk()),
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -227,7 +226,14 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let security = args.security.load(args.listen)?;
-    let store = Store::open(&args.db.db, store::Options::default().durable(true))?;
+    // Rollups are folded between webhook batches, not in their acknowledged transactions; the
+    // query API folds what is pending before it answers.
+    let store = Store::open(
+        &args.db.db,
+        store::Options::default()
+            .durable(true)
+            .fold(store::Fold::webhook()),
+    )?;
     let (release, mapper) = serve_catalog(&store, &args.catalog).await?;
     let run = {
         let (store, source) = (store.clone(), args.listen.to_string());

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The database could not be opened.
     #[error("cannot open the database")]
     Open(#[source] store::Error),
+    /// The rollups could not be brought up to date before answering.
+    #[error("cannot fold pending rollups")]
+    Fold(#[source] store::Error),
     /// The query task died.
     #[error("the query did not finish")]
     Join(#[source] tokio::task::JoinError),
@@ -86,6 +89,8 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     let Query(pairs) = pairs.map_err(|e| ApiError::QueryString(e.body_text()))?;
     let request = Request::from_params(&name, pairs)?;
+    // Every batch acknowledged so far is in the answer.
+    store.fold().await.map_err(ApiError::Fold)?;
     let json = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let conn = store.reader().map_err(ApiError::Open)?;
         Ok(store::queries::run(&conn, &request)?.to_json())

@@ -14,6 +14,7 @@
 //! the one in flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
 //! beside the writer. All SQL of the crate lives in this module.
 
+mod checkpoint;
 mod key;
 mod migrate;
 mod model;
@@ -176,10 +177,17 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        configure_writer(&conn, &options).map_err(|source| Error::Open {
-            path: path.clone(),
-            source,
-        })?;
+        configure_writer(&conn, &options)
+            .and_then(|_| {
+                // Checkpoints every ~40 MiB of WAL in bulk, so pages rewritten by consecutive
+                // batches (B-tree right edges) are copied once; SQLite's ~4 MiB for the webhook.
+                let pages = if options.durable { 1000 } else { 10_000 };
+                checkpoint::start(&mut conn, &path, synchronous(&options), pages)
+            })
+            .map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
         migrate::migrate(&mut conn)?;
         let writer = writer::Writer::new(conn, options.fold)?;
         let (tx, rx) = mpsc::channel(options.queue.max(1));
@@ -311,22 +319,17 @@ impl Store {
 fn configure_writer(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(
-        None,
-        "synchronous",
-        if options.durable { "FULL" } else { "NORMAL" },
-    )?;
+    conn.pragma_update(None, "synchronous", synchronous(options))?;
     conn.pragma_update(None, "cache_size", -options.cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // A checkpoint runs inside the commit that crosses the threshold. Bulk ingest: every
-    // ~40 MiB of WAL, so pages rewritten by consecutive batches (B-tree right edges) are
-    // copied once. Webhook: SQLite's ~4 MiB, so no acknowledgement waits for a long copy.
-    let pages = if options.durable { 1000 } else { 10_000 };
-    conn.pragma_update(None, "wal_autocheckpoint", pages)?;
     // Bound the WAL file left behind after checkpoints.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+fn synchronous(options: &Options) -> &'static str {
+    if options.durable { "FULL" } else { "NORMAL" }
 }
 
 /// Opens a read-only connection on a database file.

@@ -8,9 +8,10 @@
 //! and a writer that starts folds whatever lies above it, so rollups and `requests` never
 //! disagree for long and never for good. Add a rollup by adding it to [`Rollup`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use foldhash::HashMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{RequestRecord, RunId, StageRank};
@@ -61,39 +62,75 @@ pub struct Applied<'a> {
 /// When rollups are folded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fold {
-    /// In each batch's own transaction: queries see every committed batch (`serve`).
+    /// In each batch's own transaction: queries see every committed batch at once.
     EveryBatch,
-    /// Deltas of many batches are summed in memory and folded in their own transaction when
-    /// `max_keys` distinct keys are pending, when the oldest is `interval` old, at the end of a
-    /// run and when the writer stops (bulk `ingest`: most keys recur, so far fewer upserts).
+    /// Deltas of many batches are summed in memory, in segments of consecutive requests, and
+    /// folded in their own transactions: a segment at a time while the writer has nothing
+    /// else to do (`when_idle`), and all of them once `max_keys` distinct keys are pending or
+    /// the oldest is `interval` old, at the end of a run and when the writer stops.
     Deferred {
-        /// Age of the oldest pending delta that makes a fold due.
+        /// Age of the oldest pending delta that makes a fold of everything due.
         interval: Duration,
-        /// Distinct `usage` keys pending that make a fold due (bounds memory).
+        /// Distinct `usage` keys pending that make a fold of everything due (bounds memory).
         max_keys: usize,
+        /// Distinct keys in a segment: the most one idle fold writes.
+        segment_keys: usize,
+        /// Fold a segment whenever no command waits (`serve`: the fold runs while the next
+        /// webhook body is being parsed, not in the acknowledgement's transaction).
+        when_idle: bool,
     },
+}
+
+impl Fold {
+    /// Bulk ingest: sums over up to 200k keys (a log repeats its keys), folded every 10 s.
+    pub fn bulk() -> Fold {
+        Fold::Deferred {
+            interval: Duration::from_secs(10),
+            max_keys: 200_000,
+            segment_keys: 200_000,
+            when_idle: false,
+        }
+    }
+
+    /// A webhook: small folds between batches, everything at least every second.
+    pub fn webhook() -> Fold {
+        Fold::Deferred {
+            interval: Duration::from_secs(1),
+            max_keys: 50_000,
+            segment_keys: 1_000,
+            when_idle: true,
+        }
+    }
+}
+
+/// The deltas of consecutive requests `(after, last_id]`.
+#[derive(Debug)]
+struct Segment {
+    rollup: Rollup,
+    last_id: i64,
+    since: Instant,
 }
 
 /// Rollup deltas of committed requests not yet folded into the rollup tables.
 ///
 /// Invariant: `rollup_state.folded_through` is the highest `requests.id` counted in the
-/// rollups; every request above it is counted in `rollup` (while `exact`). A crash loses the
-/// memory, not the invariant: the next writer folds the requests above the mark from the table.
+/// rollups; every request above it is counted in exactly one segment (while `exact`), the
+/// segments in id order. A crash loses the memory, not the invariant: the next writer folds
+/// the requests above the mark from the table.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
-    rollup: Rollup,
+    segments: std::collections::VecDeque<Segment>,
+    /// Distinct keys over all segments (an upper bound: the same key in two segments counts
+    /// twice).
+    keys: usize,
     conformance: HashMap<i64, bool>,
     /// `rollup_state.folded_through`, as last read or written.
     folded_through: i64,
-    /// Highest request id this writer stored since (its deltas are in `rollup`).
-    last_id: i64,
-    /// When the oldest delta in `rollup` was added.
-    since: Option<Instant>,
-    /// `false` until read from the database and after a rollback: `rollup` is not to be
+    /// `false` until read from the database and after a rollback: the segments are not to be
     /// trusted, and the next fold re-reads the requests above the mark instead.
     exact: bool,
-    /// A fold is written in the open transaction.
-    in_flight: bool,
+    /// The mark a fold written in the open transaction moves to.
+    in_flight: Option<i64>,
 }
 
 impl Pending {
@@ -103,27 +140,47 @@ impl Pending {
         &mut self,
         tx: &Transaction<'_>,
         applied: &Applied<'_>,
+        fold: Fold,
     ) -> rusqlite::Result<()> {
         if applied.new.is_empty() && applied.advanced.is_empty() {
             return Ok(());
         }
+        let segment_keys = match fold {
+            Fold::EveryBatch => usize::MAX,
+            Fold::Deferred { segment_keys, .. } => segment_keys,
+        };
         for n in applied.new {
-            self.last_id = self.last_id.max(n.id);
             if !self.exact {
                 continue; // the next fold reads it from `requests`
             }
             let test = n.test_id.unwrap_or(0);
             let conf = conformance(&mut self.conformance, tx, test)?;
+            if self
+                .segments
+                .back()
+                .is_none_or(|s| s.rollup.usage.len() >= segment_keys)
+            {
+                self.segments.push_back(Segment {
+                    rollup: Rollup::default(),
+                    last_id: n.id,
+                    since: Instant::now(),
+                });
+            }
+            let segment = self.segments.back_mut().expect("a segment");
+            let before = segment.rollup.usage.len();
             let key = UsageKey {
-                endpoint: n.endpoint_id.unwrap_or(0),
+                endpoint: n.endpoint_id.unwrap_or(0) as i32,
                 identity: n.identity_id.unwrap_or(0),
                 test,
                 purpose: n.purpose_id.unwrap_or(0),
-                verb: n.record.verb.clone(),
-                code: n.record.status_code.unwrap_or(0),
+                verb: segment.rollup.verb(&n.record.verb),
+                code: n.record.status_code.unwrap_or(0) as i32,
             };
-            self.rollup
+            segment
+                .rollup
                 .add_new(key, n.record.received_us, conf, applied.run.0);
+            segment.last_id = n.id;
+            self.keys += segment.rollup.usage.len() - before;
         }
         if !applied.advanced.is_empty() {
             let mut now = Rollup::default();
@@ -161,76 +218,103 @@ impl Pending {
                     ))
                 })?;
                 let conf = conformance(&mut self.conformance, tx, test)?;
-                let key = |code| UsageKey {
-                    endpoint,
+                // A pending request's move belongs to its own segment: folding that segment
+                // folds the request as it is now.
+                let into = if pending {
+                    match self.segments.iter_mut().find(|s| s.last_id >= a.id) {
+                        Some(s) => &mut s.rollup,
+                        None => continue, // not this writer's: only after a rollback
+                    }
+                } else {
+                    &mut now
+                };
+                let verb = into.verb(&verb);
+                let key = |code: i64| UsageKey {
+                    endpoint: endpoint as i32,
                     identity,
                     test,
                     purpose,
-                    verb: verb.clone(),
-                    code,
+                    verb,
+                    code: code as i32,
                 };
-                let into = if pending { &mut self.rollup } else { &mut now };
                 into.add(key(before), -1, at, conf, false);
                 into.add(key(after), 1, at, conf, false);
+                self.keys += 2;
             }
             if !now.usage.is_empty() {
                 now.write(tx)?;
             }
-        }
-        if self.since.is_none() && !self.rollup.usage.is_empty() {
-            self.since = Some(Instant::now());
         }
         Ok(())
     }
 
     /// A transaction committed: a fold in it is done.
     pub(super) fn committed(&mut self) {
-        if self.in_flight {
-            self.folded();
+        if let Some(through) = self.in_flight.take() {
+            self.folded_through = through;
+            self.exact = true;
         }
     }
 
-    /// Whether a fold is due under `fold`.
+    /// Whether everything pending is to be folded now under `fold`.
     pub(super) fn due(&self, fold: Fold) -> bool {
         if !self.exact {
             return true;
         }
-        if self.rollup.usage.is_empty() && self.last_id <= self.folded_through {
+        let Some(oldest) = self.segments.front() else {
             return false;
-        }
+        };
         match fold {
             Fold::EveryBatch => true,
-            Fold::Deferred { interval, max_keys } => {
-                self.rollup.usage.len() >= max_keys
-                    || self.since.is_some_and(|s| s.elapsed() >= interval)
-            }
+            Fold::Deferred {
+                interval, max_keys, ..
+            } => self.keys >= max_keys || oldest.since.elapsed() >= interval,
         }
+    }
+
+    /// Whether anything is pending.
+    pub(super) fn any(&self) -> bool {
+        !self.exact || !self.segments.is_empty()
     }
 
     /// Folds everything pending into the rollup tables and moves the mark, inside `tx`. Call
     /// [`Pending::committed`] once `tx` commits; if it rolls back, start over from
     /// `Pending::default()` (inexact: the next fold re-reads `requests`).
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.fold_segments(tx, usize::MAX)
+    }
+
+    /// Folds the oldest segment (everything, if the segments are not exact).
+    pub(super) fn fold_one(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.fold_segments(tx, 1)
+    }
+
+    fn fold_segments(&mut self, tx: &Transaction<'_>, segments: usize) -> rusqlite::Result<()> {
         let through = if self.exact {
-            let rollup = std::mem::take(&mut self.rollup);
+            let Some(first) = self.segments.pop_front() else {
+                return Ok(());
+            };
+            let mut through = first.last_id;
+            let mut rollup = first.rollup;
+            for _ in 1..segments {
+                let Some(next) = self.segments.pop_front() else {
+                    break;
+                };
+                through = next.last_id;
+                rollup.merge(next.rollup);
+            }
+            self.keys = self.segments.iter().map(|s| s.rollup.usage.len()).sum();
             rollup.write(tx)?;
-            self.last_id
+            through
         } else {
+            self.segments.clear();
+            self.keys = 0;
             self.fold_from_requests(tx)?
         };
         tx.prepare_cached("UPDATE rollup_state SET folded_through = ?1")?
             .execute(params![through])?;
-        self.last_id = through;
-        self.in_flight = true;
+        self.in_flight = Some(through);
         Ok(())
-    }
-
-    fn folded(&mut self) {
-        self.folded_through = self.last_id;
-        self.rollup = Rollup::default();
-        self.since = None;
-        self.exact = true;
-        self.in_flight = false;
     }
 
     /// Re-reads the requests above the mark (after a crash or a rollback) in id order, writing
@@ -250,12 +334,13 @@ impl Pending {
         while let Some(r) = rows.next()? {
             let test: i64 = r.get(4)?;
             let conf = conformance(&mut self.conformance, tx, test)?;
+            let verb = rollup.verb(r.get_ref(6)?.as_str()?);
             let key = UsageKey {
                 endpoint: r.get(2)?,
                 identity: r.get(3)?,
                 test,
                 purpose: r.get(5)?,
-                verb: r.get(6)?,
+                verb,
                 code: r.get(7)?,
             };
             rollup.add_new(key, r.get(8)?, conf, r.get(1)?);
@@ -294,15 +379,17 @@ fn conformance(
     Ok(c)
 }
 
-// Field order = the usage primary key's, so sorted keys write the B-tree in order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// Field order = the usage primary key's, so sorted keys write the B-tree in order (verbs by
+// first appearance: close enough). Compact, as a deferred fold holds many of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct UsageKey {
-    endpoint: i64,
+    endpoint: i32,
     identity: i64,
     test: i64,
     purpose: i64,
-    verb: String,
-    code: i64,
+    /// Index in [`Rollup::verbs`].
+    verb: u32,
+    code: i32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -339,13 +426,60 @@ struct Rollup {
     endpoint: HashMap<i64, EndpointHits>,
     /// By (run, endpoint).
     run: HashMap<(i64, i64), RunHits>,
+    /// Verbs of the keys, by [`UsageKey::verb`], and back.
+    verbs: Vec<Box<str>>,
+    verb_ids: HashMap<Box<str>, u32>,
 }
 
 impl Rollup {
+    /// The key's index of a verb.
+    fn verb(&mut self, verb: &str) -> u32 {
+        if let Some(&i) = self.verb_ids.get(verb) {
+            return i;
+        }
+        let i = self.verbs.len() as u32;
+        self.verbs.push(verb.into());
+        self.verb_ids.insert(verb.into(), i);
+        i
+    }
+
+    /// Adds another rollup's deltas to these.
+    fn merge(&mut self, other: Rollup) {
+        for (key, h) in other.usage {
+            let verb = self.verb(&other.verbs[key.verb as usize]);
+            let mine = self.usage.entry(UsageKey { verb, ..key }).or_insert(Hits {
+                hits: 0,
+                first: h.first,
+                last: h.last,
+            });
+            mine.hits += h.hits;
+            mine.first = mine.first.min(h.first);
+            mine.last = mine.last.max(h.last);
+        }
+        for (id, e) in other.endpoint {
+            let mine = self.endpoint.entry(id).or_default();
+            mine.apps += e.apps;
+            mine.tests += e.tests;
+            mine.locs += e.locs;
+            mine.hits += e.hits;
+            mine.test_hits += e.test_hits;
+            mine.conf_hits += e.conf_hits;
+            mine.ok_hits += e.ok_hits;
+            mine.ok_test_hits += e.ok_test_hits;
+            mine.ok_conf_hits += e.ok_conf_hits;
+        }
+        for (k, r) in other.run {
+            let mine = self.run.entry(k).or_default();
+            mine.hits += r.hits;
+            mine.test_hits += r.test_hits;
+            mine.conf_hits += r.conf_hits;
+        }
+    }
+
     /// Adds a request stored for the first time, in `run`.
     fn add_new(&mut self, key: UsageKey, at: i64, conf: bool, run: i64) {
         if key.endpoint != 0 {
-            let r = self.run.entry((run, key.endpoint)).or_default();
+            let r = self.run.entry((run, key.endpoint.into())).or_default();
             r.hits += 1;
             r.test_hits += (key.test != 0) as i64;
             r.conf_hits += conf as i64;
@@ -360,7 +494,7 @@ impl Rollup {
         if key.endpoint != 0 {
             let ok = (200..300).contains(&key.code);
             let test = key.test != 0;
-            let e = self.endpoint.entry(key.endpoint).or_default();
+            let e = self.endpoint.entry(key.endpoint.into()).or_default();
             if new {
                 e.hits += n;
                 e.test_hits += (test as i64) * n;
@@ -400,7 +534,14 @@ impl Rollup {
             }
             let total: i64 = up.query_row(
                 params![
-                    k.endpoint, k.identity, k.test, k.purpose, k.verb, k.code, h.hits, h.first,
+                    k.endpoint,
+                    k.identity,
+                    k.test,
+                    k.purpose,
+                    self.verbs[k.verb as usize],
+                    k.code,
+                    h.hits,
+                    h.first,
                     h.last
                 ],
                 |r| r.get(0),
@@ -419,7 +560,12 @@ impl Rollup {
             )?;
             for k in emptied {
                 del.execute(params![
-                    k.endpoint, k.identity, k.test, k.purpose, k.verb, k.code
+                    k.endpoint,
+                    k.identity,
+                    k.test,
+                    k.purpose,
+                    self.verbs[k.verb as usize],
+                    k.code
                 ])?;
             }
         }
@@ -443,17 +589,17 @@ impl Rollup {
             let apps: BTreeSet<(i64, i64)> = fresh
                 .iter()
                 .filter(|k| k.identity != 0)
-                .map(|k| (k.endpoint, k.identity))
+                .map(|k| (i64::from(k.endpoint), k.identity))
                 .collect();
             let tests: BTreeSet<(i64, i64)> = fresh
                 .iter()
                 .filter(|k| k.test != 0)
-                .map(|k| (k.endpoint, k.test))
+                .map(|k| (i64::from(k.endpoint), k.test))
                 .collect();
             let purposes: BTreeSet<(i64, i64)> = fresh
                 .iter()
                 .filter(|k| k.purpose != 0)
-                .map(|k| (k.purpose, k.endpoint))
+                .map(|k| (k.purpose, i64::from(k.endpoint)))
                 .collect();
             for (endpoint, identity) in apps {
                 self.endpoint.entry(endpoint).or_default().apps +=

@@ -3,7 +3,7 @@
 //! Ids of identities, tests, users, frames, purposes and endpoints are cached in memory; a
 //! failed transaction clears the caches (they may hold ids it rolled back).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::io::Write as _;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -79,6 +79,17 @@ struct Caches {
     pending: Pending,
 }
 
+/// Entries an id cache may hold before it is emptied (memory stays bounded; a miss costs a
+/// lookup in the database).
+const CACHE_LIMIT: usize = 200_000;
+
+/// Empties `map` when it is full.
+fn bound<K, V>(map: &mut HashMap<K, V>, limit: usize) {
+    if map.len() >= limit {
+        *map = HashMap::default();
+    }
+}
+
 pub(super) struct Writer {
     conn: Connection,
     caches: Caches,
@@ -98,16 +109,16 @@ impl Writer {
         };
         w.reset()?;
         // Requests a killed writer stored without folding them in are counted now.
-        w.in_transaction(|tx, c| fold_rollups(tx, c))?;
+        w.in_transaction(fold_rollups)?;
         Ok(w)
     }
 
     /// Folds pending rollup deltas in their own transaction if [`Fold`] says it is time.
     fn fold_if_due(&mut self) {
-        if self.caches.pending.due(self.fold) {
-            if let Err(e) = self.in_transaction(|tx, c| fold_rollups(tx, c)) {
-                tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
-            }
+        if self.caches.pending.due(self.fold)
+            && let Err(e) = self.in_transaction(fold_rollups)
+        {
+            tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
         }
     }
 
@@ -132,7 +143,7 @@ impl Writer {
                     Some(c) => c,
                     None => {
                         // Every handle is gone: fold what is pending before the connection closes.
-                        if let Err(e) = self.in_transaction(|tx, c| fold_rollups(tx, c)) {
+                        if let Err(e) = self.in_transaction(fold_rollups) {
                             tracing::error!(error = %e, "cannot fold rollups at close");
                         }
                         return;
@@ -141,7 +152,29 @@ impl Writer {
             };
             next = self.handle(command, &mut rx);
             self.fold_if_due();
+            if next.is_none() {
+                // Fold a segment at a time for as long as nothing waits.
+                while self.idle_fold() && rx.is_empty() {
+                    if let Err(e) = self
+                        .in_transaction(|tx, c| c.pending.fold_one(tx).map_err(sql("fold rollups")))
+                    {
+                        tracing::error!(error = %e, "cannot fold rollups; will retry");
+                        break;
+                    }
+                }
+            }
         }
+    }
+
+    /// Whether idle time is for folding.
+    fn idle_fold(&self) -> bool {
+        matches!(
+            self.fold,
+            Fold::Deferred {
+                when_idle: true,
+                ..
+            }
+        ) && self.caches.pending.any()
     }
 
     /// Runs a command; a batch takes the batches queued behind it into its transaction (group
@@ -213,7 +246,7 @@ impl Writer {
                 let _ = reply.send(r);
             }
             Command::Fold { reply } => {
-                let r = self.in_transaction(|tx, c| fold_rollups(tx, c));
+                let r = self.in_transaction(fold_rollups);
                 let _ = reply.send(r);
             }
             Command::Ping { reply } => {
@@ -231,11 +264,12 @@ impl Writer {
     /// batch gets its own answer.
     fn apply_group(&mut self, group: Vec<(Batch, BatchReply)>) {
         let every_batch = self.fold == Fold::EveryBatch;
+        let every_batch_fold = self.fold;
         if group.len() > 1 {
             let together = self.in_transaction(|tx, c| {
                 let outcomes = group
                     .iter()
-                    .map(|(b, _)| apply_batch(tx, c, b))
+                    .map(|(b, _)| apply_batch(tx, c, b, every_batch_fold))
                     .collect::<Result<Vec<_>>>()?;
                 if every_batch {
                     fold_rollups(tx, c)?;
@@ -251,7 +285,7 @@ impl Writer {
         }
         for (batch, reply) in group {
             let r = self.in_transaction(|tx, c| {
-                let outcome = apply_batch(tx, c, &batch)?;
+                let outcome = apply_batch(tx, c, &batch, every_batch_fold)?;
                 if every_batch {
                     fold_rollups(tx, c)?;
                 }
@@ -372,14 +406,20 @@ fn count_events(stored: Option<StageRank>, stages: &[StageRank], out: &mut Batch
     }
 }
 
-fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Result<BatchOutcome> {
+fn apply_batch(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    batch: &Batch,
+    fold: Fold,
+) -> Result<BatchOutcome> {
     let mut out = BatchOutcome {
         events: batch.events,
         malformed: batch.malformed.len() as u64,
         ..BatchOutcome::default()
     };
     // Merge the stages of one request in memory: the most complete wins, first on a tie.
-    let mut groups: HashMap<(&str, i64), usize> = HashMap::with_capacity(batch.requests.len());
+    let mut groups: HashMap<(&str, i64), usize> =
+        HashMap::with_capacity_and_hasher(batch.requests.len(), Default::default());
     let mut best: Vec<usize> = Vec::with_capacity(batch.requests.len());
     let mut group_of: Vec<usize> = Vec::with_capacity(batch.requests.len());
     for (i, r) in batch.requests.iter().enumerate() {
@@ -464,35 +504,36 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                     .as_ref()
                     .map(|u| user_id(tx, caches, u))
                     .transpose()?;
-                insert
-                    .execute(params![
-                        new_id,
-                        batch.run.0,
-                        record.audit_id,
-                        record.received_us,
-                        record.stage.as_i64(),
-                        record.stage_us,
-                        latency,
-                        record.verb,
-                        record.request_uri,
-                        batch.release.map(|r| r.0),
-                        endpoint_id,
-                        record.mapping,
-                        record.namespace,
-                        record.resource,
-                        record.subresource,
-                        record.name,
-                        record.api_group,
-                        record.api_version,
-                        user,
-                        impersonated_id,
-                        record.source_ips,
-                        record.status_code,
-                        identity_id,
-                        purpose_id,
-                        test_id,
-                    ])
-                    .map_err(sql("insert a request"))?;
+                // Bound one by one: no slice of trait objects per row on the hottest path.
+                (|| {
+                    insert.raw_bind_parameter(1, new_id)?;
+                    insert.raw_bind_parameter(2, batch.run.0)?;
+                    insert.raw_bind_parameter(3, &record.audit_id)?;
+                    insert.raw_bind_parameter(4, record.received_us)?;
+                    insert.raw_bind_parameter(5, record.stage.as_i64())?;
+                    insert.raw_bind_parameter(6, record.stage_us)?;
+                    insert.raw_bind_parameter(7, latency)?;
+                    insert.raw_bind_parameter(8, &record.verb)?;
+                    insert.raw_bind_parameter(9, &record.request_uri)?;
+                    insert.raw_bind_parameter(10, batch.release.map(|r| r.0))?;
+                    insert.raw_bind_parameter(11, endpoint_id)?;
+                    insert.raw_bind_parameter(12, &record.mapping)?;
+                    insert.raw_bind_parameter(13, &record.namespace)?;
+                    insert.raw_bind_parameter(14, &record.resource)?;
+                    insert.raw_bind_parameter(15, &record.subresource)?;
+                    insert.raw_bind_parameter(16, &record.name)?;
+                    insert.raw_bind_parameter(17, &record.api_group)?;
+                    insert.raw_bind_parameter(18, &record.api_version)?;
+                    insert.raw_bind_parameter(19, user)?;
+                    insert.raw_bind_parameter(20, impersonated_id)?;
+                    insert.raw_bind_parameter(21, &record.source_ips)?;
+                    insert.raw_bind_parameter(22, record.status_code)?;
+                    insert.raw_bind_parameter(23, identity_id)?;
+                    insert.raw_bind_parameter(24, purpose_id)?;
+                    insert.raw_bind_parameter(25, test_id)?;
+                    insert.raw_execute()
+                })()
+                .map_err(sql("insert a request"))?;
                 new.push(NewRequest {
                     id: new_id,
                     record,
@@ -569,6 +610,7 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                 new: &new,
                 advanced: &advanced,
             },
+            fold,
         )
         .map_err(sql("update rollups"))?;
     Ok(out)
@@ -617,6 +659,7 @@ fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &IdentityRecord) ->
             tx.last_insert_rowid()
         }
     };
+    bound(&mut caches.identities, CACHE_LIMIT);
     caches.identities.insert(i.text.clone(), id);
     Ok(id)
 }
@@ -640,6 +683,7 @@ fn test_id(tx: &Transaction<'_>, caches: &mut Caches, t: &TestRecord) -> Result<
             tx.last_insert_rowid()
         }
     };
+    bound(&mut caches.tests, CACHE_LIMIT);
     caches.tests.insert(t.name.clone(), id);
     Ok(id)
 }
@@ -668,6 +712,7 @@ fn user_id(tx: &Transaction<'_>, caches: &mut Caches, u: &UserRecord) -> Result<
             tx.last_insert_rowid()
         }
     };
+    bound(&mut caches.users, CACHE_LIMIT);
     caches.users.insert(key, id);
     Ok(id)
 }
@@ -676,22 +721,25 @@ fn frame_id(tx: &Transaction<'_>, caches: &mut Caches, f: &FrameRecord) -> Resul
     if let Some(&id) = caches.frames.get(f) {
         return Ok(id);
     }
-    let found = tx
-        .prepare_cached("SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3")
+    // Insert first: a frame missing from the cache is new far more often than not.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO frames (function, file, line) VALUES (?1, ?2, ?3) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
         .and_then(|mut s| {
             s.query_row(params![f.function, f.file, f.line], |r| r.get(0))
                 .optional()
         })
-        .map_err(sql("look up a frame"))?;
-    let id = match found {
+        .map_err(sql("insert a frame"))?;
+    let id = match inserted {
         Some(id) => id,
-        None => {
-            tx.prepare_cached("INSERT INTO frames (function, file, line) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![f.function, f.file, f.line]))
-                .map_err(sql("insert a frame"))?;
-            tx.last_insert_rowid()
-        }
+        None => tx
+            .prepare_cached("SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3")
+            .and_then(|mut s| s.query_row(params![f.function, f.file, f.line], |r| r.get(0)))
+            .map_err(sql("look up a frame"))?,
     };
+    bound(&mut caches.frames, CACHE_LIMIT);
     caches.frames.insert(f.clone(), id);
     Ok(id)
 }
@@ -725,6 +773,7 @@ fn cached_purpose(
         })
         .map_err(sql("look up a purpose"))?;
     if let Some(s) = found {
+        bound(&mut caches.purposes, CACHE_LIMIT);
         caches.purposes.insert(fp, s);
     }
     Ok(found)
@@ -790,6 +839,7 @@ fn purpose_from_agent(
     .map_err(sql("insert a purpose"))?;
     let id = tx.last_insert_rowid();
     replace_frames(tx, caches, id, frames, true)?;
+    bound(&mut caches.purposes, CACHE_LIMIT);
     caches.purposes.insert(
         fp,
         PurposeState {
@@ -839,6 +889,7 @@ fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -
         }
     };
     replace_frames(tx, caches, id, &p.frames, fresh)?;
+    bound(&mut caches.purposes, CACHE_LIMIT);
     caches.purposes.insert(
         p.fingerprint,
         PurposeState {

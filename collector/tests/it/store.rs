@@ -283,11 +283,22 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
     cuts.insert(5, cuts[3]);
 
     let every = Db::new();
-    let deferred = Db::with_options(store::Options::default().fold(Fold::Deferred {
-        interval: std::time::Duration::from_secs(3600),
+    let hour = std::time::Duration::from_secs(3600);
+    // Bulk-like: big sums, folded when 200 keys are pending; webhook-like: segments of 37 keys
+    // folded whenever the writer is idle (and some merged when several are due at once).
+    let bulk = Db::with_options(store::Options::default().fold(Fold::Deferred {
+        interval: hour,
         max_keys: 200,
+        segment_keys: 200,
+        when_idle: false,
     }));
-    for db in [&every, &deferred] {
+    let idle = Db::with_options(store::Options::default().fold(Fold::Deferred {
+        interval: hour,
+        max_keys: 400,
+        segment_keys: 37,
+        when_idle: true,
+    }));
+    for db in [&every, &bulk, &idle] {
         let mut c = Converter::new(Some(db.mapper.clone()));
         for cut in &cuts {
             let requests = cut
@@ -306,7 +317,8 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         }
     }
     // Some deltas are still in the writer's memory: folding now makes the tables whole.
-    deferred.store.fold_blocking().unwrap();
+    bulk.store.fold_blocking().unwrap();
+    idle.store.fold_blocking().unwrap();
     let want = rollup_tables(&every.path());
     assert!(want[0].1.len() > 200, "enough keys for several folds");
     assert_eq!(
@@ -316,8 +328,10 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         Some(3000),
         "usage counts every request once"
     );
-    let got = rollup_tables(&deferred.path());
-    for ((name, want), (_, got)) in want.iter().zip(&got) {
-        assert_eq!(got, want, "{name}");
+    for db in [&bulk, &idle] {
+        let got = rollup_tables(&db.path());
+        for ((name, want), (_, got)) in want.iter().zip(&got) {
+            assert_eq!(got, want, "{name}");
+        }
     }
 }
