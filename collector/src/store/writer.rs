@@ -83,6 +83,10 @@ struct Caches {
 /// lookup in the database).
 const CACHE_LIMIT: usize = 200_000;
 
+/// Frames are looked up only for a purpose seen for the first time (or a longer stack of one),
+/// so a small cache serves the frames many purposes share; each entry holds two strings.
+const FRAME_CACHE_LIMIT: usize = 32_768;
+
 /// Empties `map` when it is full.
 fn bound<K, V>(map: &mut HashMap<K, V>, limit: usize) {
     if map.len() >= limit {
@@ -739,7 +743,7 @@ fn frame_id(tx: &Transaction<'_>, caches: &mut Caches, f: &FrameRecord) -> Resul
             .and_then(|mut s| s.query_row(params![f.function, f.file, f.line], |r| r.get(0)))
             .map_err(sql("look up a frame"))?,
     };
-    bound(&mut caches.frames, CACHE_LIMIT);
+    bound(&mut caches.frames, FRAME_CACHE_LIMIT);
     caches.frames.insert(f.clone(), id);
     Ok(id)
 }
