@@ -37,7 +37,8 @@ use crate::store::{
 };
 
 pub use record::{Converter, purpose_upsert, stage_rank};
-pub use source::{Input, Line, expand, looks_like_input, open, read_line};
+use source::Piece;
+pub use source::{Input, expand, looks_like_input, open};
 
 /// Errors that stop an ingest (bad lines do not: they are counted and reported).
 #[derive(Debug, thiserror::Error)]
@@ -298,52 +299,27 @@ impl Pipeline {
                 }
             }
             Format::JsonLines => {
-                // Sized like the previous chunk, so the buffer is not regrown (and doubled).
-                let mut capacity = self.options.batch_size * 1400;
-                let mut data = Vec::with_capacity(capacity);
-                let mut lines = Vec::with_capacity(self.options.batch_size);
-                let mut n = 0u64;
-                loop {
-                    if shared.failed.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let start = data.len();
-                    let line = source::read_line(&mut *reader, &mut data, self.options.max_line);
-                    n += 1;
-                    match line {
-                        Ok(Line::Read) => lines.push((n, start, data.len())),
-                        Ok(Line::TooLong) => reject(
-                            Some(n),
-                            format!("line longer than {} bytes", self.options.max_line),
-                        ),
-                        Ok(Line::End) => break,
-                        Err(e) => {
-                            reject(Some(n), format!("cannot read: {e}"));
-                            break;
-                        }
-                    }
-                    if lines.len() >= self.options.batch_size {
-                        capacity = data.len() + data.len() / 16;
-                        let full = std::mem::replace(&mut data, Vec::with_capacity(capacity));
-                        let full_lines = std::mem::replace(
-                            &mut lines,
-                            Vec::with_capacity(self.options.batch_size),
-                        );
+                let cut = source::Cut {
+                    lines: self.options.batch_size,
+                    max_line: self.options.max_line,
+                    block: source::BLOCK,
+                };
+                let stop = || shared.failed.load(Ordering::Relaxed);
+                source::read_lines(&mut reader, cut, &stop, &mut |piece| match piece {
+                    Piece::Lines { data, lines } => {
                         self.progress.set_position(read.load(Ordering::Relaxed));
                         let _ = tx.send(Chunk::Lines {
                             source: name.clone(),
-                            data: full,
-                            lines: full_lines,
+                            data,
+                            lines,
                         });
                     }
-                }
-                if !lines.is_empty() {
-                    let _ = tx.send(Chunk::Lines {
-                        source: name,
-                        data,
-                        lines,
-                    });
-                }
+                    Piece::TooLong(n) => reject(
+                        Some(n),
+                        format!("line longer than {} bytes", self.options.max_line),
+                    ),
+                    Piece::Failed(n, e) => reject(Some(n), format!("cannot read: {e}")),
+                });
             }
         }
         self.progress.set_position(read.load(Ordering::Relaxed));
@@ -398,7 +374,10 @@ impl Worker {
                 data,
                 lines,
             } => {
-                let mut p = Parsed::default();
+                let mut p = Parsed {
+                    requests: Vec::with_capacity(lines.len()),
+                    ..Parsed::default()
+                };
                 for (n, start, end) in lines {
                     self.line(&source, n, &data[start..end], &mut p);
                 }
@@ -427,8 +406,8 @@ impl Worker {
             return;
         }
         p.events += 1;
-        match audit::parse_event(line) {
-            Ok(e) => p.requests.push(self.converter.record(e)),
+        match self.converter.line(line) {
+            Ok(r) => p.requests.push(r),
             Err(e) => match audit::parse_batch(line) {
                 // A webhook body saved as one line.
                 Ok(events) if events.len() != 1 => {

@@ -1,9 +1,13 @@
 //! Audit events and side-channel records into the store's records: pure, no I/O.
+//!
+//! The ingest workers spend most of their time here, so the converter parses events borrowing
+//! from the line and keeps what repeats across events parsed once, in caches: user agents
+//! (whole, then their identity and test part), users.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::audit::{Event, Stage, UserInfo};
+use crate::audit::{self, AuditError, Event, EventRef, Stage, Text, UserRef};
 use crate::mapping::{Mapper, Mapping, UnmappedReason};
 use crate::purpose::PurposeRecord;
 use crate::store::{
@@ -15,12 +19,28 @@ use crate::useragent::{self, Frame, Identity, TestInfo};
 /// Distinct user agents remembered per converter before the cache starts afresh.
 const AGENT_CACHE: usize = 16 * 1024;
 
+/// Distinct identity-and-test parts of whakapapa user agents remembered per converter.
+const HEAD_CACHE: usize = 4 * 1024;
+
+/// Distinct users remembered per converter.
+const USER_CACHE: usize = 4 * 1024;
+
+/// A hash map with a fast hasher: keys are user agents and user names, hashed per event.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The identity and test of a user agent, shared by every agent that has them.
+type Head = (Arc<IdentityRecord>, Option<Arc<TestRecord>>);
+
 /// Turns events into [`RequestRecord`]s: maps them to endpoints and parses each distinct user
 /// agent once.
 #[derive(Debug)]
 pub struct Converter {
     mapper: Option<Arc<Mapper>>,
-    agents: HashMap<String, Arc<AgentRecord>>,
+    agents: FastMap<Box<str>, Arc<AgentRecord>>,
+    heads: FastMap<Box<str>, Head>,
+    users: FastMap<Box<[u8]>, Arc<UserRecord>>,
+    /// The key of the user being looked up, reused.
+    user_key: Vec<u8>,
 }
 
 impl Converter {
@@ -28,46 +48,79 @@ impl Converter {
     pub fn new(mapper: Option<Arc<Mapper>>) -> Converter {
         Converter {
             mapper,
-            agents: HashMap::new(),
+            agents: FastMap::default(),
+            heads: FastMap::default(),
+            users: FastMap::default(),
+            user_key: Vec::new(),
         }
+    }
+
+    /// The record of one line holding one event (a line of a log backend file).
+    pub fn line(&mut self, line: &[u8]) -> Result<RequestRecord, AuditError> {
+        audit::parse_event_ref(line).map(|e| self.record_ref(e))
     }
 
     /// The record of one event.
     pub fn record(&mut self, e: Event) -> RequestRecord {
+        self.record_ref(e.as_borrowed())
+    }
+
+    /// The record of one borrowed event.
+    pub fn record_ref(&mut self, e: EventRef<'_>) -> RequestRecord {
         let mapping = match &self.mapper {
             Some(m) => m.map(&e.verb, &e.request_uri),
             None => Mapping::Unmapped(UnmappedReason::UnknownRelease),
         };
-        let received_us = e.received_us();
         let agent = e.user_agent.as_deref().map(|ua| self.agent(ua));
         let fingerprint = agent
             .as_ref()
             .and_then(|a| a.fingerprint)
             .or_else(|| useragent::fingerprint_from_audit_id(&e.audit_id));
-        let status_code = e.status_code().map(i64::from);
         let object = e.object_ref.unwrap_or_default();
         RequestRecord {
-            received_us,
+            received_us: e.request_received_timestamp.as_microsecond(),
             stage: stage_rank(e.stage),
             stage_us: e.stage_timestamp.map(|t| t.as_microsecond()),
             endpoint_idx: mapping.endpoint().map(|i| i as u32),
             mapping: mapping.label().to_owned(),
-            namespace: object.namespace,
-            resource: object.resource,
-            subresource: object.subresource,
-            name: object.name,
-            api_group: object.api_group,
-            api_version: object.api_version,
-            user: Some(user_record(e.user)),
-            impersonated_user: e.impersonated_user.map(user_record),
-            source_ips: (!e.source_ips.is_empty()).then(|| e.source_ips.join(",")),
-            status_code,
+            namespace: object.namespace.map(Text::into_owned),
+            resource: object.resource.map(Text::into_owned),
+            subresource: object.subresource.map(Text::into_owned),
+            name: object.name.map(Text::into_owned),
+            api_group: object.api_group.map(Text::into_owned),
+            api_version: object.api_version.map(Text::into_owned),
+            user: Some(self.user(&e.user)),
+            impersonated_user: e.impersonated_user.as_ref().map(|u| self.user(u)),
+            source_ips: join_ips(&e.source_ips),
+            status_code: e.response_status.and_then(|s| s.code).map(i64::from),
             agent,
             fingerprint,
-            audit_id: e.audit_id,
-            verb: e.verb,
-            request_uri: e.request_uri,
+            audit_id: e.audit_id.into_owned(),
+            verb: e.verb.into_owned(),
+            request_uri: e.request_uri.into_owned(),
         }
+    }
+
+    fn user(&mut self, u: &UserRef<'_>) -> Arc<UserRecord> {
+        // Lengths first, so no name and groups can be confused with others.
+        let key = &mut self.user_key;
+        key.clear();
+        for part in std::iter::once(&u.username).chain(&u.groups) {
+            key.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            key.extend_from_slice(part.as_bytes());
+        }
+        if let Some(user) = self.users.get(&key[..]) {
+            return user.clone();
+        }
+        if self.users.len() >= USER_CACHE {
+            self.users.clear();
+        }
+        let user = Arc::new(UserRecord {
+            name: u.username.to_string(),
+            groups_json: serde_json::to_string(&u.groups).unwrap_or_else(|_| "[]".into()),
+        });
+        self.users.insert(key[..].into(), user.clone());
+        user
     }
 
     fn agent(&mut self, ua: &str) -> Arc<AgentRecord> {
@@ -77,16 +130,74 @@ impl Converter {
         if self.agents.len() >= AGENT_CACHE {
             self.agents.clear();
         }
-        let parsed = useragent::parse(ua);
-        let agent = Arc::new(AgentRecord {
-            identity: identity_record(parsed.identity),
-            test: parsed.test.map(test_record),
-            fingerprint: parsed.fingerprint,
-            frames: parsed.frames.into_iter().map(frame_record).collect(),
-        });
-        self.agents.insert(ua.to_owned(), agent.clone());
+        let agent = Arc::new(self.parse_agent(ua));
+        self.agents.insert(ua.into(), agent.clone());
         agent
     }
+
+    /// What [`useragent::parse`] reads, with the identity and test of whakapapa user agents
+    /// (one per program and test, shared by all its call stacks) parsed once.
+    fn parse_agent(&mut self, ua: &str) -> AgentRecord {
+        let (cut, truncated) = useragent::strip_truncated(ua);
+        let Some(parts) = useragent::whakapapa_parts(cut, truncated) else {
+            let parsed = useragent::parse(ua);
+            return AgentRecord {
+                identity: Arc::new(identity_record(parsed.identity)),
+                test: parsed.test.map(|t| Arc::new(test_record(t))),
+                fingerprint: parsed.fingerprint,
+                frames: parsed.frames.into_iter().map(frame_record).collect(),
+            };
+        };
+        let (identity, test) = match self.heads.get(parts.head) {
+            Some((identity, test)) => (identity.clone(), test.clone()),
+            None => {
+                if self.heads.len() >= HEAD_CACHE {
+                    self.heads.clear();
+                }
+                let (identity, test) = useragent::split_test(parts.head);
+                let head: Head = (
+                    Arc::new(identity_record(Identity::parse(
+                        &useragent::decode_non_printable(identity),
+                    ))),
+                    test.map(|t| {
+                        Arc::new(test_record(TestInfo::parse(
+                            &useragent::decode_non_printable(t),
+                        )))
+                    }),
+                );
+                self.heads.insert(parts.head.into(), head.clone());
+                head
+            }
+        };
+        let mut frames = Vec::with_capacity(parts.tokens.split(' ').count());
+        frames.extend(
+            parts
+                .tokens
+                .split(' ')
+                // `ua=` is the request's earlier User-Agent, never a frame.
+                .filter(|t| !t.is_empty() && !t.starts_with("ua="))
+                .filter_map(Frame::parse_token)
+                .map(frame_record),
+        );
+        AgentRecord {
+            identity,
+            test,
+            fingerprint: Some(parts.fingerprint),
+            frames,
+        }
+    }
+}
+
+/// `sourceIPs` comma-separated, `None` when empty.
+fn join_ips(ips: &[Text<'_>]) -> Option<String> {
+    let (first, rest) = ips.split_first()?;
+    let mut out = String::with_capacity(ips.iter().map(|ip| ip.len() + 1).sum());
+    out.push_str(first);
+    for ip in rest {
+        out.push(',');
+        out.push_str(ip);
+    }
+    Some(out)
 }
 
 /// The store's rank of a stage.
@@ -96,13 +207,6 @@ pub fn stage_rank(stage: Stage) -> StageRank {
         Stage::ResponseStarted => StageRank::ResponseStarted,
         Stage::ResponseComplete => StageRank::ResponseComplete,
         Stage::Panic => StageRank::Panic,
-    }
-}
-
-fn user_record(u: UserInfo) -> UserRecord {
-    UserRecord {
-        groups_json: serde_json::to_string(&u.groups).unwrap_or_else(|_| "[]".into()),
-        name: u.username,
     }
 }
 
@@ -146,5 +250,150 @@ pub fn purpose_upsert(r: PurposeRecord) -> PurposeUpsert {
         frames: r.frames.into_iter().map(frame_record).collect(),
         span: r.span,
         seen_at: r.seen_at.map(|t| t.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent record straight from [`useragent::parse`]: what the caches must agree with.
+    fn uncached(ua: &str) -> AgentRecord {
+        let parsed = useragent::parse(ua);
+        AgentRecord {
+            identity: Arc::new(identity_record(parsed.identity)),
+            test: parsed.test.map(|t| Arc::new(test_record(t))),
+            fingerprint: parsed.fingerprint,
+            frames: parsed.frames.into_iter().map(frame_record).collect(),
+        }
+    }
+
+    #[test]
+    fn cached_user_agents_read_as_parsed_ones() {
+        let id =
+            "shop/v0.3.1 (linux/amd64) git/4f2a9c1 built-by ci@runner-4 at 2026-11-20T10:00:00Z";
+        let frames = "kube_client%3A%3Aapi%3A%3AApi<K>%3A%3Alist@kube-client-5.0.0/src/api/core_methods.rs:106 shop%3A%3Amain@src/main.rs:17";
+        let cases = [
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
+            // Same identity, another stack: the identity comes from the cache.
+            format!("{id} whakapapa/1 fp=00000000000000ff shop%3A%3Arun@src/run.rs:3"),
+            format!("{id} -- tests::counts_pods whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
+            format!("{id} -- caf%C3%A9 100% whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 ua=kubectl%2F1.36 {frames}"),
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 {frames} broken-token x@y:z"),
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 {frames} shop%3A%3Adee...TRUNCATED"),
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1...TRUNCATED"),
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03...TRUNCATED"),
+            format!("{id} whakapapa/1 fp=not-hex-at-all! {frames}"),
+            format!("whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
+            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1  {frames} "),
+            "kubelet/v1.36.0 (linux/amd64) kubernetes/abc1234".to_owned(),
+            "e2e.test/v1.36.0 (linux/amd64) kubernetes/abc1234 -- [sig-apps] Deployment [Conformance]".to_owned(),
+            "curl/8.5.0".to_owned(),
+            String::new(),
+        ];
+        let mut c = Converter::new(None);
+        for round in 0..2 {
+            for ua in &cases {
+                assert_eq!(*c.agent(ua), uncached(ua), "round {round}: {ua}");
+            }
+        }
+    }
+
+    #[test]
+    fn users_are_told_apart_by_name_and_every_group() {
+        let mut c = Converter::new(None);
+        let user = |name: &'static str, groups: &[&'static str]| UserRef {
+            username: name.into(),
+            uid: None,
+            groups: groups.iter().map(|&g| g.into()).collect(),
+        };
+        let cases = [
+            (user("jane", &["devs", "ops"]), r#"["devs","ops"]"#),
+            (user("jane", &["devs"]), r#"["devs"]"#),
+            (user("jane", &["devs", "ops", ""]), r#"["devs","ops",""]"#),
+            (user("janedevs", &["ops"]), r#"["ops"]"#),
+            (user("jane", &[]), "[]"),
+            (user("", &[]), "[]"),
+            (user("q\"uote", &["back\\slash"]), r#"["back\\slash"]"#),
+        ];
+        for round in 0..2 {
+            for (u, groups_json) in &cases {
+                let got = c.user(u);
+                assert_eq!(
+                    (got.name.as_str(), got.groups_json.as_str()),
+                    (&*u.username, *groups_json),
+                    "round {round}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_converts_to_the_record_of_its_event() {
+        let line = crate::audit::tests::V1_METADATA
+            .replace(
+                r#""sourceIPs":["10.244.0.3"]"#,
+                r#""impersonatedUser":{"username":"jane","groups":["devs"]},"sourceIPs":["10.0.0.1","10.0.0.2"]"#,
+            )
+            .replace(
+                r#""userAgent":"coredns/v1.11.3 (linux/amd64) kubernetes/abc1234""#,
+                r#""userAgent":"shop/v1 (linux/amd64) git/1 whakapapa/1 fp=9c0e4b7d12aa03f1 shop%3A%3Amain@src/main.rs:17""#,
+            );
+        let mut c = Converter::new(None);
+        let r = c.line(line.as_bytes()).unwrap();
+        assert_eq!(r.audit_id, "9c0e4b7d-12aa-83f1-9d5c-2e0f4a6b8c1d");
+        assert_eq!(
+            (r.received_us, r.stage_us),
+            (1_795_168_800_123_456, Some(1_795_168_800_127_001))
+        );
+        assert_eq!(r.stage, StageRank::ResponseComplete);
+        assert_eq!(r.verb, "list");
+        // The JSON escape `\u0026` is decoded.
+        assert_eq!(
+            r.request_uri,
+            "/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns&limit=500"
+        );
+        assert_eq!(
+            (r.mapping.as_str(), r.endpoint_idx),
+            ("unmapped:unknown_release", None)
+        );
+        assert_eq!(
+            (
+                r.namespace.as_deref(),
+                r.resource.as_deref(),
+                r.name.as_deref()
+            ),
+            (Some("kube-system"), Some("pods"), None)
+        );
+        assert_eq!(
+            (r.api_group.as_deref(), r.api_version.as_deref()),
+            (None, Some("v1"))
+        );
+        let user = r.user.as_deref().unwrap();
+        assert_eq!(user.name, "system:serviceaccount:kube-system:coredns");
+        assert_eq!(
+            user.groups_json,
+            r#"["system:serviceaccounts","system:serviceaccounts:kube-system","system:authenticated"]"#
+        );
+        let jane = r.impersonated_user.as_deref().unwrap();
+        assert_eq!(
+            (jane.name.as_str(), jane.groups_json.as_str()),
+            ("jane", r#"["devs"]"#)
+        );
+        assert_eq!(r.source_ips.as_deref(), Some("10.0.0.1,10.0.0.2"));
+        assert_eq!(r.status_code, Some(200));
+        assert_eq!(r.fingerprint, Some(0x9c0e_4b7d_12aa_03f1));
+        let agent = r.agent.as_deref().unwrap();
+        assert_eq!(agent.identity.name.as_deref(), Some("shop"));
+        assert_eq!(agent.frames[0].function, "shop::main");
+        // The owned event (the webhook's path) gives the same record.
+        let event = audit::parse_event(line.as_bytes()).unwrap();
+        assert_eq!(Converter::new(None).record(event), r);
+        // A bad line is the same error either way.
+        assert_eq!(
+            c.line(b"{}").unwrap_err(),
+            audit::parse_event(b"{}").unwrap_err()
+        );
     }
 }

@@ -101,10 +101,10 @@ pub struct FrameRecord {
 /// What a user agent said about the program: parsed once per distinct user agent and shared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentRecord {
-    /// The program identity.
-    pub identity: IdentityRecord,
-    /// The test, if the user agent names one.
-    pub test: Option<TestRecord>,
+    /// The program identity (shared by every agent of the program).
+    pub identity: Arc<IdentityRecord>,
+    /// The test, if the user agent names one (shared like the identity).
+    pub test: Option<Arc<TestRecord>>,
     /// The purpose fingerprint in the user agent.
     pub fingerprint: Option<u64>,
     /// The frames the user agent carried, innermost first (possibly cut).
@@ -142,10 +142,10 @@ pub struct RequestRecord {
     pub api_group: Option<String>,
     /// `objectRef.apiVersion`.
     pub api_version: Option<String>,
-    /// `user`.
-    pub user: Option<UserRecord>,
+    /// `user` (shared by the requests of one user).
+    pub user: Option<Arc<UserRecord>>,
     /// `impersonatedUser`.
-    pub impersonated_user: Option<UserRecord>,
+    pub impersonated_user: Option<Arc<UserRecord>>,
     /// `sourceIPs`, comma-separated.
     pub source_ips: Option<String>,
     /// `responseStatus.code`.

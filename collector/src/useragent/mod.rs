@@ -255,10 +255,7 @@ impl Frame {
 
 /// Parses a user agent; never fails.
 pub fn parse(ua: &str) -> UserAgent {
-    let (ua, truncated) = match ua.strip_suffix(TRUNCATED_SUFFIX) {
-        Some(cut) => (cut, true),
-        None => (ua, false),
-    };
+    let (ua, truncated) = strip_truncated(ua);
     if let Some(parsed) = parse_whakapapa(ua, truncated) {
         return parsed;
     }
@@ -272,36 +269,67 @@ pub fn parse(ua: &str) -> UserAgent {
 }
 
 /// Identity and ` -- ` test of a (head of a) user agent.
-fn split_test(text: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_test(text: &str) -> (&str, Option<&str>) {
     match text.split_once(" -- ") {
         Some((identity, test)) => (identity, Some(test)),
         None => (text, None),
     }
 }
 
-fn parse_whakapapa(ua: &str, truncated: bool) -> Option<UserAgent> {
+/// A user agent without kube-apiserver's `...TRUNCATED`, and whether it had it.
+pub(crate) fn strip_truncated(ua: &str) -> (&str, bool) {
+    match ua.strip_suffix(TRUNCATED_SUFFIX) {
+        Some(cut) => (cut, true),
+        None => (ua, false),
+    }
+}
+
+/// The parts of a whakapapa user agent, borrowed from it.
+pub(crate) struct WhakapapaParts<'a> {
+    /// Identity and ` -- ` test as sent (escapes not decoded); empty when there is none.
+    pub(crate) head: &'a str,
+    /// The purpose fingerprint.
+    pub(crate) fingerprint: u64,
+    /// The space-separated tokens after `fp=` (frames, `ua=`), without the partial last one
+    /// of a cut user agent.
+    pub(crate) tokens: &'a str,
+}
+
+/// Splits a whakapapa user agent (already without `...TRUNCATED`); `None` when it is not one.
+pub(crate) fn whakapapa_parts(ua: &str, truncated: bool) -> Option<WhakapapaParts<'_>> {
     const NEEDLE: &str = " whakapapa/1 fp=";
-    let (head, tail) = match ua.rfind(NEEDLE) {
+    let (head, mut tail) = match ua.rfind(NEEDLE) {
         Some(i) => (&ua[..i], &ua[i + NEEDLE.len()..]),
         None => (
             "",
             ua.strip_prefix(&NEEDLE[1..])?, // no identity at all
         ),
     };
-    let mut tokens: Vec<&str> = tail.split(' ').collect();
-    if truncated && tokens.len() > 1 {
+    if truncated && let Some(last) = tail.rfind(' ') {
         // The cut fell inside the last token (or right after it: we cannot tell, so drop it).
-        tokens.pop();
+        tail = &tail[..last];
     }
-    let mut tokens = tokens.into_iter();
-    let fp = tokens.next()?;
+    let (fp, tokens) = tail.split_once(' ').unwrap_or((tail, ""));
     if fp.len() != 16 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let fingerprint = u64::from_str_radix(fp, 16).ok()?;
+    Some(WhakapapaParts {
+        head,
+        fingerprint,
+        tokens,
+    })
+}
+
+fn parse_whakapapa(ua: &str, truncated: bool) -> Option<UserAgent> {
+    let WhakapapaParts {
+        head,
+        fingerprint,
+        tokens,
+    } = whakapapa_parts(ua, truncated)?;
     let mut original_ua = None;
     let mut frames = Vec::new();
-    for token in tokens {
+    for token in tokens.split(' ') {
         if token.is_empty() {
             continue;
         }
@@ -351,7 +379,7 @@ pub fn percent_decode(text: &str) -> Option<String> {
 
 /// Decodes only the escapes whakapapa adds to identity and test (bytes outside printable
 /// ASCII), so a literal `%` in a test name such as "100%" stays as written.
-fn decode_non_printable(text: &str) -> String {
+pub(crate) fn decode_non_printable(text: &str) -> String {
     if !text.contains('%') {
         return text.to_owned();
     }
