@@ -69,9 +69,26 @@ pub struct Webhook {
     run: RunId,
     release: Option<ReleaseId>,
     limits: Limits,
-    /// Shared so each distinct user agent is parsed once, not once per batch; held only while
-    /// one batch is converted (under a millisecond for 400 events), never across an `.await`.
-    converter: std::sync::Mutex<Converter>,
+    /// Shared so each distinct user agent is parsed once, not once per batch; one per core, so
+    /// concurrent batches convert side by side. Each is held only while one batch is
+    /// converted, never across an `.await`.
+    converters: Vec<std::sync::Mutex<Converter>>,
+}
+
+impl Webhook {
+    /// Runs `f` with a converter nobody else is using (or waits for the first).
+    pub(crate) fn convert<T>(&self, f: impl FnOnce(&mut Converter) -> T) -> T {
+        let mut guard = self
+            .converters
+            .iter()
+            .find_map(|c| c.try_lock().ok())
+            .unwrap_or_else(|| {
+                self.converters[0]
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            });
+        f(&mut guard)
+    }
 }
 
 /// State shared by the handlers.
@@ -100,7 +117,9 @@ impl AppState {
                 run,
                 release,
                 limits,
-                converter: std::sync::Mutex::new(Converter::new(mapper)),
+                converters: (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .map(|_| std::sync::Mutex::new(Converter::new(mapper.clone())))
+                    .collect(),
             }),
         }
     }

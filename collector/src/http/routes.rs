@@ -54,14 +54,9 @@ pub async fn audit(
             return Err(AppError::BadBody(reason));
         }
     };
-    let requests: Vec<_> = {
-        let mut converter = state
-            .webhook
-            .converter
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        events.into_iter().map(|e| converter.record(e)).collect()
-    };
+    let requests: Vec<_> = state
+        .webhook
+        .convert(|c| events.into_iter().map(|e| c.record(e)).collect());
     let n = requests.len() as u64;
     state.metrics.events_received(n);
     state.metrics.add_queue_depth(1);

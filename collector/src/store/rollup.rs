@@ -65,9 +65,10 @@ pub enum Fold {
     /// In each batch's own transaction: queries see every committed batch at once.
     EveryBatch,
     /// Deltas of many batches are summed in memory, in segments of consecutive requests, and
-    /// folded in their own transactions: a segment at a time while the writer has nothing
-    /// else to do (`when_idle`), and all of them once `max_keys` distinct keys are pending or
-    /// the oldest is `interval` old, at the end of a run and when the writer stops.
+    /// folded in their own transactions once `max_keys` distinct keys are pending or the
+    /// oldest is `interval` old (all of them; with `when_idle`, a segment after each command
+    /// until caught up), a segment at a time while the writer has nothing else to do
+    /// (`when_idle`), and all of them at the end of a run and when the writer stops.
     Deferred {
         /// Age of the oldest pending delta that makes a fold of everything due.
         interval: Duration,
@@ -92,12 +93,13 @@ impl Fold {
         }
     }
 
-    /// A webhook: small folds between batches, everything at least every second.
+    /// A webhook: a segment (about one batch) folded whenever the writer is idle; past a second
+    /// (or 50k keys) one segment after every command until caught up.
     pub fn webhook() -> Fold {
         Fold::Deferred {
             interval: Duration::from_secs(1),
             max_keys: 50_000,
-            segment_keys: 1_000,
+            segment_keys: 400,
             when_idle: true,
         }
     }

@@ -119,9 +119,22 @@ impl Writer {
 
     /// Folds pending rollup deltas in their own transaction if [`Fold`] says it is time.
     fn fold_if_due(&mut self) {
-        if self.caches.pending.due(self.fold)
-            && let Err(e) = self.in_transaction(fold_rollups)
-        {
+        if !self.caches.pending.due(self.fold) {
+            return;
+        }
+        // Between webhook batches, one segment per command: no batch waits behind a long fold.
+        let r = if matches!(
+            self.fold,
+            Fold::Deferred {
+                when_idle: true,
+                ..
+            }
+        ) {
+            self.in_transaction(|tx, c| c.pending.fold_one(tx).map_err(sql("fold rollups")))
+        } else {
+            self.in_transaction(fold_rollups)
+        };
+        if let Err(e) = r {
             tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
         }
     }
