@@ -71,7 +71,7 @@ pub(super) fn apply(tx: &Transaction<'_>, applied: &Applied<'_>) -> rusqlite::Re
             identity: n.identity_id.unwrap_or(0),
             test,
             purpose: n.purpose_id.unwrap_or(0),
-            verb: n.record.verb.clone(),
+            verb: n.record.verb().to_owned(),
             code: n.record.status_code.unwrap_or(0),
         };
         batch.add(key, 1, n.record.received_us, conf, true);

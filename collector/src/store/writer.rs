@@ -261,7 +261,7 @@ fn resolve_key(
     let mut insert = tx
         .prepare_cached("INSERT OR IGNORE INTO request_keys (key, request_id) VALUES (?1, ?2)")
         .map_err(sql("prepare the key insert"))?;
-    let mut key = request_key(&record.audit_id, record.received_us);
+    let mut key = request_key(record.audit_id(), record.received_us);
     loop {
         if insert
             .execute(params![key, new_id])
@@ -290,7 +290,7 @@ fn resolve_key(
             .map_err(sql("look up a request key"))?;
         match found {
             Some((id, audit_id, received_us, stage, status))
-                if audit_id == record.audit_id && received_us == record.received_us =>
+                if audit_id == record.audit_id() && received_us == record.received_us =>
             {
                 return Ok(Some(Stored {
                     id,
@@ -335,7 +335,7 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
     let mut best: Vec<usize> = Vec::with_capacity(batch.requests.len());
     let mut group_of: Vec<usize> = Vec::with_capacity(batch.requests.len());
     for (i, r) in batch.requests.iter().enumerate() {
-        match groups.get(&(r.audit_id.as_str(), r.received_us)) {
+        match groups.get(&(r.audit_id(), r.received_us)) {
             Some(&g) => {
                 if r.stage > batch.requests[best[g]].stage {
                     best[g] = i;
@@ -343,7 +343,7 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                 group_of.push(g);
             }
             None => {
-                groups.insert((r.audit_id.as_str(), r.received_us), best.len());
+                groups.insert((r.audit_id(), r.received_us), best.len());
                 group_of.push(best.len());
                 best.push(i);
             }
@@ -392,7 +392,7 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                     _ => None,
                 };
                 if endpoint_id.is_none() {
-                    *out.unmapped.entry(record.mapping.clone()).or_default() += 1;
+                    *out.unmapped.entry(record.mapping().to_owned()).or_default() += 1;
                 }
                 let agent = record.agent.as_deref();
                 let identity_id = agent
@@ -420,25 +420,25 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                     .execute(params![
                         new_id,
                         batch.run.0,
-                        record.audit_id,
+                        record.audit_id(),
                         record.received_us,
                         record.stage.as_i64(),
                         record.stage_us,
                         latency,
-                        record.verb,
-                        record.request_uri,
+                        record.verb(),
+                        record.request_uri(),
                         batch.release.map(|r| r.0),
                         endpoint_id,
-                        record.mapping,
-                        record.namespace,
-                        record.resource,
-                        record.subresource,
-                        record.name,
-                        record.api_group,
-                        record.api_version,
+                        record.mapping(),
+                        record.namespace(),
+                        record.resource(),
+                        record.subresource(),
+                        record.name(),
+                        record.api_group(),
+                        record.api_version(),
                         user,
                         impersonated_id,
-                        record.source_ips,
+                        record.source_ips(),
                         record.status_code,
                         identity_id,
                         purpose_id,
