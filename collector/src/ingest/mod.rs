@@ -161,6 +161,32 @@ struct Shared {
     summary: Mutex<Summary>,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
+    /// Chunk buffers the workers are done with, for the reader to fill again: a fresh one of
+    /// several MiB costs a page fault per 4 KiB.
+    buffers: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Shared {
+    /// An empty chunk buffer with room for `capacity` bytes.
+    fn buffer(&self, capacity: usize) -> Vec<u8> {
+        let mut data = self
+            .buffers
+            .lock()
+            .expect("buffer pool lock")
+            .pop()
+            .unwrap_or_default();
+        data.reserve(capacity);
+        data
+    }
+
+    /// Hands a chunk buffer back; at most `keep` are kept.
+    fn recycle(&self, mut data: Vec<u8>, keep: usize) {
+        data.clear();
+        let mut buffers = self.buffers.lock().expect("buffer pool lock");
+        if buffers.len() < keep {
+            buffers.push(data);
+        }
+    }
 }
 
 impl Pipeline {
@@ -197,6 +223,7 @@ impl Pipeline {
             }),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
+            buffers: Mutex::new(Vec::new()),
         });
         let (tx, rx) = mpsc::sync_channel::<Chunk>(1);
         let rx = Arc::new(Mutex::new(rx));
@@ -219,6 +246,7 @@ impl Pipeline {
                 release: self.release,
                 converter: Converter::new(self.mapper.clone()),
                 batch_size: self.options.batch_size,
+                workers: self.options.workers,
             };
             workers.push(
                 std::thread::Builder::new()
@@ -305,21 +333,28 @@ impl Pipeline {
                     block: source::BLOCK,
                 };
                 let stop = || shared.failed.load(Ordering::Relaxed);
-                source::read_lines(&mut reader, cut, &stop, &mut |piece| match piece {
-                    Piece::Lines { data, lines } => {
-                        self.progress.set_position(read.load(Ordering::Relaxed));
-                        let _ = tx.send(Chunk::Lines {
-                            source: name.clone(),
-                            data,
-                            lines,
-                        });
-                    }
-                    Piece::TooLong(n) => reject(
-                        Some(n),
-                        format!("line longer than {} bytes", self.options.max_line),
-                    ),
-                    Piece::Failed(n, e) => reject(Some(n), format!("cannot read: {e}")),
-                });
+                let mut buffer = |capacity| shared.buffer(capacity);
+                source::read_lines(
+                    &mut reader,
+                    cut,
+                    &stop,
+                    &mut buffer,
+                    &mut |piece| match piece {
+                        Piece::Lines { data, lines } => {
+                            self.progress.set_position(read.load(Ordering::Relaxed));
+                            let _ = tx.send(Chunk::Lines {
+                                source: name.clone(),
+                                data,
+                                lines,
+                            });
+                        }
+                        Piece::TooLong(n) => reject(
+                            Some(n),
+                            format!("line longer than {} bytes", self.options.max_line),
+                        ),
+                        Piece::Failed(n, e) => reject(Some(n), format!("cannot read: {e}")),
+                    },
+                );
             }
         }
         self.progress.set_position(read.load(Ordering::Relaxed));
@@ -335,6 +370,7 @@ struct Worker {
     release: Option<ReleaseId>,
     converter: Converter,
     batch_size: usize,
+    workers: usize,
 }
 
 /// What a worker made of a chunk.
@@ -381,6 +417,8 @@ impl Worker {
                 for (n, start, end) in lines {
                     self.line(&source, n, &data[start..end], &mut p);
                 }
+                // The chunks in flight (one per worker, one queued, one being read) and spares.
+                self.shared.recycle(data, self.workers + 3);
                 p
             }
             Chunk::Document { source, data } => self.document(&source, &data),

@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::audit::{self, AuditError, Event, EventRef, Stage, Text, UserRef};
+use crate::audit::{self, AuditError, Event, EventRef, Stage, UserRef};
 use crate::mapping::{Mapper, Mapping, UnmappedReason};
 use crate::purpose::PurposeRecord;
 use crate::store::{
-    AgentRecord, FrameRecord, IdentityRecord, PurposeUpsert, RequestRecord, StageRank, TestRecord,
-    UserRecord,
+    AgentRecord, FrameRecord, IdentityRecord, PurposeUpsert, RequestRecord, RequestText,
+    RequestTexts, StageRank, TestRecord, UserRecord,
 };
 use crate::useragent::{self, Frame, Identity, TestInfo};
 
@@ -41,6 +41,8 @@ pub struct Converter {
     users: FastMap<Box<[u8]>, Arc<UserRecord>>,
     /// The key of the user being looked up, reused.
     user_key: Vec<u8>,
+    /// Source IPs being joined, reused.
+    scratch: String,
 }
 
 impl Converter {
@@ -52,6 +54,7 @@ impl Converter {
             heads: FastMap::default(),
             users: FastMap::default(),
             user_key: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -77,27 +80,44 @@ impl Converter {
             .and_then(|a| a.fingerprint)
             .or_else(|| useragent::fingerprint_from_audit_id(&e.audit_id));
         let object = e.object_ref.unwrap_or_default();
+        let source_ips = match e.source_ips.as_slice() {
+            [] => None,
+            [one] => Some(&**one),
+            several => {
+                self.scratch.clear();
+                for (i, ip) in several.iter().enumerate() {
+                    if i > 0 {
+                        self.scratch.push(',');
+                    }
+                    self.scratch.push_str(ip);
+                }
+                Some(self.scratch.as_str())
+            }
+        };
+        let texts = RequestTexts::new(&RequestText {
+            audit_id: &e.audit_id,
+            verb: &e.verb,
+            request_uri: &e.request_uri,
+            mapping: mapping.label(),
+            namespace: object.namespace.as_deref(),
+            resource: object.resource.as_deref(),
+            subresource: object.subresource.as_deref(),
+            name: object.name.as_deref(),
+            api_group: object.api_group.as_deref(),
+            api_version: object.api_version.as_deref(),
+            source_ips,
+        });
         RequestRecord {
+            texts,
             received_us: e.request_received_timestamp.as_microsecond(),
             stage: stage_rank(e.stage),
             stage_us: e.stage_timestamp.map(|t| t.as_microsecond()),
             endpoint_idx: mapping.endpoint().map(|i| i as u32),
-            mapping: mapping.label().to_owned(),
-            namespace: object.namespace.map(Text::into_owned),
-            resource: object.resource.map(Text::into_owned),
-            subresource: object.subresource.map(Text::into_owned),
-            name: object.name.map(Text::into_owned),
-            api_group: object.api_group.map(Text::into_owned),
-            api_version: object.api_version.map(Text::into_owned),
             user: Some(self.user(&e.user)),
             impersonated_user: e.impersonated_user.as_ref().map(|u| self.user(u)),
-            source_ips: join_ips(&e.source_ips),
             status_code: e.response_status.and_then(|s| s.code).map(i64::from),
             agent,
             fingerprint,
-            audit_id: e.audit_id.into_owned(),
-            verb: e.verb.into_owned(),
-            request_uri: e.request_uri.into_owned(),
         }
     }
 
@@ -186,18 +206,6 @@ impl Converter {
             frames,
         }
     }
-}
-
-/// `sourceIPs` comma-separated, `None` when empty.
-fn join_ips(ips: &[Text<'_>]) -> Option<String> {
-    let (first, rest) = ips.split_first()?;
-    let mut out = String::with_capacity(ips.iter().map(|ip| ip.len() + 1).sum());
-    out.push_str(first);
-    for ip in rest {
-        out.push(',');
-        out.push_str(ip);
-    }
-    Some(out)
 }
 
 /// The store's rank of a stage.
@@ -330,6 +338,40 @@ mod tests {
     }
 
     #[test]
+    fn record_texts_keep_empty_apart_from_absent() {
+        let text = RequestText {
+            audit_id: "a",
+            verb: "",
+            request_uri: "/x",
+            mapping: "non_resource",
+            namespace: Some(""),
+            resource: None,
+            subresource: Some("status"),
+            name: Some("n"),
+            api_group: None,
+            api_version: Some(""),
+            source_ips: Some("10.0.0.1,10.0.0.2"),
+        };
+        let texts = RequestTexts::new(&text);
+        let r = Converter::new(None)
+            .line(crate::audit::tests::V1_METADATA.as_bytes())
+            .unwrap();
+        let r = RequestRecord { texts, ..r };
+        assert_eq!(
+            (r.audit_id(), r.verb(), r.request_uri(), r.mapping()),
+            ("a", "", "/x", "non_resource")
+        );
+        assert_eq!(
+            (r.namespace(), r.resource(), r.subresource(), r.name()),
+            (Some(""), None, Some("status"), Some("n"))
+        );
+        assert_eq!(
+            (r.api_group(), r.api_version(), r.source_ips()),
+            (None, Some(""), Some("10.0.0.1,10.0.0.2"))
+        );
+    }
+
+    #[test]
     fn a_line_converts_to_the_record_of_its_event() {
         let line = crate::audit::tests::V1_METADATA
             .replace(
@@ -342,34 +384,27 @@ mod tests {
             );
         let mut c = Converter::new(None);
         let r = c.line(line.as_bytes()).unwrap();
-        assert_eq!(r.audit_id, "9c0e4b7d-12aa-83f1-9d5c-2e0f4a6b8c1d");
+        assert_eq!(r.audit_id(), "9c0e4b7d-12aa-83f1-9d5c-2e0f4a6b8c1d");
         assert_eq!(
             (r.received_us, r.stage_us),
             (1_795_168_800_123_456, Some(1_795_168_800_127_001))
         );
         assert_eq!(r.stage, StageRank::ResponseComplete);
-        assert_eq!(r.verb, "list");
+        assert_eq!(r.verb(), "list");
         // The JSON escape `\u0026` is decoded.
         assert_eq!(
-            r.request_uri,
+            r.request_uri(),
             "/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns&limit=500"
         );
         assert_eq!(
-            (r.mapping.as_str(), r.endpoint_idx),
+            (r.mapping(), r.endpoint_idx),
             ("unmapped:unknown_release", None)
         );
         assert_eq!(
-            (
-                r.namespace.as_deref(),
-                r.resource.as_deref(),
-                r.name.as_deref()
-            ),
+            (r.namespace(), r.resource(), r.name()),
             (Some("kube-system"), Some("pods"), None)
         );
-        assert_eq!(
-            (r.api_group.as_deref(), r.api_version.as_deref()),
-            (None, Some("v1"))
-        );
+        assert_eq!((r.api_group(), r.api_version()), (None, Some("v1")));
         let user = r.user.as_deref().unwrap();
         assert_eq!(user.name, "system:serviceaccount:kube-system:coredns");
         assert_eq!(
@@ -381,7 +416,8 @@ mod tests {
             (jane.name.as_str(), jane.groups_json.as_str()),
             ("jane", r#"["devs"]"#)
         );
-        assert_eq!(r.source_ips.as_deref(), Some("10.0.0.1,10.0.0.2"));
+        assert_eq!(r.source_ips(), Some("10.0.0.1,10.0.0.2"));
+        assert_eq!(r.subresource(), None);
         assert_eq!(r.status_code, Some(200));
         assert_eq!(r.fingerprint, Some(0x9c0e_4b7d_12aa_03f1));
         let agent = r.agent.as_deref().unwrap();

@@ -172,15 +172,17 @@ pub(crate) struct Cut {
 
 /// Reads lines in chunks of `cut.lines`, straight into each chunk's buffer: the reader's
 /// blocks land where the worker reads them, and newlines are found with a vectorised search.
-/// Stops early when `stop` says so.
+/// Each chunk's buffer comes from `buffer` (an empty buffer of at least that capacity). Stops
+/// early when `stop` says so.
 pub(crate) fn read_lines(
     reader: &mut dyn Read,
     cut: Cut,
     stop: &dyn Fn() -> bool,
+    buffer: &mut dyn FnMut(usize) -> Vec<u8>,
     emit: &mut dyn FnMut(Piece),
 ) {
     // About 1.3 KB per line of a Metadata audit log; later chunks are sized like the one before.
-    let mut data: Vec<u8> = Vec::with_capacity(cut.lines.saturating_mul(1400).min(64 << 20));
+    let mut data = buffer(cut.lines.saturating_mul(1400).min(64 << 20));
     let mut lines = Vec::with_capacity(cut.lines);
     let mut n = 0u64; // lines seen
     let mut line_start = 0; // where the line being read starts in `data`
@@ -206,7 +208,7 @@ pub(crate) fn read_lines(
         }
         if full {
             // What follows the chunk's last line starts the next chunk, searched again.
-            let mut next = Vec::with_capacity(line_start + line_start / 16 + cut.block);
+            let mut next = buffer(line_start + line_start / 16 + cut.block);
             next.extend_from_slice(&data[line_start..]);
             data.truncate(line_start);
             let chunk = std::mem::replace(&mut data, next);
@@ -295,19 +297,25 @@ mod tests {
             max_line,
             block,
         };
-        read_lines(&mut &text[..], cut, &|| false, &mut |piece| match piece {
-            Piece::Lines { data, lines } => chunks.push(
-                lines
-                    .into_iter()
-                    .map(|(n, start, end)| {
-                        format!("{n}:{}", String::from_utf8_lossy(&data[start..end]))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            Piece::TooLong(n) => too_long.push(n.to_string()),
-            Piece::Failed(n, e) => panic!("{n}: {e}"),
-        });
+        read_lines(
+            &mut &text[..],
+            cut,
+            &|| false,
+            &mut Vec::with_capacity,
+            &mut |piece| match piece {
+                Piece::Lines { data, lines } => chunks.push(
+                    lines
+                        .into_iter()
+                        .map(|(n, start, end)| {
+                            format!("{n}:{}", String::from_utf8_lossy(&data[start..end]))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                Piece::TooLong(n) => too_long.push(n.to_string()),
+                Piece::Failed(n, e) => panic!("{n}: {e}"),
+            },
+        );
         format!("{} / too long: {}", chunks.join(" | "), too_long.join(" "))
     }
 
@@ -362,6 +370,7 @@ mod tests {
             &mut Failing(b"one\ntwo\nthr"),
             cut,
             &|| false,
+            &mut Vec::with_capacity,
             &mut |piece| {
                 out.push(match piece {
                     Piece::Lines { lines, .. } => format!("{} lines", lines.len()),

@@ -175,7 +175,7 @@ impl Pending {
                 identity: n.identity_id.unwrap_or(0),
                 test,
                 purpose: n.purpose_id.unwrap_or(0),
-                verb: segment.rollup.verb(&n.record.verb),
+                verb: segment.rollup.verb(n.record.verb()),
                 code: n.record.status_code.unwrap_or(0) as i32,
             };
             segment

@@ -360,7 +360,7 @@ fn resolve_key(
     let mut insert = tx
         .prepare_cached("INSERT OR IGNORE INTO request_keys (key, request_id) VALUES (?1, ?2)")
         .map_err(sql("prepare the key insert"))?;
-    let mut key = request_key(&record.audit_id, record.received_us);
+    let mut key = request_key(record.audit_id(), record.received_us);
     loop {
         if insert
             .execute(params![key, new_id])
@@ -389,7 +389,7 @@ fn resolve_key(
             .map_err(sql("look up a request key"))?;
         match found {
             Some((id, audit_id, received_us, stage, status))
-                if audit_id == record.audit_id && received_us == record.received_us =>
+                if audit_id == record.audit_id() && received_us == record.received_us =>
             {
                 return Ok(Some(Stored {
                     id,
@@ -440,7 +440,7 @@ fn apply_batch(
     let mut best: Vec<usize> = Vec::with_capacity(batch.requests.len());
     let mut group_of: Vec<usize> = Vec::with_capacity(batch.requests.len());
     for (i, r) in batch.requests.iter().enumerate() {
-        match groups.get(&(r.audit_id.as_str(), r.received_us)) {
+        match groups.get(&(r.audit_id(), r.received_us)) {
             Some(&g) => {
                 if r.stage > batch.requests[best[g]].stage {
                     best[g] = i;
@@ -448,7 +448,7 @@ fn apply_batch(
                 group_of.push(g);
             }
             None => {
-                groups.insert((r.audit_id.as_str(), r.received_us), best.len());
+                groups.insert((r.audit_id(), r.received_us), best.len());
                 group_of.push(best.len());
                 best.push(i);
             }
@@ -497,7 +497,7 @@ fn apply_batch(
                     _ => None,
                 };
                 if endpoint_id.is_none() {
-                    *out.unmapped.entry(record.mapping.clone()).or_default() += 1;
+                    *out.unmapped.entry(record.mapping().to_owned()).or_default() += 1;
                 }
                 let agent = record.agent.as_deref();
                 let identity_id = agent
@@ -525,25 +525,25 @@ fn apply_batch(
                 (|| {
                     insert.raw_bind_parameter(1, new_id)?;
                     insert.raw_bind_parameter(2, batch.run.0)?;
-                    insert.raw_bind_parameter(3, &record.audit_id)?;
+                    insert.raw_bind_parameter(3, record.audit_id())?;
                     insert.raw_bind_parameter(4, record.received_us)?;
                     insert.raw_bind_parameter(5, record.stage.as_i64())?;
                     insert.raw_bind_parameter(6, record.stage_us)?;
                     insert.raw_bind_parameter(7, latency)?;
-                    insert.raw_bind_parameter(8, &record.verb)?;
-                    insert.raw_bind_parameter(9, &record.request_uri)?;
+                    insert.raw_bind_parameter(8, record.verb())?;
+                    insert.raw_bind_parameter(9, record.request_uri())?;
                     insert.raw_bind_parameter(10, batch.release.map(|r| r.0))?;
                     insert.raw_bind_parameter(11, endpoint_id)?;
-                    insert.raw_bind_parameter(12, &record.mapping)?;
-                    insert.raw_bind_parameter(13, &record.namespace)?;
-                    insert.raw_bind_parameter(14, &record.resource)?;
-                    insert.raw_bind_parameter(15, &record.subresource)?;
-                    insert.raw_bind_parameter(16, &record.name)?;
-                    insert.raw_bind_parameter(17, &record.api_group)?;
-                    insert.raw_bind_parameter(18, &record.api_version)?;
+                    insert.raw_bind_parameter(12, record.mapping())?;
+                    insert.raw_bind_parameter(13, record.namespace())?;
+                    insert.raw_bind_parameter(14, record.resource())?;
+                    insert.raw_bind_parameter(15, record.subresource())?;
+                    insert.raw_bind_parameter(16, record.name())?;
+                    insert.raw_bind_parameter(17, record.api_group())?;
+                    insert.raw_bind_parameter(18, record.api_version())?;
                     insert.raw_bind_parameter(19, user)?;
                     insert.raw_bind_parameter(20, impersonated_id)?;
-                    insert.raw_bind_parameter(21, &record.source_ips)?;
+                    insert.raw_bind_parameter(21, record.source_ips())?;
                     insert.raw_bind_parameter(22, record.status_code)?;
                     insert.raw_bind_parameter(23, identity_id)?;
                     insert.raw_bind_parameter(24, purpose_id)?;
