@@ -5,6 +5,7 @@
 //! (whole, then their identity and test part), users.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
 use crate::audit::{self, AuditError, Event, EventRef, Stage, UserRef};
@@ -17,7 +18,7 @@ use crate::store::{
 use crate::useragent::{self, Frame, Identity, TestInfo};
 
 /// Distinct user agents remembered per converter before the cache starts afresh.
-const AGENT_CACHE: usize = 16 * 1024;
+const AGENT_CACHE: usize = 32 * 1024;
 
 /// Distinct identity-and-test parts of whakapapa user agents remembered per converter.
 const HEAD_CACHE: usize = 4 * 1024;
@@ -36,7 +37,7 @@ type Head = (Arc<IdentityRecord>, Option<Arc<TestRecord>>);
 #[derive(Debug)]
 pub struct Converter {
     mapper: Option<Arc<Mapper>>,
-    agents: FastMap<Box<str>, Arc<AgentRecord>>,
+    agents: AgentCache,
     heads: FastMap<Box<str>, Head>,
     users: FastMap<Box<[u8]>, Arc<UserRecord>>,
     /// The key of the user being looked up, reused.
@@ -50,7 +51,7 @@ impl Converter {
     pub fn new(mapper: Option<Arc<Mapper>>) -> Converter {
         Converter {
             mapper,
-            agents: FastMap::default(),
+            agents: AgentCache::default(),
             heads: FastMap::default(),
             users: FastMap::default(),
             user_key: Vec::new(),
@@ -144,14 +145,12 @@ impl Converter {
     }
 
     fn agent(&mut self, ua: &str) -> Arc<AgentRecord> {
-        if let Some(a) = self.agents.get(ua) {
+        let hash = self.agents.hash(ua);
+        if let Some(a) = self.agents.get(hash, ua) {
             return a.clone();
         }
-        if self.agents.len() >= AGENT_CACHE {
-            self.agents.clear();
-        }
         let agent = Arc::new(self.parse_agent(ua));
-        self.agents.insert(ua.into(), agent.clone());
+        self.agents.insert(hash, ua, agent.clone());
         agent
     }
 
@@ -205,6 +204,46 @@ impl Converter {
             fingerprint: Some(parts.fingerprint),
             frames,
         }
+    }
+}
+
+/// Parsed user agents by their text. The texts are kept back to back in one buffer rather
+/// than one allocation each: a miss per second event made those allocations (some over
+/// 1 KiB, which makes glibc consolidate its free lists) and their frees a good part of the
+/// cache's cost.
+#[derive(Debug, Default)]
+struct AgentCache {
+    hasher: foldhash::fast::RandomState,
+    /// A user agent's hash to its entry; a colliding newer entry replaces an older one.
+    slots: FastMap<u64, u32>,
+    /// Where each entry's text is in `texts`, and its agent.
+    entries: Vec<(usize, usize, Arc<AgentRecord>)>,
+    texts: String,
+}
+
+impl AgentCache {
+    fn hash(&self, ua: &str) -> u64 {
+        self.hasher.hash_one(ua)
+    }
+
+    fn get(&self, hash: u64, ua: &str) -> Option<&Arc<AgentRecord>> {
+        let &i = self.slots.get(&hash)?;
+        let (start, end, agent) = self.entries.get(i as usize)?;
+        (self.texts.get(*start..*end) == Some(ua)).then_some(agent)
+    }
+
+    fn insert(&mut self, hash: u64, ua: &str, agent: Arc<AgentRecord>) {
+        if self.entries.len() >= AGENT_CACHE {
+            // Start afresh, keeping the buffers' room.
+            self.slots.clear();
+            self.entries.clear();
+            self.texts.clear();
+        }
+        let start = self.texts.len();
+        self.texts.push_str(ua);
+        // Fewer than AGENT_CACHE entries: the index fits.
+        self.slots.insert(hash, self.entries.len() as u32);
+        self.entries.push((start, self.texts.len(), agent));
     }
 }
 
@@ -305,6 +344,30 @@ mod tests {
             for ua in &cases {
                 assert_eq!(*c.agent(ua), uncached(ua), "round {round}: {ua}");
             }
+        }
+    }
+
+    #[test]
+    fn the_agent_cache_answers_only_for_the_same_text() {
+        let mut cache = AgentCache::default();
+        let agent = |ua: &str| Arc::new(uncached(ua));
+        cache.insert(7, "a/1", agent("a/1"));
+        assert_eq!(cache.get(7, "a/1"), Some(&agent("a/1")));
+        // Another text with the same hash (a collision) is a miss, and then replaces it.
+        assert_eq!(cache.get(7, "b/1"), None);
+        cache.insert(7, "b/1", agent("b/1"));
+        assert_eq!(cache.get(7, "b/1"), Some(&agent("b/1")));
+        assert_eq!(cache.get(7, "a/1"), None);
+        assert_eq!(cache.get(8, "b/1"), None);
+        // Full: it starts afresh, and still answers right.
+        let mut c = Converter::new(None);
+        let ua = |i: usize| format!("app-{i}/v1 (linux/amd64) git/abc whakapapa/1 fp={i:016x}");
+        for i in 0..AGENT_CACHE + 10 {
+            c.agent(&ua(i));
+        }
+        assert!(c.agents.entries.len() <= AGENT_CACHE);
+        for i in [0, 1, AGENT_CACHE - 1, AGENT_CACHE, AGENT_CACHE + 9] {
+            assert_eq!(*c.agent(&ua(i)), uncached(&ua(i)), "{i}");
         }
     }
 
