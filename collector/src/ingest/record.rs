@@ -18,7 +18,7 @@ use crate::store::{
 use crate::useragent::{self, Frame, Identity, TestInfo};
 
 /// Distinct user agents remembered per converter before the cache starts afresh.
-const AGENT_CACHE: usize = 32 * 1024;
+const AGENT_CACHE: usize = 16 * 1024;
 
 /// Distinct identity-and-test parts of whakapapa user agents remembered per converter.
 const HEAD_CACHE: usize = 4 * 1024;
