@@ -371,6 +371,33 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, AuditError> {
     }
 }
 
+/// [`parse_batch`], borrowing the events' strings from `body` instead of copying each one
+/// (the webhook's path: a batch is converted to records right away).
+pub fn parse_batch_ref(body: &[u8]) -> Result<Vec<EventRef<'_>>, AuditError> {
+    /// `EventList`, borrowing; its other fields are not needed.
+    #[derive(Deserialize)]
+    struct Items<'a> {
+        #[serde(borrow, default)]
+        items: Vec<EventRef<'a>>,
+    }
+    let start = skip_ws(body, 0);
+    let json = |e: serde_json::Error| AuditError::from_json(body, &e);
+    match body.get(start) {
+        None => Err(AuditError::Empty),
+        Some(b'[') => serde_json::from_slice(body).map_err(json),
+        Some(b'{') => match scan::find_items(body, start)? {
+            Some(_) => serde_json::from_slice::<Items<'_>>(body)
+                .map(|list| list.items)
+                .map_err(json),
+            None => parse_event_ref(body).map(|e| vec![e]),
+        },
+        Some(_) => Err(AuditError::Invalid {
+            offset: start,
+            message: "expected an EventList object, a JSON array or an event".into(),
+        }),
+    }
+}
+
 /// Parses a whole document like [`parse_batch`], but keeps every good event and reports each
 /// bad one with its byte offset, so one malformed item does not lose the rest.
 ///

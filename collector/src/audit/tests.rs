@@ -176,6 +176,45 @@ fn parses_batches_in_every_shape() {
         let (lenient, errors) = parse_batch_lenient(body.as_bytes()).unwrap();
         assert_eq!(lenient, events, "{name}");
         assert!(errors.is_empty(), "{name}");
+        let borrowed: Vec<Event> = parse_batch_ref(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .into_iter()
+            .map(EventRef::into_owned)
+            .collect();
+        assert_eq!(borrowed, events, "{name}");
+    }
+}
+
+#[test]
+fn borrowed_batches_fail_like_owned_ones() {
+    let missing_level = list(
+        "audit.k8s.io/v1",
+        &[&V1_METADATA.replace(r#""level":"Metadata","#, "")],
+    );
+    let escaped = list(
+        "audit.k8s.io/v1",
+        &[&V1_METADATA.replace("/api/v1", "\\/api\\/v1")],
+    );
+    for (name, body) in [
+        ("missing field", missing_level.as_str()),
+        (
+            "not JSON",
+            "{\"kind\":\"EventList\",\"items\":[{\"auditID\":}]}",
+        ),
+        ("not a document", "42"),
+        ("empty", "  "),
+        ("escaped strings", escaped.as_str()),
+    ] {
+        let owned = parse_batch(body.as_bytes()).map_err(|e| e.to_string());
+        let borrowed = parse_batch_ref(body.as_bytes())
+            .map(|events| {
+                events
+                    .into_iter()
+                    .map(EventRef::into_owned)
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| e.to_string());
+        assert_eq!(borrowed, owned, "{name}");
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn audit(
 ) -> Result<Json<AuditAck>, AppError> {
     let body = decoded(&state, &headers, body)?;
     // All or nothing: the webhook backend resends a whole batch, so half of one is never stored.
-    let events = match audit::parse_batch(&body) {
+    let events = match audit::parse_batch_ref(&body) {
         Ok(events) => events,
         Err(e) => {
             let reason = e.to_string();
@@ -56,7 +56,7 @@ pub async fn audit(
     };
     let requests: Vec<_> = state
         .webhook
-        .convert(|c| events.into_iter().map(|e| c.record(e)).collect());
+        .convert(|c| events.into_iter().map(|e| c.record_ref(e)).collect());
     let n = requests.len() as u64;
     state.metrics.events_received(n);
     state.metrics.add_queue_depth(1);
