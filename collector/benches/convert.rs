@@ -12,6 +12,8 @@
 
 #[path = "support/events.rs"]
 mod events;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -23,22 +25,9 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::RequestRecord;
 
 use events::{Config, Events};
+use figures::{env_u64, median};
 
 const CHUNK: usize = 5_000;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
 
 /// Time this thread has been on a CPU (Linux), else wall time: the machine is shared, and
 /// another process's turn on our core is not our cost.

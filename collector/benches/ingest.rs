@@ -14,6 +14,8 @@
 
 #[path = "support/events.rs"]
 mod events;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
@@ -32,20 +34,7 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Store};
 
 use events::{Config, Events};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
+use figures::{env_u64, median};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]

@@ -16,6 +16,8 @@
 
 #[path = "support/events.rs"]
 mod events;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,20 +28,7 @@ use whakapapa_collector::query::Request;
 use whakapapa_collector::store;
 
 use events::{Config, Events};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
+use figures::{env_u64, median};
 
 /// `<target>/bench-cache`: the bench binary runs from `<target>/release/deps/`.
 fn cache_dir() -> PathBuf {
@@ -154,7 +143,7 @@ fn time(warm: usize, runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
     for _ in 0..warm {
         f();
     }
-    let mut ms: Vec<f64> = (0..runs)
+    let ms: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             f();
@@ -163,7 +152,7 @@ fn time(warm: usize, runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
         .collect();
     let min = ms.iter().copied().fold(f64::MAX, f64::min);
     let max = ms.iter().copied().fold(0.0, f64::max);
-    (median(&mut ms), min, max)
+    (median(ms), min, max)
 }
 
 fn main() {
@@ -290,7 +279,7 @@ fn main() {
                 let _ = std::fs::remove_file(db.with_extension("db-wal"));
             }
         }
-        let (w, wo) = (median(&mut with), median(&mut without));
+        let (w, wo) = (median(with.clone()), median(without.clone()));
         println!(
             "\ningest of a file of {events} events (median of 3): with rollups {w:.0} events/s, \
              without {wo:.0} events/s: rollups cost {:.1}% ({:.2}x); runs with {:?}, without {:?}",
