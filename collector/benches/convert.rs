@@ -65,15 +65,7 @@ fn main() {
     let n = env_u64("WHAKAPAPA_BENCH_EVENTS", 100_000);
     let runs = env_u64("WHAKAPAPA_BENCH_RUNS", 5).max(1) as usize;
     let catalog = events::catalog();
-    // The same generator settings as benches/ingest.rs.
-    let g = Events::new(
-        &catalog,
-        Config {
-            apps: 1000,
-            purposes_per_app: 100,
-            ..Config::default()
-        },
-    );
+    let g = Events::new(&catalog, Config::busy_log());
     let mut data = Vec::new();
     g.write_lines(0..n, &mut data).expect("generate");
     let lines: Vec<&[u8]> = data

@@ -45,14 +45,7 @@ fn main() {
     let n = env_u64("WHAKAPAPA_BENCH_EVENTS", 1_000_000);
     let runs = env_u64("WHAKAPAPA_BENCH_RUNS", 3).max(1) as usize;
     let catalog = events::catalog();
-    let g = Events::new(
-        &catalog,
-        Config {
-            apps: 1000,
-            purposes_per_app: 100,
-            ..Config::default()
-        },
-    );
+    let g = Events::new(&catalog, Config::busy_log());
     if let Ok(path) = std::env::var("WHAKAPAPA_BENCH_GENERATE") {
         // Only write the events (for profiling or for other benchmarks), then stop.
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));

@@ -43,6 +43,18 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The ingest benchmarks' log (`benches/ingest.rs`, `benches/convert.rs`): 1,000 programs,
+    /// 100 call paths each.
+    pub fn busy_log() -> Config {
+        Config {
+            apps: 1000,
+            purposes_per_app: 100,
+            ..Config::default()
+        }
+    }
+}
+
 /// 2026-11-20T10:00:00Z.
 pub const BASE_US: i64 = 1_795_168_800_000_000;
 

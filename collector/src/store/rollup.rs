@@ -401,6 +401,24 @@ struct Hits {
     last: i64,
 }
 
+impl Hits {
+    /// No requests yet, first and last seen at `at`.
+    fn none(at: i64) -> Hits {
+        Hits {
+            hits: 0,
+            first: at,
+            last: at,
+        }
+    }
+
+    /// Adds `n` requests seen between `first` and `last`.
+    fn absorb(&mut self, n: i64, first: i64, last: i64) {
+        self.hits += n;
+        self.first = self.first.min(first);
+        self.last = self.last.max(last);
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct EndpointHits {
     apps: i64,
@@ -449,14 +467,10 @@ impl Rollup {
     fn merge(&mut self, other: Rollup) {
         for (key, h) in other.usage {
             let verb = self.verb(&other.verbs[key.verb as usize]);
-            let mine = self.usage.entry(UsageKey { verb, ..key }).or_insert(Hits {
-                hits: 0,
-                first: h.first,
-                last: h.last,
-            });
-            mine.hits += h.hits;
-            mine.first = mine.first.min(h.first);
-            mine.last = mine.last.max(h.last);
+            self.usage
+                .entry(UsageKey { verb, ..key })
+                .or_insert(Hits::none(h.first))
+                .absorb(h.hits, h.first, h.last);
         }
         for (id, e) in other.endpoint {
             let mine = self.endpoint.entry(id).or_default();
@@ -506,14 +520,10 @@ impl Rollup {
             e.ok_test_hits += ((ok && test) as i64) * n;
             e.ok_conf_hits += ((ok && conf) as i64) * n;
         }
-        let h = self.usage.entry(key).or_insert(Hits {
-            hits: 0,
-            first: at,
-            last: at,
-        });
-        h.hits += n;
-        h.first = h.first.min(at);
-        h.last = h.last.max(at);
+        self.usage
+            .entry(key)
+            .or_insert(Hits::none(at))
+            .absorb(n, at, at);
     }
 
     fn write(mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -130,7 +130,7 @@ impl Writer {
                 ..
             }
         ) {
-            self.in_transaction(|tx, c| c.pending.fold_one(tx).map_err(sql("fold rollups")))
+            self.in_transaction(fold_one_segment)
         } else {
             self.in_transaction(fold_rollups)
         };
@@ -172,9 +172,7 @@ impl Writer {
             if next.is_none() {
                 // Fold a segment at a time for as long as nothing waits.
                 while self.idle_fold() && rx.is_empty() {
-                    if let Err(e) = self
-                        .in_transaction(|tx, c| c.pending.fold_one(tx).map_err(sql("fold rollups")))
-                    {
+                    if let Err(e) = self.in_transaction(fold_one_segment) {
                         tracing::error!(error = %e, "cannot fold rollups; will retry");
                         break;
                     }
@@ -338,6 +336,10 @@ impl Writer {
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
     caches.pending.fold(tx).map_err(sql("fold rollups"))
+}
+
+fn fold_one_segment(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
+    caches.pending.fold_one(tx).map_err(sql("fold rollups"))
 }
 
 fn now() -> String {
