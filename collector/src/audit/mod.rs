@@ -352,31 +352,21 @@ pub fn parse_event_ref(line: &[u8]) -> Result<EventRef<'_>, AuditError> {
 /// All or nothing: the first bad event fails the whole document (a webhook batch is
 /// acknowledged or rejected as one). Use [`parse_batch_lenient`] to keep the good events.
 pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, AuditError> {
-    let start = skip_ws(body, 0);
-    let json = |e: serde_json::Error| AuditError::from_json(body, &e);
-    match body.get(start) {
-        None => Err(AuditError::Empty),
-        Some(b'[') => serde_json::from_slice(body).map_err(json),
-        // serde cannot rewind, so a cheap structural scan decides list or single event first.
-        Some(b'{') => match scan::find_items(body, start)? {
-            Some(_) => serde_json::from_slice::<EventList>(body)
-                .map(|list| list.items)
-                .map_err(json),
-            None => parse_event(body).map(|e| vec![e]),
-        },
-        Some(_) => Err(AuditError::Invalid {
-            offset: start,
-            message: "expected an EventList object, a JSON array or an event".into(),
-        }),
-    }
+    parse_batch_ref(body).map(|events| events.into_iter().map(EventRef::into_owned).collect())
 }
 
 /// [`parse_batch`], borrowing the events' strings from `body` instead of copying each one
-/// (the webhook's path: a batch is converted to records right away).
+/// (the webhook's path: a batch is converted to records right away; [`parse_batch`] is this
+/// made owned).
 pub fn parse_batch_ref(body: &[u8]) -> Result<Vec<EventRef<'_>>, AuditError> {
-    /// `EventList`, borrowing; its other fields are not needed.
+    /// [`EventList`], borrowing: the same fields, checked the same way.
     #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct Items<'a> {
+        #[serde(borrow, default, rename = "apiVersion")]
+        _api_version: Option<Text<'a>>,
+        #[serde(borrow, default, rename = "kind")]
+        _kind: Option<Text<'a>>,
         #[serde(borrow, default)]
         items: Vec<EventRef<'a>>,
     }
@@ -385,6 +375,7 @@ pub fn parse_batch_ref(body: &[u8]) -> Result<Vec<EventRef<'_>>, AuditError> {
     match body.get(start) {
         None => Err(AuditError::Empty),
         Some(b'[') => serde_json::from_slice(body).map_err(json),
+        // serde cannot rewind, so a cheap structural scan decides list or single event first.
         Some(b'{') => match scan::find_items(body, start)? {
             Some(_) => serde_json::from_slice::<Items<'_>>(body)
                 .map(|list| list.items)
