@@ -4,13 +4,16 @@
 //! - `sqlite`: plain inserts of 4-column rows in 10k-row transactions, no index (what SQLite
 //!   can do);
 //! - `ingest`: the real binary, `whakapapa-collector ingest` of a file of generated events
-//!   (fresh database each run), events/s and its peak RSS (VmHWM);
+//!   (fresh database each run), events/s and its peak RSS (VmHWM), on two logs: a busy one
+//!   (1,000 programs, 100 call paths each) and a cluster's (200 programs, 20 call paths);
 //! - `webhook`: 400-event `EventList` batches posted back to back to `serve`'s router on a
 //!   loopback socket, durable commits: latency until the 200, p50/p99; `/healthz` as baseline.
 //!
 //! Run: `cargo bench -p whakapapa-collector --bench ingest`
-//! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_RUNS=5` for more runs,
-//! `WHAKAPAPA_BENCH_GENERATE=FILE` to only write the events to FILE.)
+//! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_ONLY=webhook` for the
+//! webhook alone, `WHAKAPAPA_BENCH_RUNS=5` for more runs,
+//! `WHAKAPAPA_BENCH_GENERATE=FILE` to only write the busy log's events to FILE, with
+//! `WHAKAPAPA_BENCH_LOG=cluster` the cluster log's.)
 
 #[path = "support/events.rs"]
 mod events;
@@ -45,9 +48,26 @@ fn main() {
     let n = env_u64("WHAKAPAPA_BENCH_EVENTS", 1_000_000);
     let runs = env_u64("WHAKAPAPA_BENCH_RUNS", 3).max(1) as usize;
     let catalog = events::catalog();
-    let g = Events::new(&catalog, Config::busy_log());
+    // Two logs of the same size and shape of event, told apart by how many programs and call
+    // paths they hold: the busy one has 100k call paths (172k distinct lines of code per 1M
+    // events) to store, the cluster one 4k.
+    let logs = [
+        (
+            "busy log (1,000 programs x 100 call paths)",
+            Config::busy_log(),
+        ),
+        (
+            "cluster log (200 programs x 20 call paths)",
+            Config::default(),
+        ),
+    ];
     if let Ok(path) = std::env::var("WHAKAPAPA_BENCH_GENERATE") {
         // Only write the events (for profiling or for other benchmarks), then stop.
+        let config = match std::env::var("WHAKAPAPA_BENCH_LOG").as_deref() {
+            Ok("cluster") => Config::default(),
+            _ => Config::busy_log(),
+        };
+        let g = Events::new(&catalog, config);
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
         g.write_lines(0..n, &mut f).expect("write events");
         f.flush().expect("flush");
@@ -61,59 +81,73 @@ fn main() {
     // about ("under continuous load"): a warm-up brings the programs in first.
     let cluster = Events::new(&catalog, Config::default());
     rt.block_on(webhook(&cluster, &catalog, dir.path()));
+    if std::env::var("WHAKAPAPA_BENCH_ONLY").as_deref() == Ok("webhook") {
+        return;
+    }
     let log = dir.path().join("audit.log");
-    let started = Instant::now();
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&log).expect("log file"));
-        g.write_lines(0..n, &mut f).expect("write events");
-        f.flush().expect("flush");
+    let mut results = Vec::new();
+    let mut baselines = None;
+    for (label, config) in logs {
+        let g = Events::new(&catalog, config);
+        let started = Instant::now();
+        {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&log).expect("log file"));
+            g.write_lines(0..n, &mut f).expect("write events");
+            f.flush().expect("flush");
+        }
+        let size = std::fs::metadata(&log).expect("log").len();
+        println!(
+            "\n{label}: {n} events over {} endpoints, {:.0} bytes/event, {:.1} MiB, generated in {:.1}s",
+            g.endpoints(),
+            size as f64 / n as f64,
+            size as f64 / (1 << 20) as f64,
+            started.elapsed().as_secs_f64()
+        );
+        if baselines.is_none() {
+            let parse = median((0..runs).map(|_| parse_rate(&log)).collect());
+            let sqlite = median((0..runs).map(|_| sqlite_rate(dir.path(), n)).collect());
+            baselines = Some((parse, sqlite));
+        }
+        let mut rates = Vec::new();
+        let mut peaks = Vec::new();
+        for run in 0..runs {
+            let (rate, peak) = ingest_rate(dir.path(), &log, run);
+            rates.push(rate);
+            peaks.push(peak);
+        }
+        results.push((label, rates, peaks));
     }
-    let size = std::fs::metadata(&log).expect("log").len();
+    let (parse, sqlite) = baselines.expect("baselines");
+    println!("\n{:<52}{:>14}", "median of runs", format!("{runs} runs"));
     println!(
-        "generated {n} events over {} endpoints, {:.0} bytes/event, {:.1} MiB, in {:.1}s",
-        g.endpoints(),
-        size as f64 / n as f64,
-        size as f64 / (1 << 20) as f64,
-        started.elapsed().as_secs_f64()
-    );
-
-    let parse = median((0..runs).map(|_| parse_rate(&log)).collect());
-    let sqlite = median((0..runs).map(|_| sqlite_rate(dir.path(), n)).collect());
-    let mut rates = Vec::new();
-    let mut peaks = Vec::new();
-    for run in 0..runs {
-        let (rate, peak) = ingest_rate(dir.path(), &log, run);
-        rates.push(rate);
-        peaks.push(peak);
-    }
-    let ingest = median(rates.clone());
-    println!("\n{:<44}{:>14}", "median of runs", format!("{runs} runs"));
-    println!(
-        "{:<44}{:>14.0}  events/s (baseline)",
+        "{:<52}{:>14.0}  events/s (baseline)",
         "parse: audit::parse_event, 1 thread", parse
     );
     println!(
-        "{:<44}{:>14.0}  rows/s (baseline)",
+        "{:<52}{:>14.0}  rows/s (baseline)",
         "sqlite: plain 4-column inserts, 10k/tx", sqlite
     );
-    println!(
-        "{:<44}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
-        "ingest: whakapapa-collector ingest FILE",
-        ingest,
-        ingest / parse,
-        ingest / sqlite,
-        rates
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "{:<44}{:>14}  MiB peak RSS (max of runs: {} MiB)",
-        "ingest: VmHWM",
-        median(peaks.clone()),
-        peaks.iter().copied().fold(0.0, f64::max)
-    );
+    for (label, rates, peaks) in results {
+        let ingest = median(rates.clone());
+        println!(
+            "{:<52}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
+            format!("ingest, {label}"),
+            ingest,
+            ingest / parse,
+            ingest / sqlite,
+            rates
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "{:<52}{:>14}  MiB peak RSS (max of runs: {} MiB)",
+            "  VmHWM",
+            median(peaks.clone()),
+            peaks.iter().copied().fold(0.0, f64::max)
+        );
+    }
 }
 
 /// Events per second `audit::parse_event` reaches on the file's lines, one thread.
@@ -250,7 +284,8 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, http::app(state)).await });
 
-    let batches = env_u64("WHAKAPAPA_BENCH_BATCHES", 600);
+    // Long enough for several rollup folds (every 5 s) to fall inside each measured phase.
+    let batches = env_u64("WHAKAPAPA_BENCH_BATCHES", 2000);
     let warmup = env_u64("WHAKAPAPA_BENCH_WARMUP", 100);
     // Fresh requests for every phase: warm-up, then 1 client, then 2 clients.
     let body =
