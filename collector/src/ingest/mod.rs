@@ -15,9 +15,10 @@
 //!
 //! The calling thread reads lines (decompressing gzip) into chunks of [`Options::batch_size`]
 //! lines; worker threads parse, map and convert each chunk and hand it to the store's writer as
-//! one batch, one transaction. Workers wait for their batch's commit, so at most
-//! `workers` batches are in flight and memory stays bounded whatever the input size. A bad line
-//! is recorded with its file and line in the same batch; the rest is stored.
+//! one batch (stored whole; the writer may store several in one transaction). Workers wait
+//! while the writer's queue is full and another thread waits for the commits, so memory stays
+//! bounded whatever the input size. A bad line is recorded with its file and line in the same
+//! batch; the rest is stored.
 
 mod record;
 mod source;

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Every write goes through the writer thread as a command with a oneshot reply, and each
-//! [`Batch`] is one transaction: a crash leaves every acknowledged batch whole and nothing of
-//! the one in flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
+//! [`Batch`] is stored whole or not at all (batches queued together share a transaction, each
+//! in its own savepoint): a crash leaves every acknowledged batch whole and nothing of those in
+//! flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
 //! beside the writer. All SQL of the crate lives in this module.
 
 mod checkpoint;
@@ -86,6 +87,10 @@ pub enum Error {
         /// The stored document's sha256.
         stored: String,
     },
+    /// The batch was applied, but the transaction it shared with other batches failed to
+    /// commit (nothing of it is stored).
+    #[error("cannot commit the transaction holding this batch: {0}")]
+    Shared(String),
     /// The writer thread is gone (it panicked or the store was closed).
     #[error("the database writer has stopped")]
     WriterGone,
@@ -151,14 +156,12 @@ impl Options {
 
 /// A batch queued by [`Store::submit_blocking`], not yet answered.
 #[derive(Debug)]
-pub struct Pending(oneshot::Receiver<(Result<BatchOutcome>, Batch)>);
+pub struct Pending(oneshot::Receiver<Result<BatchOutcome>>);
 
 impl Pending {
-    /// Waits until the batch is committed (or failed); frees its records on this thread.
+    /// Waits until the batch is committed (or failed).
     pub fn wait(self) -> Result<BatchOutcome> {
-        let (outcome, batch) = self.0.blocking_recv().map_err(|_| Error::WriterGone)?;
-        drop(batch);
-        outcome
+        self.0.blocking_recv().map_err(|_| Error::WriterGone)?
     }
 }
 
@@ -189,7 +192,7 @@ impl Store {
                 source,
             })?;
         migrate::migrate(&mut conn)?;
-        let writer = writer::Writer::new(conn, options.fold)?;
+        let writer = writer::Writer::new(conn, options.fold, options.durable)?;
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -218,9 +221,7 @@ impl Store {
             .send(Command::Apply { batch, reply })
             .await
             .map_err(|_| Error::WriterGone)?;
-        let (outcome, batch) = rx.await.map_err(|_| Error::WriterGone)?;
-        drop(batch);
-        outcome
+        rx.await.map_err(|_| Error::WriterGone)?
     }
 
     /// [`Store::apply`] from a thread outside the async runtime.

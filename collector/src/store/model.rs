@@ -324,7 +324,7 @@ pub struct MalformedRecord {
     pub reason: String,
 }
 
-/// One input batch: stored in one transaction, wholly or not at all.
+/// One input batch: stored wholly or not at all.
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// The run it belongs to.

@@ -1,4 +1,5 @@
-//! The writer thread: owns the write connection, applies each command in one transaction.
+//! The writer thread: owns the write connection, applies each command in a transaction (queued
+//! batches share one, each in its own savepoint).
 //!
 //! Ids of identities, tests, users, frames, purposes and endpoints are cached in memory; a
 //! failed transaction clears the caches (they may hold ids it rolled back).
@@ -15,15 +16,14 @@ use super::{
     ReleaseRecord, RequestRecord, Result, RunId, StageRank, TestRecord, UserRecord, request_key,
 };
 
-/// Where a batch's outcome goes, with the batch.
-pub(super) type BatchReply = oneshot::Sender<(Result<BatchOutcome>, Batch)>;
+/// Where a batch's outcome goes.
+pub(super) type BatchReply = oneshot::Sender<Result<BatchOutcome>>;
 
 /// A request to the writer, with where to send the answer.
 #[derive(Debug)]
 pub(super) enum Command {
     Apply {
         batch: Batch,
-        /// The batch goes back with the outcome: freeing its records is the caller's work.
         reply: BatchReply,
     },
     Release {
@@ -53,10 +53,13 @@ pub(super) enum Command {
     },
 }
 
-/// A transaction takes queued batches until it holds this many requests...
-const GROUP_REQUESTS: usize = 30_000;
-/// ... or this many batches.
-const GROUP_BATCHES: usize = 16;
+/// A transaction takes the batches queued behind its first until it holds this many requests,
+/// when commits are durable (each one a webhook acknowledgement waits for)...
+const GROUP_REQUESTS_DURABLE: usize = 30_000;
+/// ... and otherwise (bulk ingest). Pages a transaction dirties are written to the WAL once
+/// per commit: the random ones (lines of code, their indexes) once per 250k requests, not per
+/// 30k.
+const GROUP_REQUESTS: usize = 250_000;
 
 #[derive(Debug, Clone, Copy)]
 struct PurposeState {
@@ -98,6 +101,10 @@ pub(super) struct Writer {
     conn: Connection,
     caches: Caches,
     fold: Fold,
+    group_requests: usize,
+    /// Applied batches go to a thread that frees them: a transaction no longer holds them,
+    /// and the writer spends no time on it.
+    free: std::sync::mpsc::Sender<Batch>,
 }
 
 fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -105,11 +112,22 @@ fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, fold: Fold) -> Result<Writer> {
+    pub(super) fn new(conn: Connection, fold: Fold, durable: bool) -> Result<Writer> {
+        let (free, freed) = std::sync::mpsc::channel::<Batch>();
+        std::thread::Builder::new()
+            .name("store-free".into())
+            .spawn(move || freed.into_iter().for_each(drop))
+            .map_err(Error::Spawn)?;
         let mut w = Writer {
             conn,
             caches: Caches::default(),
             fold,
+            group_requests: if durable {
+                GROUP_REQUESTS_DURABLE
+            } else {
+                GROUP_REQUESTS
+            },
+            free,
         };
         w.reset()?;
         // Requests a killed writer stored without folding them in are counted now.
@@ -141,13 +159,7 @@ impl Writer {
 
     /// Forgets cached ids, as after a rollback.
     fn reset(&mut self) -> Result<()> {
-        self.caches = Caches::default();
-        self.caches.next_request_id = self
-            .conn
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM requests", [], |r| {
-                r.get(0)
-            })
-            .map_err(sql("read the last request id"))?;
+        self.caches = fresh_caches(&self.conn)?;
         Ok(())
     }
 
@@ -196,26 +208,7 @@ impl Writer {
     /// commit) and hands back the first other command it met.
     fn handle(&mut self, command: Command, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
         match command {
-            Command::Apply { batch, reply } => {
-                let mut size = batch.requests.len();
-                let mut group = vec![(batch, reply)];
-                let mut other = None;
-                while size < GROUP_REQUESTS && group.len() < GROUP_BATCHES {
-                    match rx.try_recv() {
-                        Ok(Command::Apply { batch, reply }) => {
-                            size += batch.requests.len();
-                            group.push((batch, reply));
-                        }
-                        Ok(c) => {
-                            other = Some(c);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                self.apply_group(group);
-                return other;
-            }
+            Command::Apply { batch, reply } => return self.apply_group(batch, reply, rx),
             Command::Release { release, reply } => {
                 let r = self.in_transaction(|tx, _| store_release(tx, release));
                 let _ = reply.send(r);
@@ -275,39 +268,80 @@ impl Writer {
         None
     }
 
-    /// Stores whole batches in one transaction; if it fails, each batch alone, so every
-    /// batch gets its own answer.
-    fn apply_group(&mut self, group: Vec<(Batch, BatchReply)>) {
-        let every_batch = self.fold == Fold::EveryBatch;
-        let every_batch_fold = self.fold;
-        if group.len() > 1 {
-            let together = self.in_transaction(|tx, c| {
-                let outcomes = group
-                    .iter()
-                    .map(|(b, _)| apply_batch(tx, c, b, every_batch_fold))
-                    .collect::<Result<Vec<_>>>()?;
-                if every_batch {
-                    fold_rollups(tx, c)?;
+    /// Stores `first` and the batches queued behind it (up to `group_requests` requests) in one
+    /// transaction, each in a savepoint of its own: a batch that fails is rolled back alone and
+    /// answered with its error; the others are answered once the transaction commits. Hands
+    /// back the first other command it met.
+    fn apply_group(
+        &mut self,
+        first: Batch,
+        reply: BatchReply,
+        rx: &mut mpsc::Receiver<Command>,
+    ) -> Option<Command> {
+        let fold = self.fold;
+        let limit = self.group_requests;
+        let Writer {
+            conn, caches, free, ..
+        } = self;
+        let mut answers: Vec<(BatchReply, Result<BatchOutcome>)> = Vec::new();
+        let mut other = None;
+        let committed = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql("begin a transaction"))?;
+            let mut next = Some((first, reply));
+            let mut size = 0;
+            while let Some((batch, reply)) = next.take() {
+                size += batch.requests.len();
+                tx.execute_batch("SAVEPOINT batch")
+                    .map_err(sql("begin a batch's savepoint"))?;
+                let outcome = apply_batch(&tx, caches, &batch, fold).and_then(|outcome| {
+                    if fold == Fold::EveryBatch {
+                        fold_rollups(&tx, caches)?;
+                    }
+                    Ok(outcome)
+                });
+                if outcome.is_ok() {
+                    tx.execute_batch("RELEASE batch")
+                        .map_err(sql("release a batch's savepoint"))?;
+                } else {
+                    tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
+                        .map_err(sql("roll a batch back"))?;
+                    // Ids cached and deltas summed for the batch are gone with it.
+                    *caches = fresh_caches(&tx)?;
                 }
-                Ok(outcomes)
-            });
-            if let Ok(outcomes) = together {
-                for ((batch, reply), outcome) in group.into_iter().zip(outcomes) {
-                    let _ = reply.send((Ok(outcome), batch));
+                let _ = free.send(batch);
+                answers.push((reply, outcome));
+                if size < limit {
+                    match rx.try_recv() {
+                        Ok(Command::Apply { batch, reply }) => next = Some((batch, reply)),
+                        Ok(command) => other = Some(command),
+                        Err(_) => {}
+                    }
                 }
-                return;
+            }
+            tx.commit().map_err(sql("commit"))?;
+            caches.pending.committed();
+            Ok(())
+        })();
+        match committed {
+            Ok(()) => {
+                for (reply, outcome) in answers {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let why = error_chain(&e);
+                for (reply, outcome) in answers {
+                    let _ = reply.send(outcome.and(Err(Error::Shared(why.clone()))));
+                }
+                // The transaction rolled back: ids cached during it may not exist.
+                if let Err(e) = self.reset() {
+                    tracing::error!(error = %e, "cannot reset the writer after a rollback");
+                }
             }
         }
-        for (batch, reply) in group {
-            let r = self.in_transaction(|tx, c| {
-                let outcome = apply_batch(tx, c, &batch, every_batch_fold)?;
-                if every_batch {
-                    fold_rollups(tx, c)?;
-                }
-                Ok(outcome)
-            });
-            let _ = reply.send((r, batch));
-        }
+        other
     }
 
     fn in_transaction<T>(
@@ -334,6 +368,30 @@ impl Writer {
     }
 }
 
+/// Empty caches; the next request id read from `conn`.
+fn fresh_caches(conn: &Connection) -> Result<Caches> {
+    Ok(Caches {
+        next_request_id: conn
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM requests", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql("read the last request id"))?,
+        ..Caches::default()
+    })
+}
+
+/// An error and its sources, one line.
+fn error_chain(e: &Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        why.push_str(": ");
+        why.push_str(&s.to_string());
+        source = s.source();
+    }
+    why
+}
+
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
     caches.pending.fold(tx).map_err(sql("fold rollups"))
 }
@@ -354,30 +412,49 @@ struct Stored {
 }
 
 /// Finds the request of `(audit_id, received_us)` or reserves `new_id` for it.
+/// The statements [`resolve_key`] runs, prepared once per batch.
+struct KeyStatements<'t> {
+    insert: rusqlite::CachedStatement<'t>,
+    lookup: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> KeyStatements<'t> {
+    fn new(tx: &'t Transaction<'_>) -> Result<KeyStatements<'t>> {
+        Ok(KeyStatements {
+            insert: tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO request_keys (key, request_id) VALUES (?1, ?2)",
+                )
+                .map_err(sql("prepare the key insert"))?,
+            lookup: tx
+                .prepare_cached(
+                    "SELECT r.id, r.audit_id, r.received_us, r.stage, r.status_code \
+                     FROM request_keys k JOIN requests r ON r.id = k.request_id WHERE k.key = ?1",
+                )
+                .map_err(sql("prepare the key lookup"))?,
+        })
+    }
+}
+
 fn resolve_key(
-    tx: &Transaction<'_>,
+    statements: &mut KeyStatements<'_>,
     record: &RequestRecord,
     new_id: i64,
 ) -> Result<Option<Stored>> {
-    let mut insert = tx
-        .prepare_cached("INSERT OR IGNORE INTO request_keys (key, request_id) VALUES (?1, ?2)")
-        .map_err(sql("prepare the key insert"))?;
     let mut key = request_key(record.audit_id(), record.received_us);
     loop {
-        if insert
-            .execute(params![key, new_id])
-            .map_err(sql("insert a request key"))?
-            == 1
-        {
+        let insert = &mut statements.insert;
+        let inserted = (|| {
+            insert.raw_bind_parameter(1, key)?;
+            insert.raw_bind_parameter(2, new_id)?;
+            insert.raw_execute()
+        })()
+        .map_err(sql("insert a request key"))?;
+        if inserted == 1 {
             return Ok(None);
         }
-        let mut lookup = tx
-            .prepare_cached(
-                "SELECT r.id, r.audit_id, r.received_us, r.stage, r.status_code \
-                 FROM request_keys k JOIN requests r ON r.id = k.request_id WHERE k.key = ?1",
-            )
-            .map_err(sql("prepare the key lookup"))?;
-        let found = lookup
+        let found = statements
+            .lookup
             .query_row(params![key], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -480,12 +557,13 @@ fn apply_batch(
         )
         .map_err(sql("prepare the request update"))?;
 
+    let mut keys = KeyStatements::new(tx)?;
     let mut new = Vec::with_capacity(best.len());
     let mut advanced = Vec::new();
     for &i in &best {
         let record = &batch.requests[i];
         let new_id = caches.next_request_id;
-        let stored = resolve_key(tx, record, new_id)?;
+        let stored = resolve_key(&mut keys, record, new_id)?;
         current.push(stored.as_ref().map(|s| s.stage));
         let latency = match record.stage {
             StageRank::RequestReceived => None,
@@ -740,23 +818,18 @@ fn frame_id(tx: &Transaction<'_>, caches: &mut Caches, f: &FrameRecord) -> Resul
     if let Some(&id) = caches.frames.get(f) {
         return Ok(id);
     }
-    // Insert first: a frame missing from the cache is new far more often than not.
+    // Insert first: a frame missing from the cache is new far more often than not. No
+    // `RETURNING`: SQLite gathers its rows in a temporary table, which cost more than the insert.
     let inserted = tx
-        .prepare_cached(
-            "INSERT INTO frames (function, file, line) VALUES (?1, ?2, ?3) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![f.function, f.file, f.line], |r| r.get(0))
-                .optional()
-        })
+        .prepare_cached("INSERT OR IGNORE INTO frames (function, file, line) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![f.function, f.file, f.line]))
         .map_err(sql("insert a frame"))?;
-    let id = match inserted {
-        Some(id) => id,
-        None => tx
-            .prepare_cached("SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3")
+    let id = if inserted == 1 {
+        tx.last_insert_rowid()
+    } else {
+        tx.prepare_cached("SELECT id FROM frames WHERE function = ?1 AND file = ?2 AND line = ?3")
             .and_then(|mut s| s.query_row(params![f.function, f.file, f.line], |r| r.get(0)))
-            .map_err(sql("look up a frame"))?,
+            .map_err(sql("look up a frame"))?
     };
     bound(&mut caches.frames, FRAME_CACHE_LIMIT);
     caches.frames.insert(f.clone(), id);

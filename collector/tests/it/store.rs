@@ -335,3 +335,75 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         }
     }
 }
+
+#[test]
+fn a_failing_batch_is_rolled_back_alone_and_the_batches_sharing_its_transaction_are_stored() {
+    let db = Db::with_options(store::Options::default().queue(8));
+    // A stand-in for a batch SQLite refuses halfway (a constraint, a full disk): a trigger
+    // that rejects one request.
+    rusqlite::Connection::open(db.path())
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON requests WHEN NEW.audit_id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned request'); END;",
+        )
+        .unwrap();
+    let batch = |prefix: &str, n: usize, poison: bool| {
+        let mut evs: Vec<Ev> = (0..n)
+            .map(|i| {
+                Ev::new(&format!("{prefix}{i}"), "ResponseComplete", "get", POD)
+                    .at(i as f64)
+                    .code(200)
+            })
+            .collect();
+        if poison {
+            evs.push(Ev::new("poison", "ResponseComplete", "get", POD).code(200));
+        }
+        store::Batch {
+            run: db.run,
+            release: Some(db.release),
+            events: evs.len() as u64,
+            requests: db.records(&evs),
+            malformed: Vec::new(),
+        }
+    };
+    // The first batch keeps the writer busy while the other two queue behind it: the writer
+    // takes them into the same transaction.
+    let (a, b, c) = (
+        batch("a", 5000, false),
+        batch("b", 10, true),
+        batch("c", 10, false),
+    );
+    let a = db.store.submit_blocking(a).unwrap();
+    let b = db.store.submit_blocking(b).unwrap();
+    let c = db.store.submit_blocking(c).unwrap();
+    assert_eq!(a.wait().unwrap().new, 5000);
+    let err = b.wait().unwrap_err();
+    let why = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(why.contains("poisoned request"), "{why}");
+    assert_eq!(c.wait().unwrap().new, 10);
+
+    assert_eq!(db.counts().requests, 5010);
+    assert!(db.request("b3").is_empty(), "nothing of the failed batch");
+    let conn = store::open_reader(&db.path()).unwrap();
+    let hits: i64 = conn
+        .query_row("SELECT sum(hits) FROM usage", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hits, 5010, "the rollups count the stored requests only");
+
+    // The writer goes on as before: the failed batch, without its bad request, is stored.
+    assert_eq!(
+        db.apply(
+            &(0..10)
+                .map(
+                    |i| Ev::new(&format!("b{i}"), "ResponseComplete", "get", POD)
+                        .at(i as f64)
+                        .code(200)
+                )
+                .collect::<Vec<_>>()
+        )
+        .new,
+        10
+    );
+    assert_eq!(db.counts().requests, 5020);
+}
