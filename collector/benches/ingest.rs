@@ -6,8 +6,10 @@
 //! - `ingest`: the real binary, `whakapapa-collector ingest` of a file of generated events
 //!   (fresh database each run), events/s and its peak RSS (VmHWM), on two logs: a busy one
 //!   (1,000 programs, 100 call paths each) and a cluster's (200 programs, 20 call paths);
-//! - `webhook`: 400-event `EventList` batches posted back to back to `serve`'s router on a
-//!   loopback socket, durable commits: latency until the 200, p50/p99; `/healthz` as baseline.
+//! - `webhook`: 400-event `EventList` batches posted to `serve`'s router on a loopback socket,
+//!   durable commits: latency until the 200, p50/p99; back to back by 1 and by 2 clients
+//!   (the server saturated), and open loop as four API servers send (25 batches/s each);
+//!   `/healthz` as baseline.
 //!
 //! Run: `cargo bench -p whakapapa-collector --bench ingest`
 //! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_ONLY=webhook` for the
@@ -298,6 +300,9 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
             (warmup + batches..warmup + 2 * batches).map(body).collect(),
         ),
     ];
+    let open_loop: Vec<Bytes> = (warmup + 2 * batches..warmup + 3 * batches)
+        .map(body)
+        .collect();
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     for (phase, (concurrency, bodies)) in phases.into_iter().enumerate() {
         let started = Instant::now();
@@ -361,4 +366,61 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
             percentile(&health, 0.99).as_secs_f64() * 1e3,
         );
     }
+    // Open loop, as kube-apiserver's webhook backend sends: each API server posts a batch on
+    // its own clock (its --audit-webhook-batch-throttle-qps, 10 by default; 25 here) whether
+    // or not the last one was answered. Four of them: 40k events/s.
+    let (servers, qps) = (4usize, 25.0);
+    let started = Instant::now();
+    let per = open_loop.len() / servers;
+    let mut senders = Vec::new();
+    for s in 0..servers {
+        let client = client.clone();
+        let mine: Vec<Bytes> = open_loop[s * per..(s + 1) * per].to_vec();
+        senders.push(tokio::spawn(async move {
+            // Independent servers: their clocks spread over the period.
+            let period = Duration::from_secs_f64(1.0 / qps);
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + period * s as u32 / servers as u32,
+                period,
+            );
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut posts = Vec::new();
+            for body in mine {
+                tick.tick().await;
+                let client = client.clone();
+                posts.push(tokio::spawn(async move {
+                    let req = ::http::Request::post(format!("http://{addr}/audit"))
+                        .header("content-type", "application/json")
+                        .body(Full::new(body))
+                        .expect("request");
+                    let t = Instant::now();
+                    let resp = client.request(req).await.expect("post");
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    assert!(status.is_success(), "{status}");
+                    t.elapsed()
+                }));
+            }
+            let mut lat = Vec::new();
+            for p in posts {
+                lat.push(p.await.expect("post"));
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for s in senders {
+        lat.extend(s.await.expect("sender"));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    println!(
+        "{:<44}{:>11.2} ms p50 {:>7.2} ms p99 {:>7.2} ms max  ({} batches, {servers} senders x {qps} batches/s, {:.0} events/s)",
+        "webhook: open loop, 4 API servers",
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().expect("latencies").as_secs_f64() * 1e3,
+        lat.len(),
+        lat.len() as f64 * 400.0 / secs,
+    );
 }

@@ -105,6 +105,8 @@ pub(super) struct Writer {
     /// Applied batches go to a thread that frees them: a transaction no longer holds them,
     /// and the writer spends no time on it.
     free: std::sync::mpsc::Sender<Batch>,
+    /// Times the pauses that make idle folds ([`Fold::Deferred`]'s `when_idle`).
+    idle_clock: Option<tokio::runtime::Runtime>,
 }
 
 fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -128,6 +130,7 @@ impl Writer {
                 GROUP_REQUESTS
             },
             free,
+            idle_clock: None,
         };
         w.reset()?;
         // Requests a killed writer stored without folding them in are counted now.
@@ -135,24 +138,12 @@ impl Writer {
         Ok(w)
     }
 
-    /// Folds pending rollup deltas in their own transaction if [`Fold`] says it is time.
+    /// Folds every pending rollup delta in its own transaction if [`Fold`] says it is time.
     fn fold_if_due(&mut self) {
         if !self.caches.pending.due(self.fold) {
             return;
         }
-        // Between webhook batches, one segment per command: no batch waits behind a long fold.
-        let r = if matches!(
-            self.fold,
-            Fold::Deferred {
-                when_idle: true,
-                ..
-            }
-        ) {
-            self.in_transaction(fold_one_segment)
-        } else {
-            self.in_transaction(fold_rollups)
-        };
-        if let Err(e) = r {
+        if let Err(e) = self.in_transaction(fold_rollups) {
             tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
         }
     }
@@ -168,7 +159,7 @@ impl Writer {
         loop {
             let command = match next.take() {
                 Some(c) => c,
-                None => match rx.blocking_recv() {
+                None => match self.receive(&mut rx) {
                     Some(c) => c,
                     None => {
                         // Every handle is gone: fold what is pending before the connection closes.
@@ -181,27 +172,47 @@ impl Writer {
             };
             next = self.handle(command, &mut rx);
             self.fold_if_due();
-            if next.is_none() {
-                // Fold a segment at a time for as long as nothing waits.
-                while self.idle_fold() && rx.is_empty() {
-                    if let Err(e) = self.in_transaction(fold_one_segment) {
-                        tracing::error!(error = %e, "cannot fold rollups; will retry");
-                        break;
-                    }
-                }
-            }
         }
     }
 
-    /// Whether idle time is for folding.
-    fn idle_fold(&self) -> bool {
-        matches!(
-            self.fold,
-            Fold::Deferred {
-                when_idle: true,
-                ..
+    /// The next command (`None`: every handle is gone). With [`Fold::Deferred`]'s `when_idle`,
+    /// folds a segment each time no command has come for that long.
+    fn receive(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
+        let Fold::Deferred {
+            when_idle: Some(pause),
+            ..
+        } = self.fold
+        else {
+            return rx.blocking_recv();
+        };
+        loop {
+            if !self.caches.pending.any() {
+                return rx.blocking_recv();
             }
-        ) && self.caches.pending.any()
+            // A clock for the wait: built on this thread, which is outside any runtime.
+            let clock = match &self.idle_clock {
+                Some(clock) => clock,
+                None => match tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                {
+                    Ok(clock) => self.idle_clock.insert(clock),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot time idle folds; folding on schedule only");
+                        return rx.blocking_recv();
+                    }
+                },
+            };
+            if let Ok(command) =
+                clock.block_on(async { tokio::time::timeout(pause, rx.recv()).await })
+            {
+                return command;
+            }
+            if let Err(e) = self.in_transaction(fold_one_segment) {
+                tracing::error!(error = %e, "cannot fold rollups; will retry");
+                return rx.blocking_recv();
+            }
+        }
     }
 
     /// Runs a command; a batch takes the batches queued behind it into its transaction (group

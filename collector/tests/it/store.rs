@@ -290,13 +290,13 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         interval: hour,
         max_keys: 200,
         segment_keys: 200,
-        when_idle: false,
+        when_idle: None,
     }));
     let idle = Db::with_options(store::Options::default().fold(Fold::Deferred {
         interval: hour,
         max_keys: 400,
         segment_keys: 37,
-        when_idle: true,
+        when_idle: Some(std::time::Duration::ZERO),
     }));
     for db in [&every, &bulk, &idle] {
         let mut c = Converter::new(Some(db.mapper.clone()));
