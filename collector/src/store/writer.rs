@@ -6,6 +6,7 @@
 
 use foldhash::HashMap;
 use std::io::Write as _;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
@@ -176,7 +177,7 @@ impl Writer {
     }
 
     /// The next command (`None`: every handle is gone). With [`Fold::Deferred`]'s `when_idle`,
-    /// folds a segment each time no command has come for that long.
+    /// folds segments once no command has come for that long, until one comes.
     fn receive(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
         let Fold::Deferred {
             when_idle: Some(pause),
@@ -185,6 +186,8 @@ impl Writer {
         else {
             return rx.blocking_recv();
         };
+        // After the pause, segment after segment for as long as no command comes.
+        let mut wait = pause;
         loop {
             if !self.caches.pending.any() {
                 return rx.blocking_recv();
@@ -204,7 +207,7 @@ impl Writer {
                 },
             };
             if let Ok(command) =
-                clock.block_on(async { tokio::time::timeout(pause, rx.recv()).await })
+                clock.block_on(async { tokio::time::timeout(wait, rx.recv()).await })
             {
                 return command;
             }
@@ -212,6 +215,7 @@ impl Writer {
                 tracing::error!(error = %e, "cannot fold rollups; will retry");
                 return rx.blocking_recv();
             }
+            wait = Duration::ZERO;
         }
     }
 
