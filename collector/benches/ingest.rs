@@ -274,6 +274,22 @@ fn remove_db(db: &Path) {
     let _ = std::fs::remove_file(db.with_extension("db-shm"));
 }
 
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// Posts one webhook batch; the time until its answer (a success).
+async fn post(client: &HttpClient, addr: std::net::SocketAddr, body: Bytes) -> Duration {
+    let req = ::http::Request::post(format!("http://{addr}/audit"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .expect("request");
+    let t = Instant::now();
+    let resp = client.request(req).await.expect("post");
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    assert!(status.is_success(), "{status}");
+    t.elapsed()
+}
+
 /// p50/p99 of 400-event webhook batches acknowledged (durably committed) under continuous load.
 async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, dir: &Path) {
     // As `serve` opens it.
@@ -334,7 +350,7 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
     let open_loop: Vec<Bytes> = (warmup + 2 * batches..warmup + 3 * batches)
         .map(body)
         .collect();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     for (phase, (concurrency, bodies)) in phases.into_iter().enumerate() {
         let started = Instant::now();
         let per = bodies.len() / concurrency;
@@ -345,16 +361,7 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 for body in mine {
-                    let req = ::http::Request::post(format!("http://{addr}/audit"))
-                        .header("content-type", "application/json")
-                        .body(Full::new(body))
-                        .expect("request");
-                    let t = Instant::now();
-                    let resp = client.request(req).await.expect("post");
-                    let status = resp.status();
-                    let _ = resp.into_body().collect().await;
-                    lat.push(t.elapsed());
-                    assert!(status.is_success(), "{status}");
+                    lat.push(post(&client, addr, body).await);
                 }
                 lat
             }));
@@ -420,18 +427,7 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
             for body in mine {
                 tick.tick().await;
                 let client = client.clone();
-                posts.push(tokio::spawn(async move {
-                    let req = ::http::Request::post(format!("http://{addr}/audit"))
-                        .header("content-type", "application/json")
-                        .body(Full::new(body))
-                        .expect("request");
-                    let t = Instant::now();
-                    let resp = client.request(req).await.expect("post");
-                    let status = resp.status();
-                    let _ = resp.into_body().collect().await;
-                    assert!(status.is_success(), "{status}");
-                    t.elapsed()
-                }));
+                posts.push(tokio::spawn(async move { post(&client, addr, body).await }));
             }
             let mut lat = Vec::new();
             for p in posts {

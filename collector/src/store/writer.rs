@@ -295,24 +295,19 @@ impl Writer {
     ) -> Option<Command> {
         let fold = self.fold;
         let limit = self.group_requests;
-        let Writer {
-            conn, caches, free, ..
-        } = self;
+        let free = self.free.clone();
         let mut answers: Vec<(BatchReply, Result<BatchOutcome>)> = Vec::new();
         let mut other = None;
-        let committed = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql("begin a transaction"))?;
+        let committed = self.in_transaction(|tx, caches| {
             let mut next = Some((first, reply));
             let mut size = 0;
             while let Some((batch, reply)) = next.take() {
                 size += batch.requests.len();
                 tx.execute_batch("SAVEPOINT batch")
                     .map_err(sql("begin a batch's savepoint"))?;
-                let outcome = apply_batch(&tx, caches, &batch, fold).and_then(|outcome| {
+                let outcome = apply_batch(tx, caches, &batch, fold).and_then(|outcome| {
                     if fold == Fold::EveryBatch {
-                        fold_rollups(&tx, caches)?;
+                        fold_rollups(tx, caches)?;
                     }
                     Ok(outcome)
                 });
@@ -323,7 +318,7 @@ impl Writer {
                     tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
                         .map_err(sql("roll a batch back"))?;
                     // Ids cached and deltas summed for the batch are gone with it.
-                    *caches = fresh_caches(&tx)?;
+                    *caches = fresh_caches(tx)?;
                 }
                 let _ = free.send(batch);
                 answers.push((reply, outcome));
@@ -335,26 +330,15 @@ impl Writer {
                     }
                 }
             }
-            tx.commit().map_err(sql("commit"))?;
-            caches.pending.committed();
             Ok(())
-        })();
-        match committed {
-            Ok(()) => {
-                for (reply, outcome) in answers {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                let why = error_chain(&e);
-                for (reply, outcome) in answers {
-                    let _ = reply.send(outcome.and(Err(Error::Shared(why.clone()))));
-                }
-                // The transaction rolled back: ids cached during it may not exist.
-                if let Err(e) = self.reset() {
-                    tracing::error!(error = %e, "cannot reset the writer after a rollback");
-                }
-            }
+        });
+        // Answers only now: a batch is stored once its transaction commits.
+        let shared = committed.err().map(|e| error_chain(&e));
+        for (reply, outcome) in answers {
+            let _ = reply.send(match &shared {
+                None => outcome,
+                Some(why) => outcome.and(Err(Error::Shared(why.clone()))),
+            });
         }
         other
     }
