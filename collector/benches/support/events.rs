@@ -242,17 +242,13 @@ impl Events {
         }
     }
 
-    fn frames(&self, app: usize, purpose: usize, verb: &str) -> Vec<(String, String, u32)> {
+    /// A call path's frames, innermost first. Fixed per call path, like its fingerprint (which
+    /// whakapapa derives from them): only a cut user agent shows fewer.
+    fn frames(&self, app: usize, purpose: usize) -> Vec<(String, String, u32)> {
         let r = mix(((app as u64) << 32) ^ purpose as u64);
         let depth = 2 + (r % 5) as usize;
-        let method = match verb {
-            "list" | "watch" => "list",
-            "create" => "create",
-            "update" => "replace",
-            "patch" => "patch",
-            "delete" | "deletecollection" => "delete",
-            _ => "get",
-        };
+        let method =
+            ["get", "list", "create", "replace", "patch", "delete"][(r >> 40) as usize % 6];
         let mut frames = vec![(
             format!("kube_client::api::Api<K>::{method}"),
             "kube-client-5.0.0/src/api/core_methods.rs".to_owned(),
@@ -269,7 +265,7 @@ impl Events {
         frames
     }
 
-    fn user_agent(&self, app: usize, purpose: usize, verb: &str, i: u64) -> String {
+    fn user_agent(&self, app: usize, purpose: usize, i: u64) -> String {
         let a = &self.apps[app];
         match a.kind {
             AppKind::ClientGo => a.identity.clone(),
@@ -292,7 +288,7 @@ impl Events {
                     let _ = write!(ua, " -- tests::case_{purpose}");
                 }
                 let _ = write!(ua, " whakapapa/1 fp={fp:016x}");
-                for (f, file, line) in self.frames(app, purpose, verb) {
+                for (f, file, line) in self.frames(app, purpose) {
                     let _ = write!(ua, " {}@{}:{line}", pct(&f), pct(&file));
                 }
                 // Some purposes have stacks too deep for the header: kube-apiserver cuts it.
@@ -384,7 +380,7 @@ impl Events {
             _ if verb == "create" => 201,
             _ => 200,
         };
-        let ua = self.user_agent(app, purpose, verb, i);
+        let ua = self.user_agent(app, purpose, i);
         let audit_id = self.audit_id(i);
         let user = &self.apps[app].user;
         let beta = self.config.v1beta1_every > 0 && i.is_multiple_of(self.config.v1beta1_every);
@@ -484,7 +480,7 @@ impl Events {
             }
             for p in 0..self.config.purposes_per_app {
                 let frames: Vec<String> = self
-                    .frames(k, p, "get")
+                    .frames(k, p)
                     .into_iter()
                     .map(|(f, file, line)| {
                         format!(
