@@ -45,6 +45,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+/// `label`, p50/p90/p99/max of the sorted latencies and how many.
+fn latencies(label: &str, sorted: &[Duration]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "{label:<44}{:>11.2} ms p50 {:>7.2} ms p90 {:>7.2} ms p99 {:>7.2} ms max  ({} batches)",
+        ms(percentile(sorted, 0.50)),
+        ms(percentile(sorted, 0.90)),
+        ms(percentile(sorted, 0.99)),
+        ms(*sorted.last().expect("latencies")),
+        sorted.len(),
+    )
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
     let n = env_u64("WHAKAPAPA_BENCH_EVENTS", 1_000_000);
@@ -393,13 +406,8 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
             format!("webhook: 400-event batch, {concurrency} client(s)")
         };
         println!(
-            "{:<44}{:>11.2} ms p50 {:>7.2} ms p90 {:>7.2} ms p99 {:>7.2} ms max  ({} batches, {} clients, {:.0} events/s; /healthz p99 {:.3} ms)",
-            label,
-            percentile(&lat, 0.50).as_secs_f64() * 1e3,
-            percentile(&lat, 0.90).as_secs_f64() * 1e3,
-            percentile(&lat, 0.99).as_secs_f64() * 1e3,
-            lat.last().expect("latencies").as_secs_f64() * 1e3,
-            lat.len(),
+            "{}  ({} clients, {:.0} events/s; /healthz p99 {:.3} ms)",
+            latencies(&label, &lat),
             concurrency,
             lat.len() as f64 * 400.0 / secs,
             percentile(&health, 0.99).as_secs_f64() * 1e3,
@@ -443,13 +451,8 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
     let secs = started.elapsed().as_secs_f64();
     lat.sort();
     println!(
-        "{:<44}{:>11.2} ms p50 {:>7.2} ms p90 {:>7.2} ms p99 {:>7.2} ms max  ({} batches, {servers} senders x {qps} batches/s, {:.0} events/s)",
-        "webhook: open loop, 4 API servers",
-        percentile(&lat, 0.50).as_secs_f64() * 1e3,
-        percentile(&lat, 0.90).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        lat.last().expect("latencies").as_secs_f64() * 1e3,
-        lat.len(),
+        "{}  ({servers} senders x {qps} batches/s, {:.0} events/s)",
+        latencies("webhook: open loop, 4 API servers", &lat),
         lat.len() as f64 * 400.0 / secs,
     );
 }

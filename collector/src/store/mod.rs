@@ -214,7 +214,8 @@ impl Store {
         open_reader(&self.path)
     }
 
-    /// Stores a batch in one transaction; returns once it is committed.
+    /// Stores a batch whole (it may share a transaction with batches queued beside it); returns
+    /// once it is committed.
     pub async fn apply(&self, batch: Batch) -> Result<BatchOutcome> {
         let (reply, rx) = oneshot::channel();
         self.tx
