@@ -426,7 +426,6 @@ impl Hits {
 struct EndpointHits {
     apps: i64,
     tests: i64,
-    locs: i64,
     hits: i64,
     test_hits: i64,
     conf_hits: i64,
@@ -479,7 +478,6 @@ impl Rollup {
             let mine = self.endpoint.entry(id).or_default();
             mine.apps += e.apps;
             mine.tests += e.tests;
-            mine.locs += e.locs;
             mine.hits += e.hits;
             mine.test_hits += e.test_hits;
             mine.conf_hits += e.conf_hits;
@@ -530,13 +528,18 @@ impl Rollup {
     }
 
     fn write(mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        // RETURNING tells a new key (its total is this batch's count) from an old one.
-        let mut up = tx.prepare_cached(
+        // A new key is inserted; an old one makes the insert do nothing and is updated. Not an
+        // upsert with `RETURNING hits` (which told new from old in one statement): SQLite
+        // gathers `RETURNING` rows in a temporary table it opens at every execution, and that
+        // cost more than the upsert itself.
+        let mut insert = tx.prepare_cached(
             "INSERT INTO usage (endpoint_id, identity_id, test_id, purpose_id, verb, code, hits, \
-             first_us, last_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
-             first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us) \
-             RETURNING hits",
+             first_us, last_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE usage SET hits = hits + ?7, first_us = min(first_us, ?8), \
+             last_us = max(last_us, ?9) WHERE endpoint_id = ?1 AND identity_id = ?2 \
+             AND test_id = ?3 AND purpose_id = ?4 AND verb = ?5 AND code = ?6",
         )?;
         let mut emptied = Vec::new();
         let mut fresh = Vec::new();
@@ -547,24 +550,27 @@ impl Rollup {
             if h.hits == 0 {
                 continue;
             }
-            let total: i64 = up.query_row(
-                params![
-                    k.endpoint,
-                    k.identity,
-                    k.test,
-                    k.purpose,
-                    self.verbs[k.verb as usize],
-                    k.code,
-                    h.hits,
-                    h.first,
-                    h.last
-                ],
-                |r| r.get(0),
-            )?;
+            let p = params![
+                k.endpoint,
+                k.identity,
+                k.test,
+                k.purpose,
+                self.verbs[k.verb as usize],
+                k.code,
+                h.hits,
+                h.first,
+                h.last
+            ];
+            // A negative count (requests moved to another code) is always for a stored key.
+            if h.hits > 0 && insert.execute(p)? == 1 {
+                if k.endpoint != 0 {
+                    fresh.push(k);
+                }
+                continue;
+            }
+            update.execute(p)?;
             if h.hits < 0 {
                 emptied.push(k);
-            } else if total == h.hits && k.endpoint != 0 {
-                fresh.push(k);
             }
         }
         if !emptied.is_empty() {
@@ -595,10 +601,6 @@ impl Rollup {
             let mut purpose = tx.prepare_cached(
                 "INSERT OR IGNORE INTO endpoint_purposes (purpose_id, endpoint_id) VALUES (?1, ?2)",
             )?;
-            let mut locs = tx.prepare_cached(
-                "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
-                 SELECT ?1, frame_id FROM purpose_frames WHERE purpose_id = ?2",
-            )?;
             // Many new keys share their (endpoint, app), (endpoint, test), (purpose, endpoint):
             // each pair is tried once, in primary-key order.
             let apps: BTreeSet<(i64, i64)> = fresh
@@ -625,18 +627,15 @@ impl Rollup {
                     test.execute(params![endpoint, t])? as i64;
             }
             for (p, endpoint) in purposes {
-                if purpose.execute(params![p, endpoint])? == 1 {
-                    self.endpoint.entry(endpoint).or_default().locs +=
-                        locs.execute(params![endpoint, p])? as i64;
-                }
+                purpose.execute(params![p, endpoint])?;
             }
         }
         let mut ep = tx.prepare_cached(
             "INSERT INTO endpoint_usage (endpoint_id, hits, test_hits, conf_hits, ok_hits, \
-             ok_test_hits, ok_conf_hits, apps, tests, locs) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ok_test_hits, ok_conf_hits, apps, tests) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
-             apps = apps + excluded.apps, tests = tests + excluded.tests, locs = locs + excluded.locs, \
+             apps = apps + excluded.apps, tests = tests + excluded.tests, \
              test_hits = test_hits + excluded.test_hits, conf_hits = conf_hits + excluded.conf_hits, \
              ok_hits = ok_hits + excluded.ok_hits, ok_test_hits = ok_test_hits + excluded.ok_test_hits, \
              ok_conf_hits = ok_conf_hits + excluded.ok_conf_hits",
@@ -651,8 +650,7 @@ impl Rollup {
                 e.ok_test_hits,
                 e.ok_conf_hits,
                 e.apps,
-                e.tests,
-                e.locs
+                e.tests
             ])?;
         }
         let mut ru = tx.prepare_cached(
@@ -665,25 +663,4 @@ impl Rollup {
         }
         Ok(())
     }
-}
-
-/// A purpose's frames changed (a longer user agent, or the side channel's full stack): its new
-/// lines of code count for every endpoint it already reached.
-pub(super) fn frames_replaced(tx: &Transaction<'_>, purpose: i64) -> rusqlite::Result<()> {
-    let added = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
-             SELECT ep.endpoint_id, pf.frame_id FROM endpoint_purposes ep \
-             JOIN purpose_frames pf ON pf.purpose_id = ep.purpose_id WHERE ep.purpose_id = ?1",
-        )?
-        .execute(params![purpose])?;
-    if added > 0 {
-        tx.prepare_cached(
-            "UPDATE endpoint_usage SET locs = (SELECT COUNT(*) FROM endpoint_locs l \
-             WHERE l.endpoint_id = endpoint_usage.endpoint_id) \
-             WHERE endpoint_id IN (SELECT endpoint_id FROM endpoint_purposes WHERE purpose_id = ?1)",
-        )?
-        .execute(params![purpose])?;
-    }
-    Ok(())
 }
