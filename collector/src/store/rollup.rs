@@ -8,7 +8,8 @@
 //! and a writer that starts folds whatever lies above it, so rollups and `requests` never
 //! disagree for long and never for good. Add a rollup by adding it to [`Rollup`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
@@ -64,78 +65,94 @@ pub struct Applied<'a> {
 pub enum Fold {
     /// In each batch's own transaction: queries see every committed batch at once.
     EveryBatch,
-    /// Deltas of many batches are summed in memory, in segments of consecutive requests, and
-    /// folded in their own transactions: all of them once `max_keys` distinct keys are pending
-    /// or the oldest is `interval` old, at the end of a run and when the writer stops; with
-    /// `when_idle`, also a segment at a time once the writer has had nothing to do for that
-    /// long.
+    /// Deltas of many batches are summed in memory and folded in their own transactions, a
+    /// range of endpoints (`chunk_keys` distinct keys) at a time: all of them once `max_keys`
+    /// distinct keys are pending or the oldest is `interval` old, at the end of a run and when
+    /// the writer stops; with `when_idle`, also a chunk at a time while the writer has had
+    /// nothing to do for that long and `idle_keys` keys or more are pending.
     Deferred {
         /// Age of the oldest pending delta that makes a fold of everything due.
         interval: Duration,
         /// Distinct `usage` keys pending that make a fold of everything due (bounds memory).
         max_keys: usize,
-        /// Distinct keys in a segment: the most one idle fold writes.
-        segment_keys: usize,
-        /// Fold a segment once no command has come for this long (`serve`: between webhook
-        /// batches, so the rollups keep up while the load leaves room, and a batch arriving
-        /// meanwhile waits for one small fold at most).
+        /// Distinct keys a fold transaction writes at most (the endpoints in a range): a batch
+        /// that arrives during a fold waits for one chunk, not for all of them.
+        chunk_keys: usize,
+        /// Fold chunks once no command has come for this long (`serve`: between webhook
+        /// batches, so the rollups keep up while the load leaves room).
         when_idle: Option<Duration>,
+        /// Keys pending below which idle time folds nothing: deltas of many batches sum up
+        /// first, so a chunk rewrites each rollup page once for many batches, not per batch.
+        idle_keys: usize,
     },
 }
 
 impl Fold {
-    /// Bulk ingest: sums over up to 200k keys (a log repeats its keys), folded every 10 s.
+    /// Bulk ingest: sums over up to 200k keys (a log repeats its keys), folded every 10 s in
+    /// one transaction.
     pub fn bulk() -> Fold {
         Fold::Deferred {
             interval: Duration::from_secs(10),
             max_keys: 200_000,
-            segment_keys: 200_000,
+            chunk_keys: 200_000,
             when_idle: None,
+            idle_keys: 0,
         }
     }
 
-    /// A webhook: a segment (about one batch) folded once the writer has been idle for 2 ms,
-    /// everything every 5 s (or at 100k keys). Under light load the idle folds keep up and the
-    /// 5 s fold finds little to do; under saturation there is no idle time, and one fold of
-    /// everything costs far less than a fold per batch (each rewrote the same rollup pages).
+    /// A webhook: once the writer has been idle for 2 ms and 4,000 keys (about ten 400-event
+    /// batches) are pending, a chunk of 500 keys; everything, in chunks, every 5 s (or at 100k
+    /// keys). A chunk covers a range of endpoints, and the rollups are endpoint-first, so it
+    /// rewrites a slice of their pages where a fold of one batch rewrote pages all over them.
     pub fn webhook() -> Fold {
         Fold::Deferred {
             interval: Duration::from_secs(5),
             max_keys: 100_000,
-            segment_keys: 400,
+            chunk_keys: 500,
             when_idle: Some(Duration::from_millis(2)),
+            idle_keys: 4_000,
         }
     }
 }
 
-/// The deltas of consecutive requests `(after, last_id]`.
+/// A fold written in the open transaction, applied to [`Pending`] once it commits.
 #[derive(Debug)]
-struct Segment {
-    rollup: Rollup,
-    last_id: i64,
-    since: Instant,
+enum InFlight {
+    /// Everything up to this request: the global mark moves, the endpoint marks go.
+    All(i64),
+    /// These endpoints, up to this request.
+    Endpoints(Vec<i32>, i64),
 }
 
 /// Rollup deltas of committed requests not yet folded into the rollup tables.
 ///
-/// Invariant: `rollup_state.folded_through` is the highest `requests.id` counted in the
-/// rollups; every request above it is counted in exactly one segment (while `exact`), the
-/// segments in id order. A crash loses the memory, not the invariant: the next writer folds
-/// the requests above the mark from the table.
+/// Invariant: a request of endpoint `e` (0: none) is counted in the rollups if and only if its
+/// id is at most `mark(e)` = max(`rollup_state.folded_through`, `rollup_marks[e]`); while
+/// `exact`, every request above its mark is counted in `rollup` instead. A crash loses the
+/// memory, not the invariant: the next writer folds the requests above their marks from the
+/// table.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
-    segments: std::collections::VecDeque<Segment>,
-    /// Distinct keys over all segments (an upper bound: the same key in two segments counts
-    /// twice).
-    keys: usize,
+    rollup: Rollup,
+    /// The highest request id counted in `rollup`.
+    last_id: i64,
+    /// When the oldest delta not yet folded was added (a fold of everything that ran in chunks
+    /// leaves those added while it ran).
+    since: Option<Instant>,
     conformance: HashMap<i64, bool>,
     /// `rollup_state.folded_through`, as last read or written.
     folded_through: i64,
-    /// `false` until read from the database and after a rollback: the segments are not to be
-    /// trusted, and the next fold re-reads the requests above the mark instead.
+    /// `rollup_marks`: endpoints folded above the global mark.
+    marks: HashMap<i32, i64>,
+    /// `false` until read from the database and after a rollback: `rollup` is not to be
+    /// trusted, and the next fold re-reads the requests above their marks instead.
     exact: bool,
-    /// The mark a fold written in the open transaction moves to.
-    in_flight: Option<i64>,
+    in_flight: Option<InFlight>,
+    /// The endpoint an idle chunk starts from (round robin).
+    cursor: i32,
+    /// A fold of everything running in chunks: the endpoint the next chunk starts from, and
+    /// when it began.
+    sweep: Option<(i32, Instant)>,
 }
 
 impl Pending {
@@ -145,47 +162,27 @@ impl Pending {
         &mut self,
         tx: &Transaction<'_>,
         applied: &Applied<'_>,
-        fold: Fold,
     ) -> rusqlite::Result<()> {
         if applied.new.is_empty() && applied.advanced.is_empty() {
             return Ok(());
         }
-        let segment_keys = match fold {
-            Fold::EveryBatch => usize::MAX,
-            Fold::Deferred { segment_keys, .. } => segment_keys,
-        };
         for n in applied.new {
             if !self.exact {
                 continue; // the next fold reads it from `requests`
             }
             let test = n.test_id.unwrap_or(0);
             let conf = conformance(&mut self.conformance, tx, test)?;
-            if self
-                .segments
-                .back()
-                .is_none_or(|s| s.rollup.usage.len() >= segment_keys)
-            {
-                self.segments.push_back(Segment {
-                    rollup: Rollup::default(),
-                    last_id: n.id,
-                    since: Instant::now(),
-                });
-            }
-            let segment = self.segments.back_mut().expect("a segment");
-            let before = segment.rollup.usage.len();
             let key = UsageKey {
                 endpoint: n.endpoint_id.unwrap_or(0) as i32,
                 identity: n.identity_id.unwrap_or(0),
                 test,
                 purpose: n.purpose_id.unwrap_or(0),
-                verb: segment.rollup.verb(n.record.verb()),
+                verb: self.rollup.verb(n.record.verb()),
                 code: n.record.status_code.unwrap_or(0) as i32,
             };
-            segment
-                .rollup
+            self.rollup
                 .add_new(key, n.record.received_us, conf, applied.run.0);
-            segment.last_id = n.id;
-            self.keys += segment.rollup.usage.len() - before;
+            self.last_id = n.id;
         }
         if !applied.advanced.is_empty() {
             let mut now = Rollup::default();
@@ -200,10 +197,6 @@ impl Pending {
                 let after = a.record.status_code.unwrap_or(0);
                 if before == after {
                     continue;
-                }
-                let pending = a.id > self.folded_through;
-                if pending && !self.exact {
-                    continue; // the next fold reads its current code
                 }
                 let (endpoint, identity, test, purpose, verb, at): (
                     i64,
@@ -222,20 +215,18 @@ impl Pending {
                         r.get(5)?,
                     ))
                 })?;
+                let endpoint = endpoint as i32;
+                let pending = a.id > self.mark(tx, endpoint)?;
+                if pending && !self.exact {
+                    continue; // the next fold reads its current code
+                }
+                // A pending request's move is summed with it: folding its endpoint folds the
+                // request as it is now.
+                let into = if pending { &mut self.rollup } else { &mut now };
                 let conf = conformance(&mut self.conformance, tx, test)?;
-                // A pending request's move belongs to its own segment: folding that segment
-                // folds the request as it is now.
-                let into = if pending {
-                    match self.segments.iter_mut().find(|s| s.last_id >= a.id) {
-                        Some(s) => &mut s.rollup,
-                        None => continue, // not this writer's: only after a rollback
-                    }
-                } else {
-                    &mut now
-                };
                 let verb = into.verb(&verb);
                 let key = |code: i64| UsageKey {
-                    endpoint: endpoint as i32,
+                    endpoint,
                     identity,
                     test,
                     purpose,
@@ -244,90 +235,228 @@ impl Pending {
                 };
                 into.add(key(before), -1, at, conf, false);
                 into.add(key(after), 1, at, conf, false);
-                self.keys += 2;
             }
-            if !now.usage.is_empty() {
+            if now.keys > 0 {
                 now.write(tx)?;
             }
+        }
+        if self.rollup.keys > 0 {
+            self.since.get_or_insert_with(Instant::now);
         }
         Ok(())
     }
 
+    /// The mark of `endpoint`: read from the database until the first fold made it exact.
+    fn mark(&self, tx: &Transaction<'_>, endpoint: i32) -> rusqlite::Result<i64> {
+        if self.exact {
+            return Ok(self
+                .marks
+                .get(&endpoint)
+                .map_or(self.folded_through, |&m| m.max(self.folded_through)));
+        }
+        tx.prepare_cached(
+            "SELECT max(s.folded_through, coalesce((SELECT m.folded_through FROM rollup_marks m \
+             WHERE m.endpoint_id = ?1), 0)) FROM rollup_state s",
+        )?
+        .query_row(params![endpoint], |r| r.get(0))
+    }
+
     /// A transaction committed: a fold in it is done.
     pub(super) fn committed(&mut self) {
-        if let Some(through) = self.in_flight.take() {
-            self.folded_through = through;
-            self.exact = true;
+        match self.in_flight.take() {
+            Some(InFlight::All(through)) => {
+                self.folded_through = through;
+                self.marks.clear();
+                self.exact = true;
+            }
+            Some(InFlight::Endpoints(endpoints, through)) => {
+                for e in endpoints {
+                    self.marks.insert(e, through);
+                }
+            }
+            None => {}
         }
     }
 
-    /// Whether everything pending is to be folded now under `fold`.
+    /// Whether a fold of everything is due under `fold` (or one is running in chunks).
     pub(super) fn due(&self, fold: Fold) -> bool {
-        if !self.exact {
+        if !self.exact || self.sweep.is_some() {
             return true;
         }
-        let Some(oldest) = self.segments.front() else {
+        let Some(since) = self.since else {
             return false;
         };
         match fold {
             Fold::EveryBatch => true,
             Fold::Deferred {
                 interval, max_keys, ..
-            } => self.keys >= max_keys || oldest.since.elapsed() >= interval,
+            } => self.rollup.keys >= max_keys || since.elapsed() >= interval,
         }
     }
 
-    /// Whether anything is pending.
-    pub(super) fn any(&self) -> bool {
-        !self.exact || !self.segments.is_empty()
+    /// How long until a fold of everything is due under `fold` (zero: now); `None` when
+    /// nothing is pending.
+    pub(super) fn due_in(&self, fold: Fold) -> Option<Duration> {
+        if self.due(fold) {
+            return Some(Duration::ZERO);
+        }
+        let since = self.since?;
+        match fold {
+            Fold::EveryBatch => Some(Duration::ZERO),
+            Fold::Deferred { interval, .. } => Some(interval.saturating_sub(since.elapsed())),
+        }
+    }
+
+    /// Whether idle time should fold a chunk under `fold`.
+    pub(super) fn idle_work(&self, fold: Fold) -> bool {
+        match fold {
+            _ if !self.exact => true,
+            Fold::Deferred { idle_keys, .. } => {
+                self.rollup.keys > 0 && self.rollup.keys >= idle_keys
+            }
+            Fold::EveryBatch => false,
+        }
     }
 
     /// Folds everything pending into the rollup tables and moves the mark, inside `tx`. Call
     /// [`Pending::committed`] once `tx` commits; if it rolls back, start over from
     /// `Pending::default()` (inexact: the next fold re-reads `requests`).
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.fold_segments(tx, usize::MAX)
+        self.sweep = None;
+        self.fold_range(tx, 0, usize::MAX).map(|_| ())
     }
 
-    /// Folds the oldest segment (everything, if the segments are not exact).
-    pub(super) fn fold_one(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.fold_segments(tx, 1)
-    }
-
-    fn fold_segments(&mut self, tx: &Transaction<'_>, segments: usize) -> rusqlite::Result<()> {
-        let through = if self.exact {
-            let Some(first) = self.segments.pop_front() else {
-                return Ok(());
-            };
-            let mut through = first.last_id;
-            let mut rollup = first.rollup;
-            for _ in 1..segments {
-                let Some(next) = self.segments.pop_front() else {
-                    break;
-                };
-                through = next.last_id;
-                rollup.merge(next.rollup);
-            }
-            self.keys = self.segments.iter().map(|s| s.rollup.usage.len()).sum();
-            rollup.write(tx)?;
-            through
-        } else {
-            self.segments.clear();
-            self.keys = 0;
-            self.fold_from_requests(tx)?
+    /// One chunk of the fold of everything that is due: returns whether it is done.
+    pub(super) fn fold_due_chunk(
+        &mut self,
+        tx: &Transaction<'_>,
+        fold: Fold,
+    ) -> rusqlite::Result<bool> {
+        let chunk = match fold {
+            Fold::Deferred { chunk_keys, .. } => chunk_keys,
+            Fold::EveryBatch => usize::MAX,
         };
-        tx.prepare_cached("UPDATE rollup_state SET folded_through = ?1")?
-            .execute(params![through])?;
-        self.in_flight = Some(through);
+        let (from, began) = *self.sweep.get_or_insert((0, Instant::now()));
+        match self.fold_range(tx, from, chunk)? {
+            Some(next) => {
+                self.sweep = Some((next, began));
+                Ok(false)
+            }
+            None => {
+                self.sweep = None;
+                // Deltas added while the chunks ran are as old as the fold at most.
+                self.since = (self.rollup.keys > 0).then_some(began);
+                Ok(true)
+            }
+        }
+    }
+
+    /// One chunk for idle time, from the endpoint after the last idle chunk's.
+    pub(super) fn fold_idle_chunk(
+        &mut self,
+        tx: &Transaction<'_>,
+        fold: Fold,
+    ) -> rusqlite::Result<()> {
+        let chunk = match fold {
+            Fold::Deferred { chunk_keys, .. } => chunk_keys,
+            Fold::EveryBatch => usize::MAX,
+        };
+        self.cursor = match self.fold_range(tx, self.cursor, chunk)? {
+            Some(next) => next,
+            // Past the last endpoint: start over from the first.
+            None => match self.fold_range(tx, 0, chunk)? {
+                Some(next) => next,
+                None => 0,
+            },
+        };
         Ok(())
     }
 
-    /// Re-reads the requests above the mark (after a crash or a rollback) in id order, writing
-    /// every `FOLD_KEYS` distinct keys; returns the highest id folded.
+    /// Folds the deltas of the endpoints from `from` on, in endpoint order, until `chunk` keys
+    /// are written (whole endpoints: at least one), and moves their marks. Returns the
+    /// endpoint the next chunk starts from, or `None` when no endpoint from `from` on was
+    /// pending. Folds everything, and moves the global mark, when nothing else is left (or
+    /// when the deltas are not exact).
+    fn fold_range(
+        &mut self,
+        tx: &Transaction<'_>,
+        from: i32,
+        chunk: usize,
+    ) -> rusqlite::Result<Option<i32>> {
+        if !self.exact {
+            self.rollup = Rollup::default();
+            self.since = None;
+            self.sweep = None;
+            let through = self.fold_from_requests(tx)?;
+            self.set_global(tx, through)?;
+            return Ok(None);
+        }
+        if self.rollup.keys == 0 {
+            return Ok(None);
+        }
+        // Distinct keys per endpoint, in endpoint order, from `from` on.
+        let per_endpoint: Vec<(i32, usize)> = self
+            .rollup
+            .usage
+            .range(from..)
+            .map(|(&e, keys)| (e, keys.len()))
+            .collect();
+        if per_endpoint.is_empty() {
+            return Ok(None);
+        }
+        let mut taken = 0;
+        let mut last = from;
+        let mut endpoints = Vec::new();
+        for &(e, n) in &per_endpoint {
+            if taken > 0 && taken + n > chunk {
+                break;
+            }
+            taken += n;
+            last = e;
+            endpoints.push(e);
+        }
+        let through = self.last_id;
+        if taken == self.rollup.keys {
+            // Everything pending: one write, and the global mark moves.
+            std::mem::take(&mut self.rollup).write(tx)?;
+            self.since = None;
+            self.set_global(tx, through)?;
+            return Ok(None);
+        }
+        let part = self.rollup.split_off(from..=last);
+        part.write(tx)?;
+        let mut mark = tx.prepare_cached(
+            "INSERT INTO rollup_marks (endpoint_id, folded_through) VALUES (?1, ?2) \
+             ON CONFLICT DO UPDATE SET folded_through = excluded.folded_through",
+        )?;
+        for &e in &endpoints {
+            mark.execute(params![e, through])?;
+        }
+        self.in_flight = Some(InFlight::Endpoints(endpoints, through));
+        Ok(Some(last.saturating_add(1)))
+    }
+
+    /// Moves the global mark to `through`; the endpoint marks are all below it now.
+    fn set_global(&mut self, tx: &Transaction<'_>, through: i64) -> rusqlite::Result<()> {
+        tx.prepare_cached("UPDATE rollup_state SET folded_through = ?1")?
+            .execute(params![through])?;
+        if !self.marks.is_empty() || !self.exact {
+            tx.prepare_cached("DELETE FROM rollup_marks")?.execute([])?;
+        }
+        self.in_flight = Some(InFlight::All(through));
+        Ok(())
+    }
+
+    /// Re-reads the requests above their marks (after a crash or a rollback) in id order,
+    /// writing every `FOLD_KEYS` distinct keys; returns the highest id read.
     fn fold_from_requests(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<i64> {
         let mark: i64 = tx
             .prepare_cached("SELECT folded_through FROM rollup_state")?
             .query_row([], |r| r.get(0))?;
+        let marks: HashMap<i64, i64> = tx
+            .prepare_cached("SELECT endpoint_id, folded_through FROM rollup_marks")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut through = mark;
         let mut rollup = Rollup::default();
         let mut rows = tx.prepare_cached(
@@ -337,11 +466,17 @@ impl Pending {
         )?;
         let mut rows = rows.query(params![mark])?;
         while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let endpoint: i64 = r.get(2)?;
+            through = id;
+            if marks.get(&endpoint).is_some_and(|&m| id <= m) {
+                continue; // folded with its endpoint
+            }
             let test: i64 = r.get(4)?;
             let conf = conformance(&mut self.conformance, tx, test)?;
             let verb = rollup.verb(r.get_ref(6)?.as_str()?);
             let key = UsageKey {
-                endpoint: r.get(2)?,
+                endpoint: endpoint as i32,
                 identity: r.get(3)?,
                 test,
                 purpose: r.get(5)?,
@@ -349,13 +484,14 @@ impl Pending {
                 code: r.get(7)?,
             };
             rollup.add_new(key, r.get(8)?, conf, r.get(1)?);
-            through = r.get(0)?;
-            if rollup.usage.len() >= FOLD_KEYS {
+            if rollup.keys >= FOLD_KEYS {
                 std::mem::take(&mut rollup).write(tx)?;
             }
         }
         rollup.write(tx)?;
-        Ok(through)
+        // Marks may reach above the last request (never, unless rows were deleted): keep the
+        // global mark past them.
+        Ok(marks.values().fold(through, |a, &m| a.max(m)))
     }
 }
 
@@ -444,7 +580,10 @@ struct RunHits {
 /// Deltas of one batch or of many.
 #[derive(Debug, Default)]
 struct Rollup {
-    usage: HashMap<UsageKey, Hits>,
+    /// By endpoint, so a range of endpoints splits off whole.
+    usage: BTreeMap<i32, HashMap<UsageKey, Hits>>,
+    /// Distinct keys in `usage`.
+    keys: usize,
     endpoint: HashMap<i64, EndpointHits>,
     /// By (run, endpoint).
     run: HashMap<(i64, i64), RunHits>,
@@ -465,31 +604,21 @@ impl Rollup {
         i
     }
 
-    /// Adds another rollup's deltas to these.
-    fn merge(&mut self, other: Rollup) {
-        for (key, h) in other.usage {
-            let verb = self.verb(&other.verbs[key.verb as usize]);
-            self.usage
-                .entry(UsageKey { verb, ..key })
-                .or_insert(Hits::none(h.first))
-                .absorb(h.hits, h.first, h.last);
-        }
-        for (id, e) in other.endpoint {
-            let mine = self.endpoint.entry(id).or_default();
-            mine.apps += e.apps;
-            mine.tests += e.tests;
-            mine.hits += e.hits;
-            mine.test_hits += e.test_hits;
-            mine.conf_hits += e.conf_hits;
-            mine.ok_hits += e.ok_hits;
-            mine.ok_test_hits += e.ok_test_hits;
-            mine.ok_conf_hits += e.ok_conf_hits;
-        }
-        for (k, r) in other.run {
-            let mine = self.run.entry(k).or_default();
-            mine.hits += r.hits;
-            mine.test_hits += r.test_hits;
-            mine.conf_hits += r.conf_hits;
+    /// Takes out the deltas of the endpoints in `range`.
+    fn split_off(&mut self, range: RangeInclusive<i32>) -> Rollup {
+        let mut part = self.usage.split_off(range.start());
+        let mut above = part.split_off(&range.end().saturating_add(1));
+        self.usage.append(&mut above);
+        let keys = part.values().map(HashMap::len).sum();
+        self.keys -= keys;
+        let within = |e: i64| range.contains(&(e as i32));
+        Rollup {
+            usage: part,
+            keys,
+            endpoint: self.endpoint.extract_if(|&e, _| within(e)).collect(),
+            run: self.run.extract_if(|&(_, e), _| within(e)).collect(),
+            verbs: self.verbs.clone(),
+            verb_ids: self.verb_ids.clone(),
         }
     }
 
@@ -521,10 +650,10 @@ impl Rollup {
             e.ok_test_hits += ((ok && test) as i64) * n;
             e.ok_conf_hits += ((ok && conf) as i64) * n;
         }
-        self.usage
-            .entry(key)
-            .or_insert(Hits::none(at))
-            .absorb(n, at, at);
+        let keys = self.usage.entry(key.endpoint).or_default();
+        let before = keys.len();
+        keys.entry(key).or_insert(Hits::none(at)).absorb(n, at, at);
+        self.keys += keys.len() - before;
     }
 
     fn write(mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
@@ -544,7 +673,7 @@ impl Rollup {
         let mut emptied = Vec::new();
         let mut fresh = Vec::new();
         // In key order: neighbouring keys share pages, which stay in the page cache.
-        let mut sorted: Vec<(&UsageKey, &Hits)> = self.usage.iter().collect();
+        let mut sorted: Vec<(&UsageKey, &Hits)> = self.usage.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, h) in sorted {
             if h.hits == 0 {

@@ -139,14 +139,28 @@ impl Writer {
         Ok(w)
     }
 
-    /// Folds every pending rollup delta in its own transaction if [`Fold`] says it is time.
-    fn fold_if_due(&mut self) {
-        if !self.caches.pending.due(self.fold) {
-            return;
+    /// Folds every pending rollup delta if [`Fold`] says it is time: a chunk per transaction,
+    /// giving way to a command that comes meanwhile (handed back; the fold goes on after it).
+    fn fold_if_due(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
+        let fold = self.fold;
+        while self.caches.pending.due(fold) {
+            match self.in_transaction(|tx, c| {
+                c.pending
+                    .fold_due_chunk(tx, fold)
+                    .map_err(sql("fold rollups"))
+            }) {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
+                    return None;
+                }
+            }
+            if let Ok(command) = rx.try_recv() {
+                return Some(command);
+            }
         }
-        if let Err(e) = self.in_transaction(fold_rollups) {
-            tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
-        }
+        None
     }
 
     /// Forgets cached ids, as after a rollback.
@@ -172,12 +186,15 @@ impl Writer {
                 },
             };
             next = self.handle(command, &mut rx);
-            self.fold_if_due();
+            if next.is_none() {
+                next = self.fold_if_due(&mut rx);
+            }
         }
     }
 
     /// The next command (`None`: every handle is gone). With [`Fold::Deferred`]'s `when_idle`,
-    /// folds segments once no command has come for that long, until one comes.
+    /// folds chunks once no command has come for that long, until one comes or too few keys
+    /// are left to be worth a chunk.
     fn receive(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
         let Fold::Deferred {
             when_idle: Some(pause),
@@ -186,12 +203,19 @@ impl Writer {
         else {
             return rx.blocking_recv();
         };
-        // After the pause, segment after segment for as long as no command comes.
+        // After the pause, chunk after chunk for as long as no command comes; a fold that
+        // falls due meanwhile runs as well.
         let mut wait = pause;
         loop {
-            if !self.caches.pending.any() {
-                return rx.blocking_recv();
-            }
+            let fold = self.fold;
+            let pending = &self.caches.pending;
+            let idle_work = pending.idle_work(fold);
+            let timeout = match pending.due_in(fold) {
+                Some(due) if idle_work => due.min(wait),
+                Some(due) => due,
+                None if idle_work => wait,
+                None => return rx.blocking_recv(),
+            };
             // A clock for the wait: built on this thread, which is outside any runtime.
             let clock = match &self.idle_clock {
                 Some(clock) => clock,
@@ -207,11 +231,19 @@ impl Writer {
                 },
             };
             if let Ok(command) =
-                clock.block_on(async { tokio::time::timeout(wait, rx.recv()).await })
+                clock.block_on(async { tokio::time::timeout(timeout, rx.recv()).await })
             {
                 return command;
             }
-            if let Err(e) = self.in_transaction(fold_one_segment) {
+            let folded = self.in_transaction(|tx, c| {
+                if c.pending.due(fold) {
+                    c.pending.fold_due_chunk(tx, fold).map(|_| ())
+                } else {
+                    c.pending.fold_idle_chunk(tx, fold)
+                }
+                .map_err(sql("fold rollups"))
+            });
+            if let Err(e) = folded {
                 tracing::error!(error = %e, "cannot fold rollups; will retry");
                 return rx.blocking_recv();
             }
@@ -305,7 +337,7 @@ impl Writer {
                 size += batch.requests.len();
                 tx.execute_batch("SAVEPOINT batch")
                     .map_err(sql("begin a batch's savepoint"))?;
-                let outcome = apply_batch(tx, caches, &batch, fold).and_then(|outcome| {
+                let outcome = apply_batch(tx, caches, &batch).and_then(|outcome| {
                     if fold == Fold::EveryBatch {
                         fold_rollups(tx, caches)?;
                     }
@@ -393,10 +425,6 @@ fn error_chain(e: &Error) -> String {
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
     caches.pending.fold(tx).map_err(sql("fold rollups"))
-}
-
-fn fold_one_segment(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
-    caches.pending.fold_one(tx).map_err(sql("fold rollups"))
 }
 
 fn now() -> String {
@@ -501,12 +529,7 @@ fn count_events(stored: Option<StageRank>, stages: &[StageRank], out: &mut Batch
     }
 }
 
-fn apply_batch(
-    tx: &Transaction<'_>,
-    caches: &mut Caches,
-    batch: &Batch,
-    fold: Fold,
-) -> Result<BatchOutcome> {
+fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Result<BatchOutcome> {
     let mut out = BatchOutcome {
         events: batch.events,
         malformed: batch.malformed.len() as u64,
@@ -706,7 +729,6 @@ fn apply_batch(
                 new: &new,
                 advanced: &advanced,
             },
-            fold,
         )
         .map_err(sql("update rollups"))?;
     Ok(out)

@@ -254,6 +254,26 @@ fn rollup_tables(path: &std::path::Path) -> Vec<(String, Vec<Vec<i64>>)> {
     .collect()
 }
 
+/// Endpoints whose `usage` hits are not the requests up to their mark: max of
+/// `rollup_state.folded_through` and the endpoint's `rollup_marks` row.
+fn requests_off_their_marks(path: &std::path::Path) -> i64 {
+    store::open_reader(path)
+        .unwrap()
+        .query_row(
+            "WITH e AS (SELECT DISTINCT coalesce(endpoint_id, 0) AS e FROM requests), \
+             m AS (SELECT e.e, max((SELECT folded_through FROM rollup_state), \
+                   coalesce(rm.folded_through, 0)) AS mark \
+                   FROM e LEFT JOIN rollup_marks rm ON rm.endpoint_id = e.e), \
+             want AS (SELECT m.e, count(r.id) AS n FROM m LEFT JOIN requests r \
+                      ON coalesce(r.endpoint_id, 0) = m.e AND r.id <= m.mark GROUP BY m.e), \
+             got AS (SELECT endpoint_id AS e, sum(hits) AS n FROM usage GROUP BY endpoint_id) \
+             SELECT count(*) FROM want LEFT JOIN got USING (e) WHERE coalesce(got.n, 0) <> want.n",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 #[test]
 fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
     use whakapapa_collector::audit;
@@ -283,21 +303,24 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
 
     let every = Db::new();
     let hour = std::time::Duration::from_secs(3600);
-    // Bulk-like: big sums, folded when 200 keys are pending; webhook-like: segments of 37 keys
-    // folded whenever the writer is idle (and some merged when several are due at once).
-    let bulk = Db::with_options(store::Options::default().fold(Fold::Deferred {
-        interval: hour,
-        max_keys: 200,
-        segment_keys: 200,
-        when_idle: None,
-    }));
-    let idle = Db::with_options(store::Options::default().fold(Fold::Deferred {
-        interval: hour,
-        max_keys: 400,
-        segment_keys: 37,
-        when_idle: Some(std::time::Duration::ZERO),
-    }));
-    for db in [&every, &bulk, &idle] {
+    let deferred = |max_keys, chunk_keys, when_idle, idle_keys| {
+        Db::with_options(store::Options::default().fold(Fold::Deferred {
+            interval: hour,
+            max_keys,
+            chunk_keys,
+            when_idle,
+            idle_keys,
+        }))
+    };
+    let zero = Some(std::time::Duration::ZERO);
+    // Bulk-like: big sums, folded in one go when 200 keys are pending; chunks of 37 keys
+    // (ranges of endpoints) when 200 are pending, and whenever the writer is idle; webhook-like:
+    // chunks when idle with 150 keys or more pending, so some endpoints are folded further than
+    // others between batches and at the end.
+    let bulk = deferred(200, 200, None, 0);
+    let chunks = deferred(200, 37, zero, 0);
+    let lazy = deferred(100_000, 37, zero, 150);
+    for db in [&every, &bulk, &chunks, &lazy] {
         let mut c = Converter::new(Some(db.mapper.clone()));
         for cut in &cuts {
             let requests = cut
@@ -315,9 +338,27 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
                 .unwrap();
         }
     }
-    // Some deltas are still in the writer's memory: folding now makes the tables whole.
-    bulk.store.fold_blocking().unwrap();
-    idle.store.fold_blocking().unwrap();
+    // The lazy writer stops folding below 150 keys: endpoints folded to different marks.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let marks: i64 = store::open_reader(&lazy.path())
+        .unwrap()
+        .query_row("SELECT count(*) FROM rollup_marks", [], |r| r.get(0))
+        .unwrap();
+    assert!(marks > 0, "some endpoints folded ahead of the others");
+    for db in [&bulk, &chunks, &lazy] {
+        assert_eq!(requests_off_their_marks(&db.path()), 0, "{:?}", db.path());
+    }
+    // A writer killed now leaves that state behind: the next one folds what is above the marks.
+    let copy = lazy.path().with_extension("copy.db");
+    store::open_reader(&lazy.path())
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    drop(store::Store::open(&copy, store::Options::default()).unwrap());
+    // Some deltas are still in the writers' memory: folding now makes the tables whole.
+    for db in [&bulk, &chunks, &lazy] {
+        db.store.fold_blocking().unwrap();
+    }
     let want = rollup_tables(&every.path());
     assert!(want[0].1.len() > 200, "enough keys for several folds");
     assert_eq!(
@@ -327,7 +368,11 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         Some(3000),
         "usage counts every request once"
     );
-    for db in [&bulk, &idle] {
+    let restarted = rollup_tables(&copy);
+    for ((name, want), (_, got)) in want.iter().zip(&restarted) {
+        assert_eq!(got, want, "{name}, after a restart");
+    }
+    for db in [&bulk, &chunks, &lazy] {
         let got = rollup_tables(&db.path());
         for ((name, want), (_, got)) in want.iter().zip(&got) {
             assert_eq!(got, want, "{name}");
