@@ -14,8 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_endpoint_distinct.sql"),
     include_str!("migrations/0004_frames_by_file.sql"),
     include_str!("migrations/0005_rollup_state.sql"),
-    include_str!("migrations/0006_locs_at_query_time.sql"),
-    include_str!("migrations/0007_rollup_marks.sql"),
+    include_str!("migrations/0006_rollup_marks.sql"),
 ];
 
 /// The schema version this build writes.

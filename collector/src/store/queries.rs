@@ -311,29 +311,19 @@ fn endpoint_rows(
             ("hits", "test_hits", "conf_hits")
         };
         let text = format!(
-            "SELECT eu.endpoint_id, eu.{h}, eu.{t}, eu.{c}, eu.apps, eu.tests \
+            "SELECT eu.endpoint_id, eu.{h}, eu.{t}, eu.{c}, eu.apps, eu.tests, eu.locs \
              FROM endpoint_usage eu JOIN endpoints e ON e.id = eu.endpoint_id \
              WHERE e.release_id = {r}{one}"
         );
-        for (id, s) in sql.rows(conn, &text, |x| {
+        for (id, s, l) in sql.rows(conn, &text, |x| {
             Ok((
                 x.get::<_, i64>(0)?,
                 (g(x, 1)?, g(x, 2)?, g(x, 3)?, g(x, 4)?, g(x, 5)?),
+                g(x, 6)?,
             ))
         })? {
             stats.insert(id, s);
-        }
-        if counts {
-            // Counted here rather than folded at ingest (migration 6): a purpose's lines of code
-            // are in purpose_frames once, whatever endpoints it reaches.
-            let text = format!(
-                "SELECT ep.endpoint_id, COUNT(DISTINCT pf.frame_id) FROM endpoint_purposes ep \
-                 JOIN endpoints e ON e.id = ep.endpoint_id AND e.release_id = {r}{one} \
-                 JOIN purpose_frames pf ON pf.purpose_id = ep.purpose_id GROUP BY ep.endpoint_id"
-            );
-            for (id, n) in sql.rows(conn, &text, |x| Ok((x.get::<_, i64>(0)?, g(x, 1)?)))? {
-                locs.insert(id, n);
-            }
+            locs.insert(id, l);
         }
     }
     if !fast || (counts && f.narrows()) {

@@ -562,6 +562,7 @@ impl Hits {
 struct EndpointHits {
     apps: i64,
     tests: i64,
+    locs: i64,
     hits: i64,
     test_hits: i64,
     conf_hits: i64,
@@ -755,16 +756,30 @@ impl Rollup {
                 self.endpoint.entry(endpoint).or_default().tests +=
                     test.execute(params![endpoint, t])? as i64;
             }
+            let mut reached = Vec::new();
             for (p, endpoint) in purposes {
-                purpose.execute(params![p, endpoint])?;
+                if purpose.execute(params![p, endpoint])? == 1 {
+                    reached.push((endpoint, p));
+                }
+            }
+            // A purpose new to an endpoint brings its lines of code. Endpoint by endpoint, so
+            // each endpoint's slice of endpoint_locs is written while its pages are at hand.
+            reached.sort_unstable();
+            let mut locs = tx.prepare_cached(
+                "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
+                 SELECT ?1, frame_id FROM purpose_frames WHERE purpose_id = ?2",
+            )?;
+            for (endpoint, p) in reached {
+                self.endpoint.entry(endpoint).or_default().locs +=
+                    locs.execute(params![endpoint, p])? as i64;
             }
         }
         let mut ep = tx.prepare_cached(
             "INSERT INTO endpoint_usage (endpoint_id, hits, test_hits, conf_hits, ok_hits, \
-             ok_test_hits, ok_conf_hits, apps, tests) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ok_test_hits, ok_conf_hits, apps, tests, locs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, \
-             apps = apps + excluded.apps, tests = tests + excluded.tests, \
+             apps = apps + excluded.apps, tests = tests + excluded.tests, locs = locs + excluded.locs, \
              test_hits = test_hits + excluded.test_hits, conf_hits = conf_hits + excluded.conf_hits, \
              ok_hits = ok_hits + excluded.ok_hits, ok_test_hits = ok_test_hits + excluded.ok_test_hits, \
              ok_conf_hits = ok_conf_hits + excluded.ok_conf_hits",
@@ -779,7 +794,8 @@ impl Rollup {
                 e.ok_test_hits,
                 e.ok_conf_hits,
                 e.apps,
-                e.tests
+                e.tests,
+                e.locs
             ])?;
         }
         let mut ru = tx.prepare_cached(
@@ -792,4 +808,25 @@ impl Rollup {
         }
         Ok(())
     }
+}
+
+/// A purpose's frames changed (a longer user agent, or the side channel's full stack): its new
+/// lines of code count for every endpoint it already reached.
+pub(super) fn frames_replaced(tx: &Transaction<'_>, purpose: i64) -> rusqlite::Result<()> {
+    let added = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO endpoint_locs (endpoint_id, frame_id) \
+             SELECT ep.endpoint_id, pf.frame_id FROM endpoint_purposes ep \
+             JOIN purpose_frames pf ON pf.purpose_id = ep.purpose_id WHERE ep.purpose_id = ?1",
+        )?
+        .execute(params![purpose])?;
+    if added > 0 {
+        tx.prepare_cached(
+            "UPDATE endpoint_usage SET locs = (SELECT COUNT(*) FROM endpoint_locs l \
+             WHERE l.endpoint_id = endpoint_usage.endpoint_id) \
+             WHERE endpoint_id IN (SELECT endpoint_id FROM endpoint_purposes WHERE purpose_id = ?1)",
+        )?
+        .execute(params![purpose])?;
+    }
+    Ok(())
 }

@@ -912,9 +912,12 @@ fn replace_frames(
         .and_then(|mut s| s.execute(params![purpose_id, depth as i64, frame]))
         .map_err(sql("insert a purpose frame"))?;
     }
-    // Lines of code per endpoint are counted at query time from the purpose's frames: no
-    // rollup follows them.
-    Ok(())
+    if fresh {
+        // A purpose just created has reached no endpoint yet: no rollup to update.
+        return Ok(());
+    }
+    super::rollup::frames_replaced(tx, purpose_id)
+        .map_err(sql("update rollups for a purpose's frames"))
 }
 
 /// The purpose of a fingerprint seen in a request: frames from the user agent until the side

@@ -234,11 +234,12 @@ fn rollup_tables(path: &std::path::Path) -> Vec<(String, Vec<Vec<i64>>)> {
     let conn = store::open_reader(path).unwrap();
     [
         ("usage", "SELECT endpoint_id, identity_id, test_id, purpose_id, length(verb), code, hits, first_us, last_us FROM usage ORDER BY 1, 2, 3, 4, verb, 6"),
-        ("endpoint_usage", "SELECT endpoint_id, hits, test_hits, conf_hits, ok_hits, ok_test_hits, ok_conf_hits, apps, tests FROM endpoint_usage ORDER BY 1"),
+        ("endpoint_usage", "SELECT endpoint_id, hits, test_hits, conf_hits, ok_hits, ok_test_hits, ok_conf_hits, apps, tests, locs FROM endpoint_usage ORDER BY 1"),
         ("run_usage", "SELECT run_id, endpoint_id, hits, test_hits, conf_hits FROM run_usage ORDER BY 1, 2"),
         ("endpoint_apps", "SELECT endpoint_id, identity_id FROM endpoint_apps ORDER BY 1, 2"),
         ("endpoint_tests", "SELECT endpoint_id, test_id FROM endpoint_tests ORDER BY 1, 2"),
         ("endpoint_purposes", "SELECT purpose_id, endpoint_id FROM endpoint_purposes ORDER BY 1, 2"),
+        ("endpoint_locs", "SELECT endpoint_id, frame_id FROM endpoint_locs ORDER BY 1, 2"),
     ]
     .into_iter()
     .map(|(name, sql)| {
