@@ -184,7 +184,9 @@ impl Store {
             .and_then(|_| {
                 // Checkpoints every ~40 MiB of WAL in bulk, so pages rewritten by consecutive
                 // batches (B-tree right edges) are copied once; SQLite's ~4 MiB for the webhook.
-                let pages = if options.durable { 1000 } else { 10_000 };
+                let bytes: i64 = if options.durable { 4 << 20 } else { 40 << 20 };
+                let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+                let pages = (bytes / page.max(512)) as i32;
                 checkpoint::start(&mut conn, &path, synchronous(&options), pages)
             })
             .map_err(|source| Error::Open {
@@ -318,8 +320,16 @@ impl Store {
     }
 }
 
+/// Page size of a database file this build creates.
+const PAGE_SIZE: i64 = 16 * 1024;
+
 fn configure_writer(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // A new file gets 16 KiB pages (an existing one keeps its own): B-trees one level
+    // shallower and a quarter of the pages to find per row. Bench, same machine, alternating
+    // runs: cluster log 270k/272k events/s against 178k/239k with 4 KiB pages, busy log
+    // 99k/113k against 85k/104k; webhook p99 no worse.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous(options))?;
     conn.pragma_update(None, "cache_size", -options.cache_kib)?;

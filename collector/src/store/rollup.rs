@@ -364,10 +364,7 @@ impl Pending {
         self.cursor = match self.fold_range(tx, self.cursor, chunk)? {
             Some(next) => next,
             // Past the last endpoint: start over from the first.
-            None => match self.fold_range(tx, 0, chunk)? {
-                Some(next) => next,
-                None => 0,
-            },
+            None => self.fold_range(tx, 0, chunk)?.unwrap_or_default(),
         };
         Ok(())
     }

@@ -452,3 +452,27 @@ fn a_failing_batch_is_rolled_back_alone_and_the_batches_sharing_its_transaction_
     );
     assert_eq!(db.counts().requests, 5020);
 }
+
+#[test]
+fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let page_size = |path: &std::path::Path| -> i64 {
+        store::open_reader(path)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let new = dir.path().join("new.db");
+    drop(store::Store::open(&new, store::Options::default()).unwrap());
+    assert_eq!(page_size(&new), 16 * 1024);
+    // A file written before (4 KiB pages, SQLite's default) opens, migrates and stays as it is.
+    let old = dir.path().join("old.db");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x); DROP TABLE t;")
+        .unwrap();
+    let db = store::Store::open(&old, store::Options::default()).unwrap();
+    db.fold_blocking().unwrap();
+    drop(db);
+    assert_eq!(page_size(&old), 4096);
+}
