@@ -115,6 +115,16 @@ impl Fold {
     }
 }
 
+impl Fold {
+    /// Distinct keys a fold transaction writes at most.
+    fn chunk_keys(self) -> usize {
+        match self {
+            Fold::Deferred { chunk_keys, .. } => chunk_keys,
+            Fold::EveryBatch => usize::MAX,
+        }
+    }
+}
+
 /// A fold written in the open transaction, applied to [`Pending`] once it commits.
 #[derive(Debug)]
 enum InFlight {
@@ -332,10 +342,7 @@ impl Pending {
         tx: &Transaction<'_>,
         fold: Fold,
     ) -> rusqlite::Result<bool> {
-        let chunk = match fold {
-            Fold::Deferred { chunk_keys, .. } => chunk_keys,
-            Fold::EveryBatch => usize::MAX,
-        };
+        let chunk = fold.chunk_keys();
         let (from, began) = *self.sweep.get_or_insert((0, Instant::now()));
         match self.fold_range(tx, from, chunk)? {
             Some(next) => {
@@ -357,10 +364,7 @@ impl Pending {
         tx: &Transaction<'_>,
         fold: Fold,
     ) -> rusqlite::Result<()> {
-        let chunk = match fold {
-            Fold::Deferred { chunk_keys, .. } => chunk_keys,
-            Fold::EveryBatch => usize::MAX,
-        };
+        let chunk = fold.chunk_keys();
         self.cursor = match self.fold_range(tx, self.cursor, chunk)? {
             Some(next) => next,
             // Past the last endpoint: start over from the first.
