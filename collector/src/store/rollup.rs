@@ -1,12 +1,14 @@
 //! The query rollups (migrations 2 and 3), folded in from `requests`.
 //!
 //! [`Pending::add`] takes exactly what a batch changed ([`Applied`]), inside its transaction,
-//! and sums it in memory; [`Pending::fold`] writes the sums, one upsert per distinct key in key
-//! order, and moves `rollup_state.folded_through` (migration 5) in the same transaction. With
-//! [`Fold::EveryBatch`] both happen in the batch's transaction; with [`Fold::Deferred`] many
-//! batches share one fold. Either way the rollups count exactly the requests up to the mark,
-//! and a writer that starts folds whatever lies above it, so rollups and `requests` never
-//! disagree for long and never for good. Add a rollup by adding it to [`Rollup`].
+//! and sums it in memory by endpoint; a fold writes the sums of a range of endpoints, one
+//! insert-or-update per distinct key in key order, and moves those endpoints' marks
+//! (`rollup_marks`, migration 6, above the global `rollup_state.folded_through`, migration 5)
+//! in the same transaction. With [`Fold::EveryBatch`] everything is folded in the batch's
+//! transaction; with [`Fold::Deferred`] many batches share a fold, in chunks of endpoints.
+//! Either way the rollups count exactly the requests up to their endpoint's mark, and a writer
+//! that starts folds whatever lies above, so rollups and `requests` never disagree for long
+//! and never for good. Add a rollup by adding it to [`Rollup`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
@@ -113,9 +115,7 @@ impl Fold {
             idle_keys: 4_000,
         }
     }
-}
 
-impl Fold {
     /// Distinct keys a fold transaction writes at most.
     fn chunk_keys(self) -> usize {
         match self {
