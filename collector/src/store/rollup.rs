@@ -336,6 +336,16 @@ impl Pending {
         self.fold_range(tx, 0, usize::MAX).map(|_| ())
     }
 
+    /// Begins a fold of everything in chunks (`fold_due_chunk` runs them), if none is running.
+    pub(super) fn start_sweep(&mut self) {
+        self.sweep.get_or_insert((0, Instant::now()));
+    }
+
+    /// Whether a fold of everything is running in chunks.
+    pub(super) fn sweeping(&self) -> bool {
+        self.sweep.is_some()
+    }
+
     /// One chunk of the fold of everything that is due: returns whether it is done.
     pub(super) fn fold_due_chunk(
         &mut self,

@@ -108,6 +108,10 @@ pub(super) struct Writer {
     free: std::sync::mpsc::Sender<Batch>,
     /// Times the pauses that make idle folds ([`Fold::Deferred`]'s `when_idle`).
     idle_clock: Option<tokio::runtime::Runtime>,
+    /// [`Command::Fold`] replies owed when the fold of everything now running in chunks ends.
+    on_sweep: Vec<oneshot::Sender<Result<()>>>,
+    /// Replies owed when the next one ends: they came once this one was past some endpoints.
+    after_sweep: Vec<oneshot::Sender<Result<()>>>,
 }
 
 fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -132,6 +136,8 @@ impl Writer {
             },
             free,
             idle_clock: None,
+            on_sweep: Vec::new(),
+            after_sweep: Vec::new(),
         };
         w.reset()?;
         // Requests a killed writer stored without folding them in are counted now.
@@ -142,15 +148,10 @@ impl Writer {
     /// Folds every pending rollup delta if [`Fold`] says it is time: a chunk per transaction,
     /// giving way to a command that comes meanwhile (handed back; the fold goes on after it).
     fn fold_if_due(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
-        let fold = self.fold;
-        while self.caches.pending.due(fold) {
-            match self.in_transaction(|tx, c| {
-                c.pending
-                    .fold_due_chunk(tx, fold)
-                    .map_err(sql("fold rollups"))
-            }) {
-                Ok(true) => return None,
-                Ok(false) => {}
+        while self.caches.pending.due(self.fold) {
+            match self.fold_due_chunk() {
+                Ok(true) if !self.caches.pending.due(self.fold) => return None,
+                Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
                     return None;
@@ -161,6 +162,37 @@ impl Writer {
             }
         }
         None
+    }
+
+    /// One chunk of the fold of everything; `true` when that fold is done, and then the
+    /// [`Command::Fold`]s waiting for it are answered (and a next one begins for those that
+    /// came while it ran).
+    fn fold_due_chunk(&mut self) -> Result<bool> {
+        let fold = self.fold;
+        let done = self.in_transaction(|tx, c| {
+            c.pending
+                .fold_due_chunk(tx, fold)
+                .map_err(sql("fold rollups"))
+        });
+        match &done {
+            Ok(false) => {}
+            Ok(true) => {
+                for reply in self.on_sweep.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
+                if !self.after_sweep.is_empty() {
+                    std::mem::swap(&mut self.on_sweep, &mut self.after_sweep);
+                    self.caches.pending.start_sweep();
+                }
+            }
+            Err(e) => {
+                let why = error_chain(e);
+                for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
+                    let _ = reply.send(Err(Error::Shared(why.clone())));
+                }
+            }
+        }
+        done
     }
 
     /// Forgets cached ids, as after a rollback.
@@ -178,8 +210,13 @@ impl Writer {
                     Some(c) => c,
                     None => {
                         // Every handle is gone: fold what is pending before the connection closes.
-                        if let Err(e) = self.in_transaction(fold_rollups) {
+                        let r = self.in_transaction(fold_rollups);
+                        if let Err(e) = &r {
                             tracing::error!(error = %e, "cannot fold rollups at close");
+                        }
+                        let r = r.map_err(|e| error_chain(&e));
+                        for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
+                            let _ = reply.send(r.clone().map_err(Error::Shared));
                         }
                         return;
                     }
@@ -235,14 +272,15 @@ impl Writer {
             {
                 return command;
             }
-            let folded = self.in_transaction(|tx, c| {
-                if c.pending.due(fold) {
-                    c.pending.fold_due_chunk(tx, fold).map(|_| ())
-                } else {
-                    c.pending.fold_idle_chunk(tx, fold)
-                }
-                .map_err(sql("fold rollups"))
-            });
+            let folded = if self.caches.pending.due(fold) {
+                self.fold_due_chunk().map(|_| ())
+            } else {
+                self.in_transaction(|tx, c| {
+                    c.pending
+                        .fold_idle_chunk(tx, fold)
+                        .map_err(sql("fold rollups"))
+                })
+            };
             if let Err(e) = folded {
                 tracing::error!(error = %e, "cannot fold rollups; will retry");
                 return rx.blocking_recv();
@@ -301,8 +339,15 @@ impl Writer {
                 let _ = reply.send(r);
             }
             Command::Fold { reply } => {
-                let r = self.in_transaction(fold_rollups);
-                let _ = reply.send(r);
+                // Answered once a fold of everything, begun now, has run in chunks (batches
+                // that come meanwhile go between them); one already running may have passed
+                // endpoints this reply needs folded.
+                if self.caches.pending.sweeping() {
+                    self.after_sweep.push(reply);
+                } else {
+                    self.caches.pending.start_sweep();
+                    self.on_sweep.push(reply);
+                }
             }
             Command::Ping { reply } => {
                 let r = self

@@ -476,3 +476,74 @@ fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
     drop(db);
     assert_eq!(page_size(&old), 4096);
 }
+
+/// A fold asked for (as the query API does before answering) runs in chunks: a batch sent
+/// while it runs is stored and answered between two chunks, before the fold's answer, and the
+/// fold's answer comes once everything stored before it was asked for is counted.
+#[test]
+fn a_batch_sent_during_a_chunked_fold_is_answered_before_the_fold() {
+    use whakapapa_collector::audit;
+    use whakapapa_collector::ingest::Converter;
+    use whakapapa_collector::store::{Batch, Fold};
+
+    use crate::events::{Config, Events};
+
+    let g = Events::new(&crate::events::catalog(), Config::default());
+    let mut text = Vec::new();
+    g.write_lines(0..4000, &mut text).unwrap();
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    // One key per fold transaction: a fold of everything is hundreds of transactions.
+    let db = Db::with_options(store::Options::default().fold(Fold::Deferred {
+        interval: std::time::Duration::from_secs(3600),
+        max_keys: usize::MAX,
+        chunk_keys: 1,
+        when_idle: None,
+        idle_keys: usize::MAX,
+    }));
+    let mut c = Converter::new(Some(db.mapper.clone()));
+    let mut batch = |lines: &[&[u8]]| Batch {
+        run: db.run,
+        release: Some(db.release),
+        events: lines.len() as u64,
+        requests: lines
+            .iter()
+            .map(|l| c.record(audit::parse_event(l).unwrap()))
+            .collect(),
+        malformed: Vec::new(),
+    };
+    for chunk in lines[..3000].chunks(500) {
+        db.store.apply_blocking(batch(chunk)).unwrap();
+    }
+    let last = batch(&lines[3000..]);
+    let counted = || -> i64 {
+        store::open_reader(&db.path())
+            .unwrap()
+            .query_row("SELECT coalesce(sum(hits), 0) FROM usage", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(counted(), 0, "nothing folded before the fold is asked for");
+    std::thread::scope(|s| {
+        let fold = s.spawn(|| {
+            db.store.fold_blocking().unwrap();
+            std::time::Instant::now()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        db.store.apply_blocking(last).unwrap();
+        let batch_done = std::time::Instant::now();
+        let fold_done = fold.join().unwrap();
+        assert!(
+            batch_done < fold_done,
+            "the batch waited for the whole fold"
+        );
+    });
+    assert!(
+        counted() >= 3000,
+        "every request stored before the fold was asked for is counted"
+    );
+    assert_eq!(requests_off_their_marks(&db.path()), 0);
+    db.store.fold_blocking().unwrap();
+    assert_eq!(counted(), 4000);
+}
