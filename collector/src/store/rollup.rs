@@ -353,7 +353,8 @@ impl Pending {
         fold: Fold,
     ) -> rusqlite::Result<bool> {
         let chunk = fold.chunk_keys();
-        let (from, began) = *self.sweep.get_or_insert((0, Instant::now()));
+        self.start_sweep();
+        let (from, began) = self.sweep.expect("a fold of everything");
         match self.fold_range(tx, from, chunk)? {
             Some(next) => {
                 self.sweep = Some((next, began));

@@ -187,12 +187,17 @@ impl Writer {
             }
             Err(e) => {
                 let why = error_chain(e);
-                for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
-                    let _ = reply.send(Err(Error::Shared(why.clone())));
-                }
+                self.answer_folds(Err(why));
             }
         }
         done
+    }
+
+    /// Answers every [`Command::Fold`] still waiting (the fold failed, or the writer stops).
+    fn answer_folds(&mut self, r: std::result::Result<(), String>) {
+        for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
+            let _ = reply.send(r.clone().map_err(Error::Shared));
+        }
     }
 
     /// Forgets cached ids, as after a rollback.
@@ -214,10 +219,7 @@ impl Writer {
                         if let Err(e) = &r {
                             tracing::error!(error = %e, "cannot fold rollups at close");
                         }
-                        let r = r.map_err(|e| error_chain(&e));
-                        for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
-                            let _ = reply.send(r.clone().map_err(Error::Shared));
-                        }
+                        self.answer_folds(r.map_err(|e| error_chain(&e)));
                         return;
                     }
                 },

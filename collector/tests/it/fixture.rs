@@ -165,6 +165,21 @@ impl Db {
         self.dir.path().join("w.db")
     }
 
+    /// A batch of generated event lines (JSON, as the log backend writes them), converted by
+    /// `c` (one converter across batches shares its records, as an ingest worker's does).
+    pub fn batch_of_lines(&self, c: &mut Converter, lines: &[&[u8]]) -> Batch {
+        Batch {
+            run: self.run,
+            release: Some(self.release),
+            events: lines.len() as u64,
+            requests: lines
+                .iter()
+                .map(|l| c.record(audit::parse_event(l).unwrap()))
+                .collect(),
+            malformed: Vec::new(),
+        }
+    }
+
     pub fn records(&self, evs: &[Ev]) -> Vec<RequestRecord> {
         let mut c = Converter::new(Some(self.mapper.clone()));
         evs.iter()
@@ -207,4 +222,11 @@ pub fn whakapapa_ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> S
         .map(|(f, file, l)| format!("{}@{}:{l}", enc(f), enc(file)))
         .collect();
     format!("{identity} whakapapa/1 fp={fp} {}", frames.join(" "))
+}
+
+/// The non-empty lines of `text`.
+pub fn split_lines(text: &[u8]) -> Vec<&[u8]> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect()
 }

@@ -277,9 +277,8 @@ fn requests_off_their_marks(path: &std::path::Path) -> i64 {
 
 #[test]
 fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
-    use whakapapa_collector::audit;
     use whakapapa_collector::ingest::Converter;
-    use whakapapa_collector::store::{Batch, Fold};
+    use whakapapa_collector::store::Fold;
 
     use crate::events::{Config, Events};
 
@@ -293,12 +292,9 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
             ..Config::default()
         },
     );
-    let mut lines = Vec::new();
-    g.write_lines(0..3000, &mut lines).unwrap();
-    let lines: Vec<&[u8]> = lines
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let mut text = Vec::new();
+    g.write_lines(0..3000, &mut text).unwrap();
+    let lines = crate::fixture::split_lines(&text);
     let mut cuts: Vec<&[&[u8]]> = lines.chunks(333).collect();
     cuts.insert(5, cuts[3]);
 
@@ -324,18 +320,8 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
     for db in [&every, &bulk, &chunks, &lazy] {
         let mut c = Converter::new(Some(db.mapper.clone()));
         for cut in &cuts {
-            let requests = cut
-                .iter()
-                .map(|l| c.record(audit::parse_event(l).unwrap()))
-                .collect();
             db.store
-                .apply_blocking(Batch {
-                    run: db.run,
-                    release: Some(db.release),
-                    events: cut.len() as u64,
-                    requests,
-                    malformed: Vec::new(),
-                })
+                .apply_blocking(db.batch_of_lines(&mut c, cut))
                 .unwrap();
         }
     }
@@ -482,19 +468,15 @@ fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
 /// fold's answer comes once everything stored before it was asked for is counted.
 #[test]
 fn a_batch_sent_during_a_chunked_fold_is_answered_before_the_fold() {
-    use whakapapa_collector::audit;
     use whakapapa_collector::ingest::Converter;
-    use whakapapa_collector::store::{Batch, Fold};
+    use whakapapa_collector::store::Fold;
 
     use crate::events::{Config, Events};
 
     let g = Events::new(&crate::events::catalog(), Config::default());
     let mut text = Vec::new();
     g.write_lines(0..4000, &mut text).unwrap();
-    let lines: Vec<&[u8]> = text
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines = crate::fixture::split_lines(&text);
     // One key per fold transaction: a fold of everything is hundreds of transactions.
     let db = Db::with_options(store::Options::default().fold(Fold::Deferred {
         interval: std::time::Duration::from_secs(3600),
@@ -504,20 +486,12 @@ fn a_batch_sent_during_a_chunked_fold_is_answered_before_the_fold() {
         idle_keys: usize::MAX,
     }));
     let mut c = Converter::new(Some(db.mapper.clone()));
-    let mut batch = |lines: &[&[u8]]| Batch {
-        run: db.run,
-        release: Some(db.release),
-        events: lines.len() as u64,
-        requests: lines
-            .iter()
-            .map(|l| c.record(audit::parse_event(l).unwrap()))
-            .collect(),
-        malformed: Vec::new(),
-    };
     for chunk in lines[..3000].chunks(500) {
-        db.store.apply_blocking(batch(chunk)).unwrap();
+        db.store
+            .apply_blocking(db.batch_of_lines(&mut c, chunk))
+            .unwrap();
     }
-    let last = batch(&lines[3000..]);
+    let last = db.batch_of_lines(&mut c, &lines[3000..]);
     let counted = || -> i64 {
         store::open_reader(&db.path())
             .unwrap()
