@@ -334,6 +334,11 @@ fn configure_writer(conn: &Connection, options: &Options) -> rusqlite::Result<()
     conn.pragma_update(None, "synchronous", synchronous(options))?;
     conn.pragma_update(None, "cache_size", -options.cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The bundled SQLite enforces foreign keys by default: eight B-tree seeks into the parent
+    // tables for every request stored (profiled: ~15 % of the writer on a busy log). Every id
+    // the writer stores comes from a row it inserted or read in the same transaction; tests
+    // run `PRAGMA foreign_key_check` on what it wrote.
+    conn.pragma_update(None, "foreign_keys", false)?;
     // Bound the WAL file left behind after checkpoints.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);

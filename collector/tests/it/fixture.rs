@@ -208,6 +208,22 @@ impl Db {
     }
 }
 
+/// Fails if any row of the database at `path` refers to a row that does not exist (the writer
+/// does not have SQLite enforce foreign keys: it holds to them by construction).
+pub fn assert_foreign_keys_hold(path: &std::path::Path) {
+    let conn = store::open_reader(path).unwrap();
+    let mut check = conn.prepare("PRAGMA foreign_key_check").unwrap();
+    let broken: Vec<(String, Option<i64>, String)> = check
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        broken.is_empty(),
+        "rows that refer to no row (table, rowid, parent): {broken:?}"
+    );
+}
+
 /// A whakapapa User-Agent (KEP.md grammar) with frames innermost first; `%`, `:`, `@` and
 /// space are percent-encoded in each function and file.
 pub fn whakapapa_ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {

@@ -132,6 +132,7 @@ fn requests_keep_who_and_what() {
         Some("[sig-node] Pods should be submitted and removed [Conformance]")
     );
     assert_eq!(t.user.as_deref(), Some("kubernetes-admin"));
+    crate::fixture::assert_foreign_keys_hold(&db.path());
 }
 
 #[test]
@@ -186,6 +187,7 @@ fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
         Some("9c0e4b7d12aa03f1")
     );
     assert_eq!(db.counts().purposes, 1);
+    crate::fixture::assert_foreign_keys_hold(&db.path());
 }
 
 #[test]
@@ -364,12 +366,27 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         for ((name, want), (_, got)) in want.iter().zip(&got) {
             assert_eq!(got, want, "{name}");
         }
+        crate::fixture::assert_foreign_keys_hold(&db.path());
     }
 }
 
+/// `serve` (durable commits): batches of different API servers share transactions, each batch
+/// in a savepoint of its own.
 #[test]
 fn a_failing_batch_is_rolled_back_alone_and_the_batches_sharing_its_transaction_are_stored() {
-    let db = Db::with_options(store::Options::default().queue(8));
+    failing_batch(true);
+}
+
+/// Bulk ingest: no savepoints (they copy every page a batch first touches); a failing batch
+/// takes the batches of its transaction with it, all of them answered with an error, and
+/// nothing else.
+#[test]
+fn in_bulk_a_failing_batch_fails_its_whole_transaction_and_nothing_after_it() {
+    failing_batch(false);
+}
+
+fn failing_batch(durable: bool) {
+    let db = Db::with_options(store::Options::default().queue(8).durable(durable));
     // A stand-in for a batch SQLite refuses halfway (a constraint, a full disk): a trigger
     // that rejects one request.
     rusqlite::Connection::open(db.path())
@@ -398,29 +415,55 @@ fn a_failing_batch_is_rolled_back_alone_and_the_batches_sharing_its_transaction_
             malformed: Vec::new(),
         }
     };
-    // The first batch keeps the writer busy while the other two queue behind it: the writer
-    // takes them into the same transaction.
     let (a, b, c) = (
         batch("a", 5000, false),
         batch("b", 10, true),
         batch("c", 10, false),
     );
+    // Another connection holds the write lock while the three batches queue: the writer,
+    // waiting for the lock with the first, finds the second queued behind it once it has it
+    // and takes it into the same transaction.
+    let mut lock = rusqlite::Connection::open(db.path()).unwrap();
+    let held = lock
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
     let a = db.store.submit_blocking(a).unwrap();
     let b = db.store.submit_blocking(b).unwrap();
     let c = db.store.submit_blocking(c).unwrap();
-    assert_eq!(a.wait().unwrap().new, 5000);
+    held.commit().unwrap();
+    let a = a.wait();
     let err = b.wait().unwrap_err();
     let why = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(why.contains("poisoned request"), "{why}");
-    assert_eq!(c.wait().unwrap().new, 10);
+    let stored = if durable {
+        assert_eq!(a.unwrap().new, 5000);
+        assert_eq!(c.wait().unwrap().new, 10);
+        5010
+    } else {
+        let err = a.unwrap_err().to_string();
+        assert!(
+            err.contains("a batch in the same transaction failed") && err.contains("poisoned"),
+            "{err}"
+        );
+        assert!(
+            db.request("a3").is_empty(),
+            "nothing of the batch it shared with"
+        );
+        // The writer took the third batch only after the failure: a transaction of its own.
+        assert_eq!(c.wait().unwrap().new, 10);
+        10
+    };
 
-    assert_eq!(db.counts().requests, 5010);
+    assert_eq!(db.counts().requests, stored);
     assert!(db.request("b3").is_empty(), "nothing of the failed batch");
     let conn = store::open_reader(&db.path()).unwrap();
     let hits: i64 = conn
         .query_row("SELECT sum(hits) FROM usage", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(hits, 5010, "the rollups count the stored requests only");
+    assert_eq!(
+        hits as u64, stored,
+        "the rollups count the stored requests only"
+    );
 
     // The writer goes on as before: the failed batch, without its bad request, is stored.
     assert_eq!(
@@ -436,7 +479,8 @@ fn a_failing_batch_is_rolled_back_alone_and_the_batches_sharing_its_transaction_
         .new,
         10
     );
-    assert_eq!(db.counts().requests, 5020);
+    assert_eq!(db.counts().requests, stored + 10);
+    crate::fixture::assert_foreign_keys_hold(&db.path());
 }
 
 #[test]
