@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Every write goes through the writer thread as a command with a oneshot reply, and each
-//! [`Batch`] is stored whole or not at all (batches queued together share a transaction, each
-//! in its own savepoint): a crash leaves every acknowledged batch whole and nothing of those in
-//! flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
+//! [`Batch`] is stored whole or not at all (batches queued together share a transaction; with
+//! [`Options::durable`] each is in a savepoint of its own, so one that fails fails alone): a
+//! crash leaves every acknowledged batch whole and nothing of those in flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
 //! beside the writer. All SQL of the crate lives in this module.
 
 mod checkpoint;
@@ -112,8 +112,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
-    /// `synchronous=FULL`: a commit survives power loss (the webhook's 200 promises it).
-    /// Otherwise `NORMAL`: a commit survives a crash of the process, not of the machine.
+    /// `synchronous=FULL`: a commit survives power loss (the webhook's 200 promises it), and
+    /// each batch of a shared transaction is in a savepoint of its own, so a batch that fails
+    /// fails alone. Otherwise `NORMAL`: a commit survives a crash of the process, not of the
+    /// machine, and a batch that fails fails the batches it shared a transaction with.
     pub durable: bool,
     /// Page cache of the write connection, in KiB.
     pub cache_kib: i64,

@@ -1,5 +1,5 @@
 //! The writer thread: owns the write connection, applies each command in a transaction (queued
-//! batches share one, each in its own savepoint).
+//! batches share one; with durable commits each batch is in a savepoint of its own).
 //!
 //! Ids of identities, tests, users, frames, purposes and endpoints are cached in memory; a
 //! failed transaction clears the caches (they may hold ids it rolled back).
@@ -91,6 +91,22 @@ const CACHE_LIMIT: usize = 200_000;
 /// so a small cache serves the frames many purposes share; each entry holds two strings.
 const FRAME_CACHE_LIMIT: usize = 32_768;
 
+/// Applied batches waiting for the `store-free` thread. Bounded, so that memory stays bounded
+/// when that thread falls behind (both cores busy): the writer then frees a batch itself.
+const FREE_QUEUE: usize = 2;
+
+/// Hands applied batches to the `store-free` thread, or frees them here when it is behind.
+#[derive(Clone)]
+struct Freer(std::sync::mpsc::SyncSender<Batch>);
+
+impl Freer {
+    fn free(&self, batch: Batch) {
+        if let Err(std::sync::mpsc::TrySendError::Full(batch)) = self.0.try_send(batch) {
+            drop(batch);
+        }
+    }
+}
+
 /// Empties `map` when it is full.
 fn bound<K, V>(map: &mut HashMap<K, V>, limit: usize) {
     if map.len() >= limit {
@@ -110,7 +126,7 @@ pub(super) struct Writer {
     isolate_batches: bool,
     /// Applied batches go to a thread that frees them: a transaction no longer holds them,
     /// and the writer spends no time on it.
-    free: std::sync::mpsc::Sender<Batch>,
+    free: Freer,
     /// Times the pauses that make idle folds ([`Fold::Deferred`]'s `when_idle`).
     idle_clock: Option<tokio::runtime::Runtime>,
     /// [`Command::Fold`] replies owed when the fold of everything now running in chunks ends.
@@ -125,7 +141,7 @@ fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
 
 impl Writer {
     pub(super) fn new(conn: Connection, fold: Fold, durable: bool) -> Result<Writer> {
-        let (free, freed) = std::sync::mpsc::channel::<Batch>();
+        let (free, freed) = std::sync::mpsc::sync_channel::<Batch>(FREE_QUEUE);
         std::thread::Builder::new()
             .name("store-free".into())
             .spawn(move || freed.into_iter().for_each(drop))
@@ -140,7 +156,7 @@ impl Writer {
             } else {
                 GROUP_REQUESTS
             },
-            free,
+            free: Freer(free),
             idle_clock: None,
             on_sweep: Vec::new(),
             after_sweep: Vec::new(),
@@ -369,9 +385,10 @@ impl Writer {
     }
 
     /// Stores `first` and the batches queued behind it (up to `group_requests` requests) in one
-    /// transaction, each in a savepoint of its own: a batch that fails is rolled back alone and
-    /// answered with its error; the others are answered once the transaction commits. Hands
-    /// back the first other command it met.
+    /// transaction. With `isolate_batches` each is in a savepoint of its own: a batch that fails
+    /// is rolled back alone and answered with its error, the others once the transaction
+    /// commits. Without, a failure rolls the whole transaction back and answers every batch in
+    /// it with an error. Hands back the first other command it met.
     fn apply_group(
         &mut self,
         first: Batch,
@@ -414,14 +431,14 @@ impl Writer {
                     (Some(why), false) => {
                         // The whole transaction rolls back: the batch gets its error, the
                         // others in it this one.
-                        let _ = free.send(batch);
+                        free.free(batch);
                         answers.push((reply, outcome));
                         return Err(Error::Shared(format!(
                             "a batch in the same transaction failed: {why}"
                         )));
                     }
                 }
-                let _ = free.send(batch);
+                free.free(batch);
                 answers.push((reply, outcome));
                 if size < limit {
                     match rx.try_recv() {
