@@ -12,8 +12,9 @@
 //! Every write goes through the writer thread as a command with a oneshot reply, and each
 //! [`Batch`] is stored whole or not at all (batches queued together share a transaction; with
 //! [`Options::durable`] each is in a savepoint of its own, so one that fails fails alone): a
-//! crash leaves every acknowledged batch whole and nothing of those in flight. Readers open their own connections ([`Store::reader`]); WAL lets them run
-//! beside the writer. All SQL of the crate lives in this module.
+//! crash leaves every acknowledged batch whole and nothing of those in flight. Readers open
+//! their own connections ([`Store::reader`]); WAL lets them run beside the writer. All SQL of
+//! the crate lives in this module.
 
 mod checkpoint;
 mod key;

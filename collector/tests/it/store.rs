@@ -378,8 +378,8 @@ fn a_failing_batch_is_rolled_back_alone_and_the_batches_sharing_its_transaction_
 }
 
 /// Bulk ingest: no savepoints (they copy every page a batch first touches); a failing batch
-/// takes the batches of its transaction with it, all of them answered with an error, and
-/// nothing else.
+/// takes the batches of its transaction with it, all of them answered with an error, and the
+/// batches after it are stored.
 #[test]
 fn in_bulk_a_failing_batch_fails_its_whole_transaction_and_nothing_after_it() {
     failing_batch(false);
