@@ -4,7 +4,7 @@
 //! (and, in `serve`, the webhook batch waiting for that commit) would copy megabytes of WAL into
 //! the database file and fsync it. Instead the writer's WAL hook wakes this thread, whose
 //! PASSIVE checkpoints run beside the writer's next transactions. Only if the WAL still grows
-//! past a hard bound does the writer checkpoint itself, so the file stays bounded.
+//! past ten times the threshold does the writer checkpoint itself, so the file stays bounded.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -12,15 +12,13 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use rusqlite::wal::CheckpointMode;
 
-/// Starts the checkpoint thread for `path` and installs the WAL hook on the writer's `conn`:
-/// the thread is woken once the WAL holds `pages` pages, and the writer checkpoints itself once
-/// it holds `hard`. The thread ends when `conn` is closed.
+/// Starts the checkpoint thread for `path` and installs the WAL hook on the writer's `conn`.
+/// The thread ends when `conn` is closed.
 pub(super) fn start(
     conn: &mut Connection,
     path: &Path,
     synchronous: &'static str,
     pages: i32,
-    hard: i32,
 ) -> rusqlite::Result<()> {
     let own = Connection::open(path)?;
     own.pragma_update(None, "synchronous", synchronous)?;
@@ -43,6 +41,7 @@ pub(super) fn start(
         tracing::warn!(error = %e, "cannot start the checkpoint thread");
         return conn.pragma_update(None, "wal_autocheckpoint", pages);
     }
+    let hard = pages.saturating_mul(10);
     conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
         if frames >= hard {
             // The thread is behind: this commit pays for it (as SQLite's own checkpoint would).

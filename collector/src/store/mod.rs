@@ -192,21 +192,10 @@ impl Store {
                 // checkpoints (SQLite's default) single commits took 22-99 ms. Webhook bench,
                 // alternating runs: p99 with 1 client 5.3-7.0 ms against 7.7-9.2, with 2
                 // clients 8.0-10.6 against 10.9-11.8; commits over 12 ms became rare.
-                let soft: i64 = if options.durable { 256 << 10 } else { 40 << 20 };
-                // The writer checkpoints itself only past this, which bounds the file. Not ten
-                // times a small threshold: a batch with many new lines of code writes ~1.5 MiB
-                // of WAL, and at 2.5 MiB the writer checkpointed in most commits (a fifth of
-                // its time; 2 clients: 98k-106k events/s against 140k-147k at 40 MiB).
-                let hard = (10 * soft).max(40 << 20);
+                let bytes: i64 = if options.durable { 256 << 10 } else { 40 << 20 };
                 let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-                let pages = |bytes: i64| (bytes / page.max(512)) as i32;
-                checkpoint::start(
-                    &mut conn,
-                    &path,
-                    synchronous(&options),
-                    pages(soft),
-                    pages(hard),
-                )
+                let pages = (bytes / page.max(512)) as i32;
+                checkpoint::start(&mut conn, &path, synchronous(&options), pages)
             })
             .map_err(|source| Error::Open {
                 path: path.clone(),
