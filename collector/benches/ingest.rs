@@ -9,7 +9,7 @@
 //! - `webhook`: 400-event `EventList` batches posted to `serve`'s router on a loopback socket,
 //!   durable commits: latency until the 200, p50/p99; back to back by 1 and by 2 clients
 //!   (the server saturated), and open loop as four API servers send (25 batches/s each);
-//!   `/healthz` as baseline.
+//!   `/healthz` as baseline; then the busy log's batches into a fresh database, 1 client.
 //!
 //! Run: `cargo bench -p whakapapa-collector --bench ingest`
 //! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_ONLY=webhook` for the
@@ -102,6 +102,7 @@ fn main() {
     // about ("under continuous load"): a warm-up brings the programs in first.
     let cluster = Events::new(&catalog, Config::default());
     rt.block_on(webhook(&cluster, &catalog, dir.path()));
+    rt.block_on(webhook_busy(&catalog, dir.path()));
     if std::env::var("WHAKAPAPA_BENCH_ONLY").as_deref() == Ok("webhook") {
         return;
     }
@@ -303,11 +304,14 @@ async fn post(client: &HttpClient, addr: std::net::SocketAddr, body: Bytes) -> D
     t.elapsed()
 }
 
-/// p50/p99 of 400-event webhook batches acknowledged (durably committed) under continuous load.
-async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, dir: &Path) {
+/// `serve`'s router on a loopback socket over a fresh database at `db`, as `serve` opens it.
+async fn serve_on_loopback(
+    catalog: &whakapapa_collector::catalog::Catalog,
+    db: std::path::PathBuf,
+) -> std::net::SocketAddr {
     // As `serve` opens it.
     let store = Store::open(
-        dir.join("webhook.db"),
+        db,
         store::Options::default()
             .durable(true)
             .fold(store::Fold::webhook()),
@@ -345,6 +349,12 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, http::app(state)).await });
+    addr
+}
+
+/// p50/p99 of 400-event webhook batches acknowledged (durably committed) under continuous load.
+async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, dir: &Path) {
+    let addr = serve_on_loopback(catalog, dir.join("webhook.db")).await;
 
     // Long enough for several rollup folds (every 5 s) to fall inside each measured phase.
     let batches = env_u64("WHAKAPAPA_BENCH_BATCHES", 2000);
@@ -453,6 +463,31 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
     println!(
         "{}  ({servers} senders x {qps} batches/s, {:.0} events/s)",
         latencies("webhook: open loop, 4 API servers", &lat),
+        lat.len() as f64 * 400.0 / secs,
+    );
+}
+
+/// The busy log's batches (1,000 programs with 100 call paths each) back to back by one client
+/// into a fresh database: each brings new call paths and lines of code, and has many more
+/// distinct rollup keys than a cluster's batch.
+async fn webhook_busy(catalog: &whakapapa_collector::catalog::Catalog, dir: &Path) {
+    let g = Events::new(catalog, Config::busy_log());
+    let addr = serve_on_loopback(catalog, dir.join("webhook-busy.db")).await;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let batches = env_u64("WHAKAPAPA_BENCH_BATCHES", 2000) / 2;
+    let bodies: Vec<Bytes> = (0..batches)
+        .map(|b| Bytes::from(g.event_list(b * 400..(b + 1) * 400)))
+        .collect();
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    for body in bodies {
+        lat.push(post(&client, addr, body).await);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    println!(
+        "{}  (1 client, {:.0} events/s)",
+        latencies("webhook: busy log's batches, new file, 1 client", &lat),
         lat.len() as f64 * 400.0 / secs,
     );
 }
