@@ -352,6 +352,37 @@ async fn serve_on_loopback(
     addr
 }
 
+/// `bodies` posted by `concurrency` clients, each sending its share back to back: the
+/// latencies, sorted, and the seconds it took.
+async fn back_to_back(
+    client: &HttpClient,
+    addr: std::net::SocketAddr,
+    bodies: &[Bytes],
+    concurrency: usize,
+) -> (Vec<Duration>, f64) {
+    let started = Instant::now();
+    let per = bodies.len() / concurrency;
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let client = client.clone();
+        let mine: Vec<Bytes> = bodies[c * per..(c + 1) * per].to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for body in mine {
+                lat.push(post(&client, addr, body).await);
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("client"));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    (lat, secs)
+}
+
 /// p50/p99 of 400-event webhook batches acknowledged (durably committed) under continuous load.
 async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, dir: &Path) {
     let addr = serve_on_loopback(catalog, dir.join("webhook.db")).await;
@@ -375,26 +406,7 @@ async fn webhook(g: &Events, catalog: &whakapapa_collector::catalog::Catalog, di
         .collect();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     for (phase, (concurrency, bodies)) in phases.into_iter().enumerate() {
-        let started = Instant::now();
-        let per = bodies.len() / concurrency;
-        let mut tasks = Vec::new();
-        for c in 0..concurrency {
-            let client = client.clone();
-            let mine: Vec<Bytes> = bodies[c * per..(c + 1) * per].to_vec();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                for body in mine {
-                    lat.push(post(&client, addr, body).await);
-                }
-                lat
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.expect("client"));
-        }
-        let secs = started.elapsed().as_secs_f64();
-        lat.sort();
+        let (lat, secs) = back_to_back(&client, addr, &bodies, concurrency).await;
         let mut health = Vec::new();
         for _ in 0..500 {
             let t = Instant::now();
@@ -478,13 +490,7 @@ async fn webhook_busy(catalog: &whakapapa_collector::catalog::Catalog, dir: &Pat
     let bodies: Vec<Bytes> = (0..batches)
         .map(|b| Bytes::from(g.event_list(b * 400..(b + 1) * 400)))
         .collect();
-    let started = Instant::now();
-    let mut lat = Vec::new();
-    for body in bodies {
-        lat.push(post(&client, addr, body).await);
-    }
-    let secs = started.elapsed().as_secs_f64();
-    lat.sort();
+    let (lat, secs) = back_to_back(&client, addr, &bodies, 1).await;
     println!(
         "{}  (1 client, {:.0} events/s)",
         latencies("webhook: busy log's batches, new file, 1 client", &lat),

@@ -101,9 +101,8 @@ struct Freer(std::sync::mpsc::SyncSender<Batch>);
 
 impl Freer {
     fn free(&self, batch: Batch) {
-        if let Err(std::sync::mpsc::TrySendError::Full(batch)) = self.0.try_send(batch) {
-            drop(batch);
-        }
+        // A batch the queue cannot take comes back in the error, and is dropped with it here.
+        let _ = self.0.try_send(batch);
     }
 }
 
@@ -417,29 +416,26 @@ impl Writer {
                     Ok(outcome)
                 });
                 let failed = outcome.as_ref().err().map(error_chain);
-                match (&failed, isolate) {
-                    (None, true) => tx
-                        .execute_batch("RELEASE batch")
-                        .map_err(sql("release a batch's savepoint"))?,
-                    (Some(_), true) => {
+                if isolate {
+                    if failed.is_none() {
+                        tx.execute_batch("RELEASE batch")
+                            .map_err(sql("release a batch's savepoint"))?;
+                    } else {
                         tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
                             .map_err(sql("roll a batch back"))?;
                         // Ids cached and deltas summed for the batch are gone with it.
                         *caches = fresh_caches(tx)?;
                     }
-                    (None, false) => {}
-                    (Some(why), false) => {
-                        // The whole transaction rolls back: the batch gets its error, the
-                        // others in it this one.
-                        free.free(batch);
-                        answers.push((reply, outcome));
-                        return Err(Error::Shared(format!(
-                            "a batch in the same transaction failed: {why}"
-                        )));
-                    }
                 }
                 free.free(batch);
                 answers.push((reply, outcome));
+                if let (Some(why), false) = (failed, isolate) {
+                    // The whole transaction rolls back: the batch keeps its error, the others
+                    // in it get this one.
+                    return Err(Error::Shared(format!(
+                        "a batch in the same transaction failed: {why}"
+                    )));
+                }
                 if size < limit {
                     match rx.try_recv() {
                         Ok(Command::Apply { batch, reply }) => next = Some((batch, reply)),
