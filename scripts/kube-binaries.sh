@@ -17,25 +17,28 @@ set -euo pipefail
 version=${1:-v1.36.3}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${WHAKAPAPA_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/whakapapa/kubernetes/$version}
-binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl e2e.test ginkgo)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl e2e.test ginkgo kwok)
+kwok=v0.8.0
 
 if ! command -v go >/dev/null; then
   echo "kube-binaries: go is not installed; the real-cluster tests will be skipped" >&2
   exit 1
 fi
 
-# The stamp names what the binaries were built from; a change to the wrapper module or to this
-# script rebuilds them.
-stamp=$(cat "$here/kube/go.mod" "$here/kube/go.sum" "$0" | sha256sum | cut -c1-16)-$version
-if [[ -f "$cache/STAMP" && "$(cat "$cache/STAMP")" == "$stamp" ]]; then
-  missing=0
-  for b in "${binaries[@]}"; do [[ -x "$cache/$b" ]] || missing=1; done
-  if [[ $missing == 0 ]]; then
-    echo "kube-binaries: reusing $cache" >&2
-    echo "$cache"
-    exit 0
-  fi
+# The stamp names what the binaries were built from: another wrapper module or release
+# rebuilds them all; otherwise only the missing ones are built.
+stamp="$(cat "$here/kube/go.mod" "$here/kube/go.sum" | sha256sum | cut -c1-16)-$version-kwok-$kwok"
+if [[ ! -f "$cache/STAMP" || "$(cat "$cache/STAMP")" != "$stamp" ]]; then
+  rm -f "${binaries[@]/#/$cache/}"
 fi
+missing=()
+for b in "${binaries[@]}"; do [[ -x "$cache/$b" ]] || missing+=("$b"); done
+if [[ ${#missing[@]} == 0 ]]; then
+  echo "kube-binaries: reusing $cache" >&2
+  echo "$cache"
+  exit 0
+fi
+wanted() { [[ " ${missing[*]} " == *" $1 "* ]]; }
 
 mkdir -p "$cache"
 work=$(mktemp -d)
@@ -72,12 +75,14 @@ build() {
   "$@"
   echo "kube-binaries: ${*: -1} in $((SECONDS - t)) s" >&2
 }
-build go build -trimpath -ldflags "$ldflags" -o "$cache/etcd" go.etcd.io/etcd/server/v3
+wanted etcd && build go build -trimpath -ldflags "$ldflags" -o "$cache/etcd" go.etcd.io/etcd/server/v3
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-  build go build -trimpath -ldflags "$ldflags" -o "$cache/$c" "k8s.io/kubernetes/cmd/$c"
+  wanted $c && build go build -trimpath -ldflags "$ldflags" -o "$cache/$c" "k8s.io/kubernetes/cmd/$c"
 done
-build go build -trimpath -o "$cache/ginkgo" github.com/onsi/ginkgo/v2/ginkgo
-build go test -c -trimpath -ldflags "$ldflags" -o "$cache/e2e.test" k8s.io/kubernetes/test/e2e
+wanted ginkgo && build go build -trimpath -o "$cache/ginkgo" github.com/onsi/ginkgo/v2/ginkgo
+wanted e2e.test && build go test -c -trimpath -ldflags "$ldflags" -o "$cache/e2e.test" k8s.io/kubernetes/test/e2e
+# kwok is its own module with its own Kubernetes libraries: built by version, outside the wrapper.
+wanted kwok && (cd / && build env GOBIN="$cache" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$kwok")
 echo "$stamp" >"$cache/STAMP"
 echo "kube-binaries: built $version in $((SECONDS - start)) s into $cache" >&2
 echo "$cache"

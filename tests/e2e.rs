@@ -3,6 +3,7 @@
 
 mod e2e {
     mod quickstart;
+    mod real;
     mod shutdown;
     pub mod sink;
     mod standin;

@@ -7,7 +7,7 @@
 #[path = "../../examples/quickstart/collector.rs"]
 mod collector;
 #[path = "../../examples/quickstart/controller.rs"]
-mod controller;
+pub(super) mod controller;
 #[allow(dead_code)]
 #[path = "../../examples/quickstart/wiring.rs"]
 mod wiring;

@@ -1,0 +1,726 @@
+//! End-to-end tests against the real Kubernetes control plane (`whakapapa_e2e::cluster`):
+//! etcd, kube-apiserver, kube-controller-manager and kube-scheduler built from their Go modules
+//! by `scripts/kube-binaries.sh`, auditing to a real `whakapapa-collector serve` through the
+//! files `whakapapa-collector manifests` writes. Each test names the component it relies on.
+//!
+//! Without the binaries (or the collector binary) every test prints `SKIPPED: ...` and passes.
+
+use super::quickstart::controller;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use whakapapa_e2e::cluster::{ControlPlane, KubeBinaries, Options, collector_binary};
+
+const FILE: &str = "examples/quickstart/controller.rs";
+const SOURCE: &str = include_str!("../../examples/quickstart/controller.rs");
+
+/// One control plane at a time: each is several processes on a 2-core machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The options for a control plane, or `None` (and a `SKIPPED` line) without the binaries.
+fn options(test: &str) -> Option<Options> {
+    let binaries = match KubeBinaries::find() {
+        Ok(b) => b,
+        Err(why) => {
+            println!("SKIPPED: {test}: {why}");
+            return None;
+        }
+    };
+    match collector_binary() {
+        Ok(collector) => Some(Options::new(binaries, collector)),
+        Err(why) => {
+            println!("SKIPPED: {test}: {why}");
+            None
+        }
+    }
+}
+
+/// One stored request, as the tests read it straight from the collector's SQLite file.
+#[derive(Debug, Clone)]
+struct Stored {
+    audit_id: String,
+    verb: String,
+    uri: String,
+    mapping: String,
+    endpoint: Option<String>,
+    status: Option<i64>,
+    identity: Option<String>,
+    identity_name: Option<String>,
+    username: Option<String>,
+}
+
+/// Every request stored so far (the collector commits each audit batch before answering it).
+fn stored(db: &Path) -> Vec<Stored> {
+    let conn = whakapapa_collector::store::open_reader(db).expect("open the collector's db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.audit_id, r.verb, r.request_uri, r.mapping, e.operation_id, r.status_code,
+                    i.text, i.name, u.name
+               FROM requests r
+               LEFT JOIN endpoints e ON e.id = r.endpoint_id
+               LEFT JOIN identities i ON i.id = r.identity_id
+               LEFT JOIN users u ON u.id = r.user_id
+              ORDER BY r.id",
+        )
+        .expect("query requests");
+    stmt.query_map([], |row| {
+        Ok(Stored {
+            audit_id: row.get(0)?,
+            verb: row.get(1)?,
+            uri: row.get(2)?,
+            mapping: row.get(3)?,
+            endpoint: row.get(4)?,
+            status: row.get(5)?,
+            identity: row.get(6)?,
+            identity_name: row.get(7)?,
+            username: row.get(8)?,
+        })
+    })
+    .expect("read requests")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+/// Waits until `done` holds for what is stored (bounded: the API server batches audit events
+/// for up to `--audit-webhook-batch-max-wait=1s`).
+async fn wait_stored(db: &Path, what: &str, done: impl Fn(&[Stored]) -> bool) -> Vec<Stored> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = if db.exists() { stored(db) } else { vec![] };
+        if done(&rows) {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not stored within 30 s: {what} ({} requests stored)",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Answers a query through the collector's Query API (which folds pending rollups first).
+async fn query(cluster: &ControlPlane, name: &str, params: &[(&str, &str)]) -> Value {
+    let client = cluster.collector_client().await.unwrap();
+    let mut uri = format!("/api/v1/{name}?");
+    for (k, v) in params {
+        uri.push_str(&format!("{k}={}&", percent(v)));
+    }
+    let text = client
+        .request_text(http::Request::get(uri).body(Vec::new()).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("query {name}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn percent(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The 1-based line of the only line of the controller containing `marker`.
+fn line_of(marker: &str) -> usize {
+    let lines: Vec<usize> = SOURCE
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(marker))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "{marker:?} is on one line of {FILE}");
+    lines[0]
+}
+
+/// (function, the call on its line, endpoint, verb) the quickstart controller makes against a
+/// real kube-apiserver.
+const EXPECTED: &[(&str, &str, &str, &str)] = &[
+    (
+        "ensure_namespace",
+        "namespaces.create(",
+        "createCoreV1Namespace",
+        "create",
+    ),
+    (
+        "deploy_app",
+        "deployments.create(",
+        "createAppsV1NamespacedDeployment",
+        "create",
+    ),
+    (
+        "start_pods",
+        "pods.create(",
+        "createCoreV1NamespacedPod",
+        "create",
+    ),
+    (
+        "ensure_configmap",
+        "configmaps.get_opt(",
+        "readCoreV1NamespacedConfigMap",
+        "get",
+    ),
+    (
+        "ensure_configmap",
+        "configmaps.create(",
+        "createCoreV1NamespacedConfigMap",
+        "create",
+    ),
+    (
+        "ensure_configmap",
+        "configmaps.patch(",
+        "patchCoreV1NamespacedConfigMap",
+        "patch",
+    ),
+    (
+        "scale_deployment",
+        "deployments.patch_scale(",
+        "patchAppsV1NamespacedDeploymentScale",
+        "patch",
+    ),
+    (
+        "record_event",
+        "events.create(",
+        "createEventsV1NamespacedEvent",
+        "create",
+    ),
+    (
+        "renew_lease",
+        "leases.get_opt(",
+        "readCoordinationV1NamespacedLease",
+        "get",
+    ),
+    ("list_pods", "pods.list(", "listCoreV1NamespacedPod", "list"),
+    (
+        "read_logs",
+        "pods.logs(",
+        "readCoreV1NamespacedPodLog",
+        "get",
+    ),
+    (
+        "watch_pods",
+        "events.try_next()",
+        "listCoreV1NamespacedPod",
+        "list",
+    ),
+];
+
+/// Records the `Audit-ID` and `User-Agent` of every request leaving the whakapapa layer.
+#[derive(Clone, Default)]
+struct Sent(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Sent {
+    fn layer<B>(
+        &self,
+    ) -> tower::util::MapRequestLayer<impl Fn(http::Request<B>) -> http::Request<B> + Clone + use<B>>
+    {
+        let sent = self.clone();
+        tower::util::MapRequestLayer::new(move |req: http::Request<B>| {
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            sent.0
+                .lock()
+                .unwrap()
+                .push((header("audit-id"), header("user-agent")));
+            req
+        })
+    }
+
+    fn taken(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// kube-apiserver's audit webhook backend: every request of the quickstart controller (kube-rs
+/// with the whakapapa layer) is stored exactly once, under the `Audit-ID` the layer sent, mapped
+/// to the right endpoint and joined to the function and line that made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_apiserver_audits_each_request_of_the_controller_once() {
+    let Some(options) = options("kube_apiserver_audits_each_request_of_the_controller_once") else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = ControlPlane::start(options).await.unwrap();
+
+    let mut identity = whakapapa::identity!();
+    identity.name = "shop-controller".to_owned();
+    let settings = whakapapa::Settings::new(identity)
+        .with_purpose(true)
+        .with_collector_url(&cluster.side_channel_url())
+        .unwrap();
+    let layer = whakapapa::PurposeLayer::new(settings);
+    let sent = Sent::default();
+    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await.unwrap())
+        .unwrap()
+        .with_layer(&sent.layer())
+        .with_layer(&layer)
+        .build();
+    controller::run(client).await.unwrap();
+    let delivered = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(delivered, "the side channel drained");
+
+    let sent = sent.taken();
+    let ids: BTreeSet<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), sent.len(), "one Audit-ID per request");
+    let rows = wait_stored(&cluster.db(), "the controller's requests", |rows| {
+        let stored: BTreeSet<&str> = rows.iter().map(|r| r.audit_id.as_str()).collect();
+        ids.is_subset(&stored)
+    })
+    .await;
+    let mine: Vec<&Stored> = rows
+        .iter()
+        .filter(|r| ids.contains(r.audit_id.as_str()))
+        .collect();
+    assert_eq!(mine.len(), sent.len(), "each request stored exactly once");
+    for r in &mine {
+        assert_eq!(r.mapping, "endpoint", "{r:?}");
+        assert_eq!(r.identity_name.as_deref(), Some("shop-controller"), "{r:?}");
+        assert_eq!(r.username.as_deref(), Some("kubernetes-admin"), "{r:?}");
+    }
+    // The user agent the layer sent is at most 1024 bytes, so the real server keeps it whole.
+    for (_, ua) in &sent {
+        assert!(ua.len() <= 1024 && !ua.ends_with("...TRUNCATED"), "{ua}");
+    }
+
+    for &(function, call, endpoint, verb) in EXPECTED {
+        let at = format!("{FILE}:{}", line_of(call));
+        let answer = query(&cluster, "loc", &[("loc", &at)]).await;
+        let functions: Vec<&str> = answer["matched"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["function"].as_str().unwrap())
+            .collect();
+        assert!(
+            !functions.is_empty()
+                && functions
+                    .iter()
+                    .all(|f| f.ends_with(&format!("controller::{function}"))),
+            "{at} is in {function}; the collector says {functions:?}"
+        );
+        let reached: Vec<(&str, &str)> = answer["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["endpoint"].as_str().unwrap(), e["verb"].as_str().unwrap()))
+            .collect();
+        assert!(
+            reached.contains(&(endpoint, verb)),
+            "{at} ({function}) should reach {endpoint} ({verb}), reaches {reached:?}"
+        );
+    }
+}
+
+/// kube-controller-manager and kube-scheduler: their own client-go traffic is stored mapped
+/// (no `unmapped:unknown_path` for a built-in API) and attributed to their identities, each
+/// controller's service account kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_manager_and_scheduler_traffic_is_mapped_to_their_identities() {
+    let test = "controller_manager_and_scheduler_traffic_is_mapped_to_their_identities";
+    let Some(options) = options(test) else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = ControlPlane::start(options).await.unwrap();
+    let client = cluster.admin_client().await.unwrap();
+    // A deployment: the deployment controller creates its replica set, the replica set
+    // controller its pods, the scheduler tries to place them.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "web"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "web");
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "web"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let rows = wait_stored(
+        &cluster.db(),
+        "the replica set controller creating pods",
+        |rows| {
+            rows.iter().any(|r| {
+                r.endpoint.as_deref() == Some("createCoreV1NamespacedPod")
+                    && r.username.as_deref()
+                        == Some("system:serviceaccount:kube-system:replicaset-controller")
+            }) && rows
+                .iter()
+                .any(|r| r.username.as_deref() == Some("system:kube-scheduler"))
+        },
+    )
+    .await;
+
+    let by_kcm: Vec<&Stored> = rows
+        .iter()
+        .filter(|r| r.identity_name.as_deref() == Some("kube-controller-manager"))
+        .collect();
+    let by_scheduler: Vec<&Stored> = rows
+        .iter()
+        .filter(|r| r.identity_name.as_deref() == Some("kube-scheduler"))
+        .collect();
+    assert!(!by_kcm.is_empty() && !by_scheduler.is_empty());
+    for r in by_kcm.iter().chain(&by_scheduler) {
+        assert!(
+            r.mapping == "endpoint" || r.mapping == "non_resource",
+            "a built-in API is mapped: {r:?}"
+        );
+    }
+    let created_pods = by_kcm
+        .iter()
+        .find(|r| r.endpoint.as_deref() == Some("createCoreV1NamespacedPod"))
+        .expect("the replica set controller created a pod");
+    let ua = created_pods.identity.as_deref().unwrap_or_default();
+    assert!(
+        ua.starts_with("kube-controller-manager/v1.36.3 (linux/amd64) kubernetes/")
+            && ua.ends_with("/system:serviceaccount:kube-system:replicaset-controller"),
+        "the identity keeps the controller: {ua}"
+    );
+    let statuses: BTreeMap<&str, usize> = by_kcm.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.verb.as_str()).or_default() += 1;
+        m
+    });
+    assert!(
+        statuses.contains_key("watch") && statuses.contains_key("create"),
+        "{statuses:?}"
+    );
+}
+
+/// kubectl (built from the same module): get, apply, patch, delete, an exec attempt,
+/// discovery and `/openapi/v3` are all stored, mapped or non-resource, none dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_requests_are_stored_mapped_or_non_resource() {
+    let test = "kubectl_requests_are_stored_mapped_or_non_resource";
+    let Some(options) = options(test) else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let kubectl_bin = KubeBinaries::find().unwrap().path("kubectl");
+    let cluster = ControlPlane::start(options).await.unwrap();
+    let kubeconfig = cluster.kubeconfig("admin").unwrap();
+    let manifest = cluster.dir().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  a: \"1\"\n",
+    )
+    .unwrap();
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new(&kubectl_bin)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let m = manifest.display().to_string();
+    for args in [
+        vec!["get", "pods", "-A"],
+        vec!["apply", "-f", &m],
+        vec![
+            "patch",
+            "configmap",
+            "settings",
+            "-p",
+            r#"{"data":{"a":"2"}}"#,
+        ],
+        vec!["api-resources"],
+        vec!["explain", "pods.spec"],
+        vec!["delete", "configmap", "settings"],
+        vec!["run", "shell", "--image=busybox", "--restart=Never"],
+    ] {
+        let (ok, err) = kubectl(&args);
+        assert!(ok, "kubectl {args:?}: {err}");
+    }
+    // The pod has no node: the exec attempt fails at the API server, and is audited.
+    let (ok, _) = kubectl(&["exec", "shell", "--", "true"]);
+    assert!(!ok, "exec into a pod without a node fails");
+
+    let want = [
+        "listCoreV1PodForAllNamespaces",
+        "createCoreV1NamespacedConfigMap",
+        "patchCoreV1NamespacedConfigMap",
+        "deleteCoreV1NamespacedConfigMap",
+        "createCoreV1NamespacedPod",
+        "connectCoreV1PostNamespacedPodExec",
+    ];
+    let rows = wait_stored(&cluster.db(), "kubectl's requests", |rows| {
+        let seen: BTreeSet<&str> = rows.iter().filter_map(|r| r.endpoint.as_deref()).collect();
+        want.iter().all(|w| seen.contains(w))
+    })
+    .await;
+    let by_kubectl: Vec<&Stored> = rows
+        .iter()
+        .filter(|r| r.identity_name.as_deref() == Some("kubectl"))
+        .collect();
+    for r in &by_kubectl {
+        assert!(
+            r.mapping == "endpoint" || r.mapping == "non_resource",
+            "kubectl's request is mapped or non-resource: {r:?}"
+        );
+    }
+    let uris: Vec<&str> = by_kubectl.iter().map(|r| r.uri.as_str()).collect();
+    assert!(
+        uris.iter().any(|u| u.starts_with("/openapi/v3")),
+        "{uris:?}"
+    );
+    assert!(
+        uris.iter().any(|u| *u == "/api" || u.starts_with("/apis")),
+        "{uris:?}"
+    );
+    let exec = by_kubectl
+        .iter()
+        .find(|r| r.endpoint.as_deref() == Some("connectCoreV1PostNamespacedPodExec"))
+        .unwrap();
+    assert!(exec.status.is_some_and(|s| s >= 400), "{exec:?}");
+}
+
+/// The admission webhook of `collector.yaml`, called by the real kube-apiserver: a pod created
+/// in a namespace labelled `whakapapa.dev/purpose=enabled` comes back with the purpose switch
+/// and the collector's URL in every container; one in another namespace comes back unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_webhook_switches_purpose_on_in_labelled_namespaces() {
+    let test = "admission_webhook_switches_purpose_on_in_labelled_namespaces";
+    let Some(options) = options(test) else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = ControlPlane::start(options).await.unwrap();
+    let client = cluster.admin_client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for (name, labels) in [
+        ("shop", json!({"whakapapa.dev/purpose": "enabled"})),
+        ("plain", json!({})),
+    ] {
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "app"},
+        "spec": {"containers": [
+            {"name": "main", "image": "app:1"},
+            {"name": "sidecar", "image": "proxy:1", "env": [{"name": "KEEP", "value": "me"}]}
+        ]}
+    }))
+    .unwrap();
+    let env_of = |pod: &Pod| -> Vec<BTreeMap<String, String>> {
+        pod.spec
+            .as_ref()
+            .unwrap()
+            .containers
+            .iter()
+            .map(|c| {
+                c.env
+                    .iter()
+                    .flatten()
+                    .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .collect()
+    };
+    let shop: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    let created = shop.create(&PostParams::default(), &pod).await.unwrap();
+    for env in env_of(&created) {
+        assert_eq!(
+            env.get("KUBE_CLIENT_SUBMIT_PURPOSE").map(String::as_str),
+            Some("1"),
+            "{env:?}"
+        );
+        assert_eq!(
+            env.get("WHAKAPAPA_COLLECTOR_URL"),
+            Some(&cluster.side_channel_url()),
+            "{env:?}"
+        );
+    }
+    assert_eq!(
+        env_of(&created)[1].get("KEEP").map(String::as_str),
+        Some("me")
+    );
+
+    let plain: Api<Pod> = Api::namespaced(client.clone(), "plain");
+    let created = plain.create(&PostParams::default(), &pod).await.unwrap();
+    assert_eq!(
+        env_of(&created),
+        vec![
+            BTreeMap::new(),
+            BTreeMap::from([("KEEP".to_owned(), "me".to_owned())])
+        ],
+        "a pod outside a labelled namespace is left alone"
+    );
+
+    // Labelling a namespace later switches purpose on for pods created from then on.
+    namespaces
+        .patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"whakapapa.dev/purpose": "enabled"}}})),
+        )
+        .await
+        .unwrap();
+    let mut second = pod.clone();
+    second.metadata.name = Some("app-2".to_owned());
+    let created = plain.create(&PostParams::default(), &second).await.unwrap();
+    assert!(
+        env_of(&created)
+            .iter()
+            .all(|e| e.contains_key("KUBE_CLIENT_SUBMIT_PURPOSE"))
+    );
+
+    // /metrics counts the mutations; /healthz and /readyz answer throughout.
+    let collector = cluster.collector_client().await.unwrap();
+    for path in ["/healthz", "/readyz"] {
+        collector
+            .request_text(http::Request::get(path).body(Vec::new()).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+    let metrics = collector
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    let mutated = metrics
+        .lines()
+        .find(|l| l.starts_with("whakapapa_collector_admission_pods_mutated_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert_eq!(mutated, Some(2.0), "{metrics}");
+}
+
+/// kube-apiserver's webhook backend when the collector is away: requests made while it is
+/// stopped (connection refused) or frozen (SIGSTOP: slower than any webhook timeout) all
+/// succeed without waiting for it; once it is back on the same database, the backend's
+/// retries deliver them; nothing acknowledged before is lost and nothing is stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothing_acknowledged() {
+    let test =
+        "a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothing_acknowledged";
+    let Some(options) = options(test) else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = ControlPlane::start(options.without_controllers())
+        .await
+        .unwrap();
+    let settings = whakapapa::Settings::new(whakapapa::identity!()).with_purpose(true);
+    let layer = whakapapa::PurposeLayer::new(settings);
+    let sent = Sent::default();
+    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await.unwrap())
+        .unwrap()
+        .with_layer(&sent.layer())
+        .with_layer(&layer)
+        .build();
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "default");
+    let create = |name: String| {
+        let configmaps = configmaps.clone();
+        async move {
+            let started = Instant::now();
+            let cm = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+            configmaps
+                .create(&PostParams::default(), &cm)
+                .await
+                .unwrap();
+            started.elapsed()
+        }
+    };
+
+    for i in 0..10 {
+        create(format!("before-{i}")).await;
+    }
+    let before: BTreeSet<String> = sent.taken().into_iter().map(|(id, _)| id).collect();
+    wait_stored(&cluster.db(), "the requests before the outage", |rows| {
+        let stored: BTreeSet<&str> = rows.iter().map(|r| r.audit_id.as_str()).collect();
+        before.iter().all(|id| stored.contains(id.as_str()))
+    })
+    .await;
+
+    // Down: connection refused.
+    cluster.stop_collector().unwrap();
+    let mut slowest = Duration::ZERO;
+    for i in 0..10 {
+        slowest = slowest.max(create(format!("down-{i}")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.start_collector().unwrap();
+    cluster
+        .wait_collector_ready(Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // Frozen: the connection is accepted but nothing answers.
+    cluster.signal_collector("STOP").unwrap();
+    for i in 0..10 {
+        slowest = slowest.max(create(format!("frozen-{i}")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.signal_collector("CONT").unwrap();
+    assert!(
+        slowest < Duration::from_secs(2),
+        "the API server answered without waiting for the collector (slowest {slowest:?})"
+    );
+
+    let all: Vec<String> = sent.taken().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(all.len(), 30);
+    // The webhook backend retries with backoff (10 s initial by default): allow for it.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let rows = loop {
+        let rows = stored(&cluster.db());
+        let stored: BTreeSet<&str> = rows.iter().map(|r| r.audit_id.as_str()).collect();
+        if all.iter().all(|id| stored.contains(id.as_str())) || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let count = |id: &str| rows.iter().filter(|r| r.audit_id == id).count();
+    for id in &before {
+        assert_eq!(count(id), 1, "acknowledged before the outage: {id}");
+    }
+    let delivered: Vec<&String> = all.iter().filter(|id| count(id) == 1).collect();
+    let twice: Vec<&String> = all.iter().filter(|id| count(id) > 1).collect();
+    assert!(twice.is_empty(), "stored twice: {twice:?}");
+    println!(
+        "webhook backend: {} of 30 requests delivered after a 2 s outage and a 3 s freeze",
+        delivered.len()
+    );
+    assert_eq!(
+        delivered.len(),
+        30,
+        "the backend's retries delivered everything"
+    );
+}
