@@ -33,6 +33,7 @@ if [[ ! -f "$cache/STAMP" || "$(cat "$cache/STAMP")" != "$stamp" ]]; then
 fi
 missing=()
 for b in "${binaries[@]}"; do [[ -x "$cache/$b" ]] || missing+=("$b"); done
+[[ -f "$cache/kwok-stages.yaml" ]] || missing+=(kwok-stages.yaml)
 if [[ ${#missing[@]} == 0 ]]; then
   echo "kube-binaries: reusing $cache" >&2
   echo "$cache"
@@ -83,6 +84,17 @@ wanted ginkgo && build go build -trimpath -o "$cache/ginkgo" github.com/onsi/gin
 wanted e2e.test && build go test -c -trimpath -ldflags "$ldflags" -o "$cache/e2e.test" k8s.io/kubernetes/test/e2e
 # kwok is its own module with its own Kubernetes libraries: built by version, outside the wrapper.
 wanted kwok && (cd / && build env GOBIN="$cache" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$kwok")
+# kwok's own default stages (nodes Ready with heartbeats; pods Running, then deleted), from the
+# module it was built from.
+if wanted kwok || wanted kwok-stages.yaml; then
+  (cd / && go mod download "sigs.k8s.io/kwok@$kwok")
+  stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$kwok/kustomize/stage"
+  for f in "$stages"/node/fast/node-initialize.yaml "$stages"/node/heartbeat/node-heartbeat.yaml \
+    "$stages"/pod/fast/*.yaml; do
+    echo "---"
+    cat "$f"
+  done >"$cache/kwok-stages.yaml"
+fi
 echo "$stamp" >"$cache/STAMP"
 echo "kube-binaries: built $version in $((SECONDS - start)) s into $cache" >&2
 echo "$cache"

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// OpenAPI catalog.
 pub const DEFAULT_VERSION: &str = "v1.36.3";
 
-/// Every binary the script builds.
+/// Every file the script leaves in the cache: the binaries, and kwok's default stages.
 pub const BINARIES: &[&str] = &[
     "etcd",
     "kube-apiserver",
@@ -16,6 +16,7 @@ pub const BINARIES: &[&str] = &[
     "e2e.test",
     "ginkgo",
     "kwok",
+    "kwok-stages.yaml",
 ];
 
 /// A directory holding the built binaries.

@@ -49,6 +49,7 @@ pub struct Options {
     controllers: bool,
     startup_timeout: Duration,
     apiserver_args: Vec<String>,
+    kwok_nodes: usize,
 }
 
 impl Options {
@@ -62,7 +63,16 @@ impl Options {
             controllers: true,
             startup_timeout: Duration::from_secs(120),
             apiserver_args: Vec::new(),
+            kwok_nodes: 0,
         }
+    }
+
+    /// `count` simulated nodes: kwok (`sigs.k8s.io/kwok`) keeps them Ready and runs the
+    /// lifecycle of the pods bound to them (Running, then deleted), with no container behind
+    /// any of them. Needs the controllers.
+    pub fn kwok_nodes(mut self, count: usize) -> Self {
+        self.kwok_nodes = count;
+        self
     }
 
     /// No kube-controller-manager and kube-scheduler: only etcd, kube-apiserver, collector.
@@ -88,6 +98,7 @@ impl Options {
 pub struct ControlPlane {
     // Components stop in field order when dropped: controllers, then the API server, then
     // etcd and last the collector (so it receives the API server's final audit batch).
+    kwok: Option<Component>,
     scheduler: Option<Component>,
     controller_manager: Option<Component>,
     apiserver: Option<Component>,
@@ -169,6 +180,7 @@ impl ControlPlane {
         )?;
 
         let mut plane = Self {
+            kwok: None,
             scheduler: None,
             controller_manager: None,
             apiserver: None,
@@ -232,6 +244,9 @@ impl ControlPlane {
         if plane.options.controllers {
             plane.start_controllers()?;
             plane.wait_controllers_ready(deadline).await?;
+        }
+        if plane.options.kwok_nodes > 0 {
+            plane.start_kwok(deadline).await?;
         }
         Ok(plane)
     }
@@ -451,6 +466,66 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// Starts kwok managing every node, creates the nodes and waits until they are Ready.
+    async fn start_kwok(&mut self, deadline: Instant) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Node;
+        let args = vec![
+            format!("--kubeconfig={}", self.kubeconfig("admin")?.display()),
+            "--manage-all-nodes=true".to_owned(),
+            // kwok's default stages, which scripts/kube-binaries.sh copies from its module
+            // (kwok would otherwise read ~/.kwok/kwok.yaml).
+            format!(
+                "--config={}",
+                self.options.binaries.path("kwok-stages.yaml").display()
+            ),
+        ];
+        self.kwok = Some(Component::start(
+            "kwok",
+            &self.options.binaries.path("kwok"),
+            &args,
+            &self.dir().join("logs"),
+        )?);
+        let nodes: Api<Node> = Api::all(self.admin_client().await?);
+        for i in 0..self.options.kwok_nodes {
+            let node: Node = serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": format!("kwok-node-{i}"),
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {"kubernetes.io/hostname": format!("kwok-node-{i}"),
+                               "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                               "type": "kwok"},
+                },
+                "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+            }))?;
+            nodes.create(&PostParams::default(), &node).await?;
+        }
+        loop {
+            self.check_running()?;
+            let ready = nodes
+                .list(&Default::default())
+                .await?
+                .items
+                .iter()
+                .filter(|n| {
+                    n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .count();
+            if ready == self.options.kwok_nodes {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{ready} of {} kwok nodes Ready in time",
+                self.options.kwok_nodes
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Waits until kube-controller-manager's service-account controller has made the
     /// `default` ServiceAccount of `default`: pods can be created from then on (the
     /// ServiceAccount admission plugin refuses them before).
@@ -521,6 +596,7 @@ impl ControlPlane {
             self.apiserver.as_mut(),
             self.controller_manager.as_mut(),
             self.scheduler.as_mut(),
+            self.kwok.as_mut(),
             self.collector.as_mut(),
         ]
         .into_iter()

@@ -724,3 +724,87 @@ async fn a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothi
         "the backend's retries delivered everything"
     );
 }
+
+/// kube-apiserver's apiextensions server: a CRD created in the test and used. The CRD itself
+/// maps to its built-in endpoints; the custom resource's requests are stored with the reason
+/// they cannot be mapped yet (the embedded 1.36 catalog does not know the cluster's CRDs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_is_stored_with_the_reason_it_is_not_mapped() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+
+    let test = "a_custom_resource_is_stored_with_the_reason_it_is_not_mapped";
+    let Some(options) = options(test) else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = ControlPlane::start(options.without_controllers())
+        .await
+        .unwrap();
+    let client = cluster.admin_client().await.unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object",
+                              "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let widget: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w1"}, "spec": {"size": 3}
+    }))
+    .unwrap();
+    // The CRD is served once it is Established: retry the first create until then.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = widgets.create(&PostParams::default(), &widget).await {
+        assert!(
+            Instant::now() < deadline,
+            "the CRD was not served in time: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    widgets.list(&Default::default()).await.unwrap();
+    widgets.get("w1").await.unwrap();
+
+    let rows = wait_stored(&cluster.db(), "the widget requests", |rows| {
+        rows.iter()
+            .filter(|r| {
+                r.uri
+                    .starts_with("/apis/example.com/v1/namespaces/default/widgets")
+            })
+            .count()
+            >= 3
+    })
+    .await;
+    let crd_create = rows
+        .iter()
+        .find(|r| {
+            r.verb == "create"
+                && r.uri
+                    .starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        })
+        .expect("the CRD's creation is stored");
+    assert_eq!(
+        crd_create.endpoint.as_deref(),
+        Some("createApiextensionsV1CustomResourceDefinition")
+    );
+    for r in rows
+        .iter()
+        .filter(|r| r.uri.starts_with("/apis/example.com/"))
+    {
+        assert_eq!(r.mapping, "unmapped:unknown_path", "{r:?}");
+        assert_eq!(r.endpoint, None);
+    }
+}
