@@ -16,6 +16,8 @@ mod fixture;
 mod ingest;
 #[path = "it/query.rs"]
 mod query;
+#[path = "it/real_conformance.rs"]
+mod real_conformance;
 #[path = "it/security.rs"]
 mod security;
 #[path = "it/store.rs"]

@@ -101,17 +101,9 @@ impl Collector {
         &self.release
     }
 
-    /// Answers a query as `whakapapa-collector query NAME --db FILE` with `params` as flags.
-    pub fn query(&self, name: &str, params: &[(&str, &str)]) -> anyhow::Result<Answer> {
-        let request = Request::from_params(name, params.iter().copied())
-            .with_context(|| format!("bad query `{name}`"))?;
-        let conn = store::open_reader(&self.db)?;
-        store::queries::run(&conn, &request).with_context(|| format!("query `{name}` failed"))
-    }
-
-    /// As [`query`](Self::query), printed as the CLI prints a table.
-    pub fn query_table(&self, name: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        Ok(self.query(name, params)?.render(Format::Table))
+    /// The answers from its database.
+    pub fn answers(&self) -> Answers {
+        Answers::new(&self.db)
     }
 
     /// Stops serving once requests in flight are answered, and closes the run.
@@ -124,10 +116,35 @@ impl Collector {
     }
 }
 
+/// A collector's database, queried as `whakapapa-collector query NAME --db FILE` does.
+pub struct Answers {
+    db: PathBuf,
+}
+
+impl Answers {
+    /// The database file `db` (a collector that served it folded its rollups).
+    pub fn new(db: &Path) -> Self {
+        Self { db: db.to_owned() }
+    }
+
+    /// Answers a query with `params` as flags.
+    pub fn query(&self, name: &str, params: &[(&str, &str)]) -> anyhow::Result<Answer> {
+        let request = Request::from_params(name, params.iter().copied())
+            .with_context(|| format!("bad query `{name}`"))?;
+        let conn = store::open_reader(&self.db)?;
+        store::queries::run(&conn, &request).with_context(|| format!("query `{name}` failed"))
+    }
+
+    /// As [`query`](Self::query), printed as the CLI prints a table.
+    pub fn query_table(&self, name: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        Ok(self.query(name, params)?.render(Format::Table))
+    }
+}
+
 /// The lines of code of `file` and the endpoints each reaches, one row per (line, endpoint):
 /// function, `file:line`, endpoint, verb, hits — from `loc FILE` for the lines, then
 /// `loc FILE:LINE` for each line's endpoints. Rows by line, then endpoint.
-pub fn loc_rows(collector: &Collector, file: &str) -> anyhow::Result<Vec<Vec<String>>> {
+pub fn loc_rows(collector: &Answers, file: &str) -> anyhow::Result<Vec<Vec<String>>> {
     let Answer::Loc(lines) = collector.query("loc", &[("loc", file)])? else {
         anyhow::bail!("query loc answered something else than lines of code");
     };
@@ -192,7 +209,7 @@ pub fn align(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// The first table of `query coverage --counting any` (totals and by level), as the CLI
 /// prints it; the per-category table follows in the full answer.
-pub fn coverage_totals(collector: &Collector) -> anyhow::Result<String> {
+pub fn coverage_totals(collector: &Answers) -> anyhow::Result<String> {
     let text = collector.query_table("coverage", &[("counting", "any")])?;
     Ok(text
         .split("\nby_category:")

@@ -9,7 +9,10 @@
 //! 4. then the collector's answers: which lines of code hit which endpoints, and coverage —
 //!    from the same queries as `whakapapa-collector query loc` and `query coverage`.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! Run it with `cargo run --example quickstart`. With `--real` (after `scripts/kube-binaries.sh`
+//! and `cargo build -p whakapapa-collector`) the same controller runs against a real
+//! kube-apiserver, etcd, kube-controller-manager and kube-scheduler on loopback, auditing to a
+//! real `whakapapa-collector serve` (`whakapapa_e2e::cluster`).
 
 mod collector;
 mod controller;
@@ -34,34 +37,60 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let db = Path::new("whakapapa-quickstart.db");
-    let done = wiring::run_loop(db).await?;
-    let collector = &done.collector;
-    println!(
-        "collector     {} (catalog {}, database {})",
-        collector.url(),
-        collector.release(),
-        db.display()
-    );
-    println!(
-        "stand-in API  {} -> {} audit events in {} batch{} to {}/audit",
-        done.api_server,
-        done.audit.events_delivered,
-        done.audit.batches_delivered,
-        if done.audit.batches_delivered == 1 {
-            ""
-        } else {
-            "es"
-        },
-        collector.url()
-    );
-    if !done.purposes_delivered {
-        println!("(the side channel did not drain in 5 s: some frames may be missing)");
-    }
+    let real = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--real") => true,
+        Some(other) => anyhow::bail!("unknown argument {other} (--real: a real control plane)"),
+    };
+    let answers = if real {
+        let done = wiring::run_real(db).await?;
+        println!(
+            "kube-apiserver {} (real: etcd, kube-controller-manager, kube-scheduler beside it)",
+            done.api_server
+        );
+        println!(
+            "collector      whakapapa-collector serve at {} -> {}",
+            done.collector_url,
+            db.display()
+        );
+        collector::Answers::new(db)
+    } else {
+        let done = wiring::run_loop(db).await?;
+        let collector = &done.collector;
+        println!(
+            "collector     {} (catalog {}, database {})",
+            collector.url(),
+            collector.release(),
+            db.display()
+        );
+        println!(
+            "stand-in API  {} -> {} audit events in {} batch{} to {}/audit",
+            done.api_server,
+            done.audit.events_delivered,
+            done.audit.batches_delivered,
+            if done.audit.batches_delivered == 1 {
+                ""
+            } else {
+                "es"
+            },
+            collector.url()
+        );
+        if !done.purposes_delivered {
+            println!("(the side channel did not drain in 5 s: some frames may be missing)");
+        }
+        let answers = collector.answers();
+        done.collector.shutdown().await?;
+        answers
+    };
+    report(&answers, db)
+}
 
+/// What the collector answers about the controller's run.
+fn report(answers: &collector::Answers, db: &Path) -> anyhow::Result<()> {
     println!(
         "\nlines of code -> endpoints  (one row per `whakapapa-collector query loc FILE:LINE`)\n"
     );
-    let rows = collector::loc_rows(collector, CONTROLLER_FILE)?;
+    let rows = collector::loc_rows(answers, CONTROLLER_FILE)?;
     print!(
         "{}",
         collector::align(
@@ -80,14 +109,13 @@ async fn run() -> anyhow::Result<()> {
         );
         print!(
             "{}",
-            collector.query_table("loc", &[("loc", row[1].as_str())])?
+            answers.query_table("loc", &[("loc", row[1].as_str())])?
         );
     }
     println!(
         "\n$ whakapapa-collector query coverage --counting any --db {}  (totals)",
         db.display()
     );
-    print!("{}", collector::coverage_totals(collector)?);
-    done.collector.shutdown().await?;
+    print!("{}", collector::coverage_totals(answers)?);
     Ok(())
 }

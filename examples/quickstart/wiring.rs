@@ -64,3 +64,61 @@ pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
         api_server: url,
     })
 }
+
+/// What a run against the real control plane leaves behind.
+pub struct FinishedReal {
+    /// kube-apiserver's URL.
+    pub api_server: String,
+    /// The collector's URL.
+    pub collector_url: String,
+}
+
+/// Runs the controller against a real control plane (`whakapapa_e2e::cluster`) whose
+/// kube-apiserver audits to a real `whakapapa-collector serve`; once every request is stored,
+/// stops it and copies its database to `db`.
+pub async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
+    use whakapapa_e2e::cluster::{ControlPlane, KubeBinaries, Options, collector_binary};
+
+    let binaries = KubeBinaries::find().map_err(anyhow::Error::msg)?;
+    let mut cluster = ControlPlane::start(Options::new(binaries, collector_binary()?)).await?;
+    let mut identity = whakapapa::identity!();
+    identity.name = "shop-controller".to_owned();
+    let settings = Settings::new(identity)
+        .with_purpose(true)
+        .with_collector_url(&cluster.side_channel_url())
+        .context("bad collector URL")?;
+    let layer = PurposeLayer::new(settings);
+    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await?)
+        .context("cannot build the kube client")?
+        .with_layer(&layer)
+        .build();
+    controller::run(client)
+        .await
+        .context("the controller failed")?;
+    tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10))).await?;
+
+    // kube-apiserver sends a batch at least every second: wait until what the collector knows
+    // of the programs stops changing; on SIGTERM it folds its rollups and closes the file.
+    let collector = cluster.collector_client().await?;
+    let mut last = String::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let request = http::Request::get("/api/v1/apps").body(Vec::new())?;
+        let now = collector.request_text(request).await?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let stored = cluster.stop_collector()?;
+    for suffix in ["-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+    std::fs::copy(&stored, db).with_context(|| format!("cannot write {}", db.display()))?;
+    Ok(FinishedReal {
+        api_server: cluster.apiserver_url().to_owned(),
+        collector_url: cluster.collector_url(),
+    })
+}

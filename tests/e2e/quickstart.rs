@@ -165,7 +165,11 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
 
     for &(function, call, endpoint, verb, hits) in EXPECTED {
         let at = format!("{FILE}:{}", line_of(call));
-        let Answer::Loc(answer) = collector.query("loc", &[("loc", at.as_str())]).unwrap() else {
+        let Answer::Loc(answer) = collector
+            .answers()
+            .query("loc", &[("loc", at.as_str())])
+            .unwrap()
+        else {
             panic!("loc answers with lines of code");
         };
         let functions: Vec<&str> = answer.matched.iter().map(|f| f.function.as_str()).collect();
@@ -196,7 +200,7 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
     }
 
     // The calling functions reach everything their callees do.
-    let rows = collector::loc_rows(collector, FILE).unwrap();
+    let rows = collector::loc_rows(&collector.answers(), FILE).unwrap();
     let reconcile_line = format!("{FILE}:{}", line_of("ensure_configmap(client, round)"));
     let through_reconcile: BTreeSet<&str> = rows
         .iter()
@@ -212,7 +216,10 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
         ])
     );
 
-    let Answer::Coverage(coverage) = collector.query("coverage", &[("counting", "any")]).unwrap()
+    let Answer::Coverage(coverage) = collector
+        .answers()
+        .query("coverage", &[("counting", "any")])
+        .unwrap()
     else {
         panic!("coverage answers with coverage");
     };
@@ -235,7 +242,7 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
     assert_eq!(coverage.totals.conf_tested, 0, "no conformance test ran");
     assert_eq!(coverage.requests, requests);
 
-    let apps = collector.query_table("apps", &[]).unwrap();
+    let apps = collector.answers().query_table("apps", &[]).unwrap();
     assert!(apps.contains("shop-controller"), "{apps}");
     done.collector.shutdown().await.unwrap();
 }
@@ -317,7 +324,11 @@ fn reached_from(collector: &collector::Collector, marker: &str) -> Vec<(String, 
     assert_eq!(lines.len(), 1, "{marker:?} marks one line");
     let line = lines[0];
     let at = format!("tests/e2e/quickstart.rs:{line}");
-    let Answer::Loc(answer) = collector.query("loc", &[("loc", at.as_str())]).unwrap() else {
+    let Answer::Loc(answer) = collector
+        .answers()
+        .query("loc", &[("loc", at.as_str())])
+        .unwrap()
+    else {
         panic!("loc answers with lines of code");
     };
     answer

@@ -325,6 +325,21 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
             "{at} ({function}) should reach {endpoint} ({verb}), reaches {reached:?}"
         );
     }
+
+    // The file a stopped `serve` leaves answers `whakapapa-collector query` (a reader, which
+    // cannot fold) for every request stored.
+    let mut cluster = cluster;
+    let db = cluster.stop_collector().unwrap();
+    let at = format!("{FILE}:{}", line_of("namespaces.create("));
+    let request =
+        whakapapa_collector::query::Request::from_params("loc", [("loc", at.as_str())]).unwrap();
+    let conn = whakapapa_collector::store::open_reader(&db).unwrap();
+    let answer = whakapapa_collector::store::queries::run(&conn, &request).unwrap();
+    let whakapapa_collector::query::Answer::Loc(loc) = answer else {
+        panic!("loc answers with lines of code");
+    };
+    let reached: Vec<&str> = loc.endpoints.iter().map(|e| e.endpoint.as_str()).collect();
+    assert_eq!(reached, ["createCoreV1Namespace"], "{at}");
 }
 
 /// kube-controller-manager and kube-scheduler: their own client-go traffic is stored mapped

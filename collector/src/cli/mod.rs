@@ -256,13 +256,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await
         .context("server failed")?;
-    tokio::task::spawn_blocking(move || store.finish_run_blocking(run)).await??;
+    // Fold what is pending, so `query` on the file this server leaves (a reader: it cannot
+    // fold) answers for every request stored.
+    tokio::task::spawn_blocking(move || {
+        store.fold_blocking()?;
+        store.finish_run_blocking(run)
+    })
+    .await??;
     Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM (what Kubernetes sends a pod it stops). The server then stops
 /// accepting and lets the requests in flight finish, so every `/audit` batch it is reading
-/// commits before its 200, and `serve` closes its run before exiting.
+/// commits before its 200, and `serve` folds its rollups and closes its run before exiting.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
