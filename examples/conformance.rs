@@ -120,6 +120,8 @@ async fn run() -> anyhow::Result<()> {
             cluster.kubeconfig("admin")?.display()
         ))
         .arg("--provider=skeleton")
+        // The kubectl built beside e2e.test, not whichever one PATH has.
+        .arg(format!("--kubectl-path={}", binaries.path("kubectl").display()))
         .arg(format!("--report-dir={}", report.display()))
         .status()
         .await
