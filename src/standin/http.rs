@@ -530,6 +530,12 @@ fn resource_request(
                     )));
                 }
             };
+            // As kube-apiserver: a pod no node runs has no log to read.
+            if pod["spec"]["nodeName"].as_str().unwrap_or_default().is_empty() {
+                return Err(ApiError::BadRequest(format!(
+                    "pod {name} does not have a host assigned"
+                )));
+            }
             let created = pod["metadata"]["creationTimestamp"].as_str().unwrap_or("");
             let log = format!(
                 "{created} stand-in API server: no kubelet runs pod {}/{name}\n{created} container {container} has written nothing\n",

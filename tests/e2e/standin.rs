@@ -88,8 +88,21 @@ async fn kube_client_creates_lists_patches_and_deletes_pods() {
         .await
         .unwrap();
     assert_eq!(patched.metadata.labels.unwrap()["tier"], "front");
-    let log = pods.logs("web-0", &Default::default()).await.unwrap();
-    assert!(log.contains("web-0"), "{log}");
+    // As kube-apiserver: no log before a node runs the pod.
+    let unscheduled = pods.logs("web-0", &Default::default()).await.unwrap_err();
+    assert!(
+        matches!(unscheduled, kube::Error::Api(ref s) if s.code == 400),
+        "{unscheduled:?}"
+    );
+    let bound: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bound"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "app:1"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &bound).await.unwrap();
+    let log = pods.logs("bound", &Default::default()).await.unwrap();
+    assert!(log.contains("bound"), "{log}");
+    pods.delete("bound", &DeleteParams::default()).await.unwrap();
 
     pods.delete("web-1", &DeleteParams::default())
         .await
