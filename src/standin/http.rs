@@ -531,7 +531,11 @@ fn resource_request(
                 }
             };
             // As kube-apiserver: a pod no node runs has no log to read.
-            if pod["spec"]["nodeName"].as_str().unwrap_or_default().is_empty() {
+            if pod["spec"]["nodeName"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty()
+            {
                 return Err(ApiError::BadRequest(format!(
                     "pod {name} does not have a host assigned"
                 )));

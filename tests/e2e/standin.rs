@@ -102,7 +102,9 @@ async fn kube_client_creates_lists_patches_and_deletes_pods() {
     pods.create(&PostParams::default(), &bound).await.unwrap();
     let log = pods.logs("bound", &Default::default()).await.unwrap();
     assert!(log.contains("bound"), "{log}");
-    pods.delete("bound", &DeleteParams::default()).await.unwrap();
+    pods.delete("bound", &DeleteParams::default())
+        .await
+        .unwrap();
 
     pods.delete("web-1", &DeleteParams::default())
         .await

@@ -209,6 +209,14 @@ fn a_real_conformance_run_is_covered_as_apisnoop_counts_it() {
         export["tested conformance eligible endpoints"],
         eligible_tested
     );
+    println!(
+        "real conformance run: {} tests, {} endpoints tested, {} by conformance tests, {} of \
+         them eligible (APISnoop's rule and the collector agree)",
+        tests.len(),
+        tested.len(),
+        conformance.len(),
+        eligible_tested
+    );
 
     let seen: BTreeSet<String> = export["tests"]
         .as_array()
