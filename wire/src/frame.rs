@@ -1,6 +1,6 @@
 //! One line of code in a purpose, and its `frame` token of the user agent grammar.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,7 @@ use crate::pct;
 ///
 /// let frame = Frame::new("app::main", "src/my file.rs", 3);
 /// assert_eq!(frame.token(), "app::main@src/my%20file.rs:3");
+/// assert_eq!(frame.to_string(), "app::main@src/my file.rs:3"); // as people read it
 /// assert_eq!(Frame::parse_token(&frame.token()), Some(frame));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -68,6 +69,13 @@ impl Frame {
             file: pct::decode(file)?.into_owned(),
             line: line.parse().ok()?,
         })
+    }
+}
+
+/// `function@file:line` as it is, unescaped: for people, not for the header.
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}:{}", self.function, self.file, self.line)
     }
 }
 
