@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use whakapapa_collector::catalog::{Catalog, Method};
-use whakapapa_collector::wire::{Frame, Identity, Record, user_agent};
+use whakapapa_collector::wire::{Frame, Identity, Record, audit_id, user_agent};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -171,22 +171,8 @@ impl Events {
         let app = self.app_of(i);
         if self.apps[app].kind == AppKind::Whakapapa {
             let fp = self.fingerprint(app, self.purpose_of(i));
-            let mut b = [0u8; 16];
-            b[..6].copy_from_slice(&(fp >> 16).to_be_bytes()[2..]);
-            b[6] = 0x80 | ((fp >> 12) & 0x0f) as u8;
-            b[7] = ((fp >> 4) & 0xff) as u8;
-            b[8] = 0x80 | (((fp & 0x0f) as u8) << 2) | 0b01;
-            b[9] = (0x57 & 0x3f) << 2;
-            b[10..].copy_from_slice(&i.to_be_bytes()[2..]);
-            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!(
-                "{}-{}-{}-{}-{}",
-                &h[0..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..32]
-            )
+            // The random bits' last 48 carry `i`.
+            audit_id::encode(fp, (i & 0xffff_ffff_ffff) << 2)
         } else {
             let r = mix(i ^ self.config.seed);
             format!(

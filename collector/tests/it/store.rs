@@ -1,7 +1,7 @@
 //! The store through its public API, on a real database file.
 
 use whakapapa_collector::store::{self, StageRank, Store};
-use whakapapa_collector::wire::{Frame, TRUNCATED_SUFFIX, audit_id, user_agent};
+use whakapapa_collector::wire::{TRUNCATED_SUFFIX, audit_id};
 
 use crate::fixture::{Db, Ev};
 
@@ -140,21 +140,17 @@ fn requests_keep_who_and_what() {
 fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
     let db = Db::new();
     let identity = "shop/v0.3.1 (linux/amd64) git/4f2a9c1";
-    let full = user_agent::render(
-        identity,
-        None,
-        0x9c0e4b7d12aa03f1,
-        None,
-        &[
-            Frame::new(
-                "kube_client::api::Api<K>::list",
-                "kube-client-5.0.0/src/api/core_methods.rs",
-                106,
-            ),
-            Frame::new("shop::count", "src/inv.rs", 42),
-            Frame::new("shop::main", "src/main.rs", 17),
-        ],
+    let list = (
+        "kube_client::api::Api<K>::list",
+        "kube-client-5.0.0/src/api/core_methods.rs",
+        106,
     );
+    let frames = [
+        list,
+        ("shop::count", "src/inv.rs", 42),
+        ("shop::main", "src/main.rs", 17),
+    ];
+    let full = crate::fixture::whakapapa_ua(identity, 0x9c0e4b7d12aa03f1, &frames);
     // Cut inside the last frame, as kube-apiserver cuts a longer user agent.
     let ua = format!("{}{TRUNCATED_SUFFIX}", &full[..full.len() - 16]);
     db.apply(&[Ev::new("p1", "ResponseComplete", "list", "/api/v1/pods").ua(&ua)]);
