@@ -11,7 +11,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use whakapapa_collector::audit;
 use whakapapa_collector::catalog::{Catalog, Method};
 use whakapapa_collector::mapping::{Mapper, Mapping};
-use whakapapa_collector::useragent;
+use whakapapa_collector::wire::{Frame, audit_id, user_agent};
 
 /// A Metadata-level event as kube-apiserver writes it (about 1 KB).
 const EVENT: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"9c0e4b7d-12aa-83f1-9d5c-2e0f4a6b8c1d","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns\u0026limit=500","verb":"list","user":{"username":"system:serviceaccount:kube-system:coredns","uid":"3f1a2b4c-5d6e-4f70-8a91-b2c3d4e5f607","groups":["system:serviceaccounts","system:serviceaccounts:kube-system","system:authenticated"],"extra":{"authentication.kubernetes.io/credential-id":["JTI=7b1e0c2a-3f4d-4e5f-9a6b-7c8d9e0f1a2b"],"authentication.kubernetes.io/node-name":["kind-control-plane"]}},"sourceIPs":["10.244.0.3"],"userAgent":"coredns/v1.11.3 (linux/amd64) kubernetes/abc1234","objectRef":{"resource":"pods","namespace":"kube-system","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-20T10:00:00.123456Z","stageTimestamp":"2026-11-20T10:00:00.127001Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"system:coredns\" of ClusterRole \"system:coredns\" to ServiceAccount \"coredns/kube-system\""}}"#;
@@ -243,7 +243,7 @@ fn bench_mapping(c: &mut Criterion) {
             for line in &lines {
                 let e = audit::parse_event(black_box(line.as_bytes())).unwrap();
                 black_box(mapper.map(&e.verb, &e.request_uri));
-                black_box(useragent::fingerprint_from_audit_id(&e.audit_id));
+                black_box(audit_id::decode(&e.audit_id));
             }
         })
     });
@@ -251,22 +251,39 @@ fn bench_mapping(c: &mut Criterion) {
 }
 
 fn bench_useragent(c: &mut Criterion) {
+    let whakapapa = user_agent::render(
+        "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1 built-by ci@runner-4 at 2026-11-20T10:00:00Z",
+        None,
+        0x9c0e4b7d12aa03f1,
+        None,
+        &[
+            Frame::new(
+                "kube_client::api::Api<K>::list",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                106,
+            ),
+            Frame::new(
+                "shop_controller::inventory::count_pods",
+                "src/inventory.rs",
+                42,
+            ),
+            Frame::new("shop_controller::main", "src/main.rs", 17),
+        ],
+    );
     let agents = [
         "kubelet/v1.36.0 (linux/amd64) kubernetes/abc1234",
         "e2e.test/v1.36.0 (linux/amd64) kubernetes/abc1234 -- [sig-apps] Deployment should run the lifecycle of a Deployment [Conformance]",
-        "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1 built-by ci@runner-4 at 2026-11-20T10:00:00Z whakapapa/1 fp=9c0e4b7d12aa03f1 kube_client::api::Api<K>::list@kube-client-5.0.0/src/api/core_methods.rs:106 shop_controller::inventory::count_pods@src/inventory.rs:42 shop_controller::main@src/main.rs:17",
+        whakapapa.as_str(),
     ];
     let mut group = c.benchmark_group("useragent");
     for (name, ua) in ["client_go", "e2e", "whakapapa_3_frames"]
         .iter()
         .zip(agents)
     {
-        group.bench_function(*name, |b| b.iter(|| useragent::parse(black_box(ua))));
+        group.bench_function(*name, |b| b.iter(|| user_agent::parse(black_box(ua))));
     }
     group.bench_function("fingerprint_from_audit_id", |b| {
-        b.iter(|| {
-            useragent::fingerprint_from_audit_id(black_box("9c0e4b7d-12aa-803f-9d5c-2e0f4a6b8c1d"))
-        })
+        b.iter(|| audit_id::decode(black_box("9c0e4b7d-12aa-803f-9d5c-2e0f4a6b8c1d")))
     });
     group.finish();
 }

@@ -1,4 +1,7 @@
 //! Kubernetes audit events into SQLite.
+//!
+//! The user agents, Audit-IDs and side-channel records it reads are parsed by the wire crate
+//! the whakapapa library renders them with, re-exported as [`wire`].
 
 pub mod admission;
 pub mod audit;
@@ -13,5 +16,8 @@ pub mod metrics;
 pub mod purpose;
 pub mod query;
 pub mod store;
-pub mod useragent;
 pub mod web;
+
+/// The wire format the collector reads (`whakapapa-wire`): user agents, Audit-IDs and
+/// side-channel records.
+pub use whakapapa_wire as wire;

@@ -23,7 +23,9 @@ pub mod vars {
     pub const BUILT_AT: &str = "WHAKAPAPA_BUILT_AT";
 }
 
-/// The self-identity of a program, as sent at the start of its user agent.
+/// The self-identity of a program, as sent at the start of its user agent: what the program
+/// knows of itself when it is built (and where its sources are, which is never sent). What
+/// goes on the wire is its [`wire`](Identity::wire) form, the one the collector parses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Identity {
@@ -153,18 +155,27 @@ impl Identity {
     }
 
     /// The identity as client-go shapes a user agent, plus who built it and when:
-    /// `name/version (os/arch) source/commit[ built-by user@host at time]`.
+    /// `name/version (os/arch) source/commit[ built-by user@host[ at time]]`.
     pub fn user_agent(&self) -> String {
-        let mut out = format!(
-            "{}/{} ({}/{}) {}/{}",
-            self.name, self.version, self.os, self.arch, self.source, self.commit
-        );
-        if let (Some(by), Some(at)) = (&self.built_by, &self.built_at) {
-            out.push_str(&format!(" built-by {by} at {at}"));
-        } else if let Some(by) = &self.built_by {
-            out.push_str(&format!(" built-by {by}"));
-        }
-        out
+        self.wire().text
+    }
+
+    /// The identity as it goes on the wire (the side-channel record's `identity`), its text
+    /// rendered by [`wire::Identity::render`](crate::wire::Identity::render).
+    pub fn wire(&self) -> crate::wire::Identity {
+        let mut id = crate::wire::Identity {
+            name: Some(self.name.clone()),
+            version: Some(self.version.clone()),
+            os: Some(self.os.clone()),
+            arch: Some(self.arch.clone()),
+            source: Some(self.source.clone()),
+            commit: Some(self.commit.clone()),
+            built_by: self.built_by.clone(),
+            built_at: self.built_at.clone(),
+            ..Default::default()
+        };
+        id.text = id.render();
+        id
     }
 }
 

@@ -262,7 +262,7 @@ impl Shared {
             Some(value) => {
                 // A user agent the request had is kept as `ua=`; its bytes may be anything.
                 let existing = String::from_utf8_lossy(value.as_bytes());
-                let text = wire::user_agent(
+                let text = wire::user_agent::render(
                     &self.identity_text,
                     rendered.purpose.test.as_deref(),
                     rendered.fingerprint,
@@ -272,7 +272,7 @@ impl Shared {
                 HeaderValue::from_str(&text).ok()?
             }
         };
-        let audit_id = HeaderValue::from_bytes(&wire::audit_id_ascii(
+        let audit_id = HeaderValue::from_bytes(&wire::audit_id::encode_ascii(
             rendered.fingerprint,
             fastrand::u64(..),
         ))
@@ -296,7 +296,7 @@ impl Shared {
     ) -> Option<Arc<Rendered>> {
         stats::bump(&PURPOSES_RESOLVED);
         let purpose = Purpose::of_trace(trace.ips(), self.identity.source_dir.as_deref(), name);
-        let text = wire::user_agent(
+        let text = wire::user_agent::render(
             &self.identity_text,
             purpose.test.as_deref(),
             purpose.fingerprint,

@@ -12,7 +12,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The wire format is specified in `KEP.md`; [`wire`] renders it. The stack is captured when
+//! The wire format is specified in `KEP.md`; the [`wire`] crate (`whakapapa-wire`, shared with
+//! the collector) renders and parses it. The stack is captured when
 //! the request's future is first polled, on the caller's task (see [`layer`] for why, and how
 //! that works behind kube's `Buffer`).
 
@@ -24,13 +25,14 @@ pub mod purpose;
 mod sidechannel;
 mod stats;
 mod warmup;
-pub mod wire;
 
 pub use identity::Identity;
 pub use layer::{PurposeLayer, PurposeService, Settings, SettingsError};
 pub use purpose::Purpose;
-pub use sidechannel::{IdentityRecord, Record};
 pub use stats::{Stats, stats};
+/// The wire format: `User-Agent` grammar, `Audit-ID` and side-channel [`Record`].
+pub use whakapapa_wire as wire;
+pub use whakapapa_wire::Record;
 
 /// Waits up to `timeout` until every layer's side channel has written or posted the full
 /// purposes queued so far; call it before the program exits. Whether they all got there.

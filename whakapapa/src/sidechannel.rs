@@ -8,7 +8,7 @@ use crate::identity::Identity;
 use crate::stats::{
     self, RECORDS_DROPPED, RECORDS_POSTED, RECORDS_QUEUED, RECORDS_SPOOLED, SINK_FAILURES,
 };
-use crate::wire::Frame;
+use crate::wire::{Frame, Record};
 use bytes::Bytes;
 use http_body_util::Full;
 use std::collections::HashSet;
@@ -25,64 +25,6 @@ const BATCH_WINDOW: Duration = Duration::from_millis(20);
 const BATCH_MAX: usize = 256;
 /// Longest a collector post may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The identity part of a [`Record`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IdentityRecord {
-    /// Program name.
-    pub name: String,
-    /// Version (`v0.3.1`).
-    pub version: String,
-    /// Go-style OS.
-    pub os: String,
-    /// Go-style architecture.
-    pub arch: String,
-    /// Source of the commit (`git`).
-    pub source: String,
-    /// Source commit.
-    pub commit: String,
-    /// `user@host` of the build.
-    pub built_by: Option<String>,
-    /// Build time.
-    pub built_at: Option<String>,
-    /// The identity as the user agent starts.
-    pub user_agent: String,
-}
-
-impl From<&Identity> for IdentityRecord {
-    fn from(id: &Identity) -> Self {
-        Self {
-            name: id.name.clone(),
-            version: id.version.clone(),
-            os: id.os.clone(),
-            arch: id.arch.clone(),
-            source: id.source.clone(),
-            commit: id.commit.clone(),
-            built_by: id.built_by.clone(),
-            built_at: id.built_at.clone(),
-            user_agent: id.user_agent(),
-        }
-    }
-}
-
-/// One full purpose, as a side-channel JSON line (KEP.md "Side channel").
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Record {
-    /// Format version, always 1; the collector recognises records by this key.
-    pub whakapapa: u32,
-    /// The fingerprint as 16 lower-case hex digits.
-    pub fingerprint: String,
-    /// Who sent it.
-    pub identity: IdentityRecord,
-    /// The libtest test, if any.
-    pub test: Option<String>,
-    /// Every kept frame, innermost first.
-    pub frames: Vec<Frame>,
-    /// The current `tracing` span's name when the purpose was first seen.
-    pub span: Option<String>,
-    /// When the purpose was first seen (RFC 3339, milliseconds).
-    pub seen_at: String,
-}
 
 /// Where records go.
 #[derive(Debug, Clone, Default)]
@@ -336,13 +278,13 @@ pub(crate) fn record(
     span: Option<String>,
 ) -> Record {
     Record {
-        whakapapa: 1,
-        fingerprint: format!("{fingerprint:016x}"),
-        identity: identity.into(),
+        whakapapa: crate::wire::RECORD_VERSION,
+        fingerprint,
+        identity: identity.wire(),
         test,
         frames,
         span,
-        seen_at: format!("{:.3}", jiff::Timestamp::now()),
+        seen_at: Some(format!("{:.3}", jiff::Timestamp::now())),
     }
 }
 

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use whakapapa_collector::catalog::{Catalog, Method};
+use whakapapa_collector::wire::{Frame, Identity, Record, audit_id, user_agent};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -130,20 +131,6 @@ const CLIENT_GO: [&str; 6] = [
     "argocd-application-controller",
 ];
 
-/// Percent-encodes per KEP.md's pct-text (every byte outside the safe set).
-pub fn pct(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        let safe = b.is_ascii_alphanumeric() || b"!#$&'()*+,-./;<=>?[]^_`{|}~".contains(&b);
-        if safe {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 impl Events {
     /// A generator over `catalog`'s endpoints.
     pub fn new(catalog: &Catalog, config: Config) -> Events {
@@ -184,22 +171,8 @@ impl Events {
         let app = self.app_of(i);
         if self.apps[app].kind == AppKind::Whakapapa {
             let fp = self.fingerprint(app, self.purpose_of(i));
-            let mut b = [0u8; 16];
-            b[..6].copy_from_slice(&(fp >> 16).to_be_bytes()[2..]);
-            b[6] = 0x80 | ((fp >> 12) & 0x0f) as u8;
-            b[7] = ((fp >> 4) & 0xff) as u8;
-            b[8] = 0x80 | (((fp & 0x0f) as u8) << 2) | 0b01;
-            b[9] = (0x57 & 0x3f) << 2;
-            b[10..].copy_from_slice(&i.to_be_bytes()[2..]);
-            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!(
-                "{}-{}-{}-{}-{}",
-                &h[0..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..32]
-            )
+            // The random bits' last 48 carry `i`.
+            audit_id::encode(fp, (i & 0xffff_ffff_ffff) << 2)
         } else {
             let r = mix(i ^ self.config.seed);
             format!(
@@ -244,19 +217,19 @@ impl Events {
 
     /// A call path's frames, innermost first. Fixed per call path, like its fingerprint (which
     /// whakapapa derives from them): only a cut user agent shows fewer.
-    fn frames(&self, app: usize, purpose: usize) -> Vec<(String, String, u32)> {
+    fn frames(&self, app: usize, purpose: usize) -> Vec<Frame> {
         let r = mix(((app as u64) << 32) ^ purpose as u64);
         let depth = 2 + (r % 5) as usize;
         let method =
             ["get", "list", "create", "replace", "patch", "delete"][(r >> 40) as usize % 6];
-        let mut frames = vec![(
+        let mut frames = vec![Frame::new(
             format!("kube_client::api::Api<K>::{method}"),
-            "kube-client-5.0.0/src/api/core_methods.rs".to_owned(),
+            "kube-client-5.0.0/src/api/core_methods.rs",
             40 + (r % 200) as u32,
         )];
         for d in 1..depth {
             let m = (r >> (d * 6)) % 7;
-            frames.push((
+            frames.push(Frame::new(
                 format!("app_{app}::module_{m}::step_{purpose}_{d}"),
                 format!("src/module_{m}.rs"),
                 10 + ((r >> (d * 3)) % 400) as u32 + purpose as u32 * 7,
@@ -282,29 +255,17 @@ impl Events {
                 )
             }
             AppKind::Whakapapa => {
-                let fp = self.fingerprint(app, purpose);
-                let mut ua = a.identity.clone();
-                if purpose % 4 == 1 {
-                    let _ = write!(ua, " -- tests::case_{purpose}");
-                }
-                let _ = write!(ua, " whakapapa/1 fp={fp:016x}");
-                for (f, file, line) in self.frames(app, purpose) {
-                    let _ = write!(ua, " {}@{}:{line}", pct(&f), pct(&file));
-                }
-                // Some purposes have stacks too deep for the header: kube-apiserver cuts it.
+                let test = (purpose % 4 == 1).then(|| format!("tests::case_{purpose}"));
+                let mut frames = self.frames(app, purpose);
+                // Some purposes have stacks too deep for the header: the renderer keeps the
+                // frames that fit, and the side channel has them all.
                 if purpose % 10 == 9 && i.is_multiple_of(2) {
-                    while ua.len() < 1100 {
-                        let _ = write!(
-                            ua,
-                            " app_{app}::deep::frame_{}@src/deep.rs:{}",
-                            ua.len(),
-                            ua.len()
-                        );
-                    }
-                    ua.truncate(1024);
-                    ua.push_str("...TRUNCATED");
+                    frames.extend((0..40).map(|k| {
+                        Frame::new(format!("app_{app}::deep::frame_{k}"), "src/deep.rs", k + 1)
+                    }));
                 }
-                ua
+                let fp = self.fingerprint(app, purpose);
+                user_agent::render(&a.identity, test.as_deref(), fp, None, &frames)
             }
         }
     }
@@ -479,24 +440,21 @@ impl Events {
                 continue;
             }
             for p in 0..self.config.purposes_per_app {
-                let frames: Vec<String> = self
-                    .frames(k, p)
-                    .into_iter()
-                    .map(|(f, file, line)| {
-                        format!(
-                            r#"{{"function":"{}","file":"{}","line":{line}}}"#,
-                            json_escape(&f),
-                            json_escape(&file)
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(
-                    Cursor(&mut out),
-                    r#"{{"whakapapa":1,"fingerprint":"{:016x}","identity":{{"user_agent":"{}"}},"frames":[{}],"seen_at":"2026-11-20T10:00:00Z"}}"#,
-                    self.fingerprint(k, p),
-                    json_escape(&a.identity),
-                    frames.join(",")
-                );
+                let record = Record {
+                    whakapapa: 1,
+                    fingerprint: self.fingerprint(k, p),
+                    identity: Identity {
+                        text: a.identity.clone(),
+                        ..Identity::default()
+                    },
+                    test: None,
+                    frames: self.frames(k, p),
+                    span: None,
+                    seen_at: Some("2026-11-20T10:00:00Z".into()),
+                };
+                // A record holds only strings and numbers: it always serialises.
+                let _ = serde_json::to_writer(Cursor(&mut out), &record);
+                out.push(b'\n');
             }
         }
         out

@@ -32,10 +32,11 @@ use indicatif::ProgressBar;
 
 use crate::audit::{self, Format};
 use crate::mapping::Mapper;
-use crate::purpose::{self, PurposeRecord};
+use crate::purpose;
 use crate::store::{
     self, Batch, BatchOutcome, MalformedRecord, ReleaseId, RequestRecord, RunId, Store,
 };
+use whakapapa_wire::Record;
 
 pub use record::{Converter, purpose_upsert, stage_rank};
 use source::Piece;
@@ -379,7 +380,7 @@ struct Worker {
 struct Parsed {
     events: u64,
     requests: Vec<RequestRecord>,
-    purposes: Vec<PurposeRecord>,
+    purposes: Vec<Record>,
     malformed: Vec<MalformedRecord>,
 }
 
@@ -438,7 +439,7 @@ impl Worker {
             return;
         }
         if purpose::is_record(line) {
-            match PurposeRecord::parse(line) {
+            match purpose::parse_record(line) {
                 Ok(r) => p.purposes.push(r),
                 Err(e) => p.malformed.push(malformed(source, n, e.to_string())),
             }

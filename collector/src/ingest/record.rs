@@ -8,14 +8,13 @@ use std::collections::HashMap;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
+use whakapapa_wire::{Identity, Record, TestInfo, audit_id, user_agent};
+
 use crate::audit::{self, AuditError, Event, EventRef, Stage, UserRef};
 use crate::mapping::{Mapper, Mapping, UnmappedReason};
-use crate::purpose::PurposeRecord;
 use crate::store::{
-    AgentRecord, FrameRecord, IdentityRecord, PurposeUpsert, RequestRecord, RequestText,
-    RequestTexts, StageRank, TestRecord, UserRecord,
+    AgentRecord, PurposeUpsert, RequestRecord, RequestText, RequestTexts, StageRank, UserRecord,
 };
-use crate::useragent::{self, Frame, Identity, TestInfo};
 
 /// Distinct user agents remembered per converter before the cache starts afresh.
 const AGENT_CACHE: usize = 16 * 1024;
@@ -30,7 +29,7 @@ const USER_CACHE: usize = 4 * 1024;
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The identity and test of a user agent, shared by every agent that has them.
-type Head = (Arc<IdentityRecord>, Option<Arc<TestRecord>>);
+type Head = (Arc<Identity>, Option<Arc<TestInfo>>);
 
 /// Turns events into [`RequestRecord`]s: maps them to endpoints and parses each distinct user
 /// agent once.
@@ -79,7 +78,7 @@ impl Converter {
         let fingerprint = agent
             .as_ref()
             .and_then(|a| a.fingerprint)
-            .or_else(|| useragent::fingerprint_from_audit_id(&e.audit_id));
+            .or_else(|| audit_id::decode(&e.audit_id));
         let object = e.object_ref.unwrap_or_default();
         let source_ips = match e.source_ips.as_slice() {
             [] => None,
@@ -154,54 +153,32 @@ impl Converter {
         agent
     }
 
-    /// What [`useragent::parse`] reads, with the identity and test of whakapapa user agents
-    /// (one per program and test, shared by all its call stacks) parsed once.
+    /// What [`user_agent::parse`] reads, with the identity and test of whakapapa user agents
+    /// (one per program and test, shared by all its call stacks) parsed once: the split
+    /// borrows from `ua`, and only a head not seen before is parsed.
     fn parse_agent(&mut self, ua: &str) -> AgentRecord {
-        let (cut, truncated) = useragent::strip_truncated(ua);
-        let Some(parts) = useragent::whakapapa_parts(cut, truncated) else {
-            let parsed = useragent::parse(ua);
-            return AgentRecord {
-                identity: Arc::new(identity_record(parsed.identity)),
-                test: parsed.test.map(|t| Arc::new(test_record(t))),
-                fingerprint: parsed.fingerprint,
-                frames: parsed.frames.into_iter().map(frame_record).collect(),
-            };
+        let split = user_agent::split(ua);
+        let Some(tail) = split.tail else {
+            return agent_record(split.parse());
         };
-        let (identity, test) = match self.heads.get(parts.head) {
+        let (identity, test) = match self.heads.get(split.head) {
             Some((identity, test)) => (identity.clone(), test.clone()),
             None => {
                 if self.heads.len() >= HEAD_CACHE {
                     self.heads.clear();
                 }
-                let (identity, test) = useragent::split_test(parts.head);
-                let head: Head = (
-                    Arc::new(identity_record(Identity::parse(
-                        &useragent::decode_non_printable(identity),
-                    ))),
-                    test.map(|t| {
-                        Arc::new(test_record(TestInfo::parse(
-                            &useragent::decode_non_printable(t),
-                        )))
-                    }),
-                );
-                self.heads.insert(parts.head.into(), head.clone());
+                let (identity, test) = split.identity_and_test();
+                let head: Head = (Arc::new(identity), test.map(Arc::new));
+                self.heads.insert(split.head.into(), head.clone());
                 head
             }
         };
-        let mut frames = Vec::with_capacity(parts.tokens.split(' ').count());
-        frames.extend(
-            parts
-                .tokens
-                .split(' ')
-                // `ua=` is the request's earlier User-Agent, never a frame.
-                .filter(|t| !t.is_empty() && !t.starts_with("ua="))
-                .filter_map(Frame::parse_token)
-                .map(frame_record),
-        );
+        let mut frames = Vec::with_capacity(tail.tokens.split(' ').count());
+        frames.extend(tail.frames());
         AgentRecord {
             identity,
             test,
-            fingerprint: Some(parts.fingerprint),
+            fingerprint: Some(tail.fingerprint),
             frames,
         }
     }
@@ -257,83 +234,68 @@ pub fn stage_rank(stage: Stage) -> StageRank {
     }
 }
 
-fn identity_record(i: Identity) -> IdentityRecord {
-    IdentityRecord {
-        text: i.text,
-        name: i.name,
-        version: i.version,
-        os: i.os,
-        arch: i.arch,
-        source: i.source,
-        commit: i.commit,
-        built_by: i.built_by,
-        built_at: i.built_at,
-    }
-}
-
-fn test_record(t: TestInfo) -> TestRecord {
-    TestRecord {
-        tags_json: serde_json::to_string(&t.tags).unwrap_or_else(|_| "[]".into()),
-        name: t.name,
-        sig: t.sig,
-        conformance: t.conformance,
-    }
-}
-
-fn frame_record(f: Frame) -> FrameRecord {
-    FrameRecord {
-        function: f.function,
-        file: f.file,
-        line: i64::from(f.line),
+/// The store's form of a parsed user agent.
+fn agent_record(parsed: user_agent::UserAgent) -> AgentRecord {
+    AgentRecord {
+        identity: Arc::new(parsed.identity),
+        test: parsed.test.map(Arc::new),
+        fingerprint: parsed.fingerprint,
+        frames: parsed.frames,
     }
 }
 
 /// The store's form of a side-channel purpose record.
-pub fn purpose_upsert(r: PurposeRecord) -> PurposeUpsert {
+pub fn purpose_upsert(r: Record) -> PurposeUpsert {
     PurposeUpsert {
         fingerprint: r.fingerprint,
-        identity: identity_record(r.identity),
-        test: r.test.map(|name| test_record(TestInfo::parse(&name))),
-        frames: r.frames.into_iter().map(frame_record).collect(),
+        identity: r.identity,
+        test: r.test.map(|name| TestInfo::parse(&name)),
+        frames: r.frames,
         span: r.span,
-        seen_at: r.seen_at.map(|t| t.to_string()),
+        seen_at: r.seen_at,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use whakapapa_wire::{Frame, MARKER, TRUNCATED_SUFFIX};
 
-    /// The agent record straight from [`useragent::parse`]: what the caches must agree with.
+    /// The agent record straight from [`user_agent::parse`]: what the caches must agree with.
     fn uncached(ua: &str) -> AgentRecord {
-        let parsed = useragent::parse(ua);
-        AgentRecord {
-            identity: Arc::new(identity_record(parsed.identity)),
-            test: parsed.test.map(|t| Arc::new(test_record(t))),
-            fingerprint: parsed.fingerprint,
-            frames: parsed.frames.into_iter().map(frame_record).collect(),
-        }
+        agent_record(user_agent::parse(ua))
     }
 
     #[test]
     fn cached_user_agents_read_as_parsed_ones() {
         let id =
             "shop/v0.3.1 (linux/amd64) git/4f2a9c1 built-by ci@runner-4 at 2026-11-20T10:00:00Z";
-        let frames = "kube_client%3A%3Aapi%3A%3AApi<K>%3A%3Alist@kube-client-5.0.0/src/api/core_methods.rs:106 shop%3A%3Amain@src/main.rs:17";
+        let frames = [
+            Frame::new(
+                "kube_client::api::Api<K>::list",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                106,
+            ),
+            Frame::new("shop::main", "src/main.rs", 17),
+        ];
+        let fp = 0x9c0e_4b7d_12aa_03f1;
+        let full = user_agent::render(id, None, fp, None, &frames);
+        let fp_end = full.find(" fp=").unwrap() + " fp=".len() + 16;
+        let cut = |at: usize| format!("{}{TRUNCATED_SUFFIX}", &full[..at]);
         let cases = [
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
+            full.clone(),
             // Same identity, another stack: the identity comes from the cache.
-            format!("{id} whakapapa/1 fp=00000000000000ff shop%3A%3Arun@src/run.rs:3"),
-            format!("{id} -- tests::counts_pods whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
-            format!("{id} -- caf%C3%A9 100% whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 ua=kubectl%2F1.36 {frames}"),
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 {frames} broken-token x@y:z"),
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1 {frames} shop%3A%3Adee...TRUNCATED"),
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1...TRUNCATED"),
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03...TRUNCATED"),
-            format!("{id} whakapapa/1 fp=not-hex-at-all! {frames}"),
-            format!("whakapapa/1 fp=9c0e4b7d12aa03f1 {frames}"),
-            format!("{id} whakapapa/1 fp=9c0e4b7d12aa03f1  {frames} "),
+            user_agent::render(id, None, 0xff, None, &[Frame::new("shop::run", "src/run.rs", 3)]),
+            user_agent::render(id, Some("tests::counts_pods"), fp, None, &frames),
+            user_agent::render(id, Some("café 100%"), fp, None, &frames),
+            user_agent::render(id, None, fp, Some("kubectl/1.36"), &frames),
+            format!("{full} broken-token x@y:z"),
+            cut(full.len() - 5),
+            cut(fp_end),
+            cut(fp_end - 2),
+            full.replace(&format!("fp={fp:016x}"), "fp=not-hex-at-all!"),
+            full[full.find(MARKER).unwrap()..].to_owned(),
+            format!("{} ", full.replace(" kube_client", "  kube_client")),
             "kubelet/v1.36.0 (linux/amd64) kubernetes/abc1234".to_owned(),
             "e2e.test/v1.36.0 (linux/amd64) kubernetes/abc1234 -- [sig-apps] Deployment [Conformance]".to_owned(),
             "curl/8.5.0".to_owned(),
@@ -361,7 +323,15 @@ mod tests {
         assert_eq!(cache.get(8, "b/1"), None);
         // Full: it starts afresh, and still answers right.
         let mut c = Converter::new(None);
-        let ua = |i: usize| format!("app-{i}/v1 (linux/amd64) git/abc whakapapa/1 fp={i:016x}");
+        let ua = |i: usize| {
+            user_agent::render(
+                &format!("app-{i}/v1 (linux/amd64) git/abc"),
+                None,
+                i as u64,
+                None,
+                &[],
+            )
+        };
         for i in 0..AGENT_CACHE + 10 {
             c.agent(&ua(i));
         }
@@ -436,6 +406,13 @@ mod tests {
 
     #[test]
     fn a_line_converts_to_the_record_of_its_event() {
+        let ua = user_agent::render(
+            "shop/v1 (linux/amd64) git/1",
+            None,
+            0x9c0e_4b7d_12aa_03f1,
+            None,
+            &[Frame::new("shop::main", "src/main.rs", 17)],
+        );
         let line = crate::audit::tests::V1_METADATA
             .replace(
                 r#""sourceIPs":["10.244.0.3"]"#,
@@ -443,7 +420,7 @@ mod tests {
             )
             .replace(
                 r#""userAgent":"coredns/v1.11.3 (linux/amd64) kubernetes/abc1234""#,
-                r#""userAgent":"shop/v1 (linux/amd64) git/1 whakapapa/1 fp=9c0e4b7d12aa03f1 shop%3A%3Amain@src/main.rs:17""#,
+                &format!(r#""userAgent":"{ua}""#),
             );
         let mut c = Converter::new(None);
         let r = c.line(line.as_bytes()).unwrap();

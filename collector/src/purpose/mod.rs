@@ -1,5 +1,6 @@
-//! Full purposes from whakapapa's side channel (KEP.md "Side channel"): one record per
-//! fingerprint with the identity and every frame.
+//! Full purposes from whakapapa's side channel (KEP.md "Side channel"): one
+//! [`Record`](whakapapa_wire::Record) per fingerprint with the identity and every frame, read
+//! from a request body or a spool file.
 //!
 //! # Example
 //!
@@ -17,53 +18,10 @@
 //! The body is ndjson (one record a line) or a JSON array; each record is parsed on its own,
 //! so a bad one is reported with its line and the rest are kept.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Deserialize;
+use whakapapa_wire::{RECORD_VERSION as VERSION, Record};
 
 use crate::audit::{ArrayItems, line_of, skip_ws};
-use crate::useragent::{Frame, Identity};
-
-/// The side-channel format version this collector reads.
-pub const VERSION: u32 = 1;
-
-/// One full purpose.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PurposeRecord {
-    /// Format version: the `whakapapa` key that marks a record.
-    pub whakapapa: u32,
-    /// The purpose fingerprint (16 lowercase hex digits on the wire).
-    #[serde(
-        serialize_with = "serialize_fingerprint",
-        deserialize_with = "deserialize_fingerprint"
-    )]
-    pub fingerprint: u64,
-    /// The program's identity; `identity.text` is the record's `user_agent`.
-    pub identity: Identity,
-    /// The test name, if any.
-    #[serde(default)]
-    pub test: Option<String>,
-    /// Every frame, innermost first.
-    pub frames: Vec<Frame>,
-    /// The tracing span the request was made in, if any.
-    #[serde(default)]
-    pub span: Option<String>,
-    /// When the process first saw this purpose.
-    #[serde(default)]
-    pub seen_at: Option<jiff::Timestamp>,
-}
-
-fn serialize_fingerprint<S: Serializer>(fp: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{fp:016x}"))
-}
-
-fn deserialize_fingerprint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-    if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(serde::de::Error::custom(format_args!(
-            "fingerprint {text:?} is not 16 hex digits"
-        )));
-    }
-    u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
-}
 
 /// Why a record was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -83,32 +41,37 @@ pub enum PurposeError {
     List(String),
 }
 
-impl PurposeRecord {
-    /// Parses one record.
-    pub fn parse(bytes: &[u8]) -> Result<PurposeRecord, PurposeError> {
-        let mut record: PurposeRecord = serde_json::from_slice(bytes).map_err(|e| {
-            // Say why in the terms of the format: not a record, a newer one, or a bad one.
-            match serde_json::from_slice::<VersionProbe>(bytes) {
-                Ok(VersionProbe { whakapapa: None }) => PurposeError::NotARecord,
-                Ok(VersionProbe { whakapapa: Some(v) }) if v != VERSION => {
-                    PurposeError::UnsupportedVersion(v)
-                }
-                _ => PurposeError::Invalid(e.to_string()),
+/// Parses one record. Its `seen_at` must be an RFC 3339 time, and is kept in the one form the
+/// store writes (UTC, `Z`); an identity without `user_agent` gets the text of its fields.
+pub fn parse_record(bytes: &[u8]) -> Result<Record, PurposeError> {
+    let mut record: Record = serde_json::from_slice(bytes).map_err(|e| {
+        // Say why in the terms of the format: not a record, a newer one, or a bad one.
+        match serde_json::from_slice::<VersionProbe>(bytes) {
+            Ok(VersionProbe { whakapapa: None }) => PurposeError::NotARecord,
+            Ok(VersionProbe { whakapapa: Some(v) }) if v != VERSION => {
+                PurposeError::UnsupportedVersion(v)
             }
-        })?;
-        if record.whakapapa != VERSION {
-            return Err(PurposeError::UnsupportedVersion(record.whakapapa));
+            _ => PurposeError::Invalid(e.to_string()),
         }
-        if record.identity.text.is_empty() {
-            record.identity.text = record.identity.render();
-        }
-        Ok(record)
+    })?;
+    if record.whakapapa != VERSION {
+        return Err(PurposeError::UnsupportedVersion(record.whakapapa));
     }
+    if let Some(seen_at) = &mut record.seen_at {
+        let time: jiff::Timestamp = seen_at
+            .parse()
+            .map_err(|e| PurposeError::Invalid(format!("seen_at {seen_at:?}: {e}")))?;
+        *seen_at = time.to_string();
+    }
+    if record.identity.text.is_empty() {
+        record.identity.text = record.identity.render();
+    }
+    Ok(record)
 }
 
 /// Parses a side-channel body or spool file: ndjson or a JSON array. Returns the good records
 /// and, for each bad one, its 1-based line number (where the item starts) and the error.
-pub fn parse_records(body: &[u8]) -> (Vec<PurposeRecord>, Vec<(usize, PurposeError)>) {
+pub fn parse_records(body: &[u8]) -> (Vec<Record>, Vec<(usize, PurposeError)>) {
     let mut records = Vec::new();
     let mut errors = Vec::new();
     let start = skip_ws(body, 0);
@@ -122,7 +85,7 @@ pub fn parse_records(body: &[u8]) -> (Vec<PurposeRecord>, Vec<(usize, PurposeErr
         };
         for item in items {
             match item {
-                Ok((at, bytes)) => match PurposeRecord::parse(bytes) {
+                Ok((at, bytes)) => match parse_record(bytes) {
                     Ok(record) => records.push(record),
                     Err(e) => errors.push((line_of(body, at), e)),
                 },
@@ -140,7 +103,7 @@ pub fn parse_records(body: &[u8]) -> (Vec<PurposeRecord>, Vec<(usize, PurposeErr
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        match PurposeRecord::parse(line) {
+        match parse_record(line) {
             Ok(record) => records.push(record),
             Err(e) => errors.push((n + 1, e)),
         }

@@ -4,7 +4,7 @@ const KEP_RECORD: &str = r#"{"whakapapa":1,"fingerprint":"9c0e4b7d12aa03f1","ide
 
 #[test]
 fn parses_the_kep_example() {
-    let record = PurposeRecord::parse(KEP_RECORD.as_bytes()).unwrap();
+    let record = parse_record(KEP_RECORD.as_bytes()).unwrap();
     assert_eq!(record.fingerprint, 0x9c0e4b7d12aa03f1);
     assert_eq!(record.identity.name.as_deref(), Some("shop-controller"));
     assert_eq!(record.identity.built_by.as_deref(), Some("ci@runner-4"));
@@ -17,18 +17,32 @@ fn parses_the_kep_example() {
     assert_eq!(record.frames[0].function, "kube_client::api::Api<K>::list");
     assert_eq!(record.frames[1].line, 42);
     assert_eq!(record.span.as_deref(), Some("reconcile{object=shop/web}"));
-    assert_eq!(
-        record.seen_at,
-        Some("2026-11-20T10:03:11.402Z".parse().unwrap())
-    );
+    assert_eq!(record.seen_at.as_deref(), Some("2026-11-20T10:03:11.402Z"));
     // It round-trips through its own serialisation.
     let json = serde_json::to_vec(&record).unwrap();
-    assert_eq!(PurposeRecord::parse(&json).unwrap(), record);
+    assert_eq!(parse_record(&json).unwrap(), record);
+}
+
+#[test]
+fn seen_at_is_a_time_kept_in_utc() {
+    let with = |seen_at: &str| {
+        let line = KEP_RECORD.replace("2026-11-20T10:03:11.402Z", seen_at);
+        parse_record(line.as_bytes()).map(|r| r.seen_at.unwrap())
+    };
+    assert_eq!(
+        with("2026-11-20T12:03:11.402+02:00").as_deref(),
+        Ok("2026-11-20T10:03:11.402Z")
+    );
+    let err = with("yesterday").unwrap_err().to_string();
+    assert!(
+        err.starts_with("invalid purpose record: seen_at \"yesterday\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn optional_parts_may_be_absent_or_null() {
-    let record = PurposeRecord::parse(
+    let record = parse_record(
         br#"{"whakapapa":1,"fingerprint":"000000000000feed","identity":{"name":"app","version":"v1","os":"linux","arch":"amd64","source":"git","commit":"abc","built_by":null,"built_at":null},"test":null,"span":null,"frames":[]}"#,
     )
     .unwrap();
@@ -95,9 +109,9 @@ fn parses_ndjson_and_arrays_reporting_bad_lines() {
 fn tells_records_from_audit_events() {
     assert!(is_record(KEP_RECORD.as_bytes()));
     assert!(is_record(br#" {"fingerprint":"00","whakapapa":1}"#));
-    assert!(!is_record(
-        br#"{"kind":"Event","auditID":"x","userAgent":"a whakapapa/1 fp=0000000000000001"}"#
-    ));
+    let ua = whakapapa_wire::user_agent::render("a", None, 1, None, &[]);
+    let event = format!(r#"{{"kind":"Event","auditID":"x","userAgent":"{ua}"}}"#);
+    assert!(!is_record(event.as_bytes()));
     assert!(!is_record(br#"{"nested":{"whakapapa":1}}"#));
     assert!(is_record(
         b"\t{ \"whakapapa\" : 1, \"fingerprint\": \"00\"}"

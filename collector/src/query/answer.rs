@@ -340,23 +340,8 @@ pub struct ReleaseRow {
     pub requests: u64,
 }
 
-/// A line of code.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Frame {
-    /// Function path.
-    pub function: String,
-    /// File.
-    pub file: String,
-    /// Line.
-    pub line: i64,
-}
-
-impl Frame {
-    /// `function@file:line`.
-    pub fn label(&self) -> String {
-        format!("{}@{}:{}", self.function, self.file, self.line)
-    }
-}
+/// A line of code: the wire's frame, as the store keeps it.
+pub use whakapapa_wire::Frame;
 
 /// A count per status code (0: no response seen).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -891,7 +876,7 @@ impl Answer {
                         n(p.hits),
                         p.frames
                             .iter()
-                            .map(Frame::label)
+                            .map(Frame::to_string)
                             .collect::<Vec<_>>()
                             .join(" "),
                     ]);

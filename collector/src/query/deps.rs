@@ -227,7 +227,7 @@ pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> De
 
 fn locs_cell(l: &[LocUse]) -> String {
     l.iter()
-        .map(|l| format!("{} {}×{}", l.frame.label(), l.verb, l.hits))
+        .map(|l| format!("{} {}×{}", l.frame, l.verb, l.hits))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -268,7 +268,7 @@ impl Deps {
 mod tests {
     use super::*;
 
-    fn u(app: &str, verb: &str, res: &str, line: Option<i64>, hits: u64) -> Use {
+    fn u(app: &str, verb: &str, res: &str, line: Option<u32>, hits: u64) -> Use {
         Use {
             app: app.into(),
             verb: verb.into(),

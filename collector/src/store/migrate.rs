@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_frames_by_file.sql"),
     include_str!("migrations/0005_rollup_state.sql"),
     include_str!("migrations/0006_rollup_marks.sql"),
+    include_str!("migrations/0007_identity_detail.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,7 +1,12 @@
 //! What the store takes in and hands back: plain owned data, no SQL.
+//!
+//! Identities, tests and frames are the wire crate's own types ([`Identity`], [`TestInfo`],
+//! [`Frame`]): what a user agent or a side-channel record says is stored as parsed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use whakapapa_wire::{Frame, Identity, TestInfo};
 
 /// Row id of an `ingest_runs` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,64 +56,23 @@ pub struct UserRecord {
     pub groups_json: String,
 }
 
-/// A program identity as parsed from a user agent or a side-channel record.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IdentityRecord {
-    /// The identity text as sent; the key of `identities`.
-    pub text: String,
-    /// Program name.
-    pub name: Option<String>,
-    /// Program version.
-    pub version: Option<String>,
-    /// Operating system.
-    pub os: Option<String>,
-    /// CPU architecture.
-    pub arch: Option<String>,
-    /// Source (`git`, `kubernetes`, ...).
-    pub source: Option<String>,
-    /// Source commit.
-    pub commit: Option<String>,
-    /// Who built it.
-    pub built_by: Option<String>,
-    /// When it was built.
-    pub built_at: Option<String>,
-}
-
-/// A test name with what the e2e conventions say about it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TestRecord {
-    /// The test name; the key of `tests`.
-    pub name: String,
-    /// `sig-node` from `[sig-node]`.
-    pub sig: Option<String>,
-    /// `[Conformance]` present.
-    pub conformance: bool,
-    /// Other `[...]` tags as a JSON array.
-    pub tags_json: String,
-}
-
-/// A line of code.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FrameRecord {
-    /// Function path.
-    pub function: String,
-    /// File, relative to its crate.
-    pub file: String,
-    /// 1-based line.
-    pub line: i64,
-}
-
 /// What a user agent said about the program: parsed once per distinct user agent and shared.
+///
+/// The wire's [`UserAgent`](whakapapa_wire::UserAgent) in the form the ingest shares: its
+/// identity and test behind `Arc`s, one per program and test for all the agents that name them,
+/// and without what the store does not keep (`truncated`, `ua=`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentRecord {
-    /// The program identity (shared by every agent of the program).
-    pub identity: Arc<IdentityRecord>,
-    /// The test, if the user agent names one (shared like the identity).
-    pub test: Option<Arc<TestRecord>>,
+    /// The program identity (shared by every agent of the program); its text is the key of
+    /// `identities`.
+    pub identity: Arc<Identity>,
+    /// The test, if the user agent names one (shared like the identity); its name is the key
+    /// of `tests`.
+    pub test: Option<Arc<TestInfo>>,
     /// The purpose fingerprint in the user agent.
     pub fingerprint: Option<u64>,
     /// The frames the user agent carried, innermost first (possibly cut).
-    pub frames: Vec<FrameRecord>,
+    pub frames: Vec<Frame>,
 }
 
 /// One audit event, mapped and parsed, ready to store.
@@ -434,11 +398,11 @@ pub struct PurposeUpsert {
     /// The fingerprint.
     pub fingerprint: u64,
     /// The program identity.
-    pub identity: IdentityRecord,
+    pub identity: Identity,
     /// The test, if any.
-    pub test: Option<TestRecord>,
+    pub test: Option<TestInfo>,
     /// Every frame, innermost first.
-    pub frames: Vec<FrameRecord>,
+    pub frames: Vec<Frame>,
     /// The tracing span, if any.
     pub span: Option<String>,
     /// When the program first saw this purpose.

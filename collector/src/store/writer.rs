@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
+use whakapapa_wire::{Frame, Identity, TestInfo};
 
 use super::rollup::{Advance, Applied, Fold, NewRequest, Pending};
 use super::{
-    AgentRecord, Batch, BatchOutcome, Error, FrameRecord, IdentityRecord, PurposeUpsert, ReleaseId,
-    ReleaseRecord, RequestRecord, Result, RunId, StageRank, TestRecord, UserRecord, request_key,
+    AgentRecord, Batch, BatchOutcome, Error, PurposeUpsert, ReleaseId, ReleaseRecord,
+    RequestRecord, Result, RunId, StageRank, UserRecord, request_key,
 };
 
 /// Where a batch's outcome goes.
@@ -76,7 +77,7 @@ struct Caches {
     identities: HashMap<String, i64>,
     tests: HashMap<String, i64>,
     users: HashMap<String, i64>,
-    frames: HashMap<FrameRecord, i64>,
+    frames: HashMap<Frame, i64>,
     purposes: HashMap<u64, PurposeState>,
     endpoints: HashMap<i64, Vec<i64>>,
     /// Rollup deltas not yet folded in.
@@ -844,7 +845,7 @@ fn endpoint_ids<'c>(
     Ok(&caches.endpoints[&release.0])
 }
 
-fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &IdentityRecord) -> Result<i64> {
+fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &Identity) -> Result<i64> {
     if let Some(&id) = caches.identities.get(&i.text) {
         return Ok(id);
     }
@@ -857,12 +858,12 @@ fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &IdentityRecord) ->
         None => {
             tx.prepare_cached(
                 "INSERT INTO identities (text, name, version, os, arch, source, source_commit, \
-                 built_by, built_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 built_by, built_at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     i.text, i.name, i.version, i.os, i.arch, i.source, i.commit, i.built_by,
-                    i.built_at
+                    i.built_at, i.detail
                 ])
             })
             .map_err(sql("insert an identity"))?;
@@ -874,7 +875,7 @@ fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &IdentityRecord) ->
     Ok(id)
 }
 
-fn test_id(tx: &Transaction<'_>, caches: &mut Caches, t: &TestRecord) -> Result<i64> {
+fn test_id(tx: &Transaction<'_>, caches: &mut Caches, t: &TestInfo) -> Result<i64> {
     if let Some(&id) = caches.tests.get(&t.name) {
         return Ok(id);
     }
@@ -888,7 +889,11 @@ fn test_id(tx: &Transaction<'_>, caches: &mut Caches, t: &TestRecord) -> Result<
             tx.prepare_cached(
                 "INSERT INTO tests (name, sig, conformance, tags) VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut s| s.execute(params![t.name, t.sig, t.conformance, t.tags_json]))
+            .and_then(|mut s| {
+                // The tags are strings: serialising them cannot fail.
+                let tags = serde_json::to_string(&t.tags).unwrap_or_else(|_| "[]".into());
+                s.execute(params![t.name, t.sig, t.conformance, tags])
+            })
             .map_err(sql("insert a test"))?;
             tx.last_insert_rowid()
         }
@@ -927,7 +932,7 @@ fn user_id(tx: &Transaction<'_>, caches: &mut Caches, u: &UserRecord) -> Result<
     Ok(id)
 }
 
-fn frame_id(tx: &Transaction<'_>, caches: &mut Caches, f: &FrameRecord) -> Result<i64> {
+fn frame_id(tx: &Transaction<'_>, caches: &mut Caches, f: &Frame) -> Result<i64> {
     if let Some(&id) = caches.frames.get(f) {
         return Ok(id);
     }
@@ -988,7 +993,7 @@ fn replace_frames(
     tx: &Transaction<'_>,
     caches: &mut Caches,
     purpose_id: i64,
-    frames: &[FrameRecord],
+    frames: &[Frame],
     fresh: bool,
 ) -> Result<()> {
     if !fresh {

@@ -8,6 +8,7 @@ use whakapapa_collector::audit;
 use whakapapa_collector::ingest::Converter;
 use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Batch, ReleaseId, RequestRecord, RunId, Store};
+use whakapapa_collector::wire::{Frame, user_agent};
 
 use crate::events;
 
@@ -224,20 +225,13 @@ pub fn assert_foreign_keys_hold(path: &std::path::Path) {
     );
 }
 
-/// A whakapapa User-Agent (KEP.md grammar) with frames innermost first; `%`, `:`, `@` and
-/// space are percent-encoded in each function and file.
-pub fn whakapapa_ua(identity: &str, fp: &str, frames: &[(&str, &str, u32)]) -> String {
-    let enc = |s: &str| {
-        s.replace('%', "%25")
-            .replace(':', "%3A")
-            .replace('@', "%40")
-            .replace(' ', "%20")
-    };
-    let frames: Vec<String> = frames
+/// A whakapapa User-Agent as the library renders it, with frames innermost first.
+pub fn whakapapa_ua(identity: &str, fp: u64, frames: &[(&str, &str, u32)]) -> String {
+    let frames: Vec<Frame> = frames
         .iter()
-        .map(|(f, file, l)| format!("{}@{}:{l}", enc(f), enc(file)))
+        .map(|&(function, file, line)| Frame::new(function, file, line))
         .collect();
-    format!("{identity} whakapapa/1 fp={fp} {}", frames.join(" "))
+    user_agent::render(identity, None, fp, None, &frames)
 }
 
 /// The non-empty lines of `text`.

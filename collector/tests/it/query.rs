@@ -63,7 +63,7 @@ const CM_TEST: &str = "[sig-apps] ConfigMap should be created";
 fn ua_list_pods() -> String {
     ua(
         SHOP,
-        "00000000000000a1",
+        0xa1,
         &[
             (
                 "kube_client::api::Api<K>::list",
@@ -83,7 +83,7 @@ fn ua_list_pods() -> String {
 fn ua_patch_cm() -> String {
     ua(
         SHOP,
-        "00000000000000a2",
+        0xa2,
         &[
             (
                 "kube_client::api::Api<K>::patch",
@@ -212,7 +212,7 @@ fn run1() -> Vec<Ev> {
     };
     let dash_get = ua(
         DASH,
-        "00000000000000b1",
+        0xb1,
         &[
             (
                 "kube_client::api::Api<K>::get",
@@ -224,7 +224,7 @@ fn run1() -> Vec<Ev> {
     );
     let dash_watch = ua(
         DASH,
-        "00000000000000b2",
+        0xb2,
         &[
             (
                 "kube_client::api::Api<K>::watch",

@@ -1,6 +1,7 @@
 //! The store through its public API, on a real database file.
 
 use whakapapa_collector::store::{self, StageRank, Store};
+use whakapapa_collector::wire::{TRUNCATED_SUFFIX, audit_id};
 
 use crate::fixture::{Db, Ev};
 
@@ -138,10 +139,21 @@ fn requests_keep_who_and_what() {
 #[test]
 fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
     let db = Db::new();
-    let ua = "shop/v0.3.1 (linux/amd64) git/4f2a9c1 whakapapa/1 fp=9c0e4b7d12aa03f1 \
-              kube_client%3A%3Aapi%3A%3AApi<K>%3A%3Alist@kube-client-5.0.0/src/api/core_methods.rs:106 \
-              shop%3A%3Acount@src/inv.rs:42 shop%3A%3Ama...TRUNCATED";
-    db.apply(&[Ev::new("p1", "ResponseComplete", "list", "/api/v1/pods").ua(ua)]);
+    let identity = "shop/v0.3.1 (linux/amd64) git/4f2a9c1";
+    let list = (
+        "kube_client::api::Api<K>::list",
+        "kube-client-5.0.0/src/api/core_methods.rs",
+        106,
+    );
+    let frames = [
+        list,
+        ("shop::count", "src/inv.rs", 42),
+        ("shop::main", "src/main.rs", 17),
+    ];
+    let full = crate::fixture::whakapapa_ua(identity, 0x9c0e4b7d12aa03f1, &frames);
+    // Cut inside the last frame, as kube-apiserver cuts a longer user agent.
+    let ua = format!("{}{TRUNCATED_SUFFIX}", &full[..full.len() - 16]);
+    db.apply(&[Ev::new("p1", "ResponseComplete", "list", "/api/v1/pods").ua(&ua)]);
     let r = &db.request("p1")[0];
     assert_eq!(r.fingerprint.as_deref(), Some("9c0e4b7d12aa03f1"));
     let reader = db.store.reader().unwrap();
@@ -173,21 +185,48 @@ fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
     let c = db.counts();
     assert_eq!((c.purposes, c.complete_purposes), (1, 1));
     // a request whose user agent lost even its fingerprint joins through its Audit-ID
-    let audit_id = "9c0e4b7d-12aa-803f-855c-2e0f4a6b8c1d";
+    let id = audit_id::encode(0x9c0e4b7d12aa03f1, 0x2e0f4a6b8c1d);
+    let cut = format!("{}{TRUNCATED_SUFFIX}", &full[..identity.len() + 1]);
+    db.apply(&[Ev::new(&id, "ResponseComplete", "list", "/api/v1/pods").ua(&cut)]);
     assert_eq!(
-        whakapapa_collector::useragent::fingerprint_from_audit_id(audit_id),
-        Some(0x9c0e4b7d12aa03f1)
-    );
-    db.apply(&[
-        Ev::new(audit_id, "ResponseComplete", "list", "/api/v1/pods")
-            .ua("shop/v0.3.1 (linux/amd64) git/4f2a9c1 ...TRUNCATED"),
-    ]);
-    assert_eq!(
-        db.request(audit_id)[0].fingerprint.as_deref(),
+        db.request(&id)[0].fingerprint.as_deref(),
         Some("9c0e4b7d12aa03f1")
     );
     assert_eq!(db.counts().purposes, 1);
     crate::fixture::assert_foreign_keys_hold(&db.path());
+}
+
+/// kube-controller-manager names each controller after its commit; the store keeps it apart.
+#[test]
+fn identities_keep_what_follows_the_commit() {
+    let db = Db::new();
+    let kcm = "kube-controller-manager/v1.36.0 (linux/amd64) kubernetes/3f7a50f\
+               /system:serviceaccount:kube-system:job-controller";
+    db.apply(&[
+        Ev::new("k1", "ResponseComplete", "get", POD).ua(kcm),
+        Ev::new("k2", "ResponseComplete", "get", POD)
+            .ua("kubelet/v1.36.0 (linux/amd64) kubernetes/3f7a50f"),
+    ]);
+    let reader = store::open_reader(&db.path()).unwrap();
+    let mut rows = reader
+        .prepare("SELECT name, source_commit, detail FROM identities ORDER BY name")
+        .unwrap();
+    let rows: Vec<(String, String, Option<String>)> = rows
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (
+                "kube-controller-manager".to_owned(),
+                "3f7a50f".to_owned(),
+                Some("system:serviceaccount:kube-system:job-controller".to_owned())
+            ),
+            ("kubelet".to_owned(), "3f7a50f".to_owned(), None),
+        ]
+    );
 }
 
 #[test]

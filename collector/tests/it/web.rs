@@ -24,6 +24,7 @@ use whakapapa_collector::http::{self, AppState, Limits};
 use whakapapa_collector::ingest::Converter;
 use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Batch, ReleaseId, RunId, Store};
+use whakapapa_collector::wire::{Frame, user_agent};
 
 use crate::fixture::Ev;
 use crate::fixture::whakapapa_ua as ua;
@@ -349,7 +350,7 @@ const KUBECTL: &str = "kubectl/v1.0.0 (linux/amd64) kubernetes/6f6b2a1";
 fn shop_list() -> String {
     ua(
         SHOP,
-        "00000000000000a1",
+        0xa1,
         &[
             (
                 "kube_client::api::Api<K>::list",
@@ -369,7 +370,7 @@ fn shop_list() -> String {
 fn shop_patch() -> String {
     ua(
         SHOP,
-        "00000000000000a2",
+        0xa2,
         &[
             (
                 "kube_client::api::Api<K>::patch",
@@ -385,7 +386,7 @@ fn shop_patch() -> String {
 fn dash_get() -> String {
     ua(
         DASH,
-        "00000000000000b1",
+        0xb1,
         &[
             (
                 "kube_client::api::Api<K>::get",
@@ -992,19 +993,23 @@ fn page_loads_within_a_second_on_a_large_database() {
         let e = endpoints[(i as usize * 7) % endpoints.len()];
         let (verb, uri) = request_for(e);
         let app = i % 40;
-        let mut ua = format!("app-{app}/v1.0.{} (linux/amd64) git/{app:07x}", i % 3);
-        if i % 5 == 0 {
-            ua.push_str(&format!(" -- [sig-node] case {} [Conformance]", i % 300));
-        }
-        ua.push_str(&format!(" whakapapa/1 fp={i:016x}"));
-        ua.push_str(" kube_client::api::Api<K>::get@kube-client-5.0.0/src/api/core_methods.rs:80");
-        for d in 0..DEPTH {
-            let m = i % 97;
-            ua.push_str(&format!(
-                " app_{app}::module_{m}::step_{i}_{d}@src/module_{m}.rs:{}",
-                i * 10 + d
-            ));
-        }
+        let identity = format!("app-{app}/v1.0.{} (linux/amd64) git/{app:07x}", i % 3);
+        let test = (i % 5 == 0).then(|| format!("[sig-node] case {} [Conformance]", i % 300));
+        let m = i % 97;
+        let frames: Vec<Frame> = std::iter::once(Frame::new(
+            "kube_client::api::Api<K>::get",
+            "kube-client-5.0.0/src/api/core_methods.rs",
+            80,
+        ))
+        .chain((0..DEPTH).map(|d| {
+            Frame::new(
+                format!("app_{app}::module_{m}::step_{i}_{d}"),
+                format!("src/module_{m}.rs"),
+                i * 10 + d,
+            )
+        }))
+        .collect();
+        let ua = user_agent::render(&identity, test.as_deref(), u64::from(i), None, &frames);
         let code = if i % 11 == 0 { 404 } else { 200 };
         batch.push(
             Ev::new(

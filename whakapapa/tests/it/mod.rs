@@ -10,63 +10,46 @@ mod trap;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
+use whakapapa::wire::user_agent;
 use whakapapa::{PurposeLayer, Record, Settings};
 
-/// A user agent split as the collector's parser does (KEP.md grammar).
+/// A whakapapa user agent as the wire crate parses it, its frames as `function@file:line`
+/// text for the tests to match.
 #[derive(Debug)]
 pub struct ParsedUa {
+    /// Identity and ` -- ` test, as sent.
     pub head: String,
     pub fingerprint: u64,
+    /// The request's earlier user agent (`ua=`).
     pub ua: Option<String>,
-    /// `function@file:line` tokens, decoded, innermost first.
+    /// `function@file:line`, decoded, innermost first.
     pub frames: Vec<String>,
 }
 
-fn pct_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("escape"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).expect("utf-8")
-}
-
+/// Parses a user agent the layer sent, which must be a whakapapa one whose every token after
+/// the fingerprint is a frame or `ua=`.
 pub fn parse_ua(ua: &str) -> ParsedUa {
-    let at = ua
-        .rfind(" whakapapa/1 fp=")
-        .unwrap_or_else(|| panic!("no marker in {ua}"));
-    let mut tokens = ua[at + 1..].split(' ');
-    assert_eq!(tokens.next(), Some("whakapapa/1"));
-    let fp = tokens.next().unwrap().strip_prefix("fp=").unwrap();
-    assert_eq!(fp.len(), 16);
-    let mut parsed = ParsedUa {
-        head: ua[..at].to_owned(),
-        fingerprint: u64::from_str_radix(fp, 16).unwrap(),
-        ua: None,
-        frames: vec![],
-    };
-    for token in tokens {
-        if let Some(v) = token.strip_prefix("ua=") {
-            parsed.ua = Some(pct_decode(v));
-            continue;
-        }
-        let (function, rest) = token.split_once('@').expect("function@file:line");
-        let (file, line) = rest.rsplit_once(':').expect("file:line");
-        line.parse::<u32>().expect("line number");
-        parsed.frames.push(format!(
-            "{}@{}:{line}",
-            pct_decode(function),
-            pct_decode(file)
-        ));
+    let split = user_agent::split(ua);
+    let tail = split
+        .tail
+        .unwrap_or_else(|| panic!("not a whakapapa user agent: {ua}"));
+    let parsed = split.parse();
+    let frame_tokens = tail.tokens.split(' ').filter(|t| !t.starts_with("ua="));
+    assert_eq!(
+        frame_tokens.count(),
+        parsed.frames.len(),
+        "a token is no frame: {ua}"
+    );
+    ParsedUa {
+        head: split.head.to_owned(),
+        fingerprint: tail.fingerprint,
+        ua: parsed.original_ua,
+        frames: parsed
+            .frames
+            .iter()
+            .map(|f| format!("{}@{}:{}", f.function, f.file, f.line))
+            .collect(),
     }
-    parsed
 }
 
 /// The frame token a function of module `module` (under `tests::it`) at `line` must show.

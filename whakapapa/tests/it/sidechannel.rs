@@ -78,9 +78,9 @@ async fn records_are_posted_once_per_fingerprint() {
     );
     let seen = server.seen_with("billing-1");
     assert_eq!(seen.len(), 3);
-    let fps: Vec<String> = seen
+    let fps: Vec<u64> = seen
         .iter()
-        .map(|s| format!("{:016x}", super::parse_ua(&s.user_agent()).fingerprint))
+        .map(|s| super::parse_ua(&s.user_agent()).fingerprint)
         .collect();
     assert!(fps.iter().all(|fp| *fp == mine[0].fingerprint));
 }
@@ -145,6 +145,8 @@ async fn two_layers_on_one_spool_send_a_purpose_once() {
     assert_eq!(fps.len(), 2);
     assert_eq!(fps[0], fps[1]);
     let records = super::spool_records(&spool, |r| !r.is_empty());
-    let fp = format!("{:016x}", fps[0]);
-    assert_eq!(records.iter().filter(|r| r.fingerprint == fp).count(), 1);
+    assert_eq!(
+        records.iter().filter(|r| r.fingerprint == fps[0]).count(),
+        1
+    );
 }
