@@ -52,6 +52,7 @@ struct Stored {
     status: Option<i64>,
     identity: Option<String>,
     identity_name: Option<String>,
+    identity_detail: Option<String>,
     username: Option<String>,
 }
 
@@ -61,7 +62,7 @@ fn stored(db: &Path) -> Vec<Stored> {
     let mut stmt = conn
         .prepare(
             "SELECT r.audit_id, r.verb, r.request_uri, r.mapping, e.operation_id, r.status_code,
-                    i.text, i.name, u.name
+                    i.text, i.name, i.detail, u.name
                FROM requests r
                LEFT JOIN endpoints e ON e.id = r.endpoint_id
                LEFT JOIN identities i ON i.id = r.identity_id
@@ -79,7 +80,8 @@ fn stored(db: &Path) -> Vec<Stored> {
             status: row.get(5)?,
             identity: row.get(6)?,
             identity_name: row.get(7)?,
-            username: row.get(8)?,
+            identity_detail: row.get(8)?,
+            username: row.get(9)?,
         })
     })
     .expect("read requests")
@@ -419,6 +421,11 @@ async fn controller_manager_and_scheduler_traffic_is_mapped_to_their_identities(
         ua.starts_with("kube-controller-manager/v1.36.3 (linux/amd64) kubernetes/")
             && ua.ends_with("/system:serviceaccount:kube-system:replicaset-controller"),
         "the identity keeps the controller: {ua}"
+    );
+    assert_eq!(
+        created_pods.identity_detail.as_deref(),
+        Some("system:serviceaccount:kube-system:replicaset-controller"),
+        "the controller is its own field"
     );
     let statuses: BTreeMap<&str, usize> = by_kcm.iter().fold(BTreeMap::new(), |mut m, r| {
         *m.entry(r.verb.as_str()).or_default() += 1;
@@ -824,5 +831,116 @@ async fn a_custom_resource_is_stored_with_the_reason_it_is_not_mapped() {
     {
         assert_eq!(r.mapping, "unmapped:unknown_path", "{r:?}");
         assert_eq!(r.endpoint, None);
+    }
+}
+
+/// kube-apiserver's user-agent cut: a whakapapa user agent over 1024 bytes (as another
+/// implementation of the grammar, or an older library, could send) is audited as its first 1024
+/// bytes and `...TRUNCATED`; the collector keeps only whole frames of it, and the side channel's
+/// full purpose, joined by the fingerprint in the Audit-ID, completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_agent_over_1024_bytes_is_cut_by_kube_apiserver_and_joined_to_its_full_purpose() {
+    use whakapapa_wire::{Frame, Record, audit_id, user_agent};
+
+    let test =
+        "a_user_agent_over_1024_bytes_is_cut_by_kube_apiserver_and_joined_to_its_full_purpose";
+    let Some(options) = options(test) else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let options = options
+        .without_controllers()
+        .apiserver_arg(format!("--audit-log-path={}", log.path().display()));
+    let cluster = ControlPlane::start(options).await.unwrap();
+    let frames: Vec<Frame> = (0..40)
+        .map(|i| Frame::new(format!("deep::level_{i:02}"), "src/deep.rs", 100 + i))
+        .collect();
+    let identity = "deep/v1.0.0 (linux/amd64) git/0123abc";
+    let fingerprint = 0x5eed_0000_0000_0001;
+    // Rendered through the wire crate (whole frames up to 1024 bytes), then the frames that did
+    // not fit appended the way the grammar writes them.
+    let mut ua = user_agent::render(identity, None, fingerprint, None, &frames);
+    let kept = ua.matches('@').count();
+    for frame in &frames[kept..] {
+        ua.push(' ');
+        frame.push_token(&mut ua);
+    }
+    assert!(ua.len() > 1100, "{} bytes", ua.len());
+
+    let client = cluster.admin_client().await.unwrap();
+    let id = audit_id::encode(fingerprint, 7);
+    let request = http::Request::get("/api/v1/namespaces/default/configmaps")
+        .header("user-agent", &ua)
+        .header("audit-id", &id)
+        .body(Vec::new())
+        .unwrap();
+    client.request_text(request).await.unwrap();
+    // The full purpose, as the layer's side channel posts it.
+    let record = Record {
+        whakapapa: whakapapa_wire::RECORD_VERSION,
+        fingerprint,
+        identity: whakapapa_wire::Identity::parse(identity),
+        test: None,
+        frames: frames.clone(),
+        span: None,
+        seen_at: None,
+    };
+    let side = kube::Client::try_from(kube::Config::new(
+        cluster.side_channel_url().parse().unwrap(),
+    ))
+    .unwrap();
+    let post = http::Request::post("/purposes")
+        .header("content-type", "application/x-ndjson")
+        .body((serde_json::to_string(&record).unwrap() + "\n").into_bytes())
+        .unwrap();
+    let ack = side.request_text(post).await.unwrap();
+    assert!(ack.contains("\"stored\":1"), "{ack}");
+
+    let rows = wait_stored(&cluster.db(), "the deep request", |rows| {
+        rows.iter().any(|r| r.audit_id == id)
+    })
+    .await;
+    let stored = rows.iter().find(|r| r.audit_id == id).unwrap();
+    assert_eq!(
+        stored.endpoint.as_deref(),
+        Some("listCoreV1NamespacedConfigMap")
+    );
+    assert_eq!(stored.identity_name.as_deref(), Some("deep"));
+
+    // What the real server wrote (its log backend has the same events): 1024 bytes and the
+    // suffix; parsed, whole frames only.
+    let cut = format!("{}...TRUNCATED", &ua[..1024]);
+    let written: Vec<String> = std::fs::read_to_string(log.path())
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["auditID"] == id.as_str())
+        .map(|e| e["userAgent"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!written.is_empty());
+    assert!(written.iter().all(|w| *w == cut), "{written:?}");
+    let parsed = user_agent::parse(&cut);
+    assert!(parsed.truncated);
+    assert_eq!(parsed.fingerprint, Some(fingerprint));
+    assert!(parsed.frames.len() < frames.len());
+    assert_eq!(
+        parsed.frames[..],
+        frames[..parsed.frames.len()],
+        "whole frames only"
+    );
+
+    // Both the innermost line (in the cut user agent) and the outermost (side channel only)
+    // reach the endpoint.
+    for frame in [&frames[0], &frames[39]] {
+        let at = format!("{}:{}", frame.file, frame.line);
+        let answer = query(&cluster, "loc", &[("loc", &at)]).await;
+        let reached: Vec<&str> = answer["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["endpoint"].as_str().unwrap())
+            .collect();
+        assert_eq!(reached, ["listCoreV1NamespacedConfigMap"], "{at}: {answer}");
     }
 }
