@@ -29,6 +29,7 @@
 mod borrowed;
 mod scan;
 mod timestamp;
+mod yaml;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,7 @@ pub use borrowed::{AnnotationsRef, EventRef, ObjectRefRef, StatusRef, Text, User
 pub use scan::Format;
 pub use scan::line_of;
 pub(crate) use scan::{ArrayItems, skip_ws};
+pub use yaml::parse_yaml_lenient;
 
 /// The stage of request handling an event was written at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

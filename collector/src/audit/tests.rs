@@ -539,3 +539,127 @@ fn damaged_input_is_an_error_never_a_panic() {
         }
     }
 }
+
+/// A JSON event as YAML, the way `kubectl` and `yq` write one.
+fn yaml_of(json: &str) -> String {
+    serde_saphyr::to_string(&serde_json::from_str::<serde_json::Value>(json).unwrap()).unwrap()
+}
+
+#[test]
+fn reads_yaml_documents_and_streams() {
+    // Written by hand as audit2rbac's examples are: plain scalars, flow collections, a comment.
+    let hand = "# one event of a 1.8 cluster\n\
+        apiVersion: audit.k8s.io/v1beta1\n\
+        kind: Event\n\
+        metadata: {creationTimestamp: null}\n\
+        level: Metadata\n\
+        timestamp: 2017-11-02T14:20:05Z\n\
+        auditID: e1d2c3b4-a596-4788-b9ca-dbecfd0e1f20\n\
+        stage: ResponseComplete\n\
+        requestURI: /api/v1/namespaces/default/pods/web-0/log?container=nginx\n\
+        verb: get\n\
+        user:\n  username: admin\n  groups: [system:masters, system:authenticated]\n\
+        sourceIPs: [203.0.113.7]\n\
+        objectRef: {resource: pods, namespace: default, name: web-0, apiVersion: v1, subresource: log}\n\
+        responseStatus: {metadata: {}, code: 200}\n";
+    assert_eq!(sniff(hand.as_bytes()), Format::Yaml);
+    let (events, errors) = parse_yaml_lenient(hand.as_bytes()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(events, vec![parse_event(V1BETA1_18.as_bytes()).unwrap()]);
+
+    let list = yaml_of(&list("audit.k8s.io/v1", &[V1_METADATA, NON_RESOURCE]));
+    let v1_list = yaml_of(&format!(
+        r#"{{"kind":"List","apiVersion":"v1","items":[{V1ALPHA1_17}]}}"#
+    ));
+    let sequence = yaml_of(&format!("[{V1BETA1_REQUEST},{V1BETA1_18}]"));
+    let stream = format!(
+        "%YAML 1.2\n---\n{hand}---\n{list}...\n---\n{v1_list}--- # a sequence\n{sequence}---\n"
+    );
+    assert_eq!(sniff(stream.as_bytes()), Format::Yaml);
+    let (events, errors) = parse_yaml_lenient(stream.as_bytes()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let ids: Vec<&str> = events.iter().map(|e| &e.audit_id[..8]).collect();
+    assert_eq!(
+        ids,
+        [
+            "e1d2c3b4", "9c0e4b7d", "5d7c1a3b", "b6c0e5a7", "0b9f3c1e", "e1d2c3b4"
+        ]
+    );
+    // Each event reads as its JSON does.
+    assert_eq!(events[1], parse_event(V1_METADATA.as_bytes()).unwrap());
+    assert_eq!(events[3], parse_event(V1ALPHA1_17.as_bytes()).unwrap());
+    assert_eq!(events[4], parse_event(V1BETA1_REQUEST.as_bytes()).unwrap());
+}
+
+#[test]
+fn yaml_errors_say_which_document_and_why() {
+    let good = yaml_of(NON_RESOURCE);
+    let stream = format!(
+        "---\n{good}---\nkind: Pod\nmetadata: {{name: web-0}}\n---\n{good}---\nverb: [get\n---\nitems: [{{verb: get}}, {{verb: get, requestURI: /x}}]\n---\n42\n"
+    );
+    let (events, errors) = parse_yaml_lenient(stream.as_bytes()).unwrap();
+    assert_eq!(events.len(), 3);
+    let got: Vec<(usize, String)> = errors
+        .iter()
+        .map(|e| {
+            (
+                line_of(stream.as_bytes(), e.offset().unwrap()),
+                e.to_string(),
+            )
+        })
+        .collect();
+    let line = |text: &str| line_of(stream.as_bytes(), stream.find(text).unwrap());
+    let want = [
+        (line("kind: Pod"), "missing field `verb`"),
+        (line("verb: [get"), "invalid YAML"),
+        (line("items:"), "item 1: missing field `requestURI`"),
+        (
+            line("42"),
+            "expected an audit event, an EventList or a list of events",
+        ),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((line, message), (want_line, want_message)) in got.iter().zip(want) {
+        // A YAML syntax error may be found where its line ends, on the next.
+        let slack = usize::from(want_message == "invalid YAML");
+        assert!(
+            (want_line..=want_line + slack).contains(line),
+            "{line}: {message}"
+        );
+        assert!(message.contains(want_message), "{message}");
+    }
+    // Not UTF-8: rejected as a whole, at the bad byte.
+    let err = parse_yaml_lenient(b"verb: get\nrequestURI: /\xff\n").unwrap_err();
+    assert_eq!(err.offset(), Some(23), "{err}");
+}
+
+/// Cut or corrupted YAML is an error or fewer events, never a panic.
+#[test]
+fn damaged_yaml_is_an_error_never_a_panic() {
+    let stream = format!(
+        "---\n{}---\n{}",
+        yaml_of(V1_METADATA),
+        yaml_of(&list("audit.k8s.io/v1", &[NON_RESOURCE]))
+    );
+    let bytes = stream.as_bytes();
+    for cut in 0..bytes.len() {
+        if let Ok((events, _)) = parse_yaml_lenient(&bytes[..cut]) {
+            assert!(events.len() <= 2, "cut {cut}");
+        }
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut damaged = bytes.to_vec();
+        let at = (seed % damaged.len() as u64) as usize;
+        damaged[at] = b"{}[]\",:\\ x-\n&*!|>"[(seed >> 32) as usize % 17];
+        if let Ok((events, errors)) = parse_yaml_lenient(&damaged) {
+            for e in errors {
+                assert!(e.offset().is_none_or(|o| o <= damaged.len()), "{at}: {e}");
+            }
+            assert!(events.len() <= 3, "{at}");
+        }
+    }
+}
