@@ -18,6 +18,8 @@ mod ingest;
 mod query;
 #[path = "it/security.rs"]
 mod security;
+#[path = "it/shapes.rs"]
+mod shapes;
 #[path = "it/store.rs"]
 mod store;
 #[path = "it/web.rs"]
