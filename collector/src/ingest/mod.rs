@@ -458,14 +458,15 @@ impl Worker {
         match self.converter.line(line) {
             Ok(r) => p.requests.push(r),
             Err(e) => match audit::parse_batch(line) {
-                // A webhook body saved as one line.
-                Ok(events) if events.len() != 1 => {
-                    p.events += events.len() as u64 - 1;
+                // A webhook body (or a `List`) saved as one line, of any length: the line is
+                // not one event but as many as the list holds.
+                Ok(events) => {
+                    p.events = p.events - 1 + events.len() as u64;
                     for e in events {
                         p.requests.push(self.converter.record(e));
                     }
                 }
-                _ => p.malformed.push(malformed(source, n, e.to_string())),
+                Err(_) => p.malformed.push(malformed(source, n, e.to_string())),
             },
         }
     }

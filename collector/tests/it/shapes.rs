@@ -336,7 +336,8 @@ fn a_log_mixing_every_release_ingests_whole_and_once() {
 }
 
 /// The same kind of requests in every container: JSON lines, one JSON object, an
-/// `EventList`, a bare array, a `v1` `List`, YAML documents and a YAML stream, each also
+/// `EventList` (also one per line), a bare array, a `v1` `List`, YAML documents and a YAML
+/// stream, each also
 /// gzipped (the same requests again: nothing new), and what is not an event reported with its
 /// file and line.
 #[test]
@@ -359,6 +360,15 @@ fn every_container_is_read_and_a_copy_in_another_changes_nothing() {
         reqs.iter().flat_map(Req::stages).collect::<Vec<Value>>()
     };
     write("lines.log", lines(each(100)).as_bytes());
+    // One EventList per line (webhook bodies appended to a file), one event each, and an
+    // empty one.
+    let mut per_line = lines(
+        each(900)
+            .into_iter()
+            .map(|e| json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [e]})),
+    );
+    per_line.push_str("{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[]}\n");
+    write("eventlists.log", per_line.as_bytes());
     write(
         "eventlist.json",
         json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": each(200)})
@@ -438,8 +448,8 @@ fn every_container_is_read_and_a_copy_in_another_changes_nothing() {
 
     let db = dir.path().join("w.db");
     let out = ingest(&db, "5000", &[&inputs]);
-    // Seven containers and their gzipped copies, and the two mixed files.
-    assert!(out.contains("ingested 16 inputs"), "{out}");
+    // Eight containers and their gzipped copies, and the two mixed files.
+    assert!(out.contains("ingested 18 inputs"), "{out}");
     let copies = expected_events - 4; // the gzipped copies repeat all but the mixed files
     assert_eq!(
         figure(&out, "events read"),
