@@ -20,6 +20,8 @@ mod query;
 mod real_conformance;
 #[path = "it/security.rs"]
 mod security;
+#[path = "it/shapes.rs"]
+mod shapes;
 #[path = "it/store.rs"]
 mod store;
 #[path = "it/web.rs"]

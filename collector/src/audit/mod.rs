@@ -1,4 +1,5 @@
-//! Audit events (`audit.k8s.io/v1` and `v1beta1`) as kube-apiserver writes them.
+//! Audit events as every kube-apiserver release has written them (`audit.k8s.io/v1alpha1`,
+//! `v1beta1`, `v1`), in JSON or YAML.
 //!
 //! # Example
 //!
@@ -19,13 +20,16 @@
 //! Parsing goes straight from bytes into [`EventRef`] with serde derive, borrowing strings
 //! from the input ([`parse_event_ref`]); [`Event`] is its owned form. Fields we do not keep
 //! (`requestObject`, `responseObject`, ...) are skipped without building values, which is what
-//! makes ≥ 200k events/s possible. Fields that some versions, levels or stages omit are
-//! optional; `auditID`, `stage`, `requestURI`, `verb`, `user`, `level` and
-//! `requestReceivedTimestamp` are required and their absence is an error naming the field.
+//! makes ≥ 200k events/s possible. `verb` and `requestURI` are required (their absence is an
+//! error naming the field: what lacks them is not an event); every other field is missing
+//! from some version, level or stage and optional. The fields that older versions name
+//! otherwise are read into the current ones ([`Event`] says how), so the rest of the
+//! collector sees one shape.
 
 mod borrowed;
 mod scan;
 mod timestamp;
+mod yaml;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +37,7 @@ pub use borrowed::{AnnotationsRef, EventRef, ObjectRefRef, StatusRef, Text, User
 pub use scan::Format;
 pub use scan::line_of;
 pub(crate) use scan::{ArrayItems, skip_ws};
+pub use yaml::parse_yaml_lenient;
 
 /// The stage of request handling an event was written at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -159,21 +164,24 @@ pub struct Status {
     pub message: Option<String>,
 }
 
-/// One audit event: one stage of one API request.
+/// One audit event: one stage of one API request, in the one shape every version is read into.
 ///
-/// Deserialized through [`EventRef`] (one schema for both).
+/// Deserialized through [`EventRef`] (one schema for both). `verb` and `requestURI` are
+/// required: they make an object an event. Every other field may be absent, and each field
+/// says what it holds then.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// `audit.k8s.io/v1` or `audit.k8s.io/v1beta1`; absent in some log lines.
-    #[serde(default)]
+    /// `audit.k8s.io/v1`, `v1beta1` or `v1alpha1`; absent in some log lines.
     pub api_version: Option<String>,
-    /// The audit level the event was recorded at.
-    pub level: Level,
-    /// Unique per request (the client's `Audit-ID` header when it sent one).
+    /// The audit level the event was recorded at, if it says.
+    pub level: Option<Level>,
+    /// Unique per request (the client's `Audit-ID` header when it sent one). An event without
+    /// one (or with an empty one) gets `no-audit-id:` and a hash of what the stages of a
+    /// request share: verb, URI, user, impersonated user, source IPs, user agent, receive time.
     #[serde(rename = "auditID")]
     pub audit_id: String,
-    /// The stage the event was written at.
+    /// The stage the event was written at; `ResponseComplete` when the event has none.
     pub stage: Stage,
     /// The request URI as sent: path and query.
     #[serde(rename = "requestURI")]
@@ -181,30 +189,29 @@ pub struct Event {
     /// The Kubernetes verb (`get`, `list`, `watch`, `create`, ...), or the lowercase HTTP method
     /// for non-resource requests.
     pub verb: String,
-    /// The authenticated user.
+    /// The authenticated user (empty when the event has none).
     pub user: UserInfo,
     /// The user the request impersonated, if any.
-    #[serde(default)]
     pub impersonated_user: Option<UserInfo>,
     /// Source IPs, client first, then proxies.
-    #[serde(default, rename = "sourceIPs")]
+    #[serde(rename = "sourceIPs")]
     pub source_ips: Vec<String>,
     /// The User-Agent header (at most 1024 bytes plus `...TRUNCATED`).
-    #[serde(default)]
     pub user_agent: Option<String>,
-    /// The object the request is about; absent for non-resource requests.
-    #[serde(default)]
+    /// The object the request is about; absent for non-resource requests. v1alpha1's
+    /// `apiVersion: apps/v1` is read as `apiGroup: apps`, `apiVersion: v1`.
     pub object_ref: Option<ObjectRef>,
     /// The response status; absent before the response (RequestReceived).
-    #[serde(default)]
     pub response_status: Option<Status>,
-    /// When the apiserver received the request.
-    pub request_received_timestamp: jiff::Timestamp,
-    /// When this stage was reached.
+    /// When the apiserver received the request: `requestReceivedTimestamp` (µs), else
+    /// `timestamp` (v1alpha1 and v1beta1 of Kubernetes 1.7 and 1.8, to the second, the same
+    /// on every stage of a request), else unknown.
+    pub request_received_timestamp: Option<jiff::Timestamp>,
+    /// When this stage was reached: `stageTimestamp`, else `metadata.creationTimestamp`
+    /// (v1alpha1 and v1beta1 from 1.9 on), else unknown.
     pub stage_timestamp: Option<jiff::Timestamp>,
     /// The annotations we keep; the rest (long authorization reasons, admission details) are
     /// skipped unbuilt, which saves ~13 % of parse time on a Metadata event.
-    #[serde(default)]
     pub annotations: Annotations,
 }
 
@@ -221,15 +228,14 @@ pub struct Annotations {
 }
 
 impl Event {
-    /// `requestReceivedTimestamp` in microseconds since the Unix epoch.
-    pub fn received_us(&self) -> i64 {
-        timestamp_us(self.request_received_timestamp)
+    /// When the request was received, in microseconds since the Unix epoch, if the event says.
+    pub fn received_us(&self) -> Option<i64> {
+        self.request_received_timestamp.map(timestamp_us)
     }
 
-    /// `stageTimestamp − requestReceivedTimestamp` in microseconds, when the stage has one.
+    /// `stageTimestamp − requestReceivedTimestamp` in microseconds, when the event has both.
     pub fn latency_us(&self) -> Option<i64> {
-        self.stage_timestamp
-            .map(|stage| timestamp_us(stage) - self.received_us())
+        Some(timestamp_us(self.stage_timestamp?) - self.received_us()?)
     }
 
     /// The response status code, if the stage has one.

@@ -14,9 +14,11 @@ pub enum Format {
     /// One JSON document: an `EventList`, a JSON array, or a single (maybe pretty-printed)
     /// object.
     Document,
+    /// YAML: one document or a `---` separated stream of them.
+    Yaml,
     /// Nothing but whitespace.
     Empty,
-    /// Does not start like JSON at all.
+    /// Starts like neither JSON nor YAML.
     NotJson,
 }
 
@@ -154,8 +156,33 @@ pub(crate) fn sniff(input: &[u8]) -> Format {
                 None => Format::JsonLines,
             }
         }
+        Some(_) if looks_like_yaml(&input[start..]) => Format::Yaml,
         Some(_) => Format::NotJson,
     }
+}
+
+/// Whether text that does not start like JSON starts like YAML: its first line that is not a
+/// comment is a document marker or directive, a sequence item or a `key:` of a mapping.
+fn looks_like_yaml(input: &[u8]) -> bool {
+    let Some(line) = input
+        .split(|&b| b == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty() && !l.starts_with(b"#"))
+    else {
+        return false;
+    };
+    if line.starts_with(b"---") || line.starts_with(b"%") || line == b"-" {
+        return true;
+    }
+    if line.starts_with(b"- ") {
+        return true;
+    }
+    let key_start = matches!(line[0], b'"' | b'\'' | b'_') || line[0].is_ascii_alphanumeric();
+    let key_end = line.ends_with(b":")
+        || line
+            .windows(2)
+            .any(|w| w[0] == b':' && matches!(w[1], b' ' | b'\t'));
+    key_start && key_end
 }
 
 /// Finds the `items` array of the top-level object starting at `start`; `None` if the object
@@ -293,6 +320,17 @@ mod tests {
             ("{\"s\":\"}\\\"{\\n\"}\n{}", Format::JsonLines),
             ("\u{feff}{\"a\":1}\n{}", Format::JsonLines),
             ("hello", Format::NotJson),
+            ("not json at all\n", Format::NotJson),
+            ("---\nkind: EventList\n", Format::Yaml),
+            (
+                "# audit2rbac input\n\napiVersion: audit.k8s.io/v1\n",
+                Format::Yaml,
+            ),
+            ("%YAML 1.2\n---\n", Format::Yaml),
+            ("- auditID: a\n  verb: get\n", Format::Yaml),
+            ("items:\n- verb: get\n", Format::Yaml),
+            ("\u{feff}kind: Event\n", Format::Yaml),
+            ("http://example.com\n", Format::NotJson),
         ];
         for (input, want) in cases {
             assert_eq!(sniff(input.as_bytes()), *want, "input {input:?}");

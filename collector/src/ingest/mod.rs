@@ -87,7 +87,8 @@ pub struct Options {
     pub workers: usize,
     /// Longest line kept; longer ones are reported malformed without being held in memory.
     pub max_line: usize,
-    /// Largest `EventList` or JSON array file; larger ones are reported (write JSON lines).
+    /// Largest document file (`EventList`, JSON array, YAML); larger ones are reported (write
+    /// JSON lines).
     pub max_document: usize,
 }
 
@@ -142,8 +143,12 @@ enum Chunk {
         data: Vec<u8>,
         lines: Vec<(u64, usize, usize)>,
     },
-    /// A whole `EventList` / array document.
-    Document { source: Arc<str>, data: Vec<u8> },
+    /// A whole JSON document (`EventList`, `List`, array, one event) or YAML stream.
+    Document {
+        source: Arc<str>,
+        data: Vec<u8>,
+        yaml: bool,
+    },
     /// Input rejected by the reader itself (unreadable, not JSON, too long).
     Rejected(Vec<MalformedRecord>),
 }
@@ -306,9 +311,10 @@ impl Pipeline {
             Format::Empty => {}
             Format::NotJson => reject(
                 Some(1),
-                "not JSON: expected audit events as JSON lines or an EventList".into(),
+                "not JSON or YAML: expected audit events as JSON lines, an EventList or YAML"
+                    .into(),
             ),
-            Format::Document => {
+            Format::Document | Format::Yaml => {
                 let mut data = Vec::new();
                 let limit = self.options.max_document as u64;
                 match std::io::Read::read_to_end(
@@ -323,7 +329,11 @@ impl Pipeline {
                         ),
                     ),
                     Ok(_) => {
-                        let _ = tx.send(Chunk::Document { source: name, data });
+                        let _ = tx.send(Chunk::Document {
+                            source: name,
+                            data,
+                            yaml: format == Format::Yaml,
+                        });
                     }
                     Err(e) => reject(None, format!("cannot read: {e}")),
                 }
@@ -423,7 +433,7 @@ impl Worker {
                 self.shared.recycle(data, self.workers + 3);
                 p
             }
-            Chunk::Document { source, data } => self.document(&source, &data),
+            Chunk::Document { source, data, yaml } => self.document(&source, &data, yaml),
             Chunk::Rejected(malformed) => Parsed {
                 events: 0,
                 malformed,
@@ -449,21 +459,27 @@ impl Worker {
         match self.converter.line(line) {
             Ok(r) => p.requests.push(r),
             Err(e) => match audit::parse_batch(line) {
-                // A webhook body saved as one line.
-                Ok(events) if events.len() != 1 => {
-                    p.events += events.len() as u64 - 1;
+                // A webhook body (or a `List`) saved as one line, of any length: the line is
+                // not one event but as many as the list holds.
+                Ok(events) => {
+                    p.events = p.events - 1 + events.len() as u64;
                     for e in events {
                         p.requests.push(self.converter.record(e));
                     }
                 }
-                _ => p.malformed.push(malformed(source, n, e.to_string())),
+                Err(_) => p.malformed.push(malformed(source, n, e.to_string())),
             },
         }
     }
 
-    fn document(&mut self, source: &str, data: &[u8]) -> Parsed {
+    fn document(&mut self, source: &str, data: &[u8], yaml: bool) -> Parsed {
         let mut p = Parsed::default();
-        match audit::parse_batch_lenient(data) {
+        let parsed = if yaml {
+            audit::parse_yaml_lenient(data)
+        } else {
+            audit::parse_batch_lenient(data)
+        };
+        match parsed {
             Ok((events, errors)) => {
                 p.events = (events.len() + errors.len()) as u64;
                 for e in events {
@@ -478,6 +494,11 @@ impl Worker {
                     });
                 }
             }
+            Err(e) if yaml => p.malformed.push(MalformedRecord {
+                source: source.to_owned(),
+                line: e.offset().map(|o| audit::line_of(data, o) as u64),
+                reason: e.to_string(),
+            }),
             // Not one document after all (e.g. EventLists one per line): read it as lines.
             Err(_) => {
                 for (i, line) in data.split(|&b| b == b'\n').enumerate() {

@@ -79,6 +79,9 @@ impl Converter {
             .as_ref()
             .and_then(|a| a.fingerprint)
             .or_else(|| audit_id::decode(&e.audit_id));
+        // An event that does not say when its request was received is stored as received at
+        // 0 (the key is then its auditID alone), without a stage time: a latency needs both.
+        let received_us = e.received_us();
         let object = e.object_ref.unwrap_or_default();
         let source_ips = match e.source_ips.as_slice() {
             [] => None,
@@ -109,9 +112,9 @@ impl Converter {
         });
         RequestRecord {
             texts,
-            received_us: e.request_received_timestamp.as_microsecond(),
+            received_us: received_us.unwrap_or(0),
             stage: stage_rank(e.stage),
-            stage_us: e.stage_timestamp.map(|t| t.as_microsecond()),
+            stage_us: received_us.and(e.stage_timestamp.map(|t| t.as_microsecond())),
             endpoint_idx: mapping.endpoint().map(|i| i as u32),
             user: Some(self.user(&e.user)),
             impersonated_user: e.impersonated_user.as_ref().map(|u| self.user(u)),

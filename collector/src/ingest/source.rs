@@ -90,8 +90,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
 }
 
 /// Whether a file found in a directory is audit or purpose input: `*.log`, `*.json`,
-/// `*.jsonl`, `*.ndjson`, each maybe `.gz`, and rotated logs (`audit.log.1`,
-/// `audit-2026-11-20T10-00-00.log.gz`).
+/// `*.jsonl`, `*.ndjson`, `*.yaml`, `*.yml`, each maybe `.gz`, and rotated logs
+/// (`audit.log.1`, `audit-2026-11-20T10-00-00.log.gz`).
 pub fn looks_like_input(name: &str) -> bool {
     let mut stem = name.strip_suffix(".gz").unwrap_or(name);
     // a numeric rotation suffix: audit.log.1
@@ -101,7 +101,7 @@ pub fn looks_like_input(name: &str) -> bool {
     {
         stem = head;
     }
-    [".log", ".json", ".jsonl", ".ndjson"]
+    [".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml"]
         .iter()
         .any(|ext| stem.ends_with(ext))
 }
@@ -280,6 +280,8 @@ mod tests {
             ("events.json", true),
             ("purposes.jsonl", true),
             ("batch.ndjson.gz", true),
+            ("events.yaml", true),
+            ("audit2rbac.yml.gz", true),
             ("README.md", false),
             ("audit.log.bak", false),
             ("notes.txt.1", false),

@@ -136,11 +136,11 @@ fn bad_bodies_are_refused_with_the_reason_and_store_nothing() {
             .unwrap(),
         )
         .unwrap();
-        items["items"][1].as_object_mut().unwrap().remove("auditID");
+        items["items"][1].as_object_mut().unwrap().remove("verb");
         let (status, body) =
             post(&state, "/audit", serde_json::to_vec(&items).unwrap(), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(body.contains("missing field `auditID`"), "{body}");
+        assert!(body.contains("missing field `verb`"), "{body}");
         let (status, body) = post(&state, "/audit", b"not json".to_vec(), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         // over the body limit as sent, and once decompressed (a gzip bomb)
