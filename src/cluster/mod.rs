@@ -14,7 +14,7 @@
 //!
 //! let binaries = KubeBinaries::find().map_err(anyhow::Error::msg)?;
 //! let collector = whakapapa_e2e::cluster::collector_binary()?;
-//! let cluster = ControlPlane::start(Options::new(binaries, collector)).await?;
+//! let mut cluster = ControlPlane::start(Options::new(binaries, collector)).await?;
 //! let client = cluster.admin_client().await?;
 //! // ... make requests, then read what the collector stored:
 //! let db = cluster.stop_collector()?;
