@@ -25,6 +25,27 @@ pub struct Finished {
     pub api_server: String,
 }
 
+/// The controller's client for `config`: the whakapapa layer with purpose on, full purposes
+/// sent to `collector_url`.
+fn controller_client(
+    config: kube::Config,
+    collector_url: &str,
+) -> anyhow::Result<(kube::Client, PurposeLayer)> {
+    let mut identity = whakapapa::identity!();
+    identity.name = "shop-controller".to_owned();
+    // Purpose on by explicit settings, not the environment, so the quickstart needs none.
+    let settings = Settings::new(identity)
+        .with_purpose(true)
+        .with_collector_url(collector_url)
+        .context("bad collector URL")?;
+    let layer = PurposeLayer::new(settings);
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("cannot build the kube client")?
+        .with_layer(&layer)
+        .build();
+    Ok((client, layer))
+}
+
 /// Runs the controller against a stand-in API server that audits to a fresh collector on
 /// `db`, then waits until the audit batches and the full purposes are stored.
 pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
@@ -35,19 +56,8 @@ pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
             .context("cannot start the stand-in API server")?;
     let url = api_server.url();
 
-    let mut identity = whakapapa::identity!();
-    identity.name = "shop-controller".to_owned();
-    // Purpose on by explicit settings, not the environment, so the quickstart needs none.
-    let settings = Settings::new(identity)
-        .with_purpose(true)
-        .with_collector_url(&collector.url())
-        .context("bad collector URL")?;
-    let layer = PurposeLayer::new(settings);
     let config = kube::Config::new(url.parse().context("stand-in URL")?);
-    let client = kube::client::ClientBuilder::try_from(config)
-        .context("cannot build the kube client")?
-        .with_layer(&layer)
-        .build();
+    let (client, layer) = controller_client(config, &collector.url())?;
 
     controller::run(client)
         .await
@@ -81,17 +91,8 @@ pub async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
 
     let binaries = KubeBinaries::find().map_err(anyhow::Error::msg)?;
     let mut cluster = ControlPlane::start(Options::new(binaries, collector_binary()?)).await?;
-    let mut identity = whakapapa::identity!();
-    identity.name = "shop-controller".to_owned();
-    let settings = Settings::new(identity)
-        .with_purpose(true)
-        .with_collector_url(&cluster.side_channel_url())
-        .context("bad collector URL")?;
-    let layer = PurposeLayer::new(settings);
-    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await?)
-        .context("cannot build the kube client")?
-        .with_layer(&layer)
-        .build();
+    let (client, layer) =
+        controller_client(cluster.admin_config().await?, &cluster.side_channel_url())?;
     controller::run(client)
         .await
         .context("the controller failed")?;

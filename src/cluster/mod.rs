@@ -399,26 +399,21 @@ impl ControlPlane {
     /// Waits until the collector answers `/readyz`.
     pub async fn wait_collector_ready(&mut self, deadline: Instant) -> anyhow::Result<()> {
         let client = self.collector_client().await?;
-        loop {
-            if let Some(c) = self.collector.as_mut() {
-                c.check_running()?;
-            }
-            let ready = client
-                .request_text(http::Request::get("/readyz").body(Vec::new())?)
-                .await;
-            if ready.is_ok() {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the collector was not ready in time: {ready:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_ready(&client, "the collector", deadline).await
     }
 
     async fn wait_apiserver_ready(&mut self, deadline: Instant) -> anyhow::Result<()> {
         let client = self.admin_client().await?;
+        self.wait_ready(&client, "kube-apiserver", deadline).await
+    }
+
+    /// Polls `/readyz` through `client` until it answers 200, every component still running.
+    async fn wait_ready(
+        &mut self,
+        client: &kube::Client,
+        what: &str,
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
         loop {
             self.check_running()?;
             let ready = client
@@ -429,13 +424,13 @@ impl ControlPlane {
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "kube-apiserver was not ready in time: {ready:?}\n{}",
+                "{what} was not ready in time: {ready:?}\n{}",
                 self.apiserver
                     .as_ref()
                     .map(|c| c.tail(30))
                     .unwrap_or_default()
             );
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

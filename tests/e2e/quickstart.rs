@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use whakapapa_collector::query::Answer;
 
-const FILE: &str = "examples/quickstart/controller.rs";
+pub(super) const FILE: &str = "examples/quickstart/controller.rs";
 const SOURCE: &str = include_str!("../../examples/quickstart/controller.rs");
 
 /// The 1-based line of the only line of the controller containing `marker`.
-fn line_of(marker: &str) -> usize {
+pub(super) fn line_of(marker: &str) -> usize {
     let lines: Vec<usize> = SOURCE
         .lines()
         .enumerate()
@@ -38,7 +38,7 @@ fn line_of(marker: &str) -> usize {
 
 /// (function, the call on its line, endpoint, verb, requests) — what the controller does, by
 /// the line that does it.
-const EXPECTED: &[(&str, &str, &str, &str, u64)] = &[
+pub(super) const EXPECTED: &[(&str, &str, &str, &str, u64)] = &[
     (
         "ensure_namespace",
         "namespaces.create(",

@@ -5,7 +5,7 @@
 //!
 //! Without the binaries (or the collector binary) every test prints `SKIPPED: ...` and passes.
 
-use super::quickstart::controller;
+use super::quickstart::{EXPECTED, FILE, controller, line_of};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -16,9 +16,6 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use whakapapa_e2e::cluster::{ControlPlane, KubeBinaries, Options, collector_binary};
-
-const FILE: &str = "examples/quickstart/controller.rs";
-const SOURCE: &str = include_str!("../../examples/quickstart/controller.rs");
 
 /// One control plane at a time: each is several processes on a 2-core machine.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -132,90 +129,6 @@ fn percent(v: &str) -> String {
         .collect()
 }
 
-/// The 1-based line of the only line of the controller containing `marker`.
-fn line_of(marker: &str) -> usize {
-    let lines: Vec<usize> = SOURCE
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.contains(marker))
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(lines.len(), 1, "{marker:?} is on one line of {FILE}");
-    lines[0]
-}
-
-/// (function, the call on its line, endpoint, verb) the quickstart controller makes against a
-/// real kube-apiserver.
-const EXPECTED: &[(&str, &str, &str, &str)] = &[
-    (
-        "ensure_namespace",
-        "namespaces.create(",
-        "createCoreV1Namespace",
-        "create",
-    ),
-    (
-        "deploy_app",
-        "deployments.create(",
-        "createAppsV1NamespacedDeployment",
-        "create",
-    ),
-    (
-        "start_pods",
-        "pods.create(",
-        "createCoreV1NamespacedPod",
-        "create",
-    ),
-    (
-        "ensure_configmap",
-        "configmaps.get_opt(",
-        "readCoreV1NamespacedConfigMap",
-        "get",
-    ),
-    (
-        "ensure_configmap",
-        "configmaps.create(",
-        "createCoreV1NamespacedConfigMap",
-        "create",
-    ),
-    (
-        "ensure_configmap",
-        "configmaps.patch(",
-        "patchCoreV1NamespacedConfigMap",
-        "patch",
-    ),
-    (
-        "scale_deployment",
-        "deployments.patch_scale(",
-        "patchAppsV1NamespacedDeploymentScale",
-        "patch",
-    ),
-    (
-        "record_event",
-        "events.create(",
-        "createEventsV1NamespacedEvent",
-        "create",
-    ),
-    (
-        "renew_lease",
-        "leases.get_opt(",
-        "readCoordinationV1NamespacedLease",
-        "get",
-    ),
-    ("list_pods", "pods.list(", "listCoreV1NamespacedPod", "list"),
-    (
-        "read_logs",
-        "pods.logs(",
-        "readCoreV1NamespacedPodLog",
-        "get",
-    ),
-    (
-        "watch_pods",
-        "events.try_next()",
-        "listCoreV1NamespacedPod",
-        "list",
-    ),
-];
-
 /// Records the `Audit-ID` and `User-Agent` of every request leaving the whakapapa layer.
 #[derive(Clone, Default)]
 struct Sent(Arc<Mutex<Vec<(String, String)>>>);
@@ -247,6 +160,21 @@ impl Sent {
     }
 }
 
+/// The admin's client with the whakapapa layer on `settings`, and what it sent.
+async fn traced_admin_client(
+    cluster: &ControlPlane,
+    settings: whakapapa::Settings,
+) -> (kube::Client, whakapapa::PurposeLayer, Sent) {
+    let layer = whakapapa::PurposeLayer::new(settings);
+    let sent = Sent::default();
+    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await.unwrap())
+        .unwrap()
+        .with_layer(&sent.layer())
+        .with_layer(&layer)
+        .build();
+    (client, layer, sent)
+}
+
 /// kube-apiserver's audit webhook backend: every request of the quickstart controller (kube-rs
 /// with the whakapapa layer) is stored exactly once, under the `Audit-ID` the layer sent, mapped
 /// to the right endpoint and joined to the function and line that made it.
@@ -264,13 +192,7 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
         .with_purpose(true)
         .with_collector_url(&cluster.side_channel_url())
         .unwrap();
-    let layer = whakapapa::PurposeLayer::new(settings);
-    let sent = Sent::default();
-    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await.unwrap())
-        .unwrap()
-        .with_layer(&sent.layer())
-        .with_layer(&layer)
-        .build();
+    let (client, layer, sent) = traced_admin_client(&cluster, settings).await;
     controller::run(client).await.unwrap();
     let delivered = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10)))
         .await
@@ -300,7 +222,8 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
         assert!(ua.len() <= 1024 && !ua.ends_with("...TRUNCATED"), "{ua}");
     }
 
-    for &(function, call, endpoint, verb) in EXPECTED {
+    // The same lines reach the same endpoints, as often, as against the stand-in.
+    for &(function, call, endpoint, verb, hits) in EXPECTED {
         let at = format!("{FILE}:{}", line_of(call));
         let answer = query(&cluster, "loc", &[("loc", &at)]).await;
         let functions: Vec<&str> = answer["matched"]
@@ -316,15 +239,21 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
                     .all(|f| f.ends_with(&format!("controller::{function}"))),
             "{at} is in {function}; the collector says {functions:?}"
         );
-        let reached: Vec<(&str, &str)> = answer["endpoints"]
+        let reached: Vec<(&str, &str, u64)> = answer["endpoints"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["endpoint"].as_str().unwrap(), e["verb"].as_str().unwrap()))
+            .map(|e| {
+                (
+                    e["endpoint"].as_str().unwrap(),
+                    e["verb"].as_str().unwrap(),
+                    e["hits"].as_u64().unwrap(),
+                )
+            })
             .collect();
         assert!(
-            reached.contains(&(endpoint, verb)),
-            "{at} ({function}) should reach {endpoint} ({verb}), reaches {reached:?}"
+            reached.contains(&(endpoint, verb, hits)),
+            "{at} ({function}) should reach {endpoint} ({verb}) {hits} times, reaches {reached:?}"
         );
     }
 
@@ -660,13 +589,7 @@ async fn a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothi
         .await
         .unwrap();
     let settings = whakapapa::Settings::new(whakapapa::identity!()).with_purpose(true);
-    let layer = whakapapa::PurposeLayer::new(settings);
-    let sent = Sent::default();
-    let client = kube::client::ClientBuilder::try_from(cluster.admin_config().await.unwrap())
-        .unwrap()
-        .with_layer(&sent.layer())
-        .with_layer(&layer)
-        .build();
+    let (client, _layer, sent) = traced_admin_client(&cluster, settings).await;
     let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(client.clone(), "default");
     let create = |name: String| {
