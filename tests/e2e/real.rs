@@ -674,21 +674,24 @@ async fn a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothi
 }
 
 /// kube-apiserver's apiextensions server: a CRD created in the test and used. The CRD itself
-/// maps to its built-in endpoints; the custom resource's requests are stored with the reason
-/// they cannot be mapped yet (the embedded 1.36 catalog does not know the cluster's CRDs).
+/// maps to its built-in endpoints; under the embedded 1.36 catalog the custom resource's
+/// requests are stored with the reason they are not mapped, and under the live cluster's
+/// (`--openapi cluster`) they map to the CRD's endpoints, marked as an extension.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_custom_resource_is_stored_with_the_reason_it_is_not_mapped() {
+async fn a_custom_resource_maps_once_the_catalog_is_the_live_clusters() {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
-    let test = "a_custom_resource_is_stored_with_the_reason_it_is_not_mapped";
+    let test = "a_custom_resource_maps_once_the_catalog_is_the_live_clusters";
     let Some(options) = options(test) else {
         return;
     };
     let _one = ONE_AT_A_TIME.lock().await;
-    let cluster = ControlPlane::start(options.without_controllers())
-        .await
-        .unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let options = options
+        .without_controllers()
+        .apiserver_arg(format!("--audit-log-path={}", log.path().display()));
+    let cluster = ControlPlane::start(options).await.unwrap();
     let client = cluster.admin_client().await.unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
@@ -755,6 +758,78 @@ async fn a_custom_resource_is_stored_with_the_reason_it_is_not_mapped() {
         assert_eq!(r.mapping, "unmapped:unknown_path", "{r:?}");
         assert_eq!(r.endpoint, None);
     }
+
+    // With the live cluster's catalog (`--openapi cluster`, which reads the API server's
+    // OpenAPI through the kubeconfig) the same requests, from the API server's log backend, map
+    // to the CRD's endpoints, kept out of the conformance totals.
+    let db = cluster.dir().join("cluster-catalog.db");
+    let out = std::process::Command::new(collector_binary().unwrap())
+        .env("KUBECONFIG", cluster.kubeconfig("admin").unwrap())
+        .args(["ingest", "--openapi", "cluster", "--db"])
+        .arg(&db)
+        .arg(log.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = stored(&db);
+    let widgets: Vec<&Stored> = rows
+        .iter()
+        .filter(|r| {
+            r.uri
+                .starts_with("/apis/example.com/v1/namespaces/default/widgets")
+        })
+        .collect();
+    assert!(widgets.len() >= 3);
+    let endpoints: BTreeSet<&str> = widgets
+        .iter()
+        .map(|r| r.endpoint.as_deref().unwrap_or(r.mapping.as_str()))
+        .collect();
+    assert_eq!(
+        endpoints,
+        BTreeSet::from([
+            "createExampleComV1NamespacedWidget",
+            "listExampleComV1NamespacedWidget",
+            "readExampleComV1NamespacedWidget"
+        ])
+    );
+    let conn = whakapapa_collector::store::open_reader(&db).unwrap();
+    let marked: Vec<(String, String, i64, Option<String>)> = conn
+        .prepare(
+            "SELECT operation_id, category, eligible, ineligible_reason FROM endpoints \
+             WHERE api_group = 'example.com' ORDER BY operation_id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!marked.is_empty());
+    for (id, category, eligible, reason) in &marked {
+        assert_eq!(category, "example.com", "{id}");
+        assert_eq!(
+            *eligible, 0,
+            "{id} is an extension, never conformance eligible"
+        );
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.contains("CustomResourceDefinition")),
+            "{id}: {reason:?}"
+        );
+    }
+    // Kubernetes' own endpoints keep their eligibility.
+    let eligible: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM endpoints WHERE eligible = 1 AND api_group <> 'example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(eligible > 500, "{eligible} eligible built-in endpoints");
 }
 
 /// kube-apiserver's user-agent cut: a whakapapa user agent over 1024 bytes (as another

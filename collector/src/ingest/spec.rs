@@ -1,6 +1,8 @@
 //! Where the endpoint catalog comes from: the embedded 1.36 document, a file, an http(s) URL, or
-//! the live cluster's `/openapi/v2`; and what release label it gets.
+//! the live cluster's `/openapi/v2` (its CRDs' and aggregated APIs' endpoints marked as
+//! extensions); and what release label it gets.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -105,6 +107,10 @@ pub async fn load(
         SpecSource::Url(url) => (fetch(url).await?, None),
         SpecSource::Cluster => from_cluster().await?,
     };
+    let extensions = match source {
+        SpecSource::Cluster => cluster_extensions().await,
+        _ => BTreeMap::new(),
+    };
     let ineligible_json = match ineligible {
         Some(path) => std::fs::read(path).map_err(|e| Error::Input {
             path: path.to_path_buf(),
@@ -118,10 +124,11 @@ pub async fn load(
         }),
         reason: e.to_string(),
     })?;
-    let catalog = Catalog::from_openapi(&spec, Some(&list)).map_err(|e| Error::Spec {
+    let mut catalog = Catalog::from_openapi(&spec, Some(&list)).map_err(|e| Error::Spec {
         source_name: source.to_string(),
         reason: e.to_string(),
     })?;
+    mark_extensions(&mut catalog, &extensions);
     let label = release
         .map(str::to_owned)
         .or_else(|| {
@@ -252,6 +259,63 @@ async fn fetch(url: &str) -> Result<Vec<u8>, Error> {
         .await
         .map_err(|e| fail(format!("reading the body: {e}")))?;
     Ok(body.to_bytes().to_vec())
+}
+
+/// The API groups a live cluster serves through extensions, not Kubernetes itself: those of
+/// its CustomResourceDefinitions and of its aggregated APIServices (those with a service),
+/// with what serves them. Reading them needs `list` on both; without it (or any other
+/// failure) none are known, and the cluster's endpoints are taken as Kubernetes' own.
+async fn cluster_extensions() -> BTreeMap<String, &'static str> {
+    let mut groups = BTreeMap::new();
+    let Ok(client) = kube::Client::try_default().await else {
+        return groups;
+    };
+    for (uri, kind) in [
+        (
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            "CustomResourceDefinition",
+        ),
+        ("/apis/apiregistration.k8s.io/v1/apiservices", "APIService"),
+    ] {
+        let list = match http::Request::get(uri).body(Vec::new()) {
+            Ok(request) => client.request::<serde_json::Value>(request).await,
+            Err(_) => continue,
+        };
+        let list = match list {
+            Ok(list) => list,
+            Err(error) => {
+                tracing::warn!(%error, uri, "cannot tell the cluster's extensions from its own APIs");
+                continue;
+            }
+        };
+        for item in list["items"].as_array().into_iter().flatten() {
+            let spec = &item["spec"];
+            // An APIService without a service is served by kube-apiserver itself.
+            if kind == "APIService" && spec["service"].is_null() {
+                continue;
+            }
+            if let Some(group) = spec["group"].as_str().filter(|g| !g.is_empty()) {
+                groups.insert(group.to_owned(), kind);
+            }
+        }
+    }
+    groups
+}
+
+/// Endpoints of extension groups: their group is their category, and they are never
+/// conformance eligible (conformance is about Kubernetes' own APIs).
+fn mark_extensions(catalog: &mut Catalog, extensions: &BTreeMap<String, &'static str>) {
+    for endpoint in &mut catalog.endpoints {
+        let Some(kind) = endpoint.group.as_deref().and_then(|g| extensions.get(g)) else {
+            continue;
+        };
+        endpoint.category = endpoint.group.clone().unwrap_or_default();
+        endpoint.eligible = false;
+        endpoint.ineligible_reason = Some(format!(
+            "extension: served by a {kind}, not by Kubernetes itself"
+        ));
+        endpoint.ineligible_link = None;
+    }
 }
 
 async fn from_cluster() -> Result<(Vec<u8>, Option<String>), Error> {
