@@ -33,7 +33,7 @@
 //!
 //! [`flush`] (or [`PurposeLayer::flush`]) waits for the side channel and says what became of
 //! the full purposes, as a [`Flushed`]: how many were delivered, failed, dropped or are still
-//! pending; [`stats`] has the process's counters.
+//! pending; [`stats()`] has the process's counters.
 //!
 //! ```no_run
 //! let flushed = whakapapa::flush(std::time::Duration::from_secs(5));
