@@ -91,8 +91,9 @@ async fn control(client: kube::Client, reconciles: usize) -> anyhow::Result<()> 
     let n = count_shop_pods(&pods).await?;
     eprintln!("{n} shop pods");
     reconcile_shop_pods(pods, reconciles).await?;
-    if !whakapapa::flush(Duration::from_secs(5)) {
-        eprintln!("warning: some full purposes were not written before exit");
+    let flushed = whakapapa::flush(Duration::from_secs(5));
+    if !flushed.is_complete() {
+        eprintln!("warning: not every full purpose was delivered before exit: {flushed}");
     }
     Ok(())
 }

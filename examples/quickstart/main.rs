@@ -75,8 +75,11 @@ async fn run() -> anyhow::Result<()> {
             },
             collector.url()
         );
-        if !done.purposes_delivered {
-            println!("(the side channel did not drain in 5 s: some frames may be missing)");
+        if !done.purposes.is_complete() {
+            println!(
+                "(the side channel did not deliver everything in 5 s: {}; some frames may be missing)",
+                done.purposes
+            );
         }
         let answers = collector.answers();
         done.collector.shutdown().await?;

@@ -19,8 +19,8 @@ pub struct Finished {
     pub collector: Collector,
     /// The stand-in's audit backend after its last batch.
     pub audit: AuditStats,
-    /// Whether the side channel delivered every full purpose.
-    pub purposes_delivered: bool,
+    /// What became of the full purposes the side channel took.
+    pub purposes: whakapapa::Flushed,
     /// Where the stand-in API server listened.
     pub api_server: String,
 }
@@ -65,12 +65,11 @@ pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
 
     // Shutting the stand-in down sends its last audit batch; then the side channel drains.
     let audit = api_server.shutdown().await;
-    let purposes_delivered =
-        tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(5))).await?;
+    let purposes = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(5))).await?;
     Ok(Finished {
         collector,
         audit,
-        purposes_delivered,
+        purposes,
         api_server: url,
     })
 }
@@ -96,7 +95,10 @@ pub async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
     controller::run(client)
         .await
         .context("the controller failed")?;
-    tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10))).await?;
+    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10))).await?;
+    if !flushed.is_complete() {
+        eprintln!("warning: the side channel did not deliver everything: {flushed}");
+    }
 
     // kube-apiserver sends a batch at least every second: wait until what the collector knows
     // of the programs stops changing; on SIGTERM it folds its rollups and closes the file.

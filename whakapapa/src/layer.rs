@@ -6,7 +6,8 @@
 //! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
 //! use whakapapa::{PurposeLayer, Settings};
 //! let config = kube::Config::infer().await?;
-//! let layer = PurposeLayer::new(Settings::from_env(whakapapa::identity!())?);
+//! // Never fails: a bad WHAKAPAPA_* value is one warning, and just that part stays off.
+//! let layer = PurposeLayer::new(Settings::from_env(whakapapa::identity!()));
 //! let client = kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build();
 //! # Ok(()) }
 //! ```
@@ -27,8 +28,9 @@
 use crate::future::ResponseFuture;
 use crate::identity::Identity;
 use crate::purpose::{KeyMap, Purpose, Trace};
+use crate::sidechannel::Flushed;
 use crate::sidechannel::{self, SideChannel, Sinks};
-use crate::stats::{self, CAPTURE_FAILURES, PURPOSES_RESOLVED, REQUESTS};
+use crate::stats::{self, CAPTURE_FAILURES, PURPOSES_RESOLVED, REQUESTS, SETTINGS_REJECTED};
 use crate::wire;
 use http::Request;
 use http::header::{HeaderName, HeaderValue, USER_AGENT};
@@ -43,10 +45,18 @@ use tower::{BoxError, Layer, Service};
 
 /// Switches purpose on when set to anything but empty, `0`, `false`, `no` or `off`.
 pub const ENV_SUBMIT_PURPOSE: &str = "KUBE_CLIENT_SUBMIT_PURPOSE";
-/// Base URL of the collector; full purposes are posted to `{url}/purposes`.
+/// Base URL of the collector, `http://host[:port][/path]`; full purposes are posted to
+/// `{url}/purposes`.
 pub const ENV_COLLECTOR_URL: &str = "WHAKAPAPA_COLLECTOR_URL";
 /// A file full purposes are appended to as JSON lines.
 pub const ENV_SPOOL: &str = "WHAKAPAPA_SPOOL";
+/// Side-channel queue length, a whole number from 1 to [`QUEUE_CAPACITY_MAX`].
+pub const ENV_QUEUE_CAPACITY: &str = "WHAKAPAPA_QUEUE_CAPACITY";
+
+/// The side-channel queue length unless set otherwise.
+pub const QUEUE_CAPACITY_DEFAULT: usize = 1024;
+/// The longest side-channel queue: its slots are allocated up front.
+pub const QUEUE_CAPACITY_MAX: usize = 65_536;
 
 /// The `Audit-ID` request header kube-apiserver adopts as the audit event's ID.
 pub static AUDIT_ID: HeaderName = HeaderName::from_static("audit-id");
@@ -54,12 +64,12 @@ pub static AUDIT_ID: HeaderName = HeaderName::from_static("audit-id");
 /// Most distinct stacks remembered per layer; when full the memory starts over.
 const CACHE_MAX: usize = 4096;
 
-/// A setting whakapapa cannot use.
+/// A setting given in code that whakapapa cannot use.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsError {
     /// The collector URL is not a URL.
-    #[error("{ENV_COLLECTOR_URL} {url:?} is not a valid URL")]
+    #[error("collector URL {url:?} is not a valid URL")]
     CollectorUrl {
         /// The value given.
         url: String,
@@ -68,7 +78,7 @@ pub enum SettingsError {
         source: http::uri::InvalidUri,
     },
     /// The collector URL is not a plain `http://host[:port][/path]` URL.
-    #[error("{ENV_COLLECTOR_URL} {url:?} must be an http:// URL with a host")]
+    #[error("collector URL {url:?} must be an http:// URL with a host")]
     CollectorScheme {
         /// The value given.
         url: String,
@@ -87,7 +97,8 @@ pub struct Settings {
     pub collector_url: Option<http::Uri>,
     /// File full purposes are appended to.
     pub spool: Option<PathBuf>,
-    /// Side-channel queue length; records beyond it are dropped and counted.
+    /// Side-channel queue length (at most [`QUEUE_CAPACITY_MAX`]); records beyond it are
+    /// dropped and counted.
     pub queue_capacity: usize,
 }
 
@@ -99,7 +110,7 @@ impl Settings {
             identity,
             collector_url: None,
             spool: None,
-            queue_capacity: 1024,
+            queue_capacity: QUEUE_CAPACITY_DEFAULT,
         }
     }
 
@@ -111,17 +122,20 @@ impl Settings {
         }
     }
 
-    /// Reads [`ENV_SUBMIT_PURPOSE`], then, when it switches purpose on, [`ENV_COLLECTOR_URL`]
-    /// and [`ENV_SPOOL`]; a collector URL that is not `http://host[:port][/path]` is an error.
-    pub fn from_env(identity: Identity) -> Result<Self, SettingsError> {
+    /// Reads [`ENV_SUBMIT_PURPOSE`], then, when it switches purpose on, [`ENV_COLLECTOR_URL`],
+    /// [`ENV_SPOOL`] and [`ENV_QUEUE_CAPACITY`]. Never fails: a value it cannot use (a
+    /// collector URL that is not `http://host[:port][/path]`, a spool file this process cannot
+    /// create or append to, a capacity that is not a whole number from 1 to
+    /// [`QUEUE_CAPACITY_MAX`]) is logged once as a `tracing` warning naming the variable, the
+    /// value and the rule, counted in [`Stats::settings_rejected`](crate::Stats), and only
+    /// that part is left off (that sink, or the default capacity); requests still get
+    /// identity and purpose. An empty value counts as unset.
+    pub fn from_env(identity: Identity) -> Self {
         Self::from_vars(identity, |name| std::env::var(name).ok())
     }
 
     /// As [`from_env`](Self::from_env), reading variables through `var`.
-    pub fn from_vars(
-        identity: Identity,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, SettingsError> {
+    pub fn from_vars(identity: Identity, var: impl Fn(&str) -> Option<String>) -> Self {
         let purpose = var(ENV_SUBMIT_PURPOSE).is_some_and(|v| {
             let v = v.trim().to_ascii_lowercase();
             !matches!(v.as_str(), "" | "0" | "false" | "no" | "off")
@@ -131,16 +145,68 @@ impl Settings {
             ..Self::new(identity)
         };
         if !purpose {
-            // Switched off changes nothing, not even by failing on a side-channel setting.
-            return Ok(settings);
+            // Switched off changes nothing, not even a warning about a side-channel setting.
+            return settings;
         }
-        if let Some(url) = var(ENV_COLLECTOR_URL).filter(|u| !u.trim().is_empty()) {
-            settings = settings.with_collector_url(&url)?;
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(url) = set(ENV_COLLECTOR_URL) {
+            match settings.clone().with_collector_url(&url) {
+                Ok(with) => settings = with,
+                Err(err) => {
+                    let reason = match &err {
+                        SettingsError::CollectorUrl { source, .. } => source.to_string(),
+                        SettingsError::CollectorScheme { .. } => "no http scheme or host".into(),
+                    };
+                    reject(
+                        ENV_COLLECTOR_URL,
+                        &url,
+                        "must be an http://host[:port][/path] URL",
+                        &reason,
+                        "full purposes are not posted to a collector",
+                    );
+                }
+            }
         }
-        if let Some(spool) = var(ENV_SPOOL).filter(|s| !s.trim().is_empty()) {
-            settings = settings.with_spool(spool);
+        if let Some(spool) = set(ENV_SPOOL) {
+            // Opened now, so that a path it can never write is one warning, not one per batch.
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&spool);
+            match opened {
+                Ok(_) => settings.spool = Some(spool.into()),
+                Err(err) => reject(
+                    ENV_SPOOL,
+                    &spool,
+                    "must be a file this process can create or append to",
+                    &err,
+                    "full purposes are not spooled",
+                ),
+            }
         }
-        Ok(settings)
+        if let Some(capacity) = set(ENV_QUEUE_CAPACITY) {
+            let reason = match capacity.trim().parse::<usize>() {
+                Ok(n) if (1..=QUEUE_CAPACITY_MAX).contains(&n) => {
+                    settings.queue_capacity = n;
+                    None
+                }
+                Ok(n) => Some(format!("{n} is out of range")),
+                Err(err) => Some(err.to_string()),
+            };
+            if let Some(reason) = reason {
+                reject(
+                    ENV_QUEUE_CAPACITY,
+                    &capacity,
+                    &format!("must be a whole number from 1 to {QUEUE_CAPACITY_MAX}"),
+                    &reason,
+                    &format!(
+                        "the queue keeps its default length of {}",
+                        settings.queue_capacity
+                    ),
+                );
+            }
+        }
+        settings
     }
 
     /// Sets whether purpose is on.
@@ -149,7 +215,8 @@ impl Settings {
         self
     }
 
-    /// Posts full purposes to `{url}/purposes`.
+    /// Posts full purposes to `{url}/purposes`; an error unless `url` is
+    /// `http://host[:port][/path]`.
     pub fn with_collector_url(mut self, url: &str) -> Result<Self, SettingsError> {
         let uri: http::Uri = url
             .trim()
@@ -165,17 +232,39 @@ impl Settings {
         Ok(self)
     }
 
-    /// Appends full purposes to `path` as JSON lines.
+    /// Appends full purposes to `path` as JSON lines. A path that cannot be written is found
+    /// when records are delivered: counted in [`Stats::sink_failures`](crate::Stats) and
+    /// reported by [`PurposeLayer::flush`].
     pub fn with_spool(mut self, path: impl Into<PathBuf>) -> Self {
         self.spool = Some(path.into());
         self
     }
 
-    /// Sets the side-channel queue length.
+    /// Sets the side-channel queue length; 0 is taken as 1 and anything above
+    /// [`QUEUE_CAPACITY_MAX`] as that.
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity;
+        self.queue_capacity = capacity.clamp(1, QUEUE_CAPACITY_MAX);
         self
     }
+}
+
+/// An environment value that cannot be used: one warning naming the variable, the value and
+/// the rule, and a count in [`Stats::settings_rejected`](crate::Stats).
+fn reject(
+    variable: &str,
+    value: &str,
+    rule: &str,
+    reason: &dyn std::fmt::Display,
+    consequence: &str,
+) {
+    stats::bump(&SETTINGS_REJECTED);
+    tracing::warn!(
+        variable,
+        value,
+        rule,
+        reason = %reason,
+        "whakapapa: ignoring {variable}={value:?}: it {rule} ({reason}); {consequence}, requests still carry identity and purpose"
+    );
 }
 
 /// A purpose rendered once per stack and reused.
@@ -369,9 +458,9 @@ impl PurposeLayer {
         Self { shared }
     }
 
-    /// A layer from [`Settings::from_env`].
-    pub fn from_env(identity: Identity) -> Result<Self, SettingsError> {
-        Ok(Self::new(Settings::from_env(identity)?))
+    /// A layer from [`Settings::from_env`]; never fails (a bad value is a warning).
+    pub fn from_env(identity: Identity) -> Self {
+        Self::new(Settings::from_env(identity))
     }
 
     /// Whether requests get identity and purpose.
@@ -379,13 +468,14 @@ impl PurposeLayer {
         self.shared.is_some()
     }
 
-    /// Waits up to `timeout` until the side channel has written or posted every record queued
-    /// so far (call before exit); whether it got there. `true` when there is no side channel.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// Waits up to `timeout` until this layer's side channel has handled every record queued
+    /// so far (call before exit), and says what became of them: see [`Flushed`]. With no side
+    /// channel (purpose off, or no sink set) nothing was queued and it is complete at once.
+    pub fn flush(&self, timeout: Duration) -> Flushed {
         self.shared
             .as_ref()
             .and_then(|s| s.side.as_ref())
-            .is_none_or(|side| side.flush(timeout))
+            .map_or_else(Flushed::default, |side| side.flush(timeout))
     }
 }
 
@@ -580,39 +670,61 @@ mod tests {
             (&[(ENV_SUBMIT_PURPOSE, "true")][..], true),
             (&[(ENV_SUBMIT_PURPOSE, "yes")][..], true),
         ] {
-            let s = Settings::from_vars(id(), vars(pairs)).unwrap();
+            let s = Settings::from_vars(id(), vars(pairs));
             assert_eq!(s.purpose, on, "{pairs:?}");
         }
     }
 
     #[test]
     fn side_channel_settings_table() {
-        let on = Settings::from_vars(
-            id(),
-            vars(&[
-                (ENV_SUBMIT_PURPOSE, "1"),
-                (ENV_COLLECTOR_URL, "http://127.0.0.1:9/x"),
-                (ENV_SPOOL, "/tmp/p.jsonl"),
-            ]),
-        )
-        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("p.jsonl");
+        let spool_text = spool.to_str().unwrap().to_owned();
+        let on = Settings::from_vars(id(), |name| match name {
+            ENV_SUBMIT_PURPOSE => Some("1".into()),
+            ENV_COLLECTOR_URL => Some("http://127.0.0.1:9/x".into()),
+            ENV_SPOOL => Some(spool_text.clone()),
+            ENV_QUEUE_CAPACITY => Some(" 16 ".into()),
+            _ => None,
+        });
         assert_eq!(
             on.collector_url.unwrap().to_string(),
             "http://127.0.0.1:9/x"
         );
-        assert_eq!(on.spool.unwrap(), PathBuf::from("/tmp/p.jsonl"));
-        // Off: side-channel variables are not even read, so a bad one cannot fail the program.
-        let off = Settings::from_vars(id(), vars(&[(ENV_COLLECTOR_URL, "ftp://nope")])).unwrap();
+        assert_eq!(on.spool.unwrap(), spool);
+        assert_eq!(on.queue_capacity, 16);
+        // Off: side-channel variables are not even read, so a bad one cannot matter.
+        let off = Settings::from_vars(id(), vars(&[(ENV_COLLECTOR_URL, "ftp://nope")]));
         assert!(!off.purpose && off.collector_url.is_none() && off.spool.is_none());
-        let bad = Settings::from_vars(
-            id(),
-            vars(&[(ENV_SUBMIT_PURPOSE, "1"), (ENV_COLLECTOR_URL, "ftp://nope")]),
-        );
-        assert!(matches!(bad, Err(SettingsError::CollectorScheme { .. })));
     }
 
     #[test]
-    fn bad_collector_urls_are_errors() {
+    fn bad_env_values_leave_just_their_part_off() {
+        for (name, value) in [
+            (ENV_COLLECTOR_URL, "ftp://nope"),
+            (ENV_COLLECTOR_URL, "https://c:1"),
+            (ENV_COLLECTOR_URL, "http://exa mple"),
+            (ENV_SPOOL, "/nonexistent-dir-of-whakapapa/p.jsonl"),
+            (ENV_QUEUE_CAPACITY, "0"),
+            (ENV_QUEUE_CAPACITY, "65537"),
+            (ENV_QUEUE_CAPACITY, "lots"),
+        ] {
+            let s = Settings::from_vars(id(), |n| match n {
+                ENV_SUBMIT_PURPOSE => Some("1".into()),
+                n if n == name => Some(value.into()),
+                _ => None,
+            });
+            assert!(s.purpose, "{name}={value}");
+            assert!(
+                s.collector_url.is_none() && s.spool.is_none(),
+                "{name}={value}"
+            );
+            assert_eq!(s.queue_capacity, QUEUE_CAPACITY_DEFAULT, "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn bad_collector_urls_are_errors_from_code() {
         for (url, want) in [
             ("https://c:1", "must be an http:// URL"),
             ("/purposes", "must be an http:// URL"),
@@ -620,8 +732,19 @@ mod tests {
         ] {
             let err = Settings::new(id()).with_collector_url(url).unwrap_err();
             assert!(err.to_string().contains(want), "{url}: {err}");
-            assert!(err.to_string().contains(ENV_COLLECTOR_URL), "{err}");
+            assert!(err.to_string().contains(url), "{err}");
         }
+    }
+
+    #[test]
+    fn queue_capacity_from_code_is_clamped() {
+        assert_eq!(Settings::new(id()).with_queue_capacity(0).queue_capacity, 1);
+        assert_eq!(
+            Settings::new(id())
+                .with_queue_capacity(usize::MAX)
+                .queue_capacity,
+            QUEUE_CAPACITY_MAX
+        );
     }
 
     #[test]
@@ -632,6 +755,7 @@ mod tests {
             Ok::<_, std::io::Error>(http::Response::new(()))
         }));
         assert!(matches!(svc.inner, Inner::Off(_)));
-        assert!(layer.flush(Duration::from_millis(1)));
+        assert_eq!(layer.flush(Duration::from_millis(1)), Flushed::default());
+        assert!(layer.flush(Duration::from_millis(1)).is_complete());
     }
 }

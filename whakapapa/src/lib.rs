@@ -12,6 +12,36 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Environment
+//!
+//! [`Settings::from_env`] (behind [`client`], [`infer_client`] and [`PurposeLayer::from_env`])
+//! reads:
+//!
+//! | variable | value |
+//! |---|---|
+//! | `KUBE_CLIENT_SUBMIT_PURPOSE` | anything but empty, `0`, `false`, `no`, `off` switches purpose on; unset, the client is kube's own and no other variable is read |
+//! | `WHAKAPAPA_COLLECTOR_URL` | `http://host[:port][/path]`: full purposes are posted to `{url}/purposes` |
+//! | `WHAKAPAPA_SPOOL` | a file this process can create or append to: full purposes are appended as JSON lines |
+//! | `WHAKAPAPA_QUEUE_CAPACITY` | the side-channel queue length, 1 to 65536 (default 1024) |
+//!
+//! A bad value never stops the program nor fails a request: it is one `tracing` warning naming
+//! the variable, the value and the rule, a count in [`Stats::settings_rejected`], and that part
+//! alone is off (that sink, or the default length); requests keep identity and purpose. The
+//! builders used from code ([`Settings::with_collector_url`]) return an error instead.
+//!
+//! # Before exit
+//!
+//! [`flush`] (or [`PurposeLayer::flush`]) waits for the side channel and says what became of
+//! the full purposes, as a [`Flushed`]: how many were delivered, failed, dropped or are still
+//! pending; [`stats()`] has the process's counters.
+//!
+//! ```no_run
+//! let flushed = whakapapa::flush(std::time::Duration::from_secs(5));
+//! if !flushed.is_complete() {
+//!     eprintln!("whakapapa: {flushed}");
+//! }
+//! ```
+//!
 //! The wire format is specified in `KEP.md`; the [`wire`] crate (`whakapapa-wire`, shared with
 //! the collector) renders and parses it. The stack is captured when
 //! the request's future is first polled, on the caller's task (see [`layer`] for why, and how
@@ -29,33 +59,34 @@ mod warmup;
 pub use identity::Identity;
 pub use layer::{PurposeLayer, PurposeService, Settings, SettingsError};
 pub use purpose::Purpose;
+pub use sidechannel::Flushed;
 pub use stats::{Stats, stats};
 /// The wire format: `User-Agent` grammar, `Audit-ID` and side-channel [`Record`].
 pub use whakapapa_wire as wire;
 pub use whakapapa_wire::Record;
 
 /// Waits up to `timeout` until every layer's side channel has written or posted the full
-/// purposes queued so far; call it before the program exits. Whether they all got there.
-pub fn flush(timeout: std::time::Duration) -> bool {
+/// purposes queued so far; call it before the program exits. What became of them, summed over
+/// the layers: [`Flushed::is_complete`] only when every one was delivered. With no side channel
+/// in the process it returns at once, complete, with every count 0.
+pub fn flush(timeout: std::time::Duration) -> Flushed {
     sidechannel::flush_all(timeout)
 }
 
-/// Why a client could not be built.
+/// Why a client could not be built. Settings from the environment never are a reason: see
+/// [`Settings::from_env`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A whakapapa setting is invalid.
-    #[error("reading whakapapa settings")]
-    Settings(#[from] SettingsError),
     /// kube could not build its client.
     #[error("building the kube client")]
     Kube(#[from] kube::Error),
 }
 
 /// A `kube::Client` from `config`, with kube's default stack wrapped in a [`PurposeLayer`]
-/// configured from the environment ([`Settings::from_env`]).
+/// configured from the environment ([`Settings::from_env`]); fails only when kube does.
 pub fn client(config: kube::Config, identity: Identity) -> Result<kube::Client, Error> {
-    client_with(config, Settings::from_env(identity)?)
+    client_with(config, Settings::from_env(identity))
 }
 
 /// A `kube::Client` from `config` with a [`PurposeLayer`] from explicit settings.

@@ -21,6 +21,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
+/// The function of a frame whose name is unknown (line tables without names), in the user
+/// agent (the grammar's token for empty text) and in side-channel records alike.
+pub const UNKNOWN_FUNCTION: &str = "?";
+
 /// How many instruction pointers a capture keeps; deeper stacks lose their outermost frames.
 pub const MAX_IPS: usize = 256;
 
@@ -239,6 +243,13 @@ impl Purpose {
         let (frames, local) = kept
             .into_iter()
             .filter_map(|(function, file, line, local)| {
+                // A nameless frame gets the user agent's placeholder, so that the full purpose
+                // and the header say the same thing (the fingerprint above is unchanged).
+                let function = if function.is_empty() {
+                    UNKNOWN_FUNCTION.to_owned()
+                } else {
+                    function
+                };
                 Some((Frame::new(function, file?, line?), local))
             })
             .unzip();
@@ -646,11 +657,14 @@ mod tests {
         assert_eq!(
             p.frames,
             vec![
-                Frame::new("", "kube-client-5.0.0/src/api/core_methods.rs", 33),
-                Frame::new("", "src/inventory.rs", 42),
-                Frame::new("", "src/main.rs", 17),
+                Frame::new("?", "kube-client-5.0.0/src/api/core_methods.rs", 33),
+                Frame::new("?", "src/inventory.rs", 42),
+                Frame::new("?", "src/main.rs", 17),
             ]
         );
+        // The header says what the record says.
+        let ua = crate::wire::user_agent::render("x", None, p.fingerprint, None, &p.frames);
+        assert!(ua.contains(" ?@src/inventory.rs:42 "), "{ua}");
     }
 
     #[test]

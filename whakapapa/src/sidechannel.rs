@@ -33,10 +33,81 @@ pub(crate) struct Sinks {
     pub(crate) spool: Option<PathBuf>,
 }
 
+/// What a flush found: of the full-purpose records the side channel(s) took since they
+/// started, how many got to every sink, how many did not, and how many are still on their way.
+///
+/// Counts are of records (one per new purpose), for the life of the side channel, as they
+/// stood when the flush returned.
+///
+/// ```no_run
+/// let flushed = whakapapa::flush(std::time::Duration::from_secs(5));
+/// if !flushed.is_complete() {
+///     eprintln!("whakapapa: {flushed}");
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Flushed {
+    /// Records every sink accepted: appended to the spool and/or posted to the collector.
+    pub delivered: u64,
+    /// Records at least one sink did not take (a failed spool write or collector post); they
+    /// are not tried again.
+    pub failed: u64,
+    /// Purposes dropped because the queue was full and not queued again since (the next
+    /// request on that path tries again).
+    pub dropped: u64,
+    /// Records queued but not yet written or posted when the timeout ran out.
+    pub pending: u64,
+}
+
+impl Flushed {
+    /// Whether every purpose was delivered: nothing failed, dropped or still pending.
+    pub fn is_complete(&self) -> bool {
+        self.failed == 0 && self.dropped == 0 && self.pending == 0
+    }
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            delivered: self.delivered + other.delivered,
+            failed: self.failed + other.failed,
+            dropped: self.dropped + other.dropped,
+            pending: self.pending + other.pending,
+        }
+    }
+}
+
+impl std::fmt::Display for Flushed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} purposes delivered, {} failed, {} dropped, {} pending",
+            self.delivered, self.failed, self.dropped, self.pending
+        )
+    }
+}
+
 #[derive(Default)]
 struct Progress {
     queued: u64,
-    done: u64,
+    delivered: u64,
+    failed: u64,
+    /// Fingerprints dropped for a full queue and not queued since.
+    dropped: HashSet<u64>,
+}
+
+impl Progress {
+    fn done(&self) -> u64 {
+        self.delivered + self.failed
+    }
+
+    fn flushed(&self) -> Flushed {
+        Flushed {
+            delivered: self.delivered,
+            failed: self.failed,
+            dropped: self.dropped.len() as u64,
+            pending: self.queued.saturating_sub(self.done()),
+        }
+    }
 }
 
 /// Records queued and done, and the condition `flush` waits on.
@@ -46,27 +117,31 @@ type Shared = Arc<Tally>;
 /// Every side channel of the process, for [`flush_all`].
 static ALL: Mutex<Vec<std::sync::Weak<Tally>>> = Mutex::new(Vec::new());
 
-/// Waits up to `timeout` until every side channel of the process has written or posted what
-/// was queued so far; whether they all got there.
-pub fn flush_all(timeout: Duration) -> bool {
+/// Waits up to `timeout` until every side channel of the process has handled what was queued
+/// so far; what became of their records, summed.
+pub fn flush_all(timeout: Duration) -> Flushed {
     let deadline = Instant::now() + timeout;
     let live: Vec<Shared> = {
         let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
         all.retain(|w| w.strong_count() > 0);
         all.iter().filter_map(std::sync::Weak::upgrade).collect()
     };
-    live.iter()
-        .all(|p| wait_done(p, deadline.saturating_duration_since(Instant::now())))
+    live.iter().fold(Flushed::default(), |sum, p| {
+        sum.add(wait_done(
+            p,
+            deadline.saturating_duration_since(Instant::now()),
+        ))
+    })
 }
 
-fn wait_done(progress: &(Mutex<Progress>, Condvar), timeout: Duration) -> bool {
+fn wait_done(progress: &Tally, timeout: Duration) -> Flushed {
     let (lock, cvar) = progress;
     let progress = lock.lock().unwrap_or_else(PoisonError::into_inner);
     let target = progress.queued;
     let (progress, _) = cvar
-        .wait_timeout_while(progress, timeout, |p| p.done < target)
+        .wait_timeout_while(progress, timeout, |p| p.done() < target)
         .unwrap_or_else(PoisonError::into_inner);
-    progress.done >= target
+    progress.flushed()
 }
 
 /// Fingerprints whose record went to a destination, process-wide: `(destination, fingerprint)`.
@@ -95,7 +170,8 @@ impl SideChannel {
                 .hash(&mut h);
             h.finish()
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let capacity = capacity.clamp(1, crate::layer::QUEUE_CAPACITY_MAX);
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
         let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
         let worker_progress = progress.clone();
         let spawned = std::thread::Builder::new()
@@ -134,9 +210,11 @@ impl SideChannel {
         match self.tx.try_send(record) {
             Ok(()) => {
                 progress.queued += 1;
+                progress.dropped.remove(&fingerprint);
                 stats::bump(&RECORDS_QUEUED);
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                progress.dropped.insert(fingerprint);
                 drop(progress);
                 // Forget it, so the next request on this path tries again.
                 sent().remove(&(self.destination, fingerprint));
@@ -151,8 +229,8 @@ impl SideChannel {
     }
 
     /// Waits until every record queued so far was written or posted (or failed), at most
-    /// `timeout`; whether it got there.
-    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+    /// `timeout`; what became of the records.
+    pub(crate) fn flush(&self, timeout: Duration) -> Flushed {
         wait_done(&self.progress, timeout)
     }
 }
@@ -193,14 +271,22 @@ impl Worker {
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
-            self.deliver(&batch);
+            let delivered = self.deliver(&batch);
             let (lock, cvar) = progress;
-            lock.lock().unwrap_or_else(PoisonError::into_inner).done += batch.len() as u64;
+            let mut progress = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            if delivered {
+                progress.delivered += batch.len() as u64;
+            } else {
+                progress.failed += batch.len() as u64;
+            }
+            drop(progress);
             cvar.notify_all();
         }
     }
 
-    fn deliver(&mut self, batch: &[Record]) {
+    /// Hands `batch` to every sink; whether they all took it.
+    fn deliver(&mut self, batch: &[Record]) -> bool {
+        let mut all = true;
         let mut body = Vec::with_capacity(batch.len() * 512);
         for record in batch {
             // A `Record` holds only strings and numbers: serialising it cannot fail.
@@ -217,6 +303,7 @@ impl Worker {
             match written {
                 Ok(()) => stats::add(&RECORDS_SPOOLED, batch.len() as u64),
                 Err(err) => {
+                    all = false;
                     stats::bump(&SINK_FAILURES);
                     tracing::warn!(path = %path.display(), error = %err, "whakapapa: appending purposes to the spool failed");
                 }
@@ -226,11 +313,13 @@ impl Worker {
             match self.post(&url, body) {
                 Ok(()) => stats::add(&RECORDS_POSTED, batch.len() as u64),
                 Err(reason) => {
+                    all = false;
                     stats::bump(&SINK_FAILURES);
                     tracing::warn!(url = %url, reason, "whakapapa: posting purposes to the collector failed");
                 }
             }
         }
+        all
     }
 
     fn post(&mut self, base: &http::Uri, body: Vec<u8>) -> Result<(), String> {
@@ -343,9 +432,13 @@ mod tests {
         for fp in 0..200u64 {
             side.submit(fp, record(&id, fp, None, vec![], None));
         }
-        assert!(side.flush(Duration::from_secs(10)));
+        let flushed = side.flush(Duration::from_secs(10));
         let lines = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
         let dropped = stats::stats().records_dropped - before;
+        assert_eq!(flushed.delivered, lines);
+        assert_eq!((flushed.failed, flushed.pending), (0, 0));
+        assert_eq!(flushed.dropped, dropped);
+        assert!(!flushed.is_complete());
         assert!(lines >= 1);
         assert!(
             dropped >= 1,
@@ -355,7 +448,7 @@ mod tests {
         // The first record always finds the queue empty; the same fingerprint again is not sent.
         assert!(!side.wants(0));
         side.submit(0, record(&id, 0, None, vec![], None));
-        assert!(side.flush(Duration::from_secs(10)));
+        assert_eq!(side.flush(Duration::from_secs(10)), flushed);
         let lines_after = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
         assert_eq!(lines_after, lines);
     }

@@ -4,6 +4,7 @@ mod passthrough;
 mod plain;
 mod release;
 mod requests;
+mod settings;
 mod sidechannel;
 pub mod standin;
 mod trap;

@@ -12,10 +12,10 @@ use std::time::Duration;
 use whakapapa::{PurposeLayer, Record, Settings};
 
 /// Content type and body of each post.
-type Bodies = Arc<Mutex<Vec<(String, String)>>>;
+pub type Bodies = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A stand-in for the collector's `POST /purposes`, keeping what it receives.
-async fn stand_in_collector() -> (String, Bodies) {
+pub async fn stand_in_collector() -> (String, Bodies) {
     let bodies: Bodies = Arc::default();
     async fn purposes(State(b): State<Bodies>, headers: http::HeaderMap, body: String) {
         let ct = headers
@@ -51,7 +51,7 @@ async fn records_are_posted_once_per_fingerprint() {
     let layer = PurposeLayer::new(settings);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let line = get_three_times_for_billing(&api).await;
-    assert!(layer.flush(Duration::from_secs(10)));
+    let flushed = layer.flush(Duration::from_secs(10));
     let bodies = bodies.lock().unwrap().clone();
     let records: Vec<Record> = bodies
         .iter()
@@ -71,6 +71,12 @@ async fn records_are_posted_once_per_fingerprint() {
         })
         .collect();
     assert_eq!(mine.len(), 1, "once per fingerprint: {records:?}");
+    assert!(flushed.is_complete(), "{flushed}");
+    assert_eq!(flushed.delivered, records.len() as u64, "{flushed}");
+    assert_eq!(
+        (flushed.failed, flushed.dropped, flushed.pending),
+        (0, 0, 0)
+    );
     let f = &mine[0].frames[1];
     assert_eq!(
         format!("{}@{}:{}", f.function, f.file, f.line),
@@ -114,7 +120,13 @@ async fn an_unreachable_collector_never_fails_a_request() {
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let before = whakapapa::stats().sink_failures;
     api.get("collector-down-1").await.unwrap();
-    assert!(layer.flush(Duration::from_secs(20)));
+    let flushed = layer.flush(Duration::from_secs(20));
+    assert!(!flushed.is_complete(), "{flushed}");
+    assert_eq!(
+        (flushed.delivered, flushed.failed, flushed.pending),
+        (0, 1, 0),
+        "{flushed}"
+    );
     assert!(whakapapa::stats().sink_failures > before);
     assert_eq!(server.seen_with("collector-down-1").len(), 1);
 }
@@ -135,7 +147,7 @@ async fn two_layers_on_one_spool_send_a_purpose_once() {
         let layer = PurposeLayer::new(super::settings(&spool));
         let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
         list_for_two_clients(&api).await;
-        assert!(layer.flush(Duration::from_secs(10)));
+        assert!(layer.flush(Duration::from_secs(10)).is_complete());
     }
     let fps: Vec<u64> = server
         .seen_with("two%3Dclients")
