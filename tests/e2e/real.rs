@@ -20,6 +20,13 @@ use whakapapa_e2e::cluster::{ControlPlane, KubeBinaries, Options, collector_bina
 /// One control plane at a time: each is several processes on a 2-core machine.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The options for `test`'s control plane and its turn (one at a time), or `None` and a
+/// `SKIPPED` line without the binaries.
+async fn real_cluster(test: &str) -> Option<(Options, tokio::sync::MutexGuard<'static, ()>)> {
+    let options = options(test)?;
+    Some((options, ONE_AT_A_TIME.lock().await))
+}
+
 /// The options for a control plane, or `None` (and a `SKIPPED` line) without the binaries.
 fn options(test: &str) -> Option<Options> {
     let binaries = match KubeBinaries::find() {
@@ -180,10 +187,11 @@ async fn traced_admin_client(
 /// to the right endpoint and joined to the function and line that made it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_apiserver_audits_each_request_of_the_controller_once() {
-    let Some(options) = options("kube_apiserver_audits_each_request_of_the_controller_once") else {
+    let Some((options, _one)) =
+        real_cluster("kube_apiserver_audits_each_request_of_the_controller_once").await
+    else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let cluster = ControlPlane::start(options).await.unwrap();
 
     let mut identity = whakapapa::identity!();
@@ -279,11 +287,12 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
 /// controller's service account kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_manager_and_scheduler_traffic_is_mapped_to_their_identities() {
-    let test = "controller_manager_and_scheduler_traffic_is_mapped_to_their_identities";
-    let Some(options) = options(test) else {
+    let Some((options, _one)) =
+        real_cluster("controller_manager_and_scheduler_traffic_is_mapped_to_their_identities")
+            .await
+    else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let cluster = ControlPlane::start(options).await.unwrap();
     let client = cluster.admin_client().await.unwrap();
     // A deployment: the deployment controller creates its replica set, the replica set
@@ -371,11 +380,11 @@ async fn controller_manager_and_scheduler_traffic_is_mapped_to_their_identities(
 /// discovery and `/openapi/v3` are all stored, mapped or non-resource, none dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_requests_are_stored_mapped_or_non_resource() {
-    let test = "kubectl_requests_are_stored_mapped_or_non_resource";
-    let Some(options) = options(test) else {
+    let Some((options, _one)) =
+        real_cluster("kubectl_requests_are_stored_mapped_or_non_resource").await
+    else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let kubectl_bin = KubeBinaries::find().unwrap().path("kubectl");
     let cluster = ControlPlane::start(options).await.unwrap();
     let kubeconfig = cluster.kubeconfig("admin").unwrap();
@@ -464,11 +473,11 @@ async fn kubectl_requests_are_stored_mapped_or_non_resource() {
 /// and the collector's URL in every container; one in another namespace comes back unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_webhook_switches_purpose_on_in_labelled_namespaces() {
-    let test = "admission_webhook_switches_purpose_on_in_labelled_namespaces";
-    let Some(options) = options(test) else {
+    let Some((options, _one)) =
+        real_cluster("admission_webhook_switches_purpose_on_in_labelled_namespaces").await
+    else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let cluster = ControlPlane::start(options).await.unwrap();
     let client = cluster.admin_client().await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -582,10 +591,9 @@ async fn admission_webhook_switches_purpose_on_in_labelled_namespaces() {
 async fn a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothing_acknowledged() {
     let test =
         "a_collector_that_is_down_or_frozen_never_fails_requests_and_loses_nothing_acknowledged";
-    let Some(options) = options(test) else {
+    let Some((options, _one)) = real_cluster(test).await else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = ControlPlane::start(options.without_controllers())
         .await
         .unwrap();
@@ -683,11 +691,11 @@ async fn a_custom_resource_maps_once_the_catalog_is_the_live_clusters() {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
-    let test = "a_custom_resource_maps_once_the_catalog_is_the_live_clusters";
-    let Some(options) = options(test) else {
+    let Some((options, _one)) =
+        real_cluster("a_custom_resource_maps_once_the_catalog_is_the_live_clusters").await
+    else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let log = tempfile::NamedTempFile::new().unwrap();
     let options = options
         .without_controllers()
@@ -843,10 +851,9 @@ async fn a_user_agent_over_1024_bytes_is_cut_by_kube_apiserver_and_joined_to_its
 
     let test =
         "a_user_agent_over_1024_bytes_is_cut_by_kube_apiserver_and_joined_to_its_full_purpose";
-    let Some(options) = options(test) else {
+    let Some((options, _one)) = real_cluster(test).await else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().await;
     let log = tempfile::NamedTempFile::new().unwrap();
     let options = options
         .without_controllers()
