@@ -425,10 +425,7 @@ impl ControlPlane {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "{what} was not ready in time: {ready:?}\n{}",
-                self.apiserver
-                    .as_ref()
-                    .map(|c| c.tail(30))
-                    .unwrap_or_default()
+                self.tails(15)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -584,6 +581,20 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// The end of the logs of kube-apiserver, the collector and kube-controller-manager, the
+    /// components whose logs say why a test failed.
+    fn tails(&self, lines: usize) -> String {
+        [
+            self.apiserver.as_ref(),
+            self.collector.as_ref(),
+            self.controller_manager.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|c| format!("--- the end of {} ---\n{}\n", c.name(), c.tail(lines)))
+        .collect()
+    }
+
     /// An error naming the component if any has exited.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         self.etcd.check_running()?;
@@ -614,16 +625,7 @@ impl Drop for ControlPlane {
                 path.display(),
                 path.display()
             );
-            for c in [
-                self.apiserver.as_ref(),
-                self.collector.as_ref(),
-                self.controller_manager.as_ref(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                eprintln!("--- the end of {} ---\n{}", c.name(), c.tail(15));
-            }
+            eprint!("{}", self.tails(15));
         }
     }
 }
