@@ -188,10 +188,9 @@ impl Store {
                 // Checkpoints every ~40 MiB of WAL in bulk, so pages rewritten by consecutive
                 // batches (B-tree right edges) are copied once. Every 256 KiB when commits are
                 // durable: a commit's fsync of the WAL can wait for the file system (ext4 here)
-                // to write what a checkpoint's fsync of the database flushes; with 4 MiB
-                // checkpoints (SQLite's default) single commits took 22-99 ms. Webhook bench,
-                // alternating runs: p99 with 1 client 5.3-7.0 ms against 7.7-9.2, with 2
-                // clients 8.0-10.6 against 10.9-11.8; commits over 12 ms became rare.
+                // to write what a checkpoint's fsync of the database flushes, so SQLite's
+                // default 4 MiB let single commits wait tens of milliseconds (the webhook
+                // bench's A/B is in BENCHMARKS.md).
                 let bytes: i64 = if options.durable { 256 << 10 } else { 40 << 20 };
                 let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
                 let pages = (bytes / page.max(512)) as i32;
@@ -334,9 +333,8 @@ const PAGE_SIZE: i64 = 16 * 1024;
 fn configure_writer(conn: &Connection, options: &Options) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // A new file gets 16 KiB pages (an existing one keeps its own): B-trees one level
-    // shallower and a quarter of the pages to find per row. Bench, same machine, alternating
-    // runs: cluster log 270k/272k events/s against 178k/239k with 4 KiB pages, busy log
-    // 99k/113k against 85k/104k; webhook p99 no worse.
+    // shallower and a quarter of the pages to find per row (the ingest bench's A/B is in
+    // BENCHMARKS.md).
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous(options))?;
