@@ -10,18 +10,14 @@
 //! ```
 //!
 //! [`identity!`](crate::identity!) must be expanded in the application's crate: it reads that
-//! crate's `CARGO_PKG_*` at compile time, plus the `WHAKAPAPA_*` variables that
-//! [`build::emit`](crate::build::emit) sets from the application's build script.
+//! crate's `CARGO_PKG_*` at compile time, plus the [`vars`] (`WHAKAPAPA_GIT_COMMIT`,
+//! `WHAKAPAPA_BUILT_BY`, `WHAKAPAPA_BUILT_AT`) from whichever route set them: the
+//! application's build script calling `whakapapa_build::emit()`, or the environment of
+//! `cargo build` (which wins when both are present).
 
-/// Names of the compile-time variables [`build::emit`](crate::build::emit) sets.
-pub mod vars {
-    /// Short git commit of the application's source (`git rev-parse --short HEAD`).
-    pub const COMMIT: &str = "WHAKAPAPA_GIT_COMMIT";
-    /// `user@host` that built the application.
-    pub const BUILT_BY: &str = "WHAKAPAPA_BUILT_BY";
-    /// RFC 3339 UTC build time (from `SOURCE_DATE_EPOCH` when set).
-    pub const BUILT_AT: &str = "WHAKAPAPA_BUILT_AT";
-}
+/// Names of the compile-time variables `identity!()` reads, set by
+/// [`whakapapa_build::emit`](crate::build::emit) or in the environment of `cargo build`.
+pub use whakapapa_build::vars;
 
 /// The self-identity of a program, as sent at the start of its user agent: what the program
 /// knows of itself when it is built (and where its sources are, which is never sent). What
@@ -63,7 +59,8 @@ pub struct BuildInfo {
 }
 
 /// The identity of the application crate this macro is expanded in: its package name and
-/// version, and what its build script recorded through [`build::emit`](crate::build::emit).
+/// version, and the commit, builder and build time that its build script recorded through
+/// `whakapapa_build::emit()` or that were set in the environment of `cargo build`.
 #[macro_export]
 macro_rules! identity {
     () => {

@@ -52,6 +52,9 @@ pub const ENV_COLLECTOR_URL: &str = "WHAKAPAPA_COLLECTOR_URL";
 pub const ENV_SPOOL: &str = "WHAKAPAPA_SPOOL";
 /// Side-channel queue length, a whole number from 1 to [`QUEUE_CAPACITY_MAX`].
 pub const ENV_QUEUE_CAPACITY: &str = "WHAKAPAPA_QUEUE_CAPACITY";
+/// With purpose off, `1`, `true`, `yes` or `on` sends the identity alone as the `User-Agent`
+/// (as client-go programs always do); `0`, `false`, `no`, `off` or unset sends nothing.
+pub const ENV_IDENTITY: &str = "WHAKAPAPA_IDENTITY";
 
 /// The side-channel queue length unless set otherwise.
 pub const QUEUE_CAPACITY_DEFAULT: usize = 1024;
@@ -100,6 +103,9 @@ pub struct Settings {
     /// Side-channel queue length (at most [`QUEUE_CAPACITY_MAX`]); records beyond it are
     /// dropped and counted.
     pub queue_capacity: usize,
+    /// With purpose off, still send the identity as the `User-Agent` of requests that have
+    /// none (no purpose, no fingerprint, no `Audit-ID`); with purpose on it changes nothing.
+    pub identity_when_off: bool,
 }
 
 impl Settings {
@@ -111,6 +117,7 @@ impl Settings {
             collector_url: None,
             spool: None,
             queue_capacity: QUEUE_CAPACITY_DEFAULT,
+            identity_when_off: false,
         }
     }
 
@@ -123,7 +130,9 @@ impl Settings {
     }
 
     /// Reads [`ENV_SUBMIT_PURPOSE`], then, when it switches purpose on, [`ENV_COLLECTOR_URL`],
-    /// [`ENV_SPOOL`] and [`ENV_QUEUE_CAPACITY`]. Never fails: a value it cannot use (a
+    /// [`ENV_SPOOL`] and [`ENV_QUEUE_CAPACITY`], and when it leaves purpose off,
+    /// [`ENV_IDENTITY`] (a value other than `1`, `true`, `yes`, `on`, `0`, `false`, `no`,
+    /// `off` is rejected as below, and the identity is not sent). Never fails: a value it cannot use (a
     /// collector URL that is not `http://host[:port][/path]`, a spool file this process cannot
     /// create or append to, a capacity that is not a whole number from 1 to
     /// [`QUEUE_CAPACITY_MAX`]) is logged once as a `tracing` warning naming the variable, the
@@ -145,7 +154,21 @@ impl Settings {
             ..Self::new(identity)
         };
         if !purpose {
-            // Switched off changes nothing, not even a warning about a side-channel setting.
+            // Switched off changes nothing, not even a warning about a side-channel setting;
+            // only the identity can be asked for.
+            if let Some(value) = var(ENV_IDENTITY).filter(|v| !v.trim().is_empty()) {
+                match value.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => settings.identity_when_off = true,
+                    "0" | "false" | "no" | "off" => {}
+                    _ => reject(
+                        ENV_IDENTITY,
+                        &value,
+                        "must be 1, true, yes or on (send the identity) or 0, false, no or off",
+                        &"not a switch",
+                        "the identity is not sent and requests go out unchanged",
+                    ),
+                }
+            }
             return settings;
         }
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
@@ -162,7 +185,7 @@ impl Settings {
                         &url,
                         "must be an http://host[:port][/path] URL",
                         &reason,
-                        "full purposes are not posted to a collector",
+                        "full purposes are not posted to a collector, requests still carry identity and purpose",
                     );
                 }
             }
@@ -180,7 +203,7 @@ impl Settings {
                     &spool,
                     "must be a file this process can create or append to",
                     &err,
-                    "full purposes are not spooled",
+                    "full purposes are not spooled, requests still carry identity and purpose",
                 ),
             }
         }
@@ -200,7 +223,8 @@ impl Settings {
                     &format!("must be a whole number from 1 to {QUEUE_CAPACITY_MAX}"),
                     &reason,
                     &format!(
-                        "the queue keeps its default length of {}",
+                        "the queue keeps its default length of {}, requests still carry \
+                         identity and purpose",
                         settings.queue_capacity
                     ),
                 );
@@ -212,6 +236,13 @@ impl Settings {
     /// Sets whether purpose is on.
     pub fn with_purpose(mut self, on: bool) -> Self {
         self.purpose = on;
+        self
+    }
+
+    /// Sets whether, with purpose off, requests without a `User-Agent` get the identity as
+    /// theirs ([`ENV_IDENTITY`] from the environment).
+    pub fn with_identity_when_off(mut self, on: bool) -> Self {
+        self.identity_when_off = on;
         self
     }
 
@@ -263,7 +294,7 @@ fn reject(
         value,
         rule,
         reason = %reason,
-        "whakapapa: ignoring {variable}={value:?}: it {rule} ({reason}); {consequence}, requests still carry identity and purpose"
+        "whakapapa: ignoring {variable}={value:?}: it {rule} ({reason}); {consequence}"
     );
 }
 
@@ -434,6 +465,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct PurposeLayer {
     shared: Option<Arc<Shared>>,
+    /// Purpose off with the identity asked for: the `User-Agent` to give requests.
+    identity_only: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for PurposeLayer {
@@ -441,6 +474,7 @@ impl std::fmt::Debug for PurposeLayer {
         f.debug_struct("PurposeLayer")
             .field("purpose", &self.shared.is_some())
             .field("identity", &self.shared.as_ref().map(|s| &s.identity_text))
+            .field("identity_only", &self.identity_only)
             .finish()
     }
 }
@@ -449,13 +483,20 @@ impl PurposeLayer {
     /// A layer from explicit settings. With purpose on, this starts loading debug info in the
     /// background, and the side-channel thread if a sink is set.
     pub fn new(settings: Settings) -> Self {
+        // The identity text is printable ASCII by construction (the wire crate escapes it).
+        let identity_only = (!settings.purpose && settings.identity_when_off)
+            .then(|| HeaderValue::from_str(&settings.identity.user_agent()).ok())
+            .flatten();
         let shared = settings.purpose.then(|| {
             let mut builder = Trace::new();
             builder.capture();
             crate::warmup::start(builder.ips().to_vec());
             Arc::new(Shared::new(settings))
         });
-        Self { shared }
+        Self {
+            shared,
+            identity_only,
+        }
     }
 
     /// A layer from [`Settings::from_env`]; never fails (a bad value is a warning).
@@ -466,6 +507,11 @@ impl PurposeLayer {
     /// Whether requests get identity and purpose.
     pub fn is_on(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// Whether, purpose being off, requests get the identity alone as their `User-Agent`.
+    pub fn sends_identity_only(&self) -> bool {
+        self.identity_only.is_some()
     }
 
     /// Waits up to `timeout` until this layer's side channel has handled every record queued
@@ -484,7 +530,10 @@ impl<S> Layer<S> for PurposeLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         let inner = match &self.shared {
-            None => Inner::Off(inner),
+            None => match &self.identity_only {
+                None => Inner::Off(inner),
+                Some(user_agent) => Inner::Identity(inner, user_agent.clone()),
+            },
             Some(shared) => Inner::On {
                 gate: Arc::new(Gate::new(inner)),
                 shared: shared.clone(),
@@ -502,6 +551,8 @@ pub struct PurposeService<S> {
 
 enum Inner<S> {
     Off(S),
+    /// Off, but requests without a user agent get the identity's.
+    Identity(S, HeaderValue),
     On {
         gate: Arc<Gate<S>>,
         shared: Arc<Shared>,
@@ -521,6 +572,7 @@ impl<S: Clone> Clone for PurposeService<S> {
     fn clone(&self) -> Self {
         let inner = match &self.inner {
             Inner::Off(s) => Inner::Off(s.clone()),
+            Inner::Identity(s, ua) => Inner::Identity(s.clone(), ua.clone()),
             Inner::On { gate, shared } => Inner::On {
                 gate: gate.clone(),
                 shared: shared.clone(),
@@ -541,7 +593,7 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         match &mut self.inner {
-            Inner::Off(s) => s.poll_ready(cx).map_err(Into::into),
+            Inner::Off(s) | Inner::Identity(s, _) => s.poll_ready(cx).map_err(Into::into),
             // Readiness is asked for by each response future, right before it calls.
             Inner::On { .. } => Poll::Ready(Ok(())),
         }
@@ -550,6 +602,14 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match &mut self.inner {
             Inner::Off(s) => ResponseFuture::passthrough(s.call(request)),
+            Inner::Identity(s, user_agent) => {
+                let mut request = request;
+                // As client-go: a user agent the caller set is theirs to keep.
+                if !request.headers().contains_key(USER_AGENT) {
+                    request.headers_mut().insert(USER_AGENT, user_agent.clone());
+                }
+                ResponseFuture::passthrough(s.call(request))
+            }
             Inner::On { gate, shared } => {
                 ResponseFuture::deferred(request, gate.clone(), shared.clone())
             }
@@ -724,6 +784,38 @@ mod tests {
     }
 
     #[test]
+    fn identity_switch_table() {
+        for (value, want) in [
+            (None, false),
+            (Some(""), false),
+            (Some("1"), true),
+            (Some(" TRUE "), true),
+            (Some("yes"), true),
+            (Some("on"), true),
+            (Some("0"), false),
+            (Some("off"), false),
+            (Some("no"), false),
+            (Some("maybe"), false),
+            (Some("2"), false),
+        ] {
+            let s = Settings::from_vars(id(), |n| {
+                (n == ENV_IDENTITY)
+                    .then(|| value.map(str::to_owned))
+                    .flatten()
+            });
+            assert!(!s.purpose, "{value:?}");
+            assert_eq!(s.identity_when_off, want, "{value:?}");
+        }
+        // With purpose on the identity is sent anyway; the variable is not read.
+        let on = Settings::from_vars(id(), |n| match n {
+            ENV_SUBMIT_PURPOSE => Some("1".into()),
+            ENV_IDENTITY => Some("garbage".into()),
+            _ => None,
+        });
+        assert!(on.purpose && !on.identity_when_off);
+    }
+
+    #[test]
     fn bad_collector_urls_are_errors_from_code() {
         for (url, want) in [
             ("https://c:1", "must be an http:// URL"),
@@ -755,6 +847,11 @@ mod tests {
             Ok::<_, std::io::Error>(http::Response::new(()))
         }));
         assert!(matches!(svc.inner, Inner::Off(_)));
+        let identity = PurposeLayer::new(Settings::off(id()).with_identity_when_off(true));
+        assert!(!identity.is_on() && identity.sends_identity_only());
+        // Purpose on already sends the identity: the setting changes nothing there.
+        let on = PurposeLayer::new(Settings::new(id()).with_identity_when_off(true));
+        assert!(on.is_on() && !on.sends_identity_only());
         assert_eq!(layer.flush(Duration::from_millis(1)), Flushed::default());
         assert!(layer.flush(Duration::from_millis(1)).is_complete());
     }

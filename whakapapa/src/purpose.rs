@@ -218,6 +218,19 @@ impl Purpose {
                 previous_crate = krate;
                 continue;
             }
+            // `#[tokio::main]` puts the body in an async block inside a generated `fn main`
+            // (at the attribute's line); line tables name the block nothing and the fn
+            // `main`: one frame, the body's line, named `main` (as `limited` folds them).
+            if function == "main"
+                && let Some(last) = kept.last_mut()
+                && last.0.is_empty()
+                && last.1.is_some()
+                && last.1 == sym.file.as_deref().map(|f| relative_file(f, source_dir))
+            {
+                last.0 = function;
+                previous_crate = krate;
+                continue;
+            }
             // Consecutive frames of one function (a recursion, a test fn and its closures)
             // fold into the innermost, so that the purpose does not depend on the depth.
             if !function.is_empty() && kept.last().is_some_and(|(f, ..)| *f == function) {
@@ -665,6 +678,43 @@ mod tests {
         // The header says what the record says.
         let ua = crate::wire::user_agent::render("x", None, p.fingerprint, None, &p.frames);
         assert!(ua.contains(" ?@src/inventory.rs:42 "), "{ua}");
+    }
+
+    #[test]
+    fn tokio_main_under_line_tables_is_the_application_main() {
+        let raw = vec![
+            sym(
+                "{async_fn#0}<k8s_openapi::api::core::v1::Pod>",
+                "/r/registry/src/i/kube-client-5.0.0/src/api/core_methods.rs",
+                33,
+            ),
+            sym("{async_fn#0}", "/work/shop/src/inventory.rs", 42),
+            sym("{async_block#0}", "/work/shop/src/main.rs", 60),
+            sym(
+                "block_on<F>",
+                "/r/registry/src/i/tokio-1.54.1/src/runtime/park.rs",
+                1,
+            ),
+            // The `fn main` that `#[tokio::main]` generates, at the attribute's line.
+            sym("main", "/work/shop/src/main.rs", 54),
+            sym("lang_start_internal", "/rustc/x/library/std/src/rt.rs", 1),
+        ];
+        let p = Purpose::of_symbols(&raw, Some("/work/shop"), None);
+        assert_eq!(
+            p.frames,
+            vec![
+                Frame::new("?", "kube-client-5.0.0/src/api/core_methods.rs", 33),
+                Frame::new("?", "src/inventory.rs", 42),
+                Frame::new("main", "src/main.rs", 60),
+            ]
+        );
+        // A `main` with no body frame of its file before it is the application's main as is.
+        let p = Purpose::of_symbols(
+            &[raw[0].clone(), raw[1].clone(), raw[4].clone()],
+            Some("/work/shop"),
+            None,
+        );
+        assert_eq!(p.frames[2], Frame::new("main", "src/main.rs", 54));
     }
 
     #[test]

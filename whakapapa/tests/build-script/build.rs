@@ -1,0 +1,3 @@
+fn main() {
+    whakapapa_build::emit();
+}

@@ -1,0 +1,5 @@
+//! Prints the identity this build carries, as its user agent.
+
+fn main() {
+    println!("{}", whakapapa::identity!().user_agent());
+}
