@@ -139,6 +139,12 @@ pub struct AnnotationsRef<'a> {
     /// `authorization.k8s.io/decision`.
     #[serde(rename = "authorization.k8s.io/decision", default, borrow)]
     pub authorization_decision: Option<Text<'a>>,
+    /// `k8s.io/deprecated`.
+    #[serde(rename = "k8s.io/deprecated", default, borrow)]
+    pub deprecated: Option<Text<'a>>,
+    /// `k8s.io/removed-release`.
+    #[serde(rename = "k8s.io/removed-release", default, borrow)]
+    pub removed_release: Option<Text<'a>>,
 }
 
 /// One audit event borrowing its strings from the input; see [`Event`] for the fields.
@@ -404,6 +410,8 @@ impl EventRef<'_> {
                     .annotations
                     .authorization_decision
                     .map(Text::into_owned),
+                deprecated: self.annotations.deprecated.map(Text::into_owned),
+                removed_release: self.annotations.removed_release.map(Text::into_owned),
             },
         }
     }
@@ -469,6 +477,8 @@ impl Event {
                     .authorization_decision
                     .as_deref()
                     .map(text),
+                deprecated: self.annotations.deprecated.as_deref().map(text),
+                removed_release: self.annotations.removed_release.as_deref().map(text),
             },
             timestamp: None,
             metadata: None,

@@ -27,6 +27,7 @@
 //! collector sees one shape.
 
 mod borrowed;
+mod managed;
 mod scan;
 mod timestamp;
 mod yaml;
@@ -34,6 +35,7 @@ mod yaml;
 use serde::{Deserialize, Serialize};
 
 pub use borrowed::{AnnotationsRef, EventRef, ObjectRefRef, StatusRef, Text, UserRef};
+pub use managed::parse_gke_entry;
 pub use scan::Format;
 pub use scan::line_of;
 pub(crate) use scan::{ArrayItems, skip_ws};
@@ -225,6 +227,21 @@ pub struct Annotations {
         skip_serializing_if = "Option::is_none"
     )]
     pub authorization_decision: Option<String>,
+    /// `k8s.io/deprecated`: `"true"` on a request to a deprecated API version.
+    #[serde(
+        rename = "k8s.io/deprecated",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deprecated: Option<String>,
+    /// `k8s.io/removed-release`: the release (`"1.22"`) that removes the requested API
+    /// version, on requests to a deprecated version with a planned removal.
+    #[serde(
+        rename = "k8s.io/removed-release",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub removed_release: Option<String>,
 }
 
 impl Event {
@@ -407,8 +424,14 @@ pub fn parse_batch_lenient(body: &[u8]) -> Result<(Vec<Event>, Vec<AuditError>),
         Some(b'[') => ArrayItems::new(body, start)?,
         Some(b'{') => match scan::find_items(body, start)? {
             Some(items_at) => ArrayItems::new(body, items_at)?,
-            // A single event.
-            None => return parse_event(body).map(|e| (vec![e], Vec::new())),
+            None => {
+                if let Some(events_at) = scan::find_key(body, start, b"\"events\"")? {
+                    // A CloudWatch Logs export (EKS).
+                    return managed::parse_cloudwatch(body, events_at);
+                }
+                // A single event, or a single GKE log entry.
+                return parse_item(body).map(|e| (vec![e], Vec::new()));
+            }
         },
         Some(_) => {
             return Err(AuditError::Invalid {
@@ -421,12 +444,56 @@ pub fn parse_batch_lenient(body: &[u8]) -> Result<(Vec<Event>, Vec<AuditError>),
     let mut errors = Vec::new();
     for item in items {
         let (at, bytes) = item?;
-        match parse_event(bytes) {
+        match parse_item(bytes) {
             Ok(event) => events.push(event),
             Err(e) => errors.push(e.shifted(at)),
         }
     }
     Ok((events, errors))
+}
+
+/// One item of a document: an event, else a GKE log entry (`gcloud logging read
+/// --format=json` writes an array of them); an item that is neither gets the event's error.
+fn parse_item(bytes: &[u8]) -> Result<Event, AuditError> {
+    parse_event(bytes).or_else(|e| {
+        if managed::is_log_entry(bytes) {
+            parse_gke_entry(bytes)
+        } else {
+            Err(e)
+        }
+    })
+}
+
+/// Parses one line that is not an audit event but a managed control plane's record of one: a
+/// GKE Cloud Logging entry (a Log Router sink writes one per line), an EKS S3 export line
+/// (`2024-01-01T00:00:00.000Z {"kind":"Event",…}`) or a CloudWatch Logs export on one line.
+/// `None` when the line is none of these.
+pub fn parse_managed_line(line: &[u8]) -> Option<Result<Vec<Event>, AuditError>> {
+    if let Some(at) = managed::export_prefix(line) {
+        return Some(
+            parse_event(&line[at..])
+                .map(|e| vec![e])
+                .map_err(|e| e.shifted(at)),
+        );
+    }
+    let start = skip_ws(line, 0);
+    if line.get(start) != Some(&b'{') {
+        return None;
+    }
+    if managed::is_log_entry(line) {
+        return Some(parse_gke_entry(line).map(|e| vec![e]));
+    }
+    match scan::find_key(line, start, b"\"events\"") {
+        Ok(Some(at)) => Some(
+            managed::parse_cloudwatch(line, at).and_then(|(events, errors)| {
+                match errors.into_iter().next() {
+                    Some(e) => Err(e),
+                    None => Ok(events),
+                }
+            }),
+        ),
+        _ => None,
+    }
 }
 
 /// Tells whether input is JSON lines (one event per line, the log backend) or a single JSON

@@ -156,6 +156,8 @@ pub(crate) fn sniff(input: &[u8]) -> Format {
                 None => Format::JsonLines,
             }
         }
+        // An EKS S3 export: each line a timestamp, a space and the event.
+        Some(_) if super::managed::export_prefix(&input[start..]).is_some() => Format::JsonLines,
         Some(_) if looks_like_yaml(&input[start..]) => Format::Yaml,
         Some(_) => Format::NotJson,
     }
@@ -188,6 +190,21 @@ fn looks_like_yaml(input: &[u8]) -> bool {
 /// Finds the `items` array of the top-level object starting at `start`; `None` if the object
 /// has no `items` key.
 pub(crate) fn find_items(bytes: &[u8], start: usize) -> Result<Option<usize>, AuditError> {
+    match find_key(bytes, start, b"\"items\"")? {
+        Some(i) if bytes.get(i) == Some(&b'[') => Ok(Some(i)),
+        Some(i) => Err(invalid(i, "`items` is not an array")),
+        None => Ok(None),
+    }
+}
+
+/// Finds where the value of top-level key `key` (quoted, as `"events"`) of the object starting
+/// at `start` begins; `None` if the object has no such key. A key whose value is not an array
+/// is an error: every key looked for holds one.
+pub(crate) fn find_key(
+    bytes: &[u8],
+    start: usize,
+    key: &[u8],
+) -> Result<Option<usize>, AuditError> {
     let mut i = start + 1;
     loop {
         i = skip_ws(bytes, i);
@@ -198,16 +215,22 @@ pub(crate) fn find_items(bytes: &[u8], start: usize) -> Result<Option<usize>, Au
             None => return Err(invalid(i, "object not terminated before end of input")),
         }
         let key_end = string_end(bytes, i)?;
-        let is_items = &bytes[i..key_end] == b"\"items\"";
+        let found = &bytes[i..key_end] == key;
         i = skip_ws(bytes, key_end);
         if bytes.get(i) != Some(&b':') {
             return Err(invalid(i, "expected `:` after an object key"));
         }
         i = skip_ws(bytes, i + 1);
-        if is_items {
+        if found {
             return match bytes.get(i) {
                 Some(b'[') => Ok(Some(i)),
-                _ => Err(invalid(i, "`items` is not an array")),
+                _ => Err(invalid(
+                    i,
+                    &format!(
+                        "`{}` is not an array",
+                        String::from_utf8_lossy(&key[1..key.len() - 1])
+                    ),
+                )),
             };
         }
         if i >= bytes.len() {
@@ -331,6 +354,10 @@ mod tests {
             ("items:\n- verb: get\n", Format::Yaml),
             ("\u{feff}kind: Event\n", Format::Yaml),
             ("http://example.com\n", Format::NotJson),
+            (
+                "2024-01-01T00:00:00.000Z {\"kind\":\"Event\"}\n",
+                Format::JsonLines,
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(sniff(input.as_bytes()), *want, "input {input:?}");

@@ -467,7 +467,19 @@ impl Worker {
                         p.requests.push(self.converter.record(e));
                     }
                 }
-                Err(_) => p.malformed.push(malformed(source, n, e.to_string())),
+                // A managed control plane's record of events (GKE log entry, EKS export).
+                Err(_) => match audit::parse_managed_line(line) {
+                    Some(Ok(events)) => {
+                        p.events = p.events - 1 + events.len() as u64;
+                        for e in events {
+                            p.requests.push(self.converter.record(e));
+                        }
+                    }
+                    Some(Err(managed)) => {
+                        p.malformed.push(malformed(source, n, managed.to_string()))
+                    }
+                    None => p.malformed.push(malformed(source, n, e.to_string())),
+                },
             },
         }
     }
