@@ -9,11 +9,10 @@
 //! whakapapa-build = "0.1"
 //! ```
 //!
+//! In `build.rs`, `fn main` calls it:
+//!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     whakapapa_build::emit();
-//! }
+//! whakapapa_build::emit();
 //! ```
 //!
 //! Uses only the standard library and `git` on `PATH`; anything it cannot learn is left out and

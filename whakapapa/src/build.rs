@@ -8,11 +8,10 @@
 //! whakapapa-build = "0.1"
 //! ```
 //!
+//! In `build.rs`, `fn main` calls it:
+//!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     whakapapa_build::emit();
-//! }
+//! whakapapa_build::emit();
 //! ```
 
 pub use whakapapa_build::{BuildFacts, emit, rfc3339_utc};

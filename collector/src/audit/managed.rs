@@ -332,13 +332,16 @@ mod tests {
         assert_eq!((o.api_group, o.api_version.as_deref()), (None, Some("v1")));
     }
 
+    /// A resource name, the URI rebuilt from it, and the object reference it names.
+    type UriCase<'a> = (
+        &'a str,
+        &'a str,
+        Option<(&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>)>,
+    );
+
     #[test]
     fn resource_names_rebuild_uris() {
-        let cases: &[(
-            &str,
-            &str,
-            Option<(&str, Option<&str>, Option<&str>, Option<&str>)>,
-        )] = &[
+        let cases: &[UriCase] = &[
             (
                 "core/v1/namespaces/default/pods",
                 "/api/v1/namespaces/default/pods",
