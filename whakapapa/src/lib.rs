@@ -19,7 +19,8 @@
 //!
 //! | variable | value |
 //! |---|---|
-//! | `KUBE_CLIENT_SUBMIT_PURPOSE` | anything but empty, `0`, `false`, `no`, `off` switches purpose on; unset, the client is kube's own and no other variable is read |
+//! | `KUBE_CLIENT_SUBMIT_PURPOSE` | anything but empty, `0`, `false`, `no`, `off` switches purpose on; unset, the client is kube's own and no other variable is read but the next |
+//! | `WHAKAPAPA_IDENTITY` | with purpose off, `1`/`true`/`yes`/`on` sends the identity user agent alone, as client-go programs do (no fingerprint, no frames, Audit-ID untouched); unset, off stays byte-identical ([`Settings::with_identity_when_off`] from code) |
 //! | `WHAKAPAPA_COLLECTOR_URL` | `http://host[:port][/path]`: full purposes are posted to `{url}/purposes` |
 //! | `WHAKAPAPA_SPOOL` | a file this process can create or append to: full purposes are appended as JSON lines |
 //! | `WHAKAPAPA_QUEUE_CAPACITY` | the side-channel queue length, 1 to 65536 (default 1024) |
