@@ -14,6 +14,8 @@ mod events;
 mod fixture;
 #[path = "it/ingest.rs"]
 mod ingest;
+#[path = "it/managed.rs"]
+mod managed;
 #[path = "it/query.rs"]
 mod query;
 #[path = "it/real_conformance.rs"]

@@ -18,7 +18,7 @@ use crate::fixture::whakapapa_ua as ua;
 use clap::Parser as _;
 
 /// A small OpenAPI v2 document: 9 endpoints, 7 stable (one listed ineligible), 1 beta, 1 alpha.
-fn spec() -> Value {
+pub(crate) fn spec() -> Value {
     let op = |id: &str, tag: &str, action: &str, g: &str, v: &str, k: &str| {
         json!({"operationId": id, "tags": [tag], "description": format!("{action} {k}"),
                "x-kubernetes-action": action,
@@ -60,7 +60,7 @@ const KUBECTL: &str = "kubectl/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
 const POD_TEST: &str = "[sig-node] Pods should list pods [Conformance]";
 const CM_TEST: &str = "[sig-apps] ConfigMap should be created";
 
-fn ua_list_pods() -> String {
+pub(crate) fn ua_list_pods() -> String {
     ua(
         SHOP,
         0xa1,
@@ -356,7 +356,7 @@ fn run2() -> Vec<Ev> {
 }
 
 /// The side-channel record of `00000000000000a1`: its full stack, one frame more than the UA.
-fn purposes() -> String {
+pub(crate) fn purposes() -> String {
     json!({"whakapapa": 1, "fingerprint": "00000000000000a1",
            "identity": {"name": "shop-controller", "version": "v0.3.1", "os": "linux", "arch": "amd64",
                         "source": "git", "commit": "4f2a9c1", "user_agent": SHOP},
