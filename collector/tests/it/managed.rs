@@ -161,7 +161,7 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
         eks_event(
             "eks-4",
             "get",
-            "/api/v1/namespaces/shop/pods/web-0",
+            "/api/v1/namespaces/shop/configmaps/web-0",
             kubectl,
             "2026-11-20T10:00:08.000000Z"
         ),
@@ -175,7 +175,7 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
     assert_eq!(figure(&out, "requests stored"), 7, "{out}");
     assert_eq!(figure(&out, "malformed lines"), 3, "{out}");
     assert!(out.contains("sink.json:2: invalid audit event at byte 0: log entry of service `container.googleapis.com`"), "{out}");
-    assert!(out.contains("filter.json:9: invalid audit event"), "{out}");
+    assert!(out.contains("filter.json:10: invalid audit event"), "{out}");
     assert!(out.contains("000000.log:2: invalid audit event"), "{out}");
 
     let reader = store::open_reader(&db).unwrap();
@@ -210,7 +210,7 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
     assert_eq!(row("eks-3").user.as_deref(), Some("kubernetes-admin"));
     assert_eq!(
         row("eks-4").operation_id.as_deref(),
-        Some("readCoreV1NamespacedPod")
+        Some("readCoreV1NamespacedConfigMap")
     );
 
     // The side channel's stack has a frame the user agents lack (src/main.rs:5): the GKE and
@@ -218,14 +218,22 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
     let req = Request::from_params("loc", [("loc", "src/main.rs:5")]).unwrap();
     let answer: Value =
         serde_json::from_str(&store::queries::run(&reader, &req).unwrap().to_json()).unwrap();
-    let list = answer["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["endpoint"] == "listCoreV1NamespacedPod")
-        .unwrap_or_else(|| panic!("{answer:#}"));
-    // gke-1, gke-3 (a watch maps to the list endpoint), eks-1, eks-3.
-    assert_eq!(list["hits"], 4, "{answer:#}");
+    // Rows are per endpoint and verb: gke-1, eks-1 and eks-3 list; gke-3 watches, which maps
+    // to the list endpoint too.
+    let hits = |verb: &str| {
+        answer["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["endpoint"] == "listCoreV1NamespacedPod" && e["verb"] == verb)
+            .unwrap_or_else(|| panic!("{answer:#}"))["hits"]
+            .clone()
+    };
+    assert_eq!(
+        (hits("list"), hits("watch")),
+        (json!(3), json!(1)),
+        "{answer:#}"
+    );
     drop(reader);
 
     // Ingested again: nothing new.
