@@ -70,16 +70,18 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
     let spec = write(dir.path(), "openapi-v1.0.0.json", &spec().to_string());
     let shop = ua_list_pods();
     let kubectl = "kubectl/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
+    // The same entry is in two files: the second copy must change nothing.
+    let listed = gke(
+        "gke-1",
+        "io.k8s.core.v1.pods.list",
+        "core/v1/namespaces/shop/pods",
+        &shop,
+        "2026-11-20T10:00:00.100000Z",
+        json!({}),
+    );
     // gcloud logging read --format=json: a pretty-printed array.
     let array = json!([
-        gke(
-            "gke-1",
-            "io.k8s.core.v1.pods.list",
-            "core/v1/namespaces/shop/pods",
-            &shop,
-            "2026-11-20T10:00:00.100000Z",
-            json!({})
-        ),
+        listed.clone(),
         gke(
             "gke-2",
             "io.k8s.core.v1.configmaps.get",
@@ -114,14 +116,7 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
             json!({}),
         ),
         cluster_op,
-        gke(
-            "gke-1",
-            "io.k8s.core.v1.pods.list",
-            "core/v1/namespaces/shop/pods",
-            &shop,
-            "2026-11-20T10:00:00.100000Z",
-            json!({}),
-        ),
+        listed,
     ]
     .iter()
     .map(|v| v.to_string() + "\n")
