@@ -8,6 +8,8 @@ mod bomb;
 mod crash;
 #[path = "it/deploy.rs"]
 mod deploy;
+#[path = "it/deprecated.rs"]
+mod deprecated;
 #[path = "../benches/support/events.rs"]
 mod events;
 #[path = "it/fixture.rs"]

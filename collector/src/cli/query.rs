@@ -106,6 +106,9 @@ pub struct QueryArgs {
     /// Idle seconds that end an episode (journeys, suggest).
     #[arg(long, value_name = "SECONDS")]
     pub gap: Option<String>,
+    /// Only APIs removed in this release or earlier, such as 1.37 (deprecated).
+    #[arg(long, value_name = "RELEASE")]
+    pub removed_in: Option<String>,
 }
 
 impl QueryArgs {
@@ -138,6 +141,7 @@ impl QueryArgs {
         opt("min-support", &self.min_support);
         opt("max-len", &self.max_len);
         opt("gap", &self.gap);
+        opt("removed-in", &self.removed_in);
         for (k, on) in [
             ("conformance", f.conformance),
             ("ok-only", f.ok_only),

@@ -98,6 +98,7 @@ impl Converter {
             }
         };
         let texts = RequestTexts::new(&RequestText {
+            deprecation: deprecation(&e.annotations),
             audit_id: &e.audit_id,
             verb: &e.verb,
             request_uri: &e.request_uri,
@@ -224,6 +225,18 @@ impl AgentCache {
         // Fewer than AGENT_CACHE entries: the index fits.
         self.slots.insert(hash, self.entries.len() as u32);
         self.entries.push((start, self.texts.len(), agent));
+    }
+}
+
+/// [`RequestRecord::deprecation`] from the apiserver's annotations: it writes
+/// `k8s.io/deprecated: "true"` on every request to a deprecated API version, and
+/// `k8s.io/removed-release` beside it when a removal is planned.
+fn deprecation<'a>(a: &'a audit::AnnotationsRef<'_>) -> Option<&'a str> {
+    match (a.deprecated.as_deref(), a.removed_release.as_deref()) {
+        (Some("false"), _) => None,
+        (_, Some(removed)) => Some(removed.trim()),
+        (Some("true"), None) => Some(""),
+        _ => None,
     }
 }
 
@@ -374,6 +387,37 @@ mod tests {
     }
 
     #[test]
+    fn deprecation_annotations_are_kept() {
+        let base = crate::audit::tests::V1_METADATA;
+        let with = |annotations: &str| {
+            base.replace(
+                r#""annotations":{"#,
+                &format!(r#""annotations":{{{annotations}"#),
+            )
+        };
+        let cases = [
+            (
+                with(r#""k8s.io/deprecated":"true","k8s.io/removed-release":"1.25","#),
+                Some("1.25"),
+            ),
+            (with(r#""k8s.io/deprecated":"true","#), Some("")),
+            (with(r#""k8s.io/removed-release":"1.22","#), Some("1.22")),
+            (
+                with(r#""k8s.io/deprecated":"false","k8s.io/removed-release":"1.22","#),
+                None,
+            ),
+            (base.to_owned(), None),
+        ];
+        let mut c = Converter::new(None);
+        for (line, want) in cases {
+            let r = c.line(line.as_bytes()).unwrap();
+            assert_eq!(r.deprecation(), want, "{line}");
+            // The texts before it are intact.
+            assert_eq!(r.source_ips(), Some("10.244.0.3"));
+        }
+    }
+
+    #[test]
     fn record_texts_keep_empty_apart_from_absent() {
         let text = RequestText {
             audit_id: "a",
@@ -387,6 +431,7 @@ mod tests {
             api_group: None,
             api_version: Some(""),
             source_ips: Some("10.0.0.1,10.0.0.2"),
+            deprecation: None,
         };
         let texts = RequestTexts::new(&text);
         let r = Converter::new(None)

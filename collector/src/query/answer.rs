@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::format::{self, Format, Table};
-use super::{Counting, apisnoop, deps, journeys, rbac, suggest};
+use super::{Counting, apisnoop, deprecated, deps, journeys, rbac, suggest};
 
 /// An endpoint with its use (APISnoop's field names plus counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -678,6 +678,8 @@ pub enum Answer {
     Suggest(Vec<suggest::Suggestion>),
     /// `history`.
     History(History),
+    /// `deprecated`.
+    Deprecated(Vec<deprecated::DeprecatedRow>),
 }
 
 fn b(v: bool) -> String {
@@ -997,6 +999,7 @@ impl Answer {
             Answer::Deps(d) => d.tables(),
             Answer::Journeys(js) => vec![journeys::table(js)],
             Answer::Suggest(s) => vec![suggest::table(s)],
+            Answer::Deprecated(rows) => vec![deprecated::table(rows)],
             Answer::History(h) => {
                 let mut runs = Table::new(
                     "runs",

@@ -15,6 +15,7 @@
 
 mod answer;
 pub mod apisnoop;
+pub mod deprecated;
 pub mod deps;
 mod format;
 pub mod journeys;

@@ -23,6 +23,7 @@ pub const QUERY_NAMES: &[&str] = &[
     "journeys",
     "suggest",
     "history",
+    "deprecated",
 ];
 
 /// What makes an endpoint "tested".
@@ -255,6 +256,11 @@ pub enum Query {
         /// What makes an endpoint tested.
         counting: Counting,
     },
+    /// Programs and lines of code calling deprecated APIs.
+    Deprecated {
+        /// Only APIs removed in this release or earlier.
+        removed_in: Option<super::deprecated::Release>,
+    },
 }
 
 impl Query {
@@ -274,6 +280,7 @@ impl Query {
             Query::Journeys(_) => "journeys",
             Query::Suggest { .. } => "suggest",
             Query::History { .. } => "history",
+            Query::Deprecated { .. } => "deprecated",
         }
     }
 }
@@ -350,6 +357,7 @@ impl Request {
         let mut limit = None;
         let mut flag = false;
         let mut jo = JourneyOptions::default();
+        let mut removed_in = None;
         for (k, v) in params {
             let (k, v) = (k.as_ref(), v.as_ref());
             let nonempty = |v: &str| -> Result<String> {
@@ -418,6 +426,10 @@ impl Request {
                     }
                 }
                 "gap" if takes(&["journeys", "suggest"]) => jo.gap_secs = parse_limit(k, v)? as u64,
+                // `removed_in` as well: the spelling of the issue that asked for the route.
+                "removed-in" | "removed_in" if qname == "deprecated" => {
+                    removed_in = Some(parse(k, v, "a release such as 1.37")?)
+                }
                 _ => return Err(Error::UnknownParam(k.to_owned(), qname)),
             }
         }
@@ -455,6 +467,7 @@ impl Request {
                 journeys: jo,
             },
             "history" => Query::History { counting },
+            "deprecated" => Query::Deprecated { removed_in },
             _ => unreachable!("QUERY_NAMES and this match list the same names"),
         };
         Ok(Request { query, filters })
@@ -559,6 +572,21 @@ mod tests {
                     counting: Counting::Conformance,
                 },
             ),
+            (
+                "deprecated",
+                &[("removed-in", "1.37")],
+                Query::Deprecated {
+                    removed_in: Some("1.37".parse().unwrap()),
+                },
+            ),
+            (
+                "deprecated",
+                &[("removed_in", "v1.9")],
+                Query::Deprecated {
+                    removed_in: Some("1.9".parse().unwrap()),
+                },
+            ),
+            ("deprecated", &[], Query::Deprecated { removed_in: None }),
         ];
         for (name, params, want) in cases {
             let got = Request::from_params(name, params.iter().copied()).unwrap();
@@ -632,6 +660,16 @@ mod tests {
                 "bad value \"1\" for `max-len`",
             ),
             ("coverage", &[("app", "")], "bad value \"\" for `app`"),
+            (
+                "deprecated",
+                &[("removed-in", "next")],
+                "bad value \"next\" for `removed-in`: expected a release such as 1.37",
+            ),
+            (
+                "coverage",
+                &[("removed-in", "1.37")],
+                "unknown parameter `removed-in` for query `coverage`",
+            ),
         ];
         for (name, params, want) in cases {
             let err = Request::from_params(name, params.iter().copied()).unwrap_err();

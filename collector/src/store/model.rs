@@ -159,6 +159,13 @@ impl RequestRecord {
     pub fn source_ips(&self) -> Option<&str> {
         self.texts.get(SOURCE_IPS)
     }
+
+    /// Whether kube-apiserver marked the request deprecated (`k8s.io/deprecated`), and with
+    /// which `k8s.io/removed-release`: `Some("1.25")`, `Some("")` when no removal is planned,
+    /// `None` when the API is not deprecated (or the event does not say).
+    pub fn deprecation(&self) -> Option<&str> {
+        self.texts.get(DEPRECATION)
+    }
 }
 
 const AUDIT_ID: usize = 0;
@@ -172,7 +179,8 @@ const NAME: usize = 7;
 const API_GROUP: usize = 8;
 const API_VERSION: usize = 9;
 const SOURCE_IPS: usize = 10;
-const TEXTS: usize = 11;
+const DEPRECATION: usize = 11;
+const TEXTS: usize = 12;
 
 /// The texts of a [`RequestRecord`], to build one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -199,6 +207,8 @@ pub struct RequestText<'a> {
     pub api_version: Option<&'a str>,
     /// `sourceIPs`, comma-separated.
     pub source_ips: Option<&'a str>,
+    /// See [`RequestRecord::deprecation`].
+    pub deprecation: Option<&'a str>,
 }
 
 /// The texts of a [`RequestRecord`] back to back in one allocation.
@@ -226,6 +236,7 @@ impl RequestTexts {
             t.api_group,
             t.api_version,
             t.source_ips,
+            t.deprecation,
         ];
         let mut all = String::with_capacity(texts.iter().flatten().map(|s| s.len()).sum());
         let mut ends = [0; TEXTS];
@@ -268,6 +279,7 @@ impl std::fmt::Debug for RequestTexts {
             "api_group",
             "api_version",
             "source_ips",
+            "deprecation",
         ];
         let mut s = f.debug_struct("RequestTexts");
         for (i, name) in names.into_iter().enumerate() {

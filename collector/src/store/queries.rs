@@ -28,18 +28,18 @@ fn db(e: rusqlite::Error) -> Error {
 
 /// Statement text plus its positional parameters, numbered as they are added.
 #[derive(Default)]
-struct Sql {
+pub(crate) struct Sql {
     params: Vec<Value>,
 }
 
 impl Sql {
     /// Adds a parameter; returns its placeholder.
-    fn p(&mut self, v: impl Into<Value>) -> String {
+    pub(crate) fn p(&mut self, v: impl Into<Value>) -> String {
         self.params.push(v.into());
         format!("?{}", self.params.len())
     }
 
-    fn rows<T>(
+    pub(crate) fn rows<T>(
         &self,
         conn: &Connection,
         text: &str,
@@ -64,7 +64,7 @@ fn fixed_time(s: String) -> String {
         .unwrap_or(s)
 }
 
-fn time(us: i64) -> String {
+pub(crate) fn time(us: i64) -> String {
     jiff::Timestamp::from_microsecond(us)
         .map(|t| t.to_string())
         .unwrap_or_default()
@@ -72,7 +72,7 @@ fn time(us: i64) -> String {
 
 /// Joins and conditions narrowing rows of `alias` (with identity_id, test_id columns) to the
 /// filters other than the time window and the status code.
-fn who(sql: &mut Sql, f: &Filters, alias: &str) -> String {
+pub(crate) fn who(sql: &mut Sql, f: &Filters, alias: &str) -> String {
     let mut j = String::new();
     if let Some(app) = &f.app {
         let a = sql.p(app.clone());
@@ -96,7 +96,7 @@ fn who(sql: &mut Sql, f: &Filters, alias: &str) -> String {
 }
 
 /// Conditions on a `requests r` scan: the time window and 2xx.
-fn when(sql: &mut Sql, f: &Filters) -> String {
+pub(crate) fn when(sql: &mut Sql, f: &Filters) -> String {
     let mut w = String::from("1");
     if let Some(t) = f.since {
         w += &format!(" AND r.received_us >= {}", sql.p(us(t)));
@@ -199,6 +199,9 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
             Answer::Suggest(suggest_query(conn, f, *limit, journeys)?)
         }
         Query::History { counting } => Answer::History(history(conn, f, *counting)?),
+        Query::Deprecated { removed_in } => {
+            Answer::Deprecated(query::deprecated::run(conn, f, *removed_in)?)
+        }
     })
 }
 
@@ -403,7 +406,7 @@ fn endpoints(conn: &Connection, f: &Filters, o: &EndpointsOptions) -> Result<Vec
     Ok(rows)
 }
 
-fn frames_of(conn: &Connection, purposes: &[i64]) -> Result<HashMap<i64, Vec<Frame>>> {
+pub(crate) fn frames_of(conn: &Connection, purposes: &[i64]) -> Result<HashMap<i64, Vec<Frame>>> {
     let mut out: HashMap<i64, Vec<Frame>> = HashMap::new();
     for chunk in purposes.chunks(500) {
         let list = chunk
@@ -975,7 +978,7 @@ fn is_library(f: &Frame) -> bool {
 }
 
 /// The application's own line of a purpose: the innermost frame outside kube-rs.
-fn own_line(frames: &[Frame]) -> Option<Frame> {
+pub(crate) fn own_line(frames: &[Frame]) -> Option<Frame> {
     frames
         .iter()
         .find(|f| !is_library(f))

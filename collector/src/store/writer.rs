@@ -592,6 +592,17 @@ fn resolve_key(
     }
 }
 
+/// Keeps that a request called a deprecated API (once: a redelivered event changes nothing).
+fn mark_deprecated(tx: &Transaction<'_>, request: i64, removed: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO request_deprecations (request_id, removed_release) \
+         VALUES (?1, NULLIF(?2, ''))",
+    )
+    .and_then(|mut s| s.execute(params![request, removed]))
+    .map_err(sql("mark a request deprecated"))?;
+    Ok(())
+}
+
 /// Counts one event of a request against the request's most complete stage so far.
 fn count_event(current: &mut Option<StageRank>, s: StageRank, out: &mut BatchOutcome) {
     match *current {
@@ -746,6 +757,9 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                         tx.last_insert_rowid()
                     )));
                 }
+                if let Some(removed) = record.deprecation() {
+                    mark_deprecated(tx, new_id, removed)?;
+                }
                 new.push(NewRequest {
                     id: new_id,
                     record,
@@ -766,6 +780,10 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                         record.status_code
                     ])
                     .map_err(sql("update a request's stage"))?;
+                // kube-apiserver annotates the stages after RequestReceived only.
+                if let Some(removed) = record.deprecation() {
+                    mark_deprecated(tx, s.id, removed)?;
+                }
                 advanced.push(Advance {
                     id: s.id,
                     record,

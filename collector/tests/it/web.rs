@@ -417,6 +417,14 @@ fn event(n: u32, verb: &str, uri: &str, ua: &str, at: u32, code: u16, object: Va
     v.to_string() + "\n"
 }
 
+/// The event with the annotations kube-apiserver adds to a request of a deprecated version.
+fn deprecated(event: String, removed_release: &str) -> String {
+    let mut v: Value = serde_json::from_str(&event).unwrap();
+    v["annotations"] = json!({"authorization.k8s.io/decision": "allow",
+        "k8s.io/deprecated": "true", "k8s.io/removed-release": removed_release});
+    v.to_string() + "\n"
+}
+
 fn obj(resource: &str, namespace: &str, name: Option<&str>) -> Value {
     let mut o =
         json!({"resource": resource, "namespace": namespace, "apiGroup": "", "apiVersion": "v1"});
@@ -511,14 +519,17 @@ fn runs() -> (String, String) {
             200,
             obj("pods", "e2e-1", Some("p1")),
         ),
-        event(
-            9,
-            "list",
-            "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas",
-            KUBECTL,
-            121,
-            200,
-            json!({"resource": "flowschemas", "apiGroup": "flowcontrol.apiserver.k8s.io", "apiVersion": "v1beta3"}),
+        deprecated(
+            event(
+                9,
+                "list",
+                "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas",
+                KUBECTL,
+                121,
+                200,
+                json!({"resource": "flowschemas", "apiGroup": "flowcontrol.apiserver.k8s.io", "apiVersion": "v1beta3"}),
+            ),
+            "1.32",
         ),
     ];
     (run1.concat(), run2.concat())
@@ -929,6 +940,42 @@ async fn drive_small(c: &Client, base: &str) {
         "writer's line, reader's line"
     );
     screenshot(c, "05-dependencies.png").await;
+
+    // Deprecated APIs: kubectl lists flowschemas of v1beta3, which the apiserver said 1.32
+    // removes; a release before that shows none.
+    click(c, ".tab[data-view='deprecated']").await;
+    url_then_idle(c, "view=deprecated", |q| q.contains("view=deprecated")).await;
+    let rows = js(
+        c,
+        "return [...document.querySelectorAll('#deprecated-table tbody tr')]\
+         .map(r => [...r.children].map(td => td.textContent))",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        json!([[
+            "kubectl",
+            "unknown",
+            "flowcontrol.apiserver.k8s.io/v1beta3/flowschemas",
+            "listFlowcontrolApiserverV1beta3FlowSchema",
+            "1.32",
+            "1",
+            "2026-11-20 10:02:01Z"
+        ]])
+    );
+    screenshot(c, "07-deprecated.png").await;
+    c.find(Locator::Css("#deprecated-removed-in"))
+        .await
+        .unwrap()
+        .send_keys("1.31")
+        .await
+        .unwrap();
+    url_then_idle(c, "removed-in", |q| q.contains("removed-in=1.31")).await;
+    assert_eq!(
+        texts(c, "#deprecated-table tbody td").await,
+        ["none"],
+        "flowschemas v1beta3 are removed in 1.32, after 1.31"
+    );
 }
 
 /// A collector that wants its query token: the page asks for it, refuses a wrong one, and

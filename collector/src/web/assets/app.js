@@ -1,5 +1,5 @@
-// whakapapa's page: coverage sunburst, endpoint and line-of-code explorer, coverage over time and
-// the dependency graph, all drawn by hand from the JSON API under api/v1. No framework, no build
+// whakapapa's page: coverage sunburst, endpoint and line-of-code explorer, coverage over time,
+// the dependency graph and the deprecated APIs programs call, all drawn by hand from the JSON API under api/v1. No framework, no build
 // step. The URL's query string holds the whole view (filters, tab, zoom, selection) so a view
 // can be shared; the first paint fetches only `releases` and `sunburst`, the rest on demand.
 'use strict';
@@ -7,7 +7,7 @@
 // Filters every query takes; sent to the API exactly as they appear in the page's URL.
 const FILTER_KEYS = ['release', 'app', 'test', 'sig', 'conformance', 'since', 'until', 'ok-only', 'counting'];
 // What the page shows; never sent to the API.
-const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'q'];
+const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'q', 'removed-in'];
 // Rows drawn per list before a "show more" button: long lists stay cheap to draw.
 const ROWS = 25;
 // Rows asked of the API per list of an endpoint or search.
@@ -18,7 +18,7 @@ let sunburstData = null;
 // Endpoints the line of code in the panel reaches, outlined in the sunburst.
 let reached = new Set();
 // Bumped by every load, so that a slow answer to an old view never overwrites a newer one.
-const generation = { sunburst: 0, panel: 0, history: 0, deps: 0 };
+const generation = { sunburst: 0, panel: 0, history: 0, deps: 0, deprecated: 0 };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -783,6 +783,48 @@ function depsPanel(a, b, edges) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Deprecated APIs: per program, line of code and API, soonest removal first.
+
+async function loadDeprecated() {
+  const g = ++generation.deprecated;
+  const input = $('#deprecated-removed-in');
+  if (document.activeElement !== input) input.value = state['removed-in'] || '';
+  // The filters that narrow requests; `counting` is about coverage and not a parameter here.
+  const extra = {};
+  for (const k of FILTER_KEYS) if (k !== 'counting' && state[k]) extra[k] = state[k];
+  if (state['removed-in']) extra['removed-in'] = state['removed-in'];
+  const box = $('#deprecated-rows');
+  let rows;
+  try {
+    rows = await loading('deprecated APIs', () => api('deprecated', extra, false));
+  } catch (e) {
+    if (g === generation.deprecated) box.replaceChildren(el('p', { class: 'hint error' }, e.message));
+    return;
+  }
+  if (g !== generation.deprecated) return;
+  box.replaceChildren(rowsTable('deprecated-table', ['program', 'line of code', 'API', 'endpoint', 'removed in', 'requests', 'last seen'], rows, (r) => [
+    el('td', { title: r.identity }, r.app || '(no user agent)'),
+    r.loc ? el('div', {}, el('code', {}, r.loc.function), el('div', {}, locLink(r.loc))) : el('span', { class: 'hint' }, 'unknown'),
+    el('code', {}, r.api),
+    r.endpoint ? endpointLink(r.endpoint) : '',
+    el('td', { class: 'removed', 'data-removed': r.removed_release || '' }, r.removed_release || 'not planned'),
+    num(r.requests),
+    (r.last_seen || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+  ]));
+}
+
+let removedTimer = null;
+function onRemovedIn(ev) {
+  clearTimeout(removedTimer);
+  removedTimer = setTimeout(() => {
+    const v = ev.target.value.trim();
+    if ((state['removed-in'] || '') === v) return;
+    go({ 'removed-in': v });
+    loadDeprecated().catch(() => {});
+  }, ev.type === 'change' ? 0 : 350);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Views
 
 function showView(view) {
@@ -792,6 +834,7 @@ function showView(view) {
   for (const t of document.querySelectorAll('.tab')) t.classList.toggle('active', t.dataset.view === v);
   if (v === 'history') loadHistory().catch(() => {});
   if (v === 'deps') loadDeps().catch(() => {});
+  if (v === 'deprecated') loadDeprecated().catch(() => {});
 }
 
 // Reloads what the filters change: the sunburst, the open tab and the panel.
@@ -818,6 +861,8 @@ async function start() {
   $('#token').addEventListener('submit', onToken);
   $('#search').addEventListener('input', onSearch);
   $('#search').addEventListener('change', onSearch);
+  $('#deprecated-removed-in').addEventListener('input', onRemovedIn);
+  $('#deprecated-removed-in').addEventListener('change', onRemovedIn);
   const sb = $('#sunburst');
   sb.addEventListener('click', onSunburstClick);
   sb.addEventListener('mouseover', onSunburstOver);

@@ -1,0 +1,369 @@
+//! `deprecated`: which programs and lines of code call API versions kube-apiserver marked
+//! deprecated, and the release that removes them (`query deprecated --removed-in 1.37`,
+//! `GET /api/v1/deprecated?removed-in=1.37`).
+//!
+//! # Example
+//! ```
+//! use whakapapa_collector::query::{Query, Request, deprecated::Release};
+//! let req = Request::from_params("deprecated", [("removed-in", "1.37")]).unwrap();
+//! let want: Release = "1.37".parse().unwrap();
+//! assert_eq!(req.query, Query::Deprecated { removed_in: Some(want) });
+//! assert!("1.9".parse::<Release>().unwrap() < "1.16".parse().unwrap());
+//! ```
+//!
+//! What is deprecated is what the apiserver said per request (the `k8s.io/deprecated` and
+//! `k8s.io/removed-release` audit annotations, kept in `request_deprecations` at ingest), not
+//! what the catalog's descriptions say: the answer holds for the cluster that served the
+//! requests. The rows are read from that small table joined to `requests` by id, so the query
+//! costs what deprecated requests there are, never a scan of all requests. A row is a program,
+//! its own line of code (the innermost frame outside kube-rs, as `deps` shows it) and the API
+//! (`group/version/resource`, with its endpoint when mapped); requests without a purpose have
+//! no line of code.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{Filters, Frame, Result, Table};
+use crate::store::queries::{Sql, frames_of, own_line, time, when, who};
+
+/// A Kubernetes minor release (`1.25`), ordered by number: 1.9 < 1.16 < 1.37.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    major: u32,
+    minor: u32,
+}
+
+impl FromStr for Release {
+    type Err = &'static str;
+    /// `1.37`, `v1.37` or `1.37.0` (a removal is per minor release: the patch is ignored).
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        const WANT: &str = "a release such as 1.37";
+        let s = s.trim();
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let mut parts = s.split('.');
+        let mut number = || -> std::result::Result<u32, &'static str> {
+            let p = parts.next().ok_or(WANT)?;
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(WANT);
+            }
+            p.parse().map_err(|_| WANT)
+        };
+        let (major, minor) = (number()?, number()?);
+        match parts.next() {
+            None => {}
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {}
+            Some(_) => return Err(WANT),
+        }
+        if parts.next().is_some() {
+            return Err(WANT);
+        }
+        Ok(Release { major, minor })
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// Requests of one program, from one line of code, to one deprecated API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeprecatedRow {
+    /// Program name (the identity's name, else its text); empty without a user agent.
+    pub app: String,
+    /// The identity as sent.
+    pub identity: String,
+    /// The program's own line of code; `None` when the requests have no purpose.
+    pub loc: Option<Frame>,
+    /// `group/version/resource[/subresource]` as in the event's `objectRef` (core: `v1/...`).
+    pub api: String,
+    /// API group (`""` core).
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Resource.
+    pub resource: String,
+    /// The endpoint (operationId), when mapped to one.
+    pub endpoint: Option<String>,
+    /// `k8s.io/removed-release` as the apiserver wrote it; `None`: no removal planned.
+    pub removed_release: Option<String>,
+    /// Requests.
+    pub requests: u64,
+    /// The latest request's `requestReceivedTimestamp`.
+    pub last_seen: String,
+}
+
+/// Whether a row's removal release is `removed_in` or earlier (a row with no removal, or one
+/// that does not read as a release, is not).
+fn removed_by(row: &DeprecatedRow, removed_in: Release) -> bool {
+    row.removed_release
+        .as_deref()
+        .and_then(|r| r.parse::<Release>().ok())
+        .is_some_and(|r| r <= removed_in)
+}
+
+/// Soonest removal first (none last), then the most requests, then by program and line.
+fn order(a: &DeprecatedRow, b: &DeprecatedRow) -> Ordering {
+    let key = |r: &DeprecatedRow| {
+        let removed = r.removed_release.as_deref();
+        let parsed = removed.and_then(|s| s.parse::<Release>().ok());
+        (
+            removed.is_none(),
+            parsed.is_none(),
+            parsed,
+            removed.map(str::to_owned),
+        )
+    };
+    key(a)
+        .cmp(&key(b))
+        .then_with(|| b.requests.cmp(&a.requests))
+        .then_with(|| (&a.app, &a.loc, &a.api).cmp(&(&b.app, &b.loc, &b.api)))
+}
+
+/// Answers `deprecated`: every deprecated API the requests the filters select called, or only
+/// those removed in `removed_in` or earlier. `--release` keeps the requests mapped against that
+/// release; without it, every request counts.
+pub fn run(
+    conn: &Connection,
+    f: &Filters,
+    removed_in: Option<Release>,
+) -> Result<Vec<DeprecatedRow>> {
+    let mut q = Sql::default();
+    let j = who(&mut q, f, "r");
+    let mut w = when(&mut q, f);
+    if let Some(label) = &f.release {
+        w += &format!(
+            " AND r.release_id = (SELECT id FROM releases WHERE label = {})",
+            q.p(label.clone())
+        );
+    }
+    type Raw = (
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        u64,
+        i64,
+    );
+    let raw: Vec<Raw> = q.rows(
+        conn,
+        &format!(
+            "SELECT r.identity_id, r.purpose_id, e.operation_id, COALESCE(r.api_group, ''), \
+             COALESCE(r.api_version, ''), COALESCE(r.resource, ''), r.subresource, \
+             d.removed_release, COUNT(*), MAX(r.received_us) \
+             FROM request_deprecations d JOIN requests r ON r.id = d.request_id{j} \
+             LEFT JOIN endpoints e ON e.id = r.endpoint_id \
+             WHERE {w} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+        ),
+        |x| {
+            Ok((
+                x.get(0)?,
+                x.get(1)?,
+                x.get(2)?,
+                x.get(3)?,
+                x.get(4)?,
+                x.get(5)?,
+                x.get(6)?,
+                x.get(7)?,
+                x.get::<_, i64>(8)? as u64,
+                x.get(9)?,
+            ))
+        },
+    )?;
+    let identities: BTreeMap<i64, (String, String)> = {
+        let ids: Vec<String> = raw
+            .iter()
+            .filter_map(|r| r.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|i| i.to_string())
+            .collect();
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = Sql::default();
+            out.extend(sql.rows(
+                conn,
+                &format!(
+                    "SELECT id, COALESCE(name, text), text FROM identities WHERE id IN ({})",
+                    chunk.join(",")
+                ),
+                |x| Ok((x.get::<_, i64>(0)?, (x.get(1)?, x.get(2)?))),
+            )?);
+        }
+        out
+    };
+    let purposes: Vec<i64> = raw
+        .iter()
+        .filter_map(|r| r.1)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let frames = frames_of(conn, &purposes)?;
+    // Purposes that differ deeper in the stack share the program's own line: one row.
+    type Key = (
+        String,
+        String,
+        Option<Frame>,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let mut merged: BTreeMap<Key, DeprecatedRow> = BTreeMap::new();
+    for (identity, purpose, endpoint, group, version, resource, sub, removed, hits, last) in raw {
+        let (app, identity) = identity
+            .and_then(|i| identities.get(&i).cloned())
+            .unwrap_or_default();
+        let loc = purpose
+            .and_then(|p| frames.get(&p))
+            .and_then(|fr| own_line(fr));
+        let mut api = if group.is_empty() {
+            format!("{version}/{resource}")
+        } else {
+            format!("{group}/{version}/{resource}")
+        };
+        if let Some(s) = &sub {
+            api = format!("{api}/{s}");
+        }
+        let key = (
+            app.clone(),
+            identity.clone(),
+            loc.clone(),
+            api.clone(),
+            endpoint.clone(),
+            removed.clone(),
+        );
+        let last_seen = time(last);
+        merged
+            .entry(key)
+            .and_modify(|row| {
+                row.requests += hits;
+                row.last_seen = row.last_seen.clone().max(last_seen.clone());
+            })
+            .or_insert(DeprecatedRow {
+                app,
+                identity,
+                loc,
+                api,
+                group,
+                version,
+                resource,
+                endpoint,
+                removed_release: removed,
+                requests: hits,
+                last_seen,
+            });
+    }
+    let mut rows: Vec<DeprecatedRow> = merged
+        .into_values()
+        .filter(|r| removed_in.is_none_or(|x| removed_by(r, x)))
+        .collect();
+    rows.sort_by(order);
+    Ok(rows)
+}
+
+/// The answer as a table: one row per program, line of code and API.
+pub fn table(rows: &[DeprecatedRow]) -> Table {
+    let mut t = Table::new(
+        "deprecated",
+        &[
+            "app",
+            "line_of_code",
+            "function",
+            "api",
+            "endpoint",
+            "removed_in",
+            "requests",
+            "last_seen",
+        ],
+    );
+    for r in rows {
+        let (line, function) = match &r.loc {
+            Some(f) => (format!("{}:{}", f.file, f.line), f.function.clone()),
+            None => (String::new(), String::new()),
+        };
+        t.row(vec![
+            r.app.clone(),
+            line,
+            function,
+            r.api.clone(),
+            r.endpoint.clone().unwrap_or_default(),
+            r.removed_release.clone().unwrap_or_default(),
+            r.requests.to_string(),
+            r.last_seen.clone(),
+        ]);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_compare_as_numbers() {
+        let r = |s: &str| s.parse::<Release>().unwrap();
+        assert!(r("1.9") < r("1.16"));
+        assert!(r("1.16") < r("1.37"));
+        assert!(r("1.37") < r("2.0"));
+        assert_eq!(r("v1.25"), r("1.25"));
+        assert_eq!(r("1.25.3"), r("1.25"));
+        assert_eq!(r(" 1.25 ").to_string(), "1.25");
+        for bad in [
+            "", "1", "1.", ".25", "1.x", "one.two", "1.25.0.1", "1.25-rc", "-1.2",
+        ] {
+            assert!(bad.parse::<Release>().is_err(), "{bad:?}");
+        }
+    }
+
+    fn row(removed: Option<&str>, requests: u64, app: &str) -> DeprecatedRow {
+        DeprecatedRow {
+            app: app.into(),
+            identity: app.into(),
+            loc: None,
+            api: "batch/v1beta1/cronjobs".into(),
+            group: "batch".into(),
+            version: "v1beta1".into(),
+            resource: "cronjobs".into(),
+            endpoint: None,
+            removed_release: removed.map(str::to_owned),
+            requests,
+            last_seen: String::new(),
+        }
+    }
+
+    #[test]
+    fn removed_in_keeps_that_release_and_earlier() {
+        let by = |removed, x: &str| removed_by(&row(removed, 1, "a"), x.parse().unwrap());
+        assert!(by(Some("1.25"), "1.37"));
+        assert!(by(Some("1.37"), "1.37"));
+        assert!(by(Some("1.9"), "1.16"), "1.9 is before 1.16");
+        assert!(!by(Some("1.40"), "1.37"));
+        assert!(!by(Some("1.16"), "1.9"));
+        assert!(!by(None, "1.37"), "no removal planned");
+        assert!(!by(Some("soon"), "1.37"), "not a release");
+    }
+
+    #[test]
+    fn soonest_removal_first_then_most_requests() {
+        let mut rows = vec![
+            row(None, 50, "a"),
+            row(Some("1.40"), 1, "b"),
+            row(Some("1.9"), 1, "c"),
+            row(Some("1.25"), 2, "d"),
+            row(Some("1.25"), 9, "e"),
+        ];
+        rows.sort_by(order);
+        let apps: Vec<&str> = rows.iter().map(|r| r.app.as_str()).collect();
+        assert_eq!(apps, ["c", "e", "d", "b", "a"]);
+    }
+}
