@@ -21,15 +21,15 @@
 //! no line of code.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension as _};
 use serde::Serialize;
 
-use super::{Filters, Frame, Result, Table};
-use crate::store::queries::{Sql, frames_of, own_line, time, when, who};
+use super::{Error, Filters, Frame, Result, Table};
+use crate::store::queries::{Sql, db, frames_of, own_line, time, when, who};
 
 /// A Kubernetes minor release (`1.25`), ordered by number: 1.9 < 1.16 < 1.37.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,6 +126,21 @@ fn order(a: &DeprecatedRow, b: &DeprecatedRow) -> Ordering {
         .then_with(|| (&a.app, &a.loc, &a.api).cmp(&(&b.app, &b.loc, &b.api)))
 }
 
+/// Requests of one identity, purpose, API and removal, as the SQL groups them.
+struct Group {
+    app: String,
+    identity: String,
+    purpose: Option<i64>,
+    endpoint: Option<String>,
+    group: String,
+    version: String,
+    resource: String,
+    subresource: Option<String>,
+    removed: Option<String>,
+    requests: u64,
+    last_us: i64,
+}
+
 /// Answers `deprecated`: every deprecated API the requests the filters select called, or only
 /// those removed in `removed_in` or earlier. `--release` keeps the requests mapped against that
 /// release; without it, every request counts.
@@ -138,74 +153,47 @@ pub fn run(
     let j = who(&mut q, f, "r");
     let mut w = when(&mut q, f);
     if let Some(label) = &f.release {
-        w += &format!(
-            " AND r.release_id = (SELECT id FROM releases WHERE label = {})",
-            q.p(label.clone())
-        );
+        let found: Option<i64> = conn
+            .query_row("SELECT id FROM releases WHERE label = ?1", [label], |x| {
+                x.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        let id = found.ok_or_else(|| Error::UnknownRelease(label.clone()))?;
+        w += &format!(" AND r.release_id = {}", q.p(id));
     }
-    type Raw = (
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        u64,
-        i64,
-    );
-    let raw: Vec<Raw> = q.rows(
+    let groups = q.rows(
         conn,
         &format!(
-            "SELECT r.identity_id, r.purpose_id, e.operation_id, COALESCE(r.api_group, ''), \
-             COALESCE(r.api_version, ''), COALESCE(r.resource, ''), r.subresource, \
-             d.removed_release, COUNT(*), MAX(r.received_us) \
+            "SELECT COALESCE(i.name, i.text, ''), COALESCE(i.text, ''), r.purpose_id, \
+             e.operation_id, COALESCE(r.api_group, ''), COALESCE(r.api_version, ''), \
+             COALESCE(r.resource, ''), r.subresource, d.removed_release, COUNT(*), \
+             MAX(r.received_us) \
              FROM request_deprecations d JOIN requests r ON r.id = d.request_id{j} \
+             LEFT JOIN identities i ON i.id = r.identity_id \
              LEFT JOIN endpoints e ON e.id = r.endpoint_id \
-             WHERE {w} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+             WHERE {w} GROUP BY r.identity_id, 3, 4, 5, 6, 7, 8, 9"
         ),
         |x| {
-            Ok((
-                x.get(0)?,
-                x.get(1)?,
-                x.get(2)?,
-                x.get(3)?,
-                x.get(4)?,
-                x.get(5)?,
-                x.get(6)?,
-                x.get(7)?,
-                x.get::<_, i64>(8)? as u64,
-                x.get(9)?,
-            ))
+            Ok(Group {
+                app: x.get(0)?,
+                identity: x.get(1)?,
+                purpose: x.get(2)?,
+                endpoint: x.get(3)?,
+                group: x.get(4)?,
+                version: x.get(5)?,
+                resource: x.get(6)?,
+                subresource: x.get(7)?,
+                removed: x.get(8)?,
+                requests: x.get::<_, i64>(9)? as u64,
+                last_us: x.get(10)?,
+            })
         },
     )?;
-    let identities: BTreeMap<i64, (String, String)> = {
-        let ids: Vec<String> = raw
-            .iter()
-            .filter_map(|r| r.0)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|i| i.to_string())
-            .collect();
-        let mut out = BTreeMap::new();
-        for chunk in ids.chunks(500) {
-            let sql = Sql::default();
-            out.extend(sql.rows(
-                conn,
-                &format!(
-                    "SELECT id, COALESCE(name, text), text FROM identities WHERE id IN ({})",
-                    chunk.join(",")
-                ),
-                |x| Ok((x.get::<_, i64>(0)?, (x.get(1)?, x.get(2)?))),
-            )?);
-        }
-        out
-    };
-    let purposes: Vec<i64> = raw
+    let purposes: Vec<i64> = groups
         .iter()
-        .filter_map(|r| r.1)
-        .collect::<std::collections::BTreeSet<_>>()
+        .filter_map(|g| g.purpose)
+        .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let frames = frames_of(conn, &purposes)?;
@@ -218,53 +206,53 @@ pub fn run(
         Option<String>,
         Option<String>,
     );
-    let mut merged: BTreeMap<Key, DeprecatedRow> = BTreeMap::new();
-    for (identity, purpose, endpoint, group, version, resource, sub, removed, hits, last) in raw {
-        let (app, identity) = identity
-            .and_then(|i| identities.get(&i).cloned())
-            .unwrap_or_default();
-        let loc = purpose
+    let mut merged: BTreeMap<Key, (DeprecatedRow, i64)> = BTreeMap::new();
+    for g in groups {
+        let loc = g
+            .purpose
             .and_then(|p| frames.get(&p))
             .and_then(|fr| own_line(fr));
-        let mut api = if group.is_empty() {
-            format!("{version}/{resource}")
+        let mut api = if g.group.is_empty() {
+            format!("{}/{}", g.version, g.resource)
         } else {
-            format!("{group}/{version}/{resource}")
+            format!("{}/{}/{}", g.group, g.version, g.resource)
         };
-        if let Some(s) = &sub {
+        if let Some(s) = &g.subresource {
             api = format!("{api}/{s}");
         }
         let key = (
-            app.clone(),
-            identity.clone(),
+            g.app.clone(),
+            g.identity.clone(),
             loc.clone(),
             api.clone(),
-            endpoint.clone(),
-            removed.clone(),
+            g.endpoint.clone(),
+            g.removed.clone(),
         );
-        let last_seen = time(last);
-        merged
-            .entry(key)
-            .and_modify(|row| {
-                row.requests += hits;
-                row.last_seen = row.last_seen.clone().max(last_seen.clone());
-            })
-            .or_insert(DeprecatedRow {
-                app,
-                identity,
+        let (row, last_us) = merged.entry(key).or_insert_with(|| {
+            let row = DeprecatedRow {
+                app: g.app,
+                identity: g.identity,
                 loc,
                 api,
-                group,
-                version,
-                resource,
-                endpoint,
-                removed_release: removed,
-                requests: hits,
-                last_seen,
-            });
+                group: g.group,
+                version: g.version,
+                resource: g.resource,
+                endpoint: g.endpoint,
+                removed_release: g.removed,
+                requests: 0,
+                last_seen: String::new(),
+            };
+            (row, i64::MIN)
+        });
+        row.requests += g.requests;
+        *last_us = (*last_us).max(g.last_us);
     }
     let mut rows: Vec<DeprecatedRow> = merged
         .into_values()
+        .map(|(row, last_us)| DeprecatedRow {
+            last_seen: time(last_us),
+            ..row
+        })
         .filter(|r| removed_in.is_none_or(|x| removed_by(r, x)))
         .collect();
     rows.sort_by(order);

@@ -1,5 +1,6 @@
 //! Relational queries over the store: what the answers are, how they are asked for and how they
-//! print; no SQL and no I/O here (the SQL is in `store::queries`).
+//! print. The SQL of most is in `store::queries`; a newer query keeps its SQL in its own module
+//! beside its answer ([`deprecated`]), with the helpers `store::queries` shares.
 //!
 //! # Example
 //! ```

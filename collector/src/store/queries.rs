@@ -22,7 +22,7 @@ use crate::query::{
 
 type Result<T> = query::Result<T>;
 
-fn db(e: rusqlite::Error) -> Error {
+pub(crate) fn db(e: rusqlite::Error) -> Error {
     Error::Database(Box::new(e))
 }
 

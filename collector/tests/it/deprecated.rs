@@ -443,6 +443,11 @@ fn deprecated_apis_by_program_and_line_of_code() {
         "1.9 is before 1.25 (numbers, not text)"
     );
     assert_eq!(brief(&ask(&f.db, &[("removed-in", "v1.40.2")])).len(), 4);
+    assert_eq!(ask(&f.db, &[("release", "1.24.0")]), all);
+    let conn = store::open_reader(&f.db).unwrap();
+    let req = Request::from_params("deprecated", [("release", "1.23.0")]).unwrap();
+    let err = store::queries::run(&conn, &req).unwrap_err();
+    assert_eq!(err.to_string(), "no release `1.23.0` in the database");
     assert_eq!(
         brief(&ask(&f.db, &[("app", "shop-controller")])),
         [cron_row(), psp_row()]
@@ -461,7 +466,6 @@ fn deprecated_apis_by_program_and_line_of_code() {
     );
 
     // Each deprecated request is kept once, whatever the stages and redeliveries.
-    let conn = store::open_reader(&f.db).unwrap();
     let kept: i64 = conn
         .query_row("SELECT count(*) FROM request_deprecations", [], |r| {
             r.get(0)
