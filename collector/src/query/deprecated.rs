@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn soonest_removal_first_then_most_requests() {
-        let mut rows = vec![
+        let mut rows = [
             row(None, 50, "a"),
             row(Some("1.40"), 1, "b"),
             row(Some("1.9"), 1, "c"),
