@@ -332,6 +332,25 @@ mod tests {
         assert_eq!((o.api_group, o.api_version.as_deref()), (None, Some("v1")));
     }
 
+    #[test]
+    fn gke_labels_carry_the_deprecation_to_the_record() {
+        let line = GKE_CREATE.replace(
+            r#""labels":{"#,
+            r#""labels":{"k8s.io/deprecated":"true","k8s.io/removed-release":"1.25","#,
+        );
+        let e = parse_gke_entry(line.as_bytes()).unwrap();
+        assert_eq!(e.annotations.deprecated.as_deref(), Some("true"));
+        let r = crate::ingest::Converter::new(None).record(e);
+        assert_eq!(r.deprecation(), Some("1.25"));
+        let plain = parse_gke_entry(GKE_CREATE.as_bytes()).unwrap();
+        assert_eq!(
+            crate::ingest::Converter::new(None)
+                .record(plain)
+                .deprecation(),
+            None
+        );
+    }
+
     /// A resource name, the URI rebuilt from it, and the object reference it names.
     type UriCase<'a> = (
         &'a str,
