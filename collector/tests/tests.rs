@@ -12,6 +12,8 @@ mod deploy;
 mod events;
 #[path = "it/fixture.rs"]
 mod fixture;
+#[path = "it/gcs.rs"]
+mod gcs;
 #[path = "it/ingest.rs"]
 mod ingest;
 #[path = "it/managed.rs"]

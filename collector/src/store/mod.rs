@@ -16,6 +16,7 @@
 //! their own connections ([`Store::reader`]); WAL lets them run beside the writer. All SQL of
 //! the crate lives in this module.
 
+pub mod ci;
 mod checkpoint;
 mod key;
 mod migrate;
@@ -278,6 +279,21 @@ impl Store {
             kind,
             source,
             release,
+            reply,
+        })
+    }
+
+    /// Records a CI build read from GCS and the objects this run read from it.
+    pub fn record_ci_build_blocking(
+        &self,
+        run: RunId,
+        build: ci::CiBuild,
+        objects: Vec<ci::CiObject>,
+    ) -> Result<()> {
+        self.call_blocking(|reply| Command::CiBuild {
+            run,
+            build,
+            objects,
             reply,
         })
     }
