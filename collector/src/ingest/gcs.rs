@@ -862,8 +862,8 @@ mod tests {
         assert_eq!(info.result.as_deref(), Some("SUCCESS"));
         assert_eq!(info.version.as_deref(), Some("v1.36.0-alpha.1.23+0123abcd"));
         assert_eq!(info.commit.as_deref(), Some("0123abcd4567"));
-        assert_eq!(info.started_at.as_deref(), Some("2026-11-27T06:00:00Z"));
-        assert_eq!(info.finished_at.as_deref(), Some("2026-11-27T07:00:00Z"));
+        assert_eq!(info.started_at.as_deref(), Some("2026-11-26T10:00:00Z"));
+        assert_eq!(info.finished_at.as_deref(), Some("2026-11-26T11:00:00Z"));
         assert!(info.finished);
         // Still running: kind's version file, the commit from the version.
         let info = build_info(None, None, None, Some(b"v1.36.1+feedbeef\n")).unwrap();

@@ -113,9 +113,16 @@ async fn media(
             let half = bytes::Bytes::from(data[..data.len() / 2].to_vec());
             let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
                 vec![Ok(half), Err(std::io::Error::other("connection dropped"))];
+            // The first half reaches the client before the connection drops.
+            let body = futures::StreamExt::then(futures::stream::iter(chunks), |c| async {
+                if c.is_err() {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                c
+            });
             return Response::builder()
                 .header(header::CONTENT_LENGTH, data.len())
-                .body(Body::from_stream(futures::stream::iter(chunks)))
+                .body(Body::from_stream(body))
                 .unwrap();
         }
         None => {}
@@ -236,12 +243,12 @@ fn kind_bucket() -> Bucket {
     );
     put(format!("{dir}/artifacts/audit/audit.log"), log("kind-a", 30));
     put(
-        format!("{dir}/artifacts/audit/audit-2026-11-27T06-30-00.log.gz"),
+        format!("{dir}/artifacts/audit/audit-2026-11-26T10-30-00.log.gz"),
         gzip(&log("kind-b", 20)),
     );
     b.faults.insert(format!("{dir}/artifacts/audit/audit.log"), Fault::CutOff);
     b.faults.insert(
-        format!("{dir}/artifacts/audit/audit-2026-11-27T06-30-00.log.gz"),
+        format!("{dir}/artifacts/audit/audit-2026-11-26T10-30-00.log.gz"),
         Fault::Error500,
     );
     b
@@ -281,7 +288,7 @@ fn prow_job_latest_build_through_paging_and_faults_then_an_hourly_rerun_fetches_
             "{:?}",
             b.media
         );
-        let gz = format!("{dir}/artifacts/audit/audit-2026-11-27T06-30-00.log.gz");
+        let gz = format!("{dir}/artifacts/audit/audit-2026-11-26T10-30-00.log.gz");
         assert_eq!(b.media.iter().filter(|m| m.0 == gz).count(), 2);
         // Neither the older build, nor the build log or junit were downloaded.
         assert!(!b.media.iter().any(|m| m.0.contains("1995000000000000000")
@@ -301,7 +308,7 @@ fn prow_job_latest_build_through_paging_and_faults_then_an_hourly_rerun_fetches_
     assert_eq!(runs[0]["ci"]["result"], "SUCCESS");
     assert_eq!(runs[0]["ci"]["version"], "v1.36.0-alpha.1.23+0123abcd");
     assert_eq!(runs[0]["ci"]["commit"], "0123abcd89ef");
-    assert_eq!(runs[0]["ci"]["build_started_at"], "2026-11-27T06:00:00Z");
+    assert_eq!(runs[0]["ci"]["build_started_at"], "2026-11-26T10:00:00Z");
 
     // The hourly cron run: only latest-build.txt is read, nothing else downloaded.
     {
@@ -382,11 +389,11 @@ fn gce_build_by_url_with_a_truncated_gzip_names_it_and_keeps_the_other_logs() {
     b.objects
         .insert(format!("{master}/kube-apiserver-audit.log"), log("gce-now", 10));
     b.objects.insert(
-        format!("{master}/kube-apiserver-audit.log-20261127-1795689000.gz"),
+        format!("{master}/kube-apiserver-audit.log-20261126-1795689000.gz"),
         gzip(&log("gce-rotated", 12)),
     );
     let whole = gzip(&log("gce-cut", 40));
-    let truncated = format!("{master}/kube-apiserver-audit.log-20261127-1795688000.gz");
+    let truncated = format!("{master}/kube-apiserver-audit.log-20261126-1795688000.gz");
     b.objects
         .insert(truncated.clone(), whole[..whole.len() / 2].to_vec());
     b.objects
