@@ -59,7 +59,9 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
         let mut finished = false;
         if let Some((job, id)) = &target.prow {
             let info = build_info(&client, target, &listing)?;
-            build.job = info.job.or_else(|| Some(job.clone()).filter(|j| !j.is_empty()));
+            build.job = info
+                .job
+                .or_else(|| Some(job.clone()).filter(|j| !j.is_empty()));
             build.build = Some(id.clone());
             build.result = info.result;
             build.version = info.version;
@@ -227,7 +229,9 @@ fn build_info(
     let fetch = |object: Option<&gcs::Object>| -> anyhow::Result<Option<(String, Vec<u8>)>> {
         let Some(o) = object else { return Ok(None) };
         let what = format!("gs://{}/{}", target.bucket, o.name);
-        Ok(client.get_small(&target.bucket, &o.name)?.map(|b| (what, b)))
+        Ok(client
+            .get_small(&target.bucket, &o.name)?
+            .map(|b| (what, b)))
     };
     let started = fetch(find("started.json"))?;
     let finished = fetch(find("finished.json"))?;

@@ -45,7 +45,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read audit logs (JSON lines, EventList or array files, gzip, directories, `-` for
-    /// stdin) and side-channel purpose files into the database.
+    /// stdin, CI builds' artifacts in public GCS) and side-channel purpose files into the
+    /// database.
     Ingest(IngestArgs),
     /// Serve the audit webhook (`POST /audit`), the side channel (`POST /purposes`),
     /// `/healthz`, `/readyz` and `/metrics`.

@@ -400,7 +400,10 @@ impl Client {
         loop {
             let mut request = http::Request::get(url)
                 .header(http::header::ACCEPT_ENCODING, "gzip")
-                .header(http::header::USER_AGENT, concat!("whakapapa-collector/", env!("CARGO_PKG_VERSION")));
+                .header(
+                    http::header::USER_AGENT,
+                    concat!("whakapapa-collector/", env!("CARGO_PKG_VERSION")),
+                );
             if let Some(from) = from.filter(|&f| f > 0) {
                 request = request.header(http::header::RANGE, format!("bytes={from}-"));
             }
@@ -709,7 +712,9 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
             let end = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
             (0..=end).any(|i| glob_match(rest, &name[i..]))
         }
-        [b'?', rest @ ..] => name.first().is_some_and(|&b| b != b'/') && glob_match(rest, &name[1..]),
+        [b'?', rest @ ..] => {
+            name.first().is_some_and(|&b| b != b'/') && glob_match(rest, &name[1..])
+        }
         [c, rest @ ..] => name.first() == Some(c) && glob_match(rest, &name[1..]),
     }
 }
@@ -762,7 +767,9 @@ pub fn build_info(
     };
     let time = |v: &serde_json::Value| {
         let secs = v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))?;
-        jiff::Timestamp::from_second(secs).ok().map(|t| t.to_string())
+        jiff::Timestamp::from_second(secs)
+            .ok()
+            .map(|t| t.to_string())
     };
     let version = text(&f["metadata"]["job-version"])
         .or_else(|| text(&f["job-version"]))
@@ -824,10 +831,22 @@ mod tests {
             ("artifacts/audit/audit.log", true),
             ("artifacts/audit/audit-2026-11-20T10-00-00.log.gz", true),
             ("artifacts/logs/kind-control-plane/audit/audit.log", true),
-            ("artifacts/cluster-logs/bootstrap-e2e-master/kube-apiserver-audit.log", true),
-            ("artifacts/cluster-logs/bootstrap-e2e-master/kube-apiserver-audit.log-20261120-1.gz", true),
-            ("artifacts/cluster-logs/bootstrap-e2e-master/kube-apiserver.log", false),
-            ("artifacts/logs/kind-control-plane/kubernetes-version.txt", false),
+            (
+                "artifacts/cluster-logs/bootstrap-e2e-master/kube-apiserver-audit.log",
+                true,
+            ),
+            (
+                "artifacts/cluster-logs/bootstrap-e2e-master/kube-apiserver-audit.log-20261120-1.gz",
+                true,
+            ),
+            (
+                "artifacts/cluster-logs/bootstrap-e2e-master/kube-apiserver.log",
+                false,
+            ),
+            (
+                "artifacts/logs/kind-control-plane/kubernetes-version.txt",
+                false,
+            ),
             ("artifacts/junit_01.xml", false),
             ("build-log.txt", false),
             ("started.json", false),
@@ -838,8 +857,16 @@ mod tests {
         }
         assert!(wanted("events.json", false, None));
         assert!(!wanted("started.json", false, None));
-        assert!(wanted("artifacts/x/y/apiserver.jsonl", true, Some("artifacts/**/*.jsonl")));
-        assert!(!wanted("artifacts/x/apiserver.log", true, Some("artifacts/*/*.jsonl")));
+        assert!(wanted(
+            "artifacts/x/y/apiserver.jsonl",
+            true,
+            Some("artifacts/**/*.jsonl")
+        ));
+        assert!(!wanted(
+            "artifacts/x/apiserver.log",
+            true,
+            Some("artifacts/*/*.jsonl")
+        ));
         assert!(glob_match(b"artifacts/*.log", b"artifacts/a.log"));
         assert!(!glob_match(b"artifacts/*.log", b"artifacts/x/a.log"));
         assert!(glob_match(b"**/audit?.log", b"a/b/audit1.log"));
@@ -858,7 +885,10 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(info.job.as_deref(), Some("ci-kubernetes-audit-kind-conformance"));
+        assert_eq!(
+            info.job.as_deref(),
+            Some("ci-kubernetes-audit-kind-conformance")
+        );
         assert_eq!(info.result.as_deref(), Some("SUCCESS"));
         assert_eq!(info.version.as_deref(), Some("v1.36.0-alpha.1.23+0123abcd"));
         assert_eq!(info.commit.as_deref(), Some("0123abcd4567"));
@@ -870,7 +900,16 @@ mod tests {
         assert_eq!(info.version.as_deref(), Some("v1.36.1+feedbeef"));
         assert_eq!(info.commit.as_deref(), Some("feedbeef"));
         assert!(!info.finished && info.result.is_none());
-        let bad = build_info(None, Some(("gs://b/logs/j/1/finished.json", b"{")), None, None);
-        assert!(bad.unwrap_err().to_string().contains("gs://b/logs/j/1/finished.json"));
+        let bad = build_info(
+            None,
+            Some(("gs://b/logs/j/1/finished.json", b"{")),
+            None,
+            None,
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("gs://b/logs/j/1/finished.json")
+        );
     }
 }

@@ -70,7 +70,11 @@ pub struct StoredCiBuild {
 }
 
 /// The build at `bucket`/`prefix`, if a run recorded it.
-pub fn stored_build(conn: &Connection, bucket: &str, prefix: &str) -> Result<Option<StoredCiBuild>> {
+pub fn stored_build(
+    conn: &Connection,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Option<StoredCiBuild>> {
     let Some((run, complete)) = conn
         .query_row(
             "SELECT run_id, complete FROM ci_runs WHERE bucket = ?1 AND prefix = ?2",

@@ -16,8 +16,8 @@
 //! their own connections ([`Store::reader`]); WAL lets them run beside the writer. All SQL of
 //! the crate lives in this module.
 
-pub mod ci;
 mod checkpoint;
+pub mod ci;
 mod key;
 mod migrate;
 mod model;

@@ -13,10 +13,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
 use crate::query::{
-    self, Answer, AppHits, AppRow, CodeHits, Counting, EndpointDetail, EndpointRow,
+    self, Answer, AppHits, AppRow, CiRun, CodeHits, Counting, EndpointDetail, EndpointRow,
     EndpointsOptions, Error, FileMatch, Filters, Frame, FunctionMatch, GapRow, History,
     JourneyOptions, LocAnswer, LocEndpoint, LocHits, LocSpec, PurposeHits, Query, ReleaseCoverage,
-    ReleaseRow, Request, RunCoverage, CiRun, SearchAnswer, TestHits, TestRow, UsedEndpoint, VerbHits,
+    ReleaseRow, Request, RunCoverage, SearchAnswer, TestHits, TestRow, UsedEndpoint, VerbHits,
     apisnoop, deps, journeys, rbac, suggest,
 };
 

@@ -60,7 +60,10 @@ async fn list(
     let mut seen = HashSet::new();
     for name in b.objects.keys().filter(|n| n.starts_with(&prefix)) {
         let rest = &name[prefix.len()..];
-        match q.get("delimiter").and_then(|d| rest.find(d.as_str()).map(|i| i + d.len())) {
+        match q
+            .get("delimiter")
+            .and_then(|d| rest.find(d.as_str()).map(|i| i + d.len()))
+        {
             Some(end) => {
                 let p = format!("{prefix}{}", &rest[..end]);
                 if seen.insert(p.clone()) {
@@ -201,7 +204,11 @@ fn history(db: &str) -> Value {
         .args(["query", "history", "--db", db, "--format", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -215,10 +222,19 @@ fn kind_bucket() -> Bucket {
     let mut put = |name: String, data: Vec<u8>| {
         b.objects.insert(name, data);
     };
-    put(format!("{job}/latest-build.txt"), format!("{KIND_BUILD}\n").into_bytes());
+    put(
+        format!("{job}/latest-build.txt"),
+        format!("{KIND_BUILD}\n").into_bytes(),
+    );
     // An older build, never read when asking for the latest.
-    put(format!("{job}/1995000000000000000/started.json"), br#"{"timestamp": 1}"#.to_vec());
-    put(format!("{job}/1995000000000000000/artifacts/audit/audit.log"), log("old", 5));
+    put(
+        format!("{job}/1995000000000000000/started.json"),
+        br#"{"timestamp": 1}"#.to_vec(),
+    );
+    put(
+        format!("{job}/1995000000000000000/artifacts/audit/audit.log"),
+        log("old", 5),
+    );
     put(
         format!("{dir}/started.json"),
         br#"{"timestamp": 1795687200, "repo-commit": "0123abcd89ef"}"#.to_vec(),
@@ -235,18 +251,28 @@ fn kind_bucket() -> Bucket {
             .to_string()
             .into_bytes(),
     );
-    put(format!("{dir}/build-log.txt"), b"+ kind create cluster\n".to_vec());
-    put(format!("{dir}/artifacts/junit_01.xml"), b"<testsuites/>".to_vec());
+    put(
+        format!("{dir}/build-log.txt"),
+        b"+ kind create cluster\n".to_vec(),
+    );
+    put(
+        format!("{dir}/artifacts/junit_01.xml"),
+        b"<testsuites/>".to_vec(),
+    );
     put(
         format!("{dir}/artifacts/logs/kind-control-plane/kubernetes-version.txt"),
         b"v1.36.0-alpha.1.23+0123abcd\n".to_vec(),
     );
-    put(format!("{dir}/artifacts/audit/audit.log"), log("kind-a", 30));
+    put(
+        format!("{dir}/artifacts/audit/audit.log"),
+        log("kind-a", 30),
+    );
     put(
         format!("{dir}/artifacts/audit/audit-2026-11-26T10-30-00.log.gz"),
         gzip(&log("kind-b", 20)),
     );
-    b.faults.insert(format!("{dir}/artifacts/audit/audit.log"), Fault::CutOff);
+    b.faults
+        .insert(format!("{dir}/artifacts/audit/audit.log"), Fault::CutOff);
     b.faults.insert(
         format!("{dir}/artifacts/audit/audit-2026-11-26T10-30-00.log.gz"),
         Fault::Error500,
@@ -279,8 +305,12 @@ fn prow_job_latest_build_through_paging_and_faults_then_an_hourly_rerun_fetches_
         let dir = format!("logs/{KIND_JOB}/{KIND_BUILD}");
         let log = format!("{dir}/artifacts/audit/audit.log");
         let size = b.objects[&log].len();
-        let downloads: Vec<&Option<String>> =
-            b.media.iter().filter(|m| m.0 == log).map(|m| &m.1).collect();
+        let downloads: Vec<&Option<String>> = b
+            .media
+            .iter()
+            .filter(|m| m.0 == log)
+            .map(|m| &m.1)
+            .collect();
         // Resumed where the connection dropped, not from the start.
         assert_eq!(
             downloads,
@@ -318,11 +348,18 @@ fn prow_job_latest_build_through_paging_and_faults_then_an_hourly_rerun_fetches_
     }
     let (ok, out, err) = collector(&host, &args);
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains("already ingested (run 1); nothing new to read"), "{out}");
+    assert!(
+        out.contains("already ingested (run 1); nothing new to read"),
+        "{out}"
+    );
     {
         let b = bucket.lock().unwrap();
         let names: Vec<&str> = b.media.iter().map(|m| m.0.as_str()).collect();
-        assert_eq!(names, [format!("logs/{KIND_JOB}/latest-build.txt")], "{names:?}");
+        assert_eq!(
+            names,
+            [format!("logs/{KIND_JOB}/latest-build.txt")],
+            "{names:?}"
+        );
         assert!(b.lists.is_empty(), "{:?}", b.lists);
     }
     let h = history(db);
@@ -340,8 +377,10 @@ fn prow_job_latest_build_through_paging_and_faults_then_an_hourly_rerun_fetches_
             format!("{job}/{next}/started.json"),
             br#"{"timestamp": 1795694400}"#.to_vec(),
         );
-        b.objects
-            .insert(format!("{job}/{next}/artifacts/audit/audit.log"), log("kind-c", 4));
+        b.objects.insert(
+            format!("{job}/{next}/artifacts/audit/audit.log"),
+            log("kind-c", 4),
+        );
     }
     let (ok, out, err) = collector(&host, &args);
     assert!(ok, "{out}\n{err}");
@@ -386,8 +425,10 @@ fn gce_build_by_url_with_a_truncated_gzip_names_it_and_keeps_the_other_logs() {
              "metadata": {"job-version": "v1.36.1-rc.0.5+feedbeef"}}"#
             .to_vec(),
     );
-    b.objects
-        .insert(format!("{master}/kube-apiserver-audit.log"), log("gce-now", 10));
+    b.objects.insert(
+        format!("{master}/kube-apiserver-audit.log"),
+        log("gce-now", 10),
+    );
     b.objects.insert(
         format!("{master}/kube-apiserver-audit.log-20261126-1795689000.gz"),
         gzip(&log("gce-rotated", 12)),
@@ -396,8 +437,10 @@ fn gce_build_by_url_with_a_truncated_gzip_names_it_and_keeps_the_other_logs() {
     let truncated = format!("{master}/kube-apiserver-audit.log-20261126-1795688000.gz");
     b.objects
         .insert(truncated.clone(), whole[..whole.len() / 2].to_vec());
-    b.objects
-        .insert(format!("{master}/kube-apiserver.log"), b"I1127 started\n".to_vec());
+    b.objects.insert(
+        format!("{master}/kube-apiserver.log"),
+        b"I1127 started\n".to_vec(),
+    );
     let bucket = Arc::new(Mutex::new(b));
     let host = serve(bucket.clone());
     let tmp = tempfile::tempdir().unwrap();
@@ -425,7 +468,14 @@ fn gce_build_by_url_with_a_truncated_gzip_names_it_and_keeps_the_other_logs() {
         .filter(|l| l.contains(&format!("gs://{BUCKET}/{truncated}:")))
         .collect();
     assert_eq!(malformed.len(), 1, "{out}");
-    assert!(!bucket.lock().unwrap().media.iter().any(|m| m.0.ends_with("kube-apiserver.log")));
+    assert!(
+        !bucket
+            .lock()
+            .unwrap()
+            .media
+            .iter()
+            .any(|m| m.0.ends_with("kube-apiserver.log"))
+    );
 
     // The object is broken for good (not the transport): the re-run skips the build.
     bucket.lock().unwrap().media.clear();
