@@ -242,12 +242,13 @@ fn build_info(
             && o.name.ends_with(&format!("/{KIND_VERSION}"))
     });
     let kind_version = fetch(kind)?;
-    let pair = |f: &Option<(String, Vec<u8>)>| f.as_ref().map(|(w, b)| (w.clone(), b.clone()));
-    let (s, f, p) = (pair(&started), pair(&finished), pair(&prowjob));
+    fn file(f: &Option<(String, Vec<u8>)>) -> Option<(&str, &[u8])> {
+        f.as_ref().map(|(w, b)| (w.as_str(), b.as_slice()))
+    }
     Ok(gcs::build_info(
-        s.as_ref().map(|(w, b)| (w.as_str(), b.as_slice())),
-        f.as_ref().map(|(w, b)| (w.as_str(), b.as_slice())),
-        p.as_ref().map(|(w, b)| (w.as_str(), b.as_slice())),
+        file(&started),
+        file(&finished),
+        file(&prowjob),
         kind_version.as_ref().map(|(_, b)| b.as_slice()),
     )?)
 }

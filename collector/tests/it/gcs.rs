@@ -30,6 +30,8 @@ enum Fault {
     Error500,
     /// 200 with the whole length announced, half the body sent, then the connection dropped.
     CutOff,
+    /// 503 to every request, until the test removes it.
+    Down,
 }
 
 #[derive(Default)]
@@ -110,7 +112,11 @@ async fn media(
     let Some(data) = b.objects.get(&name).cloned() else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if b.faults.get(&name) == Some(&Fault::Down) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match b.faults.remove(&name) {
+        Some(Fault::Down) => unreachable!(),
         Some(Fault::Error500) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Some(Fault::CutOff) => {
             let half = bytes::Bytes::from(data[..data.len() / 2].to_vec());
@@ -483,4 +489,73 @@ fn gce_build_by_url_with_a_truncated_gzip_names_it_and_keeps_the_other_logs() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("already ingested"), "{out}");
     assert!(bucket.lock().unwrap().media.is_empty());
+}
+
+#[test]
+fn an_object_down_for_every_attempt_is_named_and_read_on_the_next_run() {
+    let mut b = kind_bucket();
+    b.faults.clear();
+    let dir = format!("logs/{KIND_JOB}/{KIND_BUILD}");
+    let gz = format!("{dir}/artifacts/audit/audit-2026-11-26T10-30-00.log.gz");
+    b.faults.insert(gz.clone(), Fault::Down);
+    let bucket = Arc::new(Mutex::new(b));
+    let host = serve(bucket.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let args = [
+        "ingest",
+        "--db",
+        db,
+        "--prow-job",
+        KIND_JOB,
+        "--build",
+        KIND_BUILD,
+    ];
+    let (ok, out, err) = collector(&host, &args);
+    assert!(!ok, "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "gs://{BUCKET}/{gz}: server answered 503 Service Unavailable (after 5 attempts)"
+        )),
+        "{err}"
+    );
+    // Bounded: five attempts, then the other log is stored all the same.
+    assert_eq!(
+        bucket
+            .lock()
+            .unwrap()
+            .media
+            .iter()
+            .filter(|m| m.0 == gz)
+            .count(),
+        5
+    );
+    assert_eq!(figure(&out, "requests stored"), 30, "{out}");
+
+    // Back up: the next run reads that object only, into the same run.
+    {
+        let mut b = bucket.lock().unwrap();
+        b.faults.clear();
+        b.media.clear();
+    }
+    let (ok, out, err) = collector(&host, &args);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("1 of 2 audit logs new"), "{out}");
+    assert_eq!(figure(&out, "requests stored"), 20, "{out}");
+    let logs: Vec<String> = bucket
+        .lock()
+        .unwrap()
+        .media
+        .iter()
+        .filter(|m| m.0.contains("/audit/"))
+        .map(|m| m.0.clone())
+        .collect();
+    assert_eq!(logs, [gz]);
+    let h = history(db);
+    assert_eq!(h["runs"].as_array().unwrap().len(), 1, "{h}");
+    assert_eq!(h["runs"][0]["requests"], 50);
+    // Now finished and whole: skipped from then on.
+    let (ok, out, _) = collector(&host, &args);
+    assert!(ok && out.contains("already ingested (run 1)"), "{out}");
 }
