@@ -457,7 +457,7 @@ fn gce_build_by_url_with_a_truncated_gzip_names_it_and_keeps_the_other_logs() {
     // The truncated object fails the command, by name; the other two logs are stored.
     assert!(!ok, "{out}\n{err}");
     assert!(
-        err.contains(&format!("1 object not read whole")) && err.contains(&truncated),
+        err.contains("1 object not read whole") && err.contains(&truncated),
         "{err}"
     );
     let h = history(db);
