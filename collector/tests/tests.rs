@@ -14,6 +14,8 @@ mod deprecated;
 mod events;
 #[path = "it/fixture.rs"]
 mod fixture;
+#[path = "it/gcs.rs"]
+mod gcs;
 #[path = "it/ingest.rs"]
 mod ingest;
 #[path = "it/managed.rs"]

@@ -10,6 +10,7 @@
 //!
 //! Every setting is a flag (some also an environment variable); a bad value is an error.
 
+mod ci;
 mod manifests;
 pub mod query;
 mod summary;
@@ -44,7 +45,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read audit logs (JSON lines, EventList or array files, gzip, directories, `-` for
-    /// stdin) and side-channel purpose files into the database.
+    /// stdin, CI builds' artifacts in public GCS) and side-channel purpose files into the
+    /// database.
     Ingest(IngestArgs),
     /// Serve the audit webhook (`POST /audit`), the side channel (`POST /purposes`),
     /// `/healthz`, `/readyz` and `/metrics`.
@@ -96,9 +98,24 @@ pub struct IngestArgs {
     /// Parsing threads (default: the number of CPUs, 2 to 4).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
-    /// Audit log files, directories (read recursively) or `-` for stdin.
-    #[arg(required = true, value_name = "PATH")]
+    /// Audit log files, directories (read recursively), `-` for stdin, or `gs://BUCKET/PREFIX`
+    /// (public GCS objects: a Prow build's directory, a job's, or any prefix).
+    #[arg(required_unless_present = "prow_job", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Read a build of this Prow job from GCS (`logs/JOB/BUILD/` in `--bucket`): its audit
+    /// logs, and its job, result, Kubernetes version and commit into the run's record.
+    #[arg(long, value_name = "JOB", conflicts_with = "paths")]
+    pub prow_job: Option<String>,
+    /// With `--prow-job`: the build id, or `latest` (the one in `logs/JOB/latest-build.txt`).
+    #[arg(long, value_name = "ID|latest", default_value = "latest")]
+    pub build: String,
+    /// With `--prow-job`: the GCS bucket of the job's artifacts.
+    #[arg(long, value_name = "BUCKET", default_value = crate::ingest::gcs::DEFAULT_BUCKET)]
+    pub bucket: String,
+    /// GCS objects to read, relative to the build's directory (`*`, `**`, `?`), instead of the
+    /// audit logs found by name (`artifacts/**/audit/*.log*`, `*kube-apiserver-audit.log*`).
+    #[arg(long, value_name = "GLOB")]
+    pub artifact_glob: Option<String>,
 }
 
 /// `serve` arguments.
@@ -161,6 +178,20 @@ fn catalog_into(
 }
 
 fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
+    let remote = args
+        .paths
+        .iter()
+        .filter(|p| p.to_string_lossy().starts_with("gs://"))
+        .count();
+    if args.prow_job.is_some() || remote > 0 {
+        if remote < args.paths.len() {
+            bail!("give gs:// URLs and local paths to separate runs of `ingest`");
+        }
+        return ci::run(args);
+    }
+    if args.artifact_glob.is_some() {
+        bail!("--artifact-glob applies to gs:// URLs and --prow-job only");
+    }
     let started = Instant::now();
     let inputs = ingest::expand(&args.paths)?;
     // Room for a few batches ahead of the writer, which commits them together. Rollups are

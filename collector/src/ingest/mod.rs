@@ -20,6 +20,7 @@
 //! bounded whatever the input size. A bad line is recorded with its file and line in the same
 //! batch; the rest is stored.
 
+pub mod gcs;
 mod record;
 mod source;
 pub mod spec;
@@ -223,11 +224,21 @@ impl Pipeline {
 
     /// Reads every input; returns once every batch is committed, or at the first store error.
     pub fn run(&self, inputs: &[Input]) -> Result<Summary, Error> {
+        self.run_with(|feed| {
+            for input in inputs {
+                if feed.stopped() {
+                    break;
+                }
+                let _ = feed.input(input);
+            }
+        })
+    }
+
+    /// Runs the pipeline while `read` hands it inputs through a [`Feed`] (files, or streams
+    /// such as downloads); returns once every batch is committed, or at the first store error.
+    pub fn run_with(&self, read: impl FnOnce(&mut Feed<'_>)) -> Result<Summary, Error> {
         let shared = Arc::new(Shared {
-            summary: Mutex::new(Summary {
-                inputs: inputs.len(),
-                ..Summary::default()
-            }),
+            summary: Mutex::new(Summary::default()),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
@@ -262,13 +273,16 @@ impl Pipeline {
                     .map_err(Error::Spawn)?,
             );
         }
-        let read = Arc::new(AtomicU64::new(0));
-        for input in inputs {
-            if shared.failed.load(Ordering::Relaxed) {
-                break;
-            }
-            self.read_input(input, &tx, &read, &shared);
-        }
+        let mut feed = Feed {
+            pipeline: self,
+            tx: &tx,
+            read: Arc::new(AtomicU64::new(0)),
+            shared: &shared,
+            inputs: 0,
+        };
+        read(&mut feed);
+        let inputs = feed.inputs;
+        shared.summary.lock().expect("summary lock").inputs = inputs;
         drop(tx);
         drop(acks);
         for w in workers {
@@ -283,15 +297,18 @@ impl Pipeline {
         Ok(summary)
     }
 
-    /// Reads one input into chunks; problems with the input become malformed records.
+    /// Reads one input into chunks; problems with the input become malformed records, and
+    /// the first that stopped the reading is returned.
     fn read_input(
         &self,
-        input: &Input,
+        name: &str,
+        opened: std::io::Result<Box<dyn std::io::BufRead + Send>>,
         tx: &mpsc::SyncSender<Chunk>,
         read: &Arc<AtomicU64>,
         shared: &Shared,
-    ) {
-        let name: Arc<str> = input.name().into();
+    ) -> Result<(), ReadFailure> {
+        let name: Arc<str> = name.into();
+        let failure: std::cell::RefCell<Option<ReadFailure>> = std::cell::RefCell::new(None);
         let reject = |line: Option<u64>, reason: String| {
             let _ = tx.send(Chunk::Rejected(vec![MalformedRecord {
                 source: name.to_string(),
@@ -299,13 +316,25 @@ impl Pipeline {
                 reason,
             }]));
         };
-        let mut reader = match source::open(input, read.clone()) {
+        let fail = |line: Option<u64>, error: std::io::Error| {
+            reject(line, format!("cannot read: {error}"));
+            failure
+                .borrow_mut()
+                .get_or_insert(ReadFailure { line, error });
+        };
+        let mut reader = match opened {
             Ok(r) => r,
-            Err(e) => return reject(None, format!("cannot read: {e}")),
+            Err(e) => {
+                fail(None, e);
+                return failure.into_inner().map_or(Ok(()), Err);
+            }
         };
         let format = match reader.fill_buf() {
             Ok(head) => audit::sniff(head),
-            Err(e) => return reject(None, format!("cannot read: {e}")),
+            Err(e) => {
+                fail(None, e);
+                return failure.into_inner().map_or(Ok(()), Err);
+            }
         };
         match format {
             Format::Empty => {}
@@ -335,7 +364,7 @@ impl Pipeline {
                             yaml: format == Format::Yaml,
                         });
                     }
-                    Err(e) => reject(None, format!("cannot read: {e}")),
+                    Err(e) => fail(None, e),
                 }
             }
             Format::JsonLines => {
@@ -364,12 +393,70 @@ impl Pipeline {
                             Some(n),
                             format!("line longer than {} bytes", self.options.max_line),
                         ),
-                        Piece::Failed(n, e) => reject(Some(n), format!("cannot read: {e}")),
+                        Piece::Failed(n, e) => fail(Some(n), e),
                     },
                 );
             }
         }
         self.progress.set_position(read.load(Ordering::Relaxed));
+        failure.into_inner().map_or(Ok(()), Err)
+    }
+}
+
+/// Why an input could not be read whole (what was read before is stored; the failure is also
+/// a malformed record).
+#[derive(Debug)]
+pub struct ReadFailure {
+    /// The line it stopped at, when reading had begun.
+    pub line: Option<u64>,
+    /// The error.
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "cannot read line {n}: {}", self.error),
+            None => write!(f, "cannot read: {}", self.error),
+        }
+    }
+}
+
+/// Hands inputs to a running [`Pipeline`] (see [`Pipeline::run_with`]); each is read whole on
+/// the calling thread before the next call returns, its batches stored by the workers.
+pub struct Feed<'a> {
+    pipeline: &'a Pipeline,
+    tx: &'a mpsc::SyncSender<Chunk>,
+    read: Arc<AtomicU64>,
+    shared: &'a Shared,
+    inputs: usize,
+}
+
+impl Feed<'_> {
+    /// The store failed: reading more is pointless (the run returns the error).
+    pub fn stopped(&self) -> bool {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// Reads a file or stdin.
+    pub fn input(&mut self, input: &Input) -> Result<(), ReadFailure> {
+        self.inputs += 1;
+        let opened = source::open(input, self.read.clone());
+        self.pipeline
+            .read_input(&input.name(), opened, self.tx, &self.read, self.shared)
+    }
+
+    /// Reads a stream named `name` in reports (gzip recognised by its magic bytes); its
+    /// bytes count towards the progress bar's position.
+    pub fn stream(
+        &mut self,
+        name: &str,
+        raw: Box<dyn std::io::Read + Send>,
+    ) -> Result<(), ReadFailure> {
+        self.inputs += 1;
+        let opened = source::open_reader(raw, self.read.clone());
+        self.pipeline
+            .read_input(name, opened, self.tx, &self.read, self.shared)
     }
 }
 

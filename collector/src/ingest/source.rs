@@ -132,6 +132,15 @@ pub fn open(input: &Input, read: Arc<AtomicU64>) -> io::Result<Box<dyn BufRead +
         Input::Stdin => Box::new(io::stdin()),
         Input::File(p) => Box::new(File::open(p)?),
     };
+    open_reader(raw, read)
+}
+
+/// Opens a stream as [`open`] opens a file: gzip decompressed (by magic bytes), raw bytes read
+/// added to `read`.
+pub fn open_reader(
+    raw: Box<dyn Read + Send>,
+    read: Arc<AtomicU64>,
+) -> io::Result<Box<dyn BufRead + Send>> {
     let mut buffered = BufReader::with_capacity(BUF, Counting { inner: raw, read });
     let head = buffered.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {

@@ -591,6 +591,9 @@ pub struct RunCoverage {
     pub finished_at: Option<String>,
     /// Release of its endpoints.
     pub release: Option<String>,
+    /// The CI build it read (`ingest gs://...`, `ingest --prow-job`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiRun>,
     /// Requests it stored.
     pub requests: u64,
     /// Endpoints of the release.
@@ -609,6 +612,25 @@ pub struct RunCoverage {
     pub cumulative_tested_endpoints: u64,
     /// Eligible and tested by this run or an earlier one.
     pub cumulative_tested_eligible_endpoints: u64,
+}
+
+/// The CI build a run read, as its `started.json`, `finished.json` and `prowjob.json` say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CiRun {
+    /// Prow job.
+    pub job: Option<String>,
+    /// Build id.
+    pub build: Option<String>,
+    /// `SUCCESS`, `FAILURE`, ... (none while the build runs).
+    pub result: Option<String>,
+    /// Kubernetes version tested.
+    pub version: Option<String>,
+    /// Kubernetes commit.
+    pub commit: Option<String>,
+    /// When the build started.
+    pub build_started_at: Option<String>,
+    /// When it finished.
+    pub build_finished_at: Option<String>,
 }
 
 /// Coverage of one release.
@@ -1001,31 +1023,50 @@ impl Answer {
             Answer::Suggest(s) => vec![suggest::table(s)],
             Answer::Deprecated(rows) => vec![deprecated::table(rows)],
             Answer::History(h) => {
+                // CI builds' columns only when some run read one.
+                let ci = h.runs.iter().any(|r| r.ci.is_some());
+                let ci_columns: &[&'static str] = if ci {
+                    &["job", "build", "result", "version"]
+                } else {
+                    &[]
+                };
                 let mut runs = Table::new(
                     "runs",
                     &[
-                        "run",
-                        "kind",
-                        "source",
-                        "started_at",
-                        "release",
-                        "requests",
-                        "total_endpoints",
-                        "tested_endpoints",
-                        "conf_tested_endpoints",
-                        "eligible_endpoints",
-                        "tested_eligible_endpoints",
-                        "conf_tested_eligible_endpoints",
-                        "cumulative_tested_endpoints",
-                        "cumulative_tested_eligible_endpoints",
-                    ],
+                        &["run", "kind", "source", "started_at"][..],
+                        ci_columns,
+                        &[
+                            "release",
+                            "requests",
+                            "total_endpoints",
+                            "tested_endpoints",
+                            "conf_tested_endpoints",
+                            "eligible_endpoints",
+                            "tested_eligible_endpoints",
+                            "conf_tested_eligible_endpoints",
+                            "cumulative_tested_endpoints",
+                            "cumulative_tested_eligible_endpoints",
+                        ][..],
+                    ]
+                    .concat(),
                 );
                 for r in &h.runs {
-                    runs.row(vec![
+                    let mut row = vec![
                         r.run.to_string(),
                         r.kind.clone(),
                         r.source.clone(),
                         r.started_at.clone(),
+                    ];
+                    if ci {
+                        let c = r.ci.as_ref();
+                        row.extend([
+                            c.and_then(|c| c.job.clone()).unwrap_or_default(),
+                            c.and_then(|c| c.build.clone()).unwrap_or_default(),
+                            c.and_then(|c| c.result.clone()).unwrap_or_default(),
+                            c.and_then(|c| c.version.clone()).unwrap_or_default(),
+                        ]);
+                    }
+                    row.extend([
                         o(&r.release),
                         n(r.requests),
                         n(r.total_endpoints),
@@ -1037,6 +1078,7 @@ impl Answer {
                         n(r.cumulative_tested_endpoints),
                         n(r.cumulative_tested_eligible_endpoints),
                     ]);
+                    runs.row(row);
                 }
                 let mut rel = Table::new(
                     "releases",

@@ -17,6 +17,7 @@
 //! the crate lives in this module.
 
 mod checkpoint;
+pub mod ci;
 mod key;
 mod migrate;
 mod model;
@@ -278,6 +279,21 @@ impl Store {
             kind,
             source,
             release,
+            reply,
+        })
+    }
+
+    /// Records a CI build read from GCS and the objects this run read from it.
+    pub fn record_ci_build_blocking(
+        &self,
+        run: RunId,
+        build: ci::CiBuild,
+        objects: Vec<ci::CiObject>,
+    ) -> Result<()> {
+        self.call_blocking(|reply| Command::CiBuild {
+            run,
+            build,
+            objects,
             reply,
         })
     }

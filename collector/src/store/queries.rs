@@ -13,7 +13,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
 use crate::query::{
-    self, Answer, AppHits, AppRow, CodeHits, Counting, EndpointDetail, EndpointRow,
+    self, Answer, AppHits, AppRow, CiRun, CodeHits, Counting, EndpointDetail, EndpointRow,
     EndpointsOptions, Error, FileMatch, Filters, Frame, FunctionMatch, GapRow, History,
     JourneyOptions, LocAnswer, LocEndpoint, LocHits, LocSpec, PurposeHits, Query, ReleaseCoverage,
     ReleaseRow, Request, RunCoverage, SearchAnswer, TestHits, TestRow, UsedEndpoint, VerbHits,
@@ -1280,9 +1280,23 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
     let sql = Sql::default();
     let runs = sql.rows(
         conn,
-        "SELECT r.id, r.kind, r.source, r.started_at, r.finished_at, l.label, r.release_id FROM ingest_runs r \
-         LEFT JOIN releases l ON l.id = r.release_id ORDER BY r.id",
+        "SELECT r.id, r.kind, r.source, r.started_at, r.finished_at, l.label, r.release_id, \
+         c.run_id, c.job, c.build, c.result, c.k8s_version, c.k8s_commit, c.started_at, c.finished_at \
+         FROM ingest_runs r LEFT JOIN releases l ON l.id = r.release_id \
+         LEFT JOIN ci_runs c ON c.run_id = r.id ORDER BY r.id",
         |x| {
+            let ci = match x.get::<_, Option<i64>>(7)? {
+                Some(_) => Some(CiRun {
+                    job: x.get(8)?,
+                    build: x.get(9)?,
+                    result: x.get(10)?,
+                    version: x.get(11)?,
+                    commit: x.get(12)?,
+                    build_started_at: x.get(13)?,
+                    build_finished_at: x.get(14)?,
+                }),
+                None => None,
+            };
             Ok((
                 x.get::<_, i64>(0)?,
                 x.get::<_, String>(1)?,
@@ -1291,6 +1305,7 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
                 x.get::<_, Option<String>>(4)?,
                 x.get::<_, Option<String>>(5)?,
                 x.get::<_, Option<i64>>(6)?,
+                ci,
             ))
         },
     )?;
@@ -1307,7 +1322,7 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
     type Totals = BTreeMap<i64, (u64, u64, u64, bool)>;
     let mut per_release: HashMap<i64, Totals> = HashMap::new();
     let mut out_runs = Vec::new();
-    for (id, kind, source, started_at, finished_at, label, run_release) in runs {
+    for (id, kind, source, started_at, finished_at, label, run_release, ci) in runs {
         let uses = by_run.remove(&id).unwrap_or_default();
         // The run's release: the one it was started with, else the one its endpoints belong to.
         let release = run_release.or_else(|| uses.first().map(|u| u.0));
@@ -1321,6 +1336,7 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
             started_at: fixed_time(started_at),
             finished_at: finished_at.map(fixed_time),
             release: label.or_else(|| Some(rel.1.clone())),
+            ci,
             requests: 0,
             total_endpoints: rel.2,
             tested_endpoints: 0,

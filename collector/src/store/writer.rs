@@ -46,6 +46,12 @@ pub(super) enum Command {
         run: RunId,
         reply: oneshot::Sender<Result<()>>,
     },
+    CiBuild {
+        run: RunId,
+        build: super::ci::CiBuild,
+        objects: Vec<super::ci::CiObject>,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// Fold pending rollup deltas now (queries after it see every committed batch).
     Fold {
         reply: oneshot::Sender<Result<()>>,
@@ -347,6 +353,15 @@ impl Writer {
                     .map_err(sql("start a run"))?;
                     Ok(RunId(tx.last_insert_rowid()))
                 });
+                let _ = reply.send(r);
+            }
+            Command::CiBuild {
+                run,
+                build,
+                objects,
+                reply,
+            } => {
+                let r = self.in_transaction(|tx, _| super::ci::record(tx, run, &build, &objects));
                 let _ = reply.send(r);
             }
             Command::FinishRun { run, reply } => {
