@@ -42,7 +42,12 @@ impl Collector {
         }
         let store = Store::open(db, store::Options::default().durable(true))
             .with_context(|| format!("cannot open {}", db.display()))?;
-        let loaded = spec::load(&SpecSource::Embedded, None, None)
+        let loaded = spec::load(
+            &SpecSource::Embedded,
+            &spec::Lists::default(),
+            None,
+            &spec::nothing_stored,
+        )
             .await
             .context("cannot load the embedded catalog")?;
         let mapper = Arc::new(Mapper::new(&loaded.catalog));
