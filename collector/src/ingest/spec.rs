@@ -583,6 +583,88 @@ mod tests {
     }
 
     #[test]
+    fn shipped_lists_are_for_1_36_only() {
+        for (label, want) in [
+            ("1.36.0", true),
+            ("1.36", true),
+            ("v1.36.3", true),
+            ("1.35.2", false),
+            ("1.3", false),
+            ("unversioned", false),
+        ] {
+            assert_eq!(shipped_lists_fit(label), want, "{label}");
+        }
+    }
+
+    const SPEC: &[u8] = br#"{"swagger":"2.0","info":{"version":"v1.36.0"},"paths":{
+      "/api/v1/pods":{"get":{"operationId":"listCoreV1PodForAllNamespaces","description":"list Pods",
+        "tags":["core_v1"],"x-kubernetes-action":"list"}},
+      "/api/v1/nodes":{"get":{"operationId":"listCoreV1Node","tags":["core_v1"],
+        "x-kubernetes-action":"list"}},
+      "/api/v1/namespaces":{"get":{"operationId":"listCoreV1Namespace","tags":["core_v1"],
+        "x-kubernetes-action":"list"}}}}"#;
+
+    fn by_id<'a>(c: &'a Catalog, id: &str) -> &'a crate::catalog::Endpoint {
+        c.endpoint(id).unwrap().1
+    }
+
+    #[tokio::test]
+    async fn lists_not_given_are_the_databases_then_the_shipped_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec_path = dir.path().join("spec.json");
+        std::fs::write(&spec_path, SPEC).unwrap();
+        let source = SpecSource::File(spec_path);
+        let loaded = load(&source, &Lists::default(), None, &nothing_stored)
+            .await
+            .unwrap();
+        assert_eq!(loaded.release.label, "1.36.0");
+        assert_eq!(loaded.release.conformance.as_ref().map(Vec::len), Some(446));
+        assert_eq!(loaded.release.pending.as_deref(), Some("---\n"));
+        let d = &loaded.release.endpoints;
+        assert_eq!(d.iter().filter(|e| e.description.is_some()).count(), 1);
+
+        // The database keeps a pending list and conformance tests for 1.36.0.
+        let kept = |_: &str| {
+            Ok(Some(StoredLists {
+                ineligible: Some("- endpoint: listCoreV1Node\n  reason: r\n".into()),
+                pending: Some("- listCoreV1Namespace\n".into()),
+                conformance_tests: 3,
+            }))
+        };
+        let loaded = load(&source, &Lists::default(), None, &kept).await.unwrap();
+        let c = &loaded.catalog;
+        assert!(!by_id(c, "listCoreV1Node").eligible);
+        let ns = by_id(c, "listCoreV1Namespace");
+        assert!(!ns.eligible && ns.pending);
+        assert!(by_id(c, "listCoreV1PodForAllNamespaces").eligible);
+        assert_eq!(loaded.release.conformance, None, "the stored tests are kept");
+        assert!(loaded.lists.contains(&"conformance: 3 tests (the database's)".to_owned()));
+
+        // catalog_of (serve without --openapi) rebuilds the same eligibility.
+        let stored = StoredRelease {
+            id: crate::store::ReleaseId(1),
+            label: loaded.release.label.clone(),
+            spec: SPEC.to_vec(),
+            ineligible: loaded.release.ineligible.clone(),
+            pending: loaded.release.pending.clone(),
+            conformance_tests: 3,
+        };
+        let rebuilt = catalog_of(&stored).unwrap();
+        assert_eq!(rebuilt.endpoints, loaded.catalog.endpoints);
+
+        // A bad list in the database says so.
+        let bad = StoredRelease {
+            pending: Some("- [x]\n".into()),
+            ..stored
+        };
+        let err = catalog_of(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("bad endpoint catalog from release 1.36.0 in the database: invalid pending"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn sources_from_flags() {
         assert_eq!("cluster".parse(), Ok(SpecSource::Cluster));
         assert_eq!("embedded".parse(), Ok(SpecSource::Embedded));
