@@ -619,7 +619,7 @@ mod tests {
             .unwrap();
         assert_eq!(loaded.release.label, "1.36.0");
         assert_eq!(loaded.release.conformance.as_ref().map(Vec::len), Some(446));
-        assert_eq!(loaded.release.pending.as_deref(), Some("---\n"));
+        assert_eq!(loaded.release.pending.as_deref(), Some("---"));
         let d = &loaded.release.endpoints;
         assert_eq!(d.iter().filter(|e| e.description.is_some()).count(), 1);
 
