@@ -48,8 +48,8 @@ impl Collector {
             None,
             &spec::nothing_stored,
         )
-            .await
-            .context("cannot load the embedded catalog")?;
+        .await
+        .context("cannot load the embedded catalog")?;
         let mapper = Arc::new(Mapper::new(&loaded.catalog));
         let label = loaded.release.label.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -182,7 +182,10 @@ impl Ineligible {
             let entry = IneligibleEntry {
                 endpoint: endpoint.clone(),
                 reason: raw.reason.unwrap_or_default().trim().to_owned(),
-                link: raw.link.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+                link: raw
+                    .link
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty()),
             };
             entries.insert(endpoint, entry);
         }
@@ -332,21 +335,37 @@ mod tests {
                 "- testname: a\n  codename: [x, y]\n  file: a.go\n",
                 "invalid conformance test list (conformance.yaml) at line 2",
             ),
-            ("testname: a\n", "invalid conformance test list (conformance.yaml) at line 1"),
-            ("- testname: 'a\n", "invalid conformance test list (conformance.yaml) at line"),
+            (
+                "testname: a\n",
+                "invalid conformance test list (conformance.yaml) at line 1",
+            ),
+            (
+                "- testname: 'a\n",
+                "invalid conformance test list (conformance.yaml) at line",
+            ),
         ];
         for (yaml, want) in cases {
             let err = ConformanceTest::parse_list(yaml.as_bytes()).unwrap_err();
-            assert!(err.to_string().contains(want), "{yaml:?}: got {err}, want {want}");
+            assert!(
+                err.to_string().contains(want),
+                "{yaml:?}: got {err}, want {want}"
+            );
         }
         let err = ConformanceTest::parse_list(b"- testname: \xff\n").unwrap_err();
-        assert!(err.to_string().contains("at line 1 column 1: not UTF-8 text"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("at line 1 column 1: not UTF-8 text"),
+            "{err}"
+        );
     }
 
     #[test]
     fn pending_lists_read_empty_documents_and_ids() {
         for empty in ["---\n", "", "# none\n---\n...\n", "[]\n", "null\n"] {
-            assert!(Pending::from_yaml(empty.as_bytes()).unwrap().is_empty(), "{empty:?}");
+            assert!(
+                Pending::from_yaml(empty.as_bytes()).unwrap().is_empty(),
+                "{empty:?}"
+            );
         }
         let p = Pending::from_yaml(b"- readCoreV1NamespacedPodLog\n- listCoreV1Node\n").unwrap();
         assert_eq!(

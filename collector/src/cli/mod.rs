@@ -107,11 +107,13 @@ impl CatalogArgs {
 fn stored_lists(store: &Store, label: &str) -> Result<Option<spec::StoredLists>, ingest::Error> {
     let conn = store.reader().map_err(ingest::Error::Store)?;
     let lists = read::release_lists(&conn, label).map_err(ingest::Error::Store)?;
-    Ok(lists.map(|(ineligible, pending, conformance_tests)| spec::StoredLists {
-        ineligible,
-        pending,
-        conformance_tests,
-    }))
+    Ok(lists.map(
+        |(ineligible, pending, conformance_tests)| spec::StoredLists {
+            ineligible,
+            pending,
+            conformance_tests,
+        },
+    ))
 }
 
 /// `ingest` arguments.
@@ -334,12 +336,9 @@ async fn serve_catalog(
     args: &CatalogArgs,
 ) -> anyhow::Result<(Option<ReleaseId>, Option<Arc<Mapper>>)> {
     if let Some(source) = &args.openapi {
-        let loaded = spec::load(
-            source,
-            &args.lists(),
-            args.release.as_deref(),
-            &|label| stored_lists(store, label),
-        )
+        let loaded = spec::load(source, &args.lists(), args.release.as_deref(), &|label| {
+            stored_lists(store, label)
+        })
         .await
         .context("cannot load the endpoint catalog")?;
         for line in &loaded.lists {

@@ -243,7 +243,10 @@ pub async fn load(
         None => match kept.pending {
             Some(text) => {
                 let p = parse_list(in_db(&label), text.as_bytes(), Pending::from_yaml)?;
-                (Some(text.into_bytes()), Some((p, "the database's".to_owned())))
+                (
+                    Some(text.into_bytes()),
+                    Some((p, "the database's".to_owned())),
+                )
             }
             None if shipped => {
                 let text = EMBEDDED_PENDING.to_vec();
@@ -301,7 +304,12 @@ pub async fn load(
         used.push("pending: none (pass --pending)".into());
     }
     mark_extensions(&mut catalog, &extensions);
-    let mut record = release_record(&catalog, label, spec, String::from_utf8(ineligible_text).ok());
+    let mut record = release_record(
+        &catalog,
+        label,
+        spec,
+        String::from_utf8(ineligible_text).ok(),
+    );
     record.pending = pending_text.and_then(|t| String::from_utf8(t).ok());
     record.conformance = conformance.map(|tests| tests.iter().map(test_record).collect());
     Ok(LoadedCatalog {
@@ -637,8 +645,15 @@ mod tests {
         let ns = by_id(c, "listCoreV1Namespace");
         assert!(!ns.eligible && ns.pending);
         assert!(by_id(c, "listCoreV1PodForAllNamespaces").eligible);
-        assert_eq!(loaded.release.conformance, None, "the stored tests are kept");
-        assert!(loaded.lists.contains(&"conformance: 3 tests (the database's)".to_owned()));
+        assert_eq!(
+            loaded.release.conformance, None,
+            "the stored tests are kept"
+        );
+        assert!(
+            loaded
+                .lists
+                .contains(&"conformance: 3 tests (the database's)".to_owned())
+        );
 
         // catalog_of (serve without --openapi) rebuilds the same eligibility.
         let stored = StoredRelease {
@@ -659,7 +674,9 @@ mod tests {
         };
         let err = catalog_of(&bad).unwrap_err().to_string();
         assert!(
-            err.starts_with("bad endpoint catalog from release 1.36.0 in the database: invalid pending"),
+            err.starts_with(
+                "bad endpoint catalog from release 1.36.0 in the database: invalid pending"
+            ),
             "{err}"
         );
     }

@@ -291,8 +291,10 @@ mod tests {
             mk("x", false, false, false, false),
             mk("deleteCoreV1Pod", true, true, false, true),
         ];
-        let descriptions =
-            HashMap::from([("listCoreV1Pod".to_string(), "list objects of kind Pod".to_string())]);
+        let descriptions = HashMap::from([(
+            "listCoreV1Pod".to_string(),
+            "list objects of kind Pod".to_string(),
+        )]);
         let mut et = BTreeMap::new();
         et.insert(
             "listCoreV1Pod".to_string(),

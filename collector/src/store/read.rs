@@ -206,7 +206,16 @@ pub fn release(conn: &Connection, label: Option<&str>) -> Result<Option<StoredRe
              (SELECT COUNT(*) FROM conformance_tests c WHERE c.release_id = releases.id) \
              FROM releases WHERE ?1 IS NULL OR label = ?1 ORDER BY id DESC LIMIT 1",
             params![label],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()
         .map_err(sql("read a release"))?;

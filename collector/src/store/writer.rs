@@ -1157,8 +1157,7 @@ fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
             id
         }
         None => {
-            let mut gz =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             gz.write_all(&r.spec)
                 .and_then(|_| gz.finish())
                 .map_err(|e| Error::Sqlite {

@@ -24,7 +24,10 @@ const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../data/kubernetes/openapi-v2-1.36.json.gz"
 );
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/conformance/conformance.yaml");
+const CONFORMANCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../data/conformance/conformance.yaml"
+);
 const INELIGIBLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../data/conformance/ineligible_endpoints.yaml"
@@ -103,9 +106,18 @@ fn the_apisnoop_export_fills_what_apisnoop_fills_and_counts_pending_apart() {
         None,
     );
     assert!(ok, "ingest failed: {err}");
-    assert!(out.contains(&format!("conformance: 446 tests ({CONFORMANCE})")), "{out}");
-    assert!(out.contains(&format!("ineligible: 101 endpoints ({INELIGIBLE})")), "{out}");
-    assert!(out.contains(&format!("pending: 0 endpoints ({PENDING})")), "{out}");
+    assert!(
+        out.contains(&format!("conformance: 446 tests ({CONFORMANCE})")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ineligible: 101 endpoints ({INELIGIBLE})")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("pending: 0 endpoints ({PENDING})")),
+        "{out}"
+    );
 
     let v = export(db);
     let listed = listed();
@@ -147,7 +159,13 @@ fn the_apisnoop_export_fills_what_apisnoop_fills_and_counts_pending_apart() {
             None => assert_eq!(e["description"], Value::Null, "{id}"),
         }
     }
-    assert!(endpoints.iter().filter(|e| e["description"].is_string()).count() > 800);
+    assert!(
+        endpoints
+            .iter()
+            .filter(|e| e["description"].is_string())
+            .count()
+            > 800
+    );
     assert_eq!(v["pending conformance eligible endpoints"], 0);
     let eligible = v["total conformance eligible endpoints"].as_u64().unwrap();
     let tested_eligible = v["tested conformance eligible endpoints"].as_u64().unwrap();
@@ -189,11 +207,20 @@ fn the_apisnoop_export_fills_what_apisnoop_fills_and_counts_pending_apart() {
         None,
     );
     assert!(ok, "{err}");
-    assert!(out.contains("conformance: 446 tests (the database's)"), "{out}");
-    assert!(out.contains("ineligible: 101 endpoints (the database's)"), "{out}");
+    assert!(
+        out.contains("conformance: 446 tests (the database's)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ineligible: 101 endpoints (the database's)"),
+        "{out}"
+    );
     let v = export(db);
     assert_eq!(v["total conformance eligible endpoints"], eligible - 2);
-    assert_eq!(v["tested conformance eligible endpoints"], tested_eligible - 2);
+    assert_eq!(
+        v["tested conformance eligible endpoints"],
+        tested_eligible - 2
+    );
     assert_eq!(v["pending conformance eligible endpoints"], 2);
     assert_eq!(v["tested pending conformance eligible endpoints"], 2);
     let still = v["tests"]
@@ -204,10 +231,7 @@ fn the_apisnoop_export_fills_what_apisnoop_fills_and_counts_pending_apart() {
         .count();
     assert_eq!(still, matched, "the stored conformance tests were kept");
 
-    let (ok, out, err) = collector(
-        &["query", "coverage", "--format", "json", "--db", db],
-        None,
-    );
+    let (ok, out, err) = collector(&["query", "coverage", "--format", "json", "--db", db], None);
     assert!(ok, "{err}");
     let cov: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(cov["totals"]["pending"], 2, "{}", cov["totals"]);
@@ -272,7 +296,10 @@ fn lists_are_read_from_urls_and_bad_entries_say_where() {
         None,
     );
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("conformance: 446 tests ({url})")), "{out}");
+    assert!(
+        out.contains(&format!("conformance: 446 tests ({url})")),
+        "{out}"
+    );
 
     let url = format!("{}/bad/conformance.yaml", serve(BAD));
     let (ok, _, err) = collector(
@@ -290,7 +317,14 @@ fn lists_are_read_from_urls_and_bad_entries_say_where() {
     let bad = dir.path().join("pending.yaml");
     std::fs::write(&bad, "- listCoreV1Node\n- [x]\n").unwrap();
     let (ok, _, err) = collector(
-        &["ingest", "--db", db, "--pending", bad.to_str().unwrap(), SMALL_LOG],
+        &[
+            "ingest",
+            "--db",
+            db,
+            "--pending",
+            bad.to_str().unwrap(),
+            SMALL_LOG,
+        ],
         None,
     );
     assert!(!ok);
@@ -311,7 +345,16 @@ fn a_1_36_catalog_gets_the_shipped_lists_by_default() {
     let db = db.to_str().unwrap();
     let (ok, out, err) = collector(&["ingest", "--db", db, SMALL_LOG], None);
     assert!(ok, "{err}");
-    assert!(out.contains("conformance: 446 tests (shipped, Kubernetes 1.36.3)"), "{out}");
-    assert!(out.contains("pending: 0 endpoints (shipped, Kubernetes 1.36.3)"), "{out}");
-    assert!(out.contains("ineligible: 101 endpoints (shipped, APISnoop's)"), "{out}");
+    assert!(
+        out.contains("conformance: 446 tests (shipped, Kubernetes 1.36.3)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pending: 0 endpoints (shipped, Kubernetes 1.36.3)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ineligible: 101 endpoints (shipped, APISnoop's)"),
+        "{out}"
+    );
 }
