@@ -243,12 +243,12 @@ pub fn release(conn: &Connection, label: Option<&str>) -> Result<Option<StoredRe
     }))
 }
 
-/// The lists stored for a release label, without its document: `(ineligible, pending,
-/// conformance tests)`; `None` when the label is not stored.
-pub fn release_lists(
-    conn: &Connection,
-    label: &str,
-) -> Result<Option<(Option<String>, Option<String>, u64)>> {
+/// A release's stored lists: (ineligible, pending, number of conformance tests).
+pub type ReleaseLists = (Option<String>, Option<String>, u64);
+
+/// The lists stored for a release label, without its document; `None` when the label is not
+/// stored.
+pub fn release_lists(conn: &Connection, label: &str) -> Result<Option<ReleaseLists>> {
     conn.query_row(
         "SELECT ineligible, pending, \
          (SELECT COUNT(*) FROM conformance_tests c WHERE c.release_id = releases.id) \
