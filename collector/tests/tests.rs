@@ -4,6 +4,8 @@
 mod admission;
 #[path = "it/bomb.rs"]
 mod bomb;
+#[path = "it/conformance_meta.rs"]
+mod conformance_meta;
 #[path = "it/crash.rs"]
 mod crash;
 #[path = "it/deploy.rs"]

@@ -42,9 +42,14 @@ impl Collector {
         }
         let store = Store::open(db, store::Options::default().durable(true))
             .with_context(|| format!("cannot open {}", db.display()))?;
-        let loaded = spec::load(&SpecSource::Embedded, None, None)
-            .await
-            .context("cannot load the embedded catalog")?;
+        let loaded = spec::load(
+            &SpecSource::Embedded,
+            &spec::Lists::default(),
+            None,
+            &spec::nothing_stored,
+        )
+        .await
+        .context("cannot load the embedded catalog")?;
         let mapper = Arc::new(Mapper::new(&loaded.catalog));
         let label = loaded.release.label.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -23,12 +23,17 @@
 //! contains "alpha", beta if it contains "beta" (and the two service account issuer discovery
 //! operations are beta), else stable; category is the first tag up to its first `_`;
 //! deprecated means the description mentions "deprecated" in any case; eligible means stable,
-//! not deprecated and not in the ineligible list.
+//! not deprecated and not in the ineligible list; pending means eligible but for the pending
+//! eligible list ([`Catalog::apply_pending`]), a third state counted apart.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+mod conformance;
+
+pub use conformance::{ConformanceTest, Pending};
 
 /// Operations that are beta although their path does not say so (APISnoop hard-codes these).
 const BETA_WITHOUT_BETA_PATH: [&str; 2] = [
@@ -152,8 +157,10 @@ pub struct Endpoint {
     pub deprecated: bool,
     /// The operation's description (APISnoop's coverage export carries it).
     pub description: Option<String>,
-    /// Conformance-eligible: stable, not deprecated, not ruled out.
+    /// Conformance-eligible: stable, not deprecated, not ruled out, not pending.
     pub eligible: bool,
+    /// Would be eligible, but the pending eligible list names it: not counted as eligible yet.
+    pub pending: bool,
     /// Why the endpoint is ruled out of conformance, when the ineligible list names it.
     pub ineligible_reason: Option<String>,
     /// The ineligible list's link for the reason.
@@ -249,6 +256,7 @@ impl Catalog {
                     deprecated,
                     description: op.description,
                     eligible,
+                    pending: false,
                     ineligible_reason: ruled_out.map(|r| r.reason.clone()),
                     ineligible_link: ruled_out.and_then(|r| r.link.clone()),
                 });
@@ -277,6 +285,27 @@ impl Catalog {
             .iter()
             .enumerate()
             .find(|(_, e)| e.operation_id == operation_id)
+    }
+
+    /// Marks the endpoints the pending eligible list names that would otherwise be eligible
+    /// as pending, no longer eligible; returns the listed operation ids that are not such an
+    /// endpoint of this catalog (unknown, or not eligible for another reason).
+    pub fn apply_pending(&mut self, pending: &Pending) -> Vec<String> {
+        let mut marked = HashSet::new();
+        for e in &mut self.endpoints {
+            if e.eligible && pending.contains(&e.operation_id) {
+                e.eligible = false;
+                e.pending = true;
+            }
+            if e.pending {
+                marked.insert(e.operation_id.as_str());
+            }
+        }
+        pending
+            .iter()
+            .filter(|id| !marked.contains(id))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Counts: (endpoints, stable, eligible).
@@ -386,6 +415,18 @@ pub enum CatalogError {
         line: usize,
         /// 1-based column.
         column: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// A conformance metadata list (YAML) is not of the expected shape.
+    #[error("invalid {what} at line {line} column {column}: {message}")]
+    MetadataYaml {
+        /// Which list.
+        what: &'static str,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column.
+        column: u64,
         /// What was wrong.
         message: String,
     },

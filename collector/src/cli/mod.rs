@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::http::{self, AppState, Limits};
-use crate::ingest::spec::{self, LoadedCatalog, SpecSource};
+use crate::ingest::spec::{self, ListSource, LoadedCatalog, SpecSource};
 use crate::ingest::{self, Pipeline};
 use crate::mapping::Mapper;
 use crate::store::{self, ReleaseId, Store, read};
@@ -77,9 +77,45 @@ pub struct CatalogArgs {
     /// Release label of the catalog (default: what the document or the cluster says).
     #[arg(long, value_name = "LABEL")]
     pub release: Option<String>,
-    /// APISnoop's ineligible_endpoints.json (default: the list shipped with the collector).
-    #[arg(long, value_name = "FILE")]
-    pub ineligible: Option<PathBuf>,
+    /// Endpoints ruled out of conformance: kubernetes/kubernetes's
+    /// test/conformance/testdata/ineligible_endpoints.yaml or APISnoop's
+    /// ineligible_endpoints.json, a file or an http(s) URL (default: the list the database keeps
+    /// for the release, else the one shipped with the collector).
+    #[arg(long, value_name = "FILE|URL")]
+    pub ineligible: Option<ListSource>,
+    /// The release's conformance tests: kubernetes/kubernetes's
+    /// test/conformance/testdata/conformance.yaml, a file or an http(s) URL (default: the tests
+    /// the database keeps for the release, else the shipped v1.36.3 file for a 1.36 release).
+    #[arg(long, value_name = "FILE|URL")]
+    pub conformance: Option<ListSource>,
+    /// Endpoints pending conformance eligibility: kubernetes/kubernetes's
+    /// test/conformance/testdata/pending_eligible_endpoints.yaml, a file or an http(s) URL
+    /// (default: as --conformance).
+    #[arg(long, value_name = "FILE|URL")]
+    pub pending: Option<ListSource>,
+}
+
+impl CatalogArgs {
+    fn lists(&self) -> spec::Lists {
+        spec::Lists {
+            ineligible: self.ineligible.clone(),
+            conformance: self.conformance.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+/// What the database keeps for a release label (its lists), for the lists not given.
+fn stored_lists(store: &Store, label: &str) -> Result<Option<spec::StoredLists>, ingest::Error> {
+    let conn = store.reader().map_err(ingest::Error::Store)?;
+    let lists = read::release_lists(&conn, label).map_err(ingest::Error::Store)?;
+    Ok(lists.map(
+        |(ineligible, pending, conformance_tests)| spec::StoredLists {
+            ineligible,
+            pending,
+            conformance_tests,
+        },
+    ))
 }
 
 /// `ingest` arguments.
@@ -167,8 +203,9 @@ fn catalog_into(
     let loaded = runtime
         .block_on(spec::load(
             &source,
-            args.ineligible.as_deref(),
+            &args.lists(),
             args.release.as_deref(),
+            &|label| stored_lists(store, label),
         ))
         .context("cannot load the endpoint catalog")?;
     let id = store
@@ -228,6 +265,7 @@ fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
             &summary::Context {
                 db: &args.db.db,
                 release: &loaded.release.label,
+                lists: &loaded.lists,
                 run: run.0,
                 elapsed: started.elapsed(),
                 requests_in_db: counts.requests,
@@ -329,9 +367,14 @@ async fn serve_catalog(
     args: &CatalogArgs,
 ) -> anyhow::Result<(Option<ReleaseId>, Option<Arc<Mapper>>)> {
     if let Some(source) = &args.openapi {
-        let loaded = spec::load(source, args.ineligible.as_deref(), args.release.as_deref())
-            .await
-            .context("cannot load the endpoint catalog")?;
+        let loaded = spec::load(source, &args.lists(), args.release.as_deref(), &|label| {
+            stored_lists(store, label)
+        })
+        .await
+        .context("cannot load the endpoint catalog")?;
+        for line in &loaded.lists {
+            tracing::info!(release = %loaded.release.label, "{line}");
+        }
         let mapper = Arc::new(Mapper::new(&loaded.catalog));
         let store = store.clone();
         let id = tokio::task::spawn_blocking(move || store.store_release_blocking(loaded.release))

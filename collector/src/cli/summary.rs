@@ -10,6 +10,8 @@ use crate::ingest::Summary;
 pub(super) struct Context<'a> {
     pub db: &'a Path,
     pub release: &'a str,
+    /// Where the release's conformance metadata lists came from.
+    pub lists: &'a [String],
     pub run: i64,
     pub elapsed: Duration,
     pub requests_in_db: u64,
@@ -46,6 +48,10 @@ pub(super) fn render(s: &Summary, c: &Context<'_>) -> String {
             0.0
         }
     );
+    let _ = writeln!(out, "  release {} metadata:", c.release);
+    for line in c.lists {
+        let _ = writeln!(out, "    {line}");
+    }
     let rows = [
         ("events read", t.events),
         ("requests stored", t.new),

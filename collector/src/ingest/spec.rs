@@ -1,18 +1,22 @@
 //! Where the endpoint catalog comes from: the embedded 1.36 document, a file, an http(s) URL, or
 //! the live cluster's `/openapi/v2` (its CRDs' and aggregated APIs' endpoints marked as
-//! extensions); and what release label it gets.
+//! extensions); what release label it gets; and the conformance metadata loaded with it.
+//!
+//! A metadata list not given is the one the database keeps for the release, else the one shipped
+//! with the collector when that is of the release (Kubernetes 1.36): so a release keeps what it
+//! was loaded with, and `serve` without `--openapi` ([`catalog_of`]) maps with it too.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Limited};
 
 use super::Error;
-use crate::catalog::{Catalog, Ineligible};
-use crate::store::{EndpointRecord, ReleaseRecord, StoredRelease};
+use crate::catalog::{Catalog, ConformanceTest, Ineligible, Pending};
+use crate::store::{ConformanceTestRecord, EndpointRecord, ReleaseRecord, StoredRelease};
 
 /// The Kubernetes 1.36 OpenAPI v2 document shipped with the collector (gzipped).
 const EMBEDDED_SPEC_GZ: &[u8] = include_bytes!(concat!(
@@ -26,6 +30,20 @@ const EMBEDDED_INELIGIBLE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../data/conformance/ineligible_endpoints.json"
 ));
+
+/// Kubernetes' conformance tests of the release the shipped lists are of (`conformance.yaml`).
+const EMBEDDED_CONFORMANCE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../data/conformance/conformance.yaml"
+));
+/// Its pending eligible endpoints (`pending_eligible_endpoints.yaml`).
+const EMBEDDED_PENDING: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../data/conformance/pending_eligible_endpoints.yaml"
+));
+/// The Kubernetes release the shipped conformance.yaml and pending list are of; they are used for
+/// a catalog of the same minor release.
+pub const EMBEDDED_LISTS_RELEASE: &str = "1.36.3";
 
 /// Largest OpenAPI document accepted (the 1.36 one is 4.1 MB).
 const MAX_SPEC: usize = 128 << 20;
@@ -69,6 +87,63 @@ impl std::fmt::Display for SpecSource {
     }
 }
 
+/// Where a conformance metadata list comes from: a file or an `http://` / `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSource {
+    /// A file.
+    File(PathBuf),
+    /// An http(s) URL.
+    Url(String),
+}
+
+impl FromStr for ListSource {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(if s.starts_with("http://") || s.starts_with("https://") {
+            ListSource::Url(s.to_owned())
+        } else {
+            ListSource::File(PathBuf::from(s))
+        })
+    }
+}
+
+impl std::fmt::Display for ListSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListSource::File(p) => write!(f, "{}", p.display()),
+            ListSource::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+/// The conformance metadata lists given for a catalog (`None`: see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lists {
+    /// `ineligible_endpoints.yaml`, or APISnoop's `ineligible_endpoints.json`.
+    pub ineligible: Option<ListSource>,
+    /// `conformance.yaml`.
+    pub conformance: Option<ListSource>,
+    /// `pending_eligible_endpoints.yaml`.
+    pub pending: Option<ListSource>,
+}
+
+/// What a database keeps for a release label, for the lists not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredLists {
+    /// The ineligible list's text.
+    pub ineligible: Option<String>,
+    /// The pending list's text.
+    pub pending: Option<String>,
+    /// How many conformance tests are stored.
+    pub conformance_tests: u64,
+}
+
+/// For [`load`] with no database: no release keeps any list.
+pub fn nothing_stored(_label: &str) -> Result<Option<StoredLists>, Error> {
+    Ok(None)
+}
+
 /// A catalog ready to map with and to store.
 #[derive(Debug, Clone)]
 pub struct LoadedCatalog {
@@ -76,15 +151,21 @@ pub struct LoadedCatalog {
     pub catalog: Catalog,
     /// What the store keeps of it.
     pub release: ReleaseRecord,
+    /// Where each metadata list came from, e.g. `conformance: 446 tests (shipped, Kubernetes
+    /// 1.36.3)`, for the summary.
+    pub lists: Vec<String>,
 }
 
 /// Reads the document, builds the catalog and settles its release label: `release` if given,
 /// else the document's `info.version`, else (for `cluster`) the server's `gitVersion`, else a
-/// version in the file name; none of these is an error asking for `--release`.
+/// version in the file name; none of these is an error asking for `--release`. Then reads the
+/// metadata lists: those given, else what `stored` says the database keeps for the label, else
+/// the shipped ones of the label's release.
 pub async fn load(
     source: &SpecSource,
-    ineligible: Option<&Path>,
+    lists: &Lists,
     release: Option<&str>,
+    stored: &(dyn Fn(&str) -> Result<Option<StoredLists>, Error> + Sync),
 ) -> Result<LoadedCatalog, Error> {
     let (spec, server_version) = match source {
         SpecSource::Embedded => {
@@ -111,24 +192,10 @@ pub async fn load(
         SpecSource::Cluster => cluster_extensions().await,
         _ => BTreeMap::new(),
     };
-    let ineligible_json = match ineligible {
-        Some(path) => std::fs::read(path).map_err(|e| Error::Input {
-            path: path.to_path_buf(),
-            source: e,
-        })?,
-        None => EMBEDDED_INELIGIBLE.to_vec(),
-    };
-    let list = Ineligible::from_json(&ineligible_json).map_err(|e| Error::Spec {
-        source_name: ineligible.map_or("embedded ineligible list".into(), |p| {
-            p.display().to_string()
-        }),
-        reason: e.to_string(),
-    })?;
-    let mut catalog = Catalog::from_openapi(&spec, Some(&list)).map_err(|e| Error::Spec {
+    let mut catalog = Catalog::from_openapi(&spec, None).map_err(|e| Error::Spec {
         source_name: source.to_string(),
         reason: e.to_string(),
     })?;
-    mark_extensions(&mut catalog, &extensions);
     let label = release
         .map(str::to_owned)
         .or_else(|| {
@@ -144,13 +211,167 @@ pub async fn load(
         .ok_or_else(|| Error::NoRelease {
             source_name: source.to_string(),
         })?;
-    let release = release_record(
+    let kept = stored(&label)?.unwrap_or_default();
+    let shipped = shipped_lists_fit(&label);
+    let mut used = Vec::new();
+
+    let (ineligible_text, list, from) = match &lists.ineligible {
+        Some(src) => {
+            let text = read_list(src).await?;
+            let list = parse_list(src.to_string(), &text, Ineligible::parse)?;
+            (text, list, src.to_string())
+        }
+        None => match kept.ineligible {
+            Some(text) => {
+                let list = parse_list(in_db(&label), text.as_bytes(), Ineligible::parse)?;
+                (text.into_bytes(), list, "the database's".to_owned())
+            }
+            None => {
+                let text = EMBEDDED_INELIGIBLE.to_vec();
+                let list = parse_list("shipped ineligible list".into(), &text, Ineligible::parse)?;
+                (text, list, "shipped, APISnoop's".to_owned())
+            }
+        },
+    };
+    used.push(format!("ineligible: {} endpoints ({from})", list.len()));
+    let (pending_text, pending) = match &lists.pending {
+        Some(src) => {
+            let text = read_list(src).await?;
+            let p = parse_list(src.to_string(), &text, Pending::from_yaml)?;
+            (Some(text), Some((p, src.to_string())))
+        }
+        None => match kept.pending {
+            Some(text) => {
+                let p = parse_list(in_db(&label), text.as_bytes(), Pending::from_yaml)?;
+                (
+                    Some(text.into_bytes()),
+                    Some((p, "the database's".to_owned())),
+                )
+            }
+            None if shipped => {
+                let text = EMBEDDED_PENDING.to_vec();
+                let p = parse_list("shipped pending list".into(), &text, Pending::from_yaml)?;
+                let from = format!("shipped, Kubernetes {EMBEDDED_LISTS_RELEASE}");
+                (Some(text), Some((p, from)))
+            }
+            None => (None, None),
+        },
+    };
+    let conformance = match &lists.conformance {
+        Some(src) => {
+            let text = read_list(src).await?;
+            let tests = parse_list(src.to_string(), &text, ConformanceTest::parse_list)?;
+            used.push(format!("conformance: {} tests ({src})", tests.len()));
+            Some(tests)
+        }
+        None if kept.conformance_tests > 0 => {
+            used.push(format!(
+                "conformance: {} tests (the database's)",
+                kept.conformance_tests
+            ));
+            None
+        }
+        None if shipped => {
+            let tests = parse_list(
+                "shipped conformance.yaml".into(),
+                EMBEDDED_CONFORMANCE,
+                ConformanceTest::parse_list,
+            )?;
+            used.push(format!(
+                "conformance: {} tests (shipped, Kubernetes {EMBEDDED_LISTS_RELEASE})",
+                tests.len()
+            ));
+            Some(tests)
+        }
+        None => {
+            used.push("conformance: none (pass --conformance)".into());
+            None
+        }
+    };
+
+    set_eligibility(&mut catalog, &list);
+    if let Some((pending, from)) = &pending {
+        let unknown = catalog.apply_pending(pending);
+        used.push(format!("pending: {} endpoints ({from})", pending.len()));
+        if !unknown.is_empty() {
+            tracing::warn!(
+                release = %label,
+                endpoints = ?unknown,
+                "pending eligible endpoints that are not otherwise eligible endpoints of the catalog"
+            );
+        }
+    } else {
+        used.push("pending: none (pass --pending)".into());
+    }
+    mark_extensions(&mut catalog, &extensions);
+    let mut record = release_record(
         &catalog,
         label,
         spec,
-        String::from_utf8(ineligible_json).ok(),
+        String::from_utf8(ineligible_text).ok(),
     );
-    Ok(LoadedCatalog { catalog, release })
+    record.pending = pending_text.and_then(|t| String::from_utf8(t).ok());
+    record.conformance = conformance.map(|tests| tests.iter().map(test_record).collect());
+    Ok(LoadedCatalog {
+        catalog,
+        release: record,
+        lists: used,
+    })
+}
+
+/// Whether the shipped conformance.yaml and pending list are of this release (same minor).
+fn shipped_lists_fit(label: &str) -> bool {
+    let minor = |v: &str| -> Option<(u32, u32)> {
+        let mut parts = v.strip_prefix('v').unwrap_or(v).split('.');
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    minor(label).is_some() && minor(label) == minor(EMBEDDED_LISTS_RELEASE)
+}
+
+fn in_db(label: &str) -> String {
+    format!("release {label} in the database")
+}
+
+fn parse_list<T>(
+    source_name: String,
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<T, crate::catalog::CatalogError>,
+) -> Result<T, Error> {
+    parse(bytes).map_err(|e| Error::Spec {
+        source_name,
+        reason: e.to_string(),
+    })
+}
+
+async fn read_list(src: &ListSource) -> Result<Vec<u8>, Error> {
+    match src {
+        ListSource::File(path) => std::fs::read(path).map_err(|e| Error::Input {
+            path: path.clone(),
+            source: e,
+        }),
+        ListSource::Url(url) => fetch(url).await,
+    }
+}
+
+/// Eligibility under an ineligible list (the rule of [`Catalog::from_openapi`]).
+fn set_eligibility(catalog: &mut Catalog, list: &Ineligible) {
+    for e in &mut catalog.endpoints {
+        let ruled_out = list.get(&e.operation_id);
+        e.eligible = e.eligible && ruled_out.is_none();
+        e.ineligible_reason = ruled_out.map(|r| r.reason.clone());
+        e.ineligible_link = ruled_out.and_then(|r| r.link.clone());
+    }
+}
+
+fn test_record(t: &ConformanceTest) -> ConformanceTestRecord {
+    ConformanceTestRecord {
+        codename: t.codename.clone(),
+        testname: t.testname.clone(),
+        description: t.description.clone(),
+        release: t.release.clone(),
+        promotion_release: t.promotion_release(),
+        file: t.file.clone(),
+    }
 }
 
 /// The store's form of a catalog.
@@ -164,6 +385,8 @@ pub fn release_record(
         label,
         spec,
         ineligible,
+        pending: None,
+        conformance: None,
         endpoints: catalog
             .endpoints
             .iter()
@@ -180,26 +403,32 @@ pub fn release_record(
                 deprecated: e.deprecated,
                 eligible: e.eligible,
                 ineligible_reason: e.ineligible_reason.clone(),
+                pending: e.pending,
+                description: e.description.clone(),
             })
             .collect(),
     }
 }
 
-/// Rebuilds the catalog of a stored release (what `serve` maps with when not given a spec).
+/// Rebuilds the catalog of a stored release (what `serve` maps with when not given a spec),
+/// with the ineligible and pending lists it was stored with.
 pub fn catalog_of(stored: &StoredRelease) -> Result<Catalog, Error> {
+    let source_name = || in_db(&stored.label);
     let list = stored
         .ineligible
         .as_deref()
-        .map(|j| Ineligible::from_json(j.as_bytes()))
-        .transpose()
-        .map_err(|e| Error::Spec {
-            source_name: format!("release {} in the database", stored.label),
+        .map(|j| parse_list(source_name(), j.as_bytes(), Ineligible::parse))
+        .transpose()?;
+    let mut catalog =
+        Catalog::from_openapi(&stored.spec, list.as_ref()).map_err(|e| Error::Spec {
+            source_name: source_name(),
             reason: e.to_string(),
         })?;
-    Catalog::from_openapi(&stored.spec, list.as_ref()).map_err(|e| Error::Spec {
-        source_name: format!("release {} in the database", stored.label),
-        reason: e.to_string(),
-    })
+    if let Some(text) = &stored.pending {
+        let pending = parse_list(source_name(), text.as_bytes(), Pending::from_yaml)?;
+        catalog.apply_pending(&pending);
+    }
+    Ok(catalog)
 }
 
 /// `1.36.0` or `1.36` in a file name or URL (`openapi-v2-1.36.json` → `1.36`).
@@ -359,6 +588,97 @@ mod tests {
         }
         assert_eq!(release_of_git_version("v1.36.2+k3s1"), "1.36.2");
         assert_eq!(release_of_git_version("v1.36.0"), "1.36.0");
+    }
+
+    #[test]
+    fn shipped_lists_are_for_1_36_only() {
+        for (label, want) in [
+            ("1.36.0", true),
+            ("1.36", true),
+            ("v1.36.3", true),
+            ("1.35.2", false),
+            ("1.3", false),
+            ("unversioned", false),
+        ] {
+            assert_eq!(shipped_lists_fit(label), want, "{label}");
+        }
+    }
+
+    const SPEC: &[u8] = br#"{"swagger":"2.0","info":{"version":"v1.36.0"},"paths":{
+      "/api/v1/pods":{"get":{"operationId":"listCoreV1PodForAllNamespaces","description":"list Pods",
+        "tags":["core_v1"],"x-kubernetes-action":"list"}},
+      "/api/v1/nodes":{"get":{"operationId":"listCoreV1Node","tags":["core_v1"],
+        "x-kubernetes-action":"list"}},
+      "/api/v1/namespaces":{"get":{"operationId":"listCoreV1Namespace","tags":["core_v1"],
+        "x-kubernetes-action":"list"}}}}"#;
+
+    fn by_id<'a>(c: &'a Catalog, id: &str) -> &'a crate::catalog::Endpoint {
+        c.endpoint(id).unwrap().1
+    }
+
+    #[tokio::test]
+    async fn lists_not_given_are_the_databases_then_the_shipped_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec_path = dir.path().join("spec.json");
+        std::fs::write(&spec_path, SPEC).unwrap();
+        let source = SpecSource::File(spec_path);
+        let loaded = load(&source, &Lists::default(), None, &nothing_stored)
+            .await
+            .unwrap();
+        assert_eq!(loaded.release.label, "1.36.0");
+        assert_eq!(loaded.release.conformance.as_ref().map(Vec::len), Some(446));
+        assert_eq!(loaded.release.pending.as_deref(), Some("---"));
+        let d = &loaded.release.endpoints;
+        assert_eq!(d.iter().filter(|e| e.description.is_some()).count(), 1);
+
+        // The database keeps a pending list and conformance tests for 1.36.0.
+        let kept = |_: &str| {
+            Ok(Some(StoredLists {
+                ineligible: Some("- endpoint: listCoreV1Node\n  reason: r\n".into()),
+                pending: Some("- listCoreV1Namespace\n".into()),
+                conformance_tests: 3,
+            }))
+        };
+        let loaded = load(&source, &Lists::default(), None, &kept).await.unwrap();
+        let c = &loaded.catalog;
+        assert!(!by_id(c, "listCoreV1Node").eligible);
+        let ns = by_id(c, "listCoreV1Namespace");
+        assert!(!ns.eligible && ns.pending);
+        assert!(by_id(c, "listCoreV1PodForAllNamespaces").eligible);
+        assert_eq!(
+            loaded.release.conformance, None,
+            "the stored tests are kept"
+        );
+        assert!(
+            loaded
+                .lists
+                .contains(&"conformance: 3 tests (the database's)".to_owned())
+        );
+
+        // catalog_of (serve without --openapi) rebuilds the same eligibility.
+        let stored = StoredRelease {
+            id: crate::store::ReleaseId(1),
+            label: loaded.release.label.clone(),
+            spec: SPEC.to_vec(),
+            ineligible: loaded.release.ineligible.clone(),
+            pending: loaded.release.pending.clone(),
+            conformance_tests: 3,
+        };
+        let rebuilt = catalog_of(&stored).unwrap();
+        assert_eq!(rebuilt.endpoints, loaded.catalog.endpoints);
+
+        // A bad list in the database says so.
+        let bad = StoredRelease {
+            pending: Some("- [x]\n".into()),
+            ..stored
+        };
+        let err = catalog_of(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "bad endpoint catalog from release 1.36.0 in the database: invalid pending"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct EndpointRow {
     pub conf_tested: bool,
     /// Conformance eligible.
     pub eligible: bool,
+    /// Pending eligibility (the release's pending eligible list names it): not eligible yet.
+    pub pending: bool,
     /// Requests.
     pub hits: u64,
     /// Distinct identities.
@@ -60,6 +62,10 @@ pub struct Counts {
     pub tested_eligible: u64,
     /// Eligible and hit by a conformance test.
     pub conf_tested_eligible: u64,
+    /// Pending eligibility: not in `eligible`.
+    pub pending: u64,
+    /// Pending and hit by a conformance test.
+    pub conf_tested_pending: u64,
 }
 
 impl Counts {
@@ -70,6 +76,8 @@ impl Counts {
         self.eligible += r.eligible as u64;
         self.tested_eligible += (r.eligible && r.tested) as u64;
         self.conf_tested_eligible += (r.eligible && r.conf_tested) as u64;
+        self.pending += r.pending as u64;
+        self.conf_tested_pending += (r.pending && r.conf_tested) as u64;
     }
 
     fn of(rows: &[&EndpointRow]) -> Counts {
@@ -86,6 +94,8 @@ impl Counts {
             self.eligible,
             self.tested_eligible,
             self.conf_tested_eligible,
+            self.pending,
+            self.conf_tested_pending,
         ]
         .iter()
         .map(u64::to_string)
@@ -93,13 +103,15 @@ impl Counts {
     }
 }
 
-const COUNT_COLUMNS: [&str; 6] = [
+const COUNT_COLUMNS: [&str; 8] = [
     "total",
     "tested",
     "conf_tested",
     "eligible",
     "tested_eligible",
     "conf_tested_eligible",
+    "pending",
+    "conf_tested_pending",
 ];
 
 fn columns(first: &[&'static str]) -> Vec<&'static str> {
@@ -192,6 +204,8 @@ pub fn coverage(
                 sum.eligible += c.counts.eligible;
                 sum.tested_eligible += c.counts.tested_eligible;
                 sum.conf_tested_eligible += c.counts.conf_tested_eligible;
+                sum.pending += c.counts.pending;
+                sum.conf_tested_pending += c.counts.conf_tested_pending;
                 l.counts = sum;
             }
             _ => by_level.push(LevelCounts {
@@ -730,6 +744,7 @@ fn endpoint_table(name: &'static str, rows: &[EndpointRow]) -> Table {
             "tested",
             "conf_tested",
             "eligible",
+            "pending",
             "hits",
             "apps",
             "tests",
@@ -750,6 +765,7 @@ fn endpoint_table(name: &'static str, rows: &[EndpointRow]) -> Table {
             b(r.tested),
             b(r.conf_tested),
             b(r.eligible),
+            b(r.pending),
             n(r.hits),
             n(r.apps),
             n(r.tests),
@@ -1136,6 +1152,7 @@ mod tests {
             tested,
             conf_tested: conf,
             eligible,
+            pending: false,
             hits: tested as u64,
             apps: 0,
             tests: 0,
@@ -1164,7 +1181,9 @@ mod tests {
                 conf_tested: 1,
                 eligible: 2,
                 tested_eligible: 2,
-                conf_tested_eligible: 1
+                conf_tested_eligible: 1,
+                pending: 0,
+                conf_tested_pending: 0
             }
         );
         let levels: Vec<(&str, u64, u64)> = c

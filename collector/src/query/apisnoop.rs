@@ -3,8 +3,12 @@
 //!
 //! APISnoop counts "tested conformance eligible endpoints" as eligible endpoints hit by a
 //! *conformance* test, and lists `"tests": [null]` for an endpoint no test hit; both kept.
+//! A test's `testname`, `file` and `promotion_release` are those of the release's
+//! `conformance.yaml` entry whose codename is the test's name (APISnoop's join), null for a
+//! test it does not list. Two keys APISnoop does not have count the endpoints pending
+//! eligibility apart from the eligible ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -39,6 +43,12 @@ pub struct Coverage {
     /// Of those, tested (null, as above).
     #[serde(rename = "new tested conformance eligible endpoints")]
     pub new_tested_eligible: Option<u64>,
+    /// Endpoints pending eligibility (not in the eligible total; not an APISnoop key).
+    #[serde(rename = "pending conformance eligible endpoints")]
+    pub pending: u64,
+    /// Of those, hit by a conformance test (not an APISnoop key).
+    #[serde(rename = "tested pending conformance eligible endpoints")]
+    pub tested_pending: u64,
     /// Every endpoint.
     pub endpoints: Vec<Endpoint>,
     /// Every test seen.
@@ -72,36 +82,48 @@ pub struct Endpoint {
     pub endpoint: String,
     /// Hit by a conformance test.
     pub conf_tested: bool,
-    /// The operation's description (not stored: null).
+    /// The operation's description in the spec (null when it has none).
     pub description: Option<String>,
 }
 
 /// A test entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Test {
-    /// Source file (unknown: null).
+    /// Source file (not in the release's conformance.yaml: null).
     pub file: Option<String>,
     /// Test name.
     pub test: String,
     /// Release label.
     pub release: String,
-    /// Conformance name (unknown: null).
+    /// Conformance name (not in conformance.yaml: null).
     pub testname: Option<String>,
     /// A conformance test.
     pub conformance_test: bool,
-    /// Release it was promoted in (unknown: null).
+    /// Release it was promoted in (not in conformance.yaml: null).
     pub promotion_release: Option<String>,
 }
 
-/// Builds the export from endpoint rows counted with `counting=tests`, the tests per endpoint
-/// (operationId → test names) and every test seen (name, conformance).
+/// A test seen, with its entry in the release's conformance.yaml if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenTest {
+    /// Its name (the e2e user agent's text after ` -- `).
+    pub name: String,
+    /// `[Conformance]` in the name.
+    pub conformance: bool,
+    /// The conformance.yaml entry: (testname, file, promotion release).
+    pub listed: Option<(String, String, String)>,
+}
+
+/// Builds the export from endpoint rows counted with `counting=tests`, the endpoints'
+/// descriptions, the tests per endpoint (operationId → test names) and every test seen.
 pub fn export(
     release: &str,
     release_date: Option<String>,
     sources: Vec<String>,
     rows: &[EndpointRow],
+    descriptions: &HashMap<String, String>,
     endpoint_tests: &BTreeMap<String, Vec<String>>,
-    tests: &[(String, bool)],
+    tests: &[SeenTest],
 ) -> Coverage {
     let endpoints: Vec<Endpoint> = rows
         .iter()
@@ -123,7 +145,7 @@ pub fn export(
                 category: r.category.clone(),
                 endpoint: r.endpoint.clone(),
                 conf_tested: r.conf_tested,
-                description: None,
+                description: descriptions.get(&r.endpoint).cloned(),
             }
         })
         .collect();
@@ -138,16 +160,18 @@ pub fn export(
         tested_eligible: rows.iter().filter(|r| r.eligible && r.conf_tested).count() as u64,
         new_eligible: None,
         new_tested_eligible: None,
+        pending: rows.iter().filter(|r| r.pending).count() as u64,
+        tested_pending: rows.iter().filter(|r| r.pending && r.conf_tested).count() as u64,
         endpoints,
         tests: tests
             .iter()
-            .map(|(name, conformance)| Test {
-                file: None,
-                test: name.clone(),
+            .map(|t| Test {
+                file: t.listed.as_ref().map(|l| l.1.clone()),
+                test: t.name.clone(),
                 release: release.to_owned(),
-                testname: None,
-                conformance_test: *conformance,
-                promotion_release: None,
+                testname: t.listed.as_ref().map(|l| l.0.clone()),
+                conformance_test: t.conformance,
+                promotion_release: t.listed.as_ref().map(|l| l.2.clone()),
             })
             .collect(),
     }
@@ -164,6 +188,8 @@ impl Coverage {
                 "tested endpoints",
                 "total conformance eligible endpoints",
                 "tested conformance eligible endpoints",
+                "pending conformance eligible endpoints",
+                "tested pending conformance eligible endpoints",
             ],
         );
         totals.row(vec![
@@ -172,6 +198,8 @@ impl Coverage {
             self.tested_endpoints.to_string(),
             self.total_eligible.to_string(),
             self.tested_eligible.to_string(),
+            self.pending.to_string(),
+            self.tested_pending.to_string(),
         ]);
         let mut eps = Table::new(
             "endpoints",
@@ -209,9 +237,24 @@ impl Coverage {
                     .join("; "),
             ]);
         }
-        let mut tests = Table::new("tests", &["test", "conformance_test"]);
+        let mut tests = Table::new(
+            "tests",
+            &[
+                "test",
+                "conformance_test",
+                "testname",
+                "file",
+                "promotion_release",
+            ],
+        );
         for t in &self.tests {
-            tests.row(vec![t.test.clone(), t.conformance_test.to_string()]);
+            tests.row(vec![
+                t.test.clone(),
+                t.conformance_test.to_string(),
+                t.testname.clone().unwrap_or_default(),
+                t.file.clone().unwrap_or_default(),
+                t.promotion_release.clone().unwrap_or_default(),
+            ]);
         }
         vec![totals, eps, tests]
     }
@@ -223,7 +266,7 @@ mod tests {
 
     #[test]
     fn export_uses_apisnoop_keys_and_null_tests() {
-        let mk = |ep: &str, tested, conf, eligible| EndpointRow {
+        let mk = |ep: &str, tested, conf, eligible, pending| EndpointRow {
             endpoint: ep.into(),
             method: "get".into(),
             path: "/api/v1/pods".into(),
@@ -236,16 +279,22 @@ mod tests {
             tested,
             conf_tested: conf,
             eligible,
+            pending,
             hits: 0,
             apps: 0,
             tests: 0,
             locs: 0,
         };
         let rows = [
-            mk("listCoreV1Pod", true, true, true),
-            mk("readCoreV1Pod", true, false, true),
-            mk("x", false, false, false),
+            mk("listCoreV1Pod", true, true, true, false),
+            mk("readCoreV1Pod", true, false, true, false),
+            mk("x", false, false, false, false),
+            mk("deleteCoreV1Pod", true, true, false, true),
         ];
+        let descriptions = HashMap::from([(
+            "listCoreV1Pod".to_string(),
+            "list objects of kind Pod".to_string(),
+        )]);
         let mut et = BTreeMap::new();
         et.insert(
             "listCoreV1Pod".to_string(),
@@ -256,8 +305,24 @@ mod tests {
             Some("2026-11-20T10:00:00Z".into()),
             vec!["audit.log".into()],
             &rows,
+            &descriptions,
             &et,
-            &[("[sig-node] Pods [Conformance]".into(), true)],
+            &[
+                SeenTest {
+                    name: "[sig-node] Pods [Conformance]".into(),
+                    conformance: true,
+                    listed: Some((
+                        "Pods, lifecycle".into(),
+                        "test/e2e/common/node/pods.go".into(),
+                        "1.9.0".into(),
+                    )),
+                },
+                SeenTest {
+                    name: "[sig-apps] mine".into(),
+                    conformance: false,
+                    listed: None,
+                },
+            ],
         );
         let v = serde_json::to_value(&c).unwrap();
         let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
@@ -268,21 +333,27 @@ mod tests {
                 "endpoints",
                 "new conformance eligible endpoints",
                 "new tested conformance eligible endpoints",
+                "pending conformance eligible endpoints",
                 "release",
                 "release_date",
                 "sources",
                 "spec",
                 "tested conformance eligible endpoints",
                 "tested endpoints",
+                "tested pending conformance eligible endpoints",
                 "tests",
                 "total conformance eligible endpoints",
                 "total endpoints",
             ]
         );
-        assert_eq!(v["total endpoints"], 3);
-        assert_eq!(v["tested endpoints"], 2);
+        assert_eq!(v["total endpoints"], 4);
+        assert_eq!(v["tested endpoints"], 3);
         assert_eq!(v["total conformance eligible endpoints"], 2);
         assert_eq!(v["tested conformance eligible endpoints"], 1);
+        assert_eq!(v["pending conformance eligible endpoints"], 1);
+        assert_eq!(v["tested pending conformance eligible endpoints"], 1);
+        assert_eq!(v["endpoints"][0]["description"], "list objects of kind Pod");
+        assert_eq!(v["endpoints"][1]["description"], serde_json::Value::Null);
         assert_eq!(
             v["endpoints"][0]["tests"],
             serde_json::json!(["[sig-node] Pods [Conformance]"])
@@ -310,7 +381,11 @@ mod tests {
         );
         assert_eq!(
             v["tests"][0],
-            serde_json::json!({"file": null, "test": "[sig-node] Pods [Conformance]", "release": "1.36.0", "testname": null, "conformance_test": true, "promotion_release": null})
+            serde_json::json!({"file": "test/e2e/common/node/pods.go", "test": "[sig-node] Pods [Conformance]", "release": "1.36.0", "testname": "Pods, lifecycle", "conformance_test": true, "promotion_release": "1.9.0"})
+        );
+        assert_eq!(
+            v["tests"][1],
+            serde_json::json!({"file": null, "test": "[sig-apps] mine", "release": "1.36.0", "testname": null, "conformance_test": false, "promotion_release": null})
         );
     }
 }

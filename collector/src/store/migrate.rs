@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_identity_detail.sql"),
     include_str!("migrations/0008_ci_runs.sql"),
     include_str!("migrations/0009_deprecation.sql"),
+    include_str!("migrations/0010_conformance_meta.sql"),
 ];
 
 /// The schema version this build writes.

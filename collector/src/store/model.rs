@@ -376,6 +376,27 @@ pub struct EndpointRecord {
     pub eligible: bool,
     /// Why not eligible, when listed as ineligible.
     pub ineligible_reason: Option<String>,
+    /// Would be eligible, but listed as pending.
+    pub pending: bool,
+    /// The operation's description in the spec.
+    pub description: Option<String>,
+}
+
+/// One test of a release's `conformance.yaml`, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConformanceTestRecord {
+    /// The Ginkgo name (what a request's test is called).
+    pub codename: String,
+    /// The conformance name.
+    pub testname: String,
+    /// What it checks.
+    pub description: String,
+    /// The releases as written (`v1.21, v1.35`).
+    pub release: String,
+    /// The release it was promoted in, as APISnoop reads `release` (`1.35.0`).
+    pub promotion_release: String,
+    /// Its source file in kubernetes/kubernetes.
+    pub file: String,
 }
 
 /// A catalog to store as a release.
@@ -385,8 +406,12 @@ pub struct ReleaseRecord {
     pub label: String,
     /// The OpenAPI document as loaded.
     pub spec: Vec<u8>,
-    /// The ineligible list used, if any (JSON).
+    /// The ineligible list used, if any (APISnoop's JSON or Kubernetes' YAML).
     pub ineligible: Option<String>,
+    /// The pending eligible list used, if any (YAML).
+    pub pending: Option<String>,
+    /// The release's conformance tests; `None` keeps those already stored for the release.
+    pub conformance: Option<Vec<ConformanceTestRecord>>,
     /// The endpoints, in catalog order (index = the mapper's index).
     pub endpoints: Vec<EndpointRecord>,
 }
@@ -400,8 +425,12 @@ pub struct StoredRelease {
     pub label: String,
     /// The OpenAPI document.
     pub spec: Vec<u8>,
-    /// The ineligible list used, if any (JSON).
+    /// The ineligible list used, if any (APISnoop's JSON or Kubernetes' YAML).
     pub ineligible: Option<String>,
+    /// The pending eligible list used, if any (YAML).
+    pub pending: Option<String>,
+    /// Conformance tests stored for the release.
+    pub conformance_tests: u64,
 }
 
 /// A full purpose from the side channel.

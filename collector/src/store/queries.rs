@@ -268,7 +268,7 @@ fn endpoint_rows(
         conn,
         &format!(
             "SELECT e.id, e.operation_id, e.method, e.path, e.level, e.category, e.api_group, \
-             e.version, e.kind, e.action, e.eligible FROM endpoints e \
+             e.version, e.kind, e.action, e.eligible, e.pending FROM endpoints e \
              WHERE e.release_id = {r}{one} ORDER BY e.idx"
         ),
         |x| {
@@ -287,6 +287,7 @@ fn endpoint_rows(
                     tested: false,
                     conf_tested: false,
                     eligible: x.get::<_, i64>(10)? != 0,
+                    pending: x.get::<_, i64>(11)? != 0,
                     hits: 0,
                     apps: 0,
                     tests: 0,
@@ -1436,12 +1437,38 @@ fn apisnoop_export(
     let tests = q.rows(
         conn,
         &format!(
-            "{s} SELECT DISTINCT t.name, t.conformance FROM src s \
+            "{s}, seen AS (SELECT DISTINCT t.name, t.conformance FROM src s \
              JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r} \
-             JOIN tests t ON t.id = s.test_id ORDER BY 1"
+             JOIN tests t ON t.id = s.test_id) \
+             SELECT seen.name, seen.conformance, c.testname, c.file, c.promotion_release \
+             FROM seen LEFT JOIN conformance_tests c ON c.release_id = {r} AND c.codename = seen.name \
+             ORDER BY 1"
         ),
-        |x| Ok((x.get::<_, String>(0)?, x.get::<_, i64>(1)? != 0)),
+        |x| {
+            let testname: Option<String> = x.get(2)?;
+            Ok(apisnoop::SeenTest {
+                name: x.get(0)?,
+                conformance: x.get::<_, i64>(1)? != 0,
+                listed: match testname {
+                    Some(testname) => Some((testname, x.get(3)?, x.get(4)?)),
+                    None => None,
+                },
+            })
+        },
     )?;
+    let mut d = Sql::default();
+    let r = d.p(rid);
+    let descriptions: HashMap<String, String> = d
+        .rows(
+            conn,
+            &format!(
+                "SELECT operation_id, description FROM endpoints \
+                 WHERE release_id = {r} AND description IS NOT NULL"
+            ),
+            |x| Ok((x.get(0)?, x.get(1)?)),
+        )?
+        .into_iter()
+        .collect();
     let sql = Sql::default();
     let sources = sql.rows(
         conn,
@@ -1453,6 +1480,7 @@ fn apisnoop_export(
         Some(fixed_time(loaded_at)),
         sources,
         &rows,
+        &descriptions,
         &endpoint_tests,
         &tests,
     ))

@@ -199,16 +199,27 @@ pub fn integrity_check(conn: &Connection) -> Result<String> {
 
 /// The release with a label, or the most recently loaded one.
 pub fn release(conn: &Connection, label: Option<&str>) -> Result<Option<StoredRelease>> {
-    let row: Option<(i64, String, Vec<u8>, Option<String>)> = conn
+    type Row = (i64, String, Vec<u8>, Option<String>, Option<String>, i64);
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT id, label, spec_gz, ineligible FROM releases \
-             WHERE ?1 IS NULL OR label = ?1 ORDER BY id DESC LIMIT 1",
+            "SELECT id, label, spec_gz, ineligible, pending, \
+             (SELECT COUNT(*) FROM conformance_tests c WHERE c.release_id = releases.id) \
+             FROM releases WHERE ?1 IS NULL OR label = ?1 ORDER BY id DESC LIMIT 1",
             params![label],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()
         .map_err(sql("read a release"))?;
-    let Some((id, label, spec_gz, ineligible)) = row else {
+    let Some((id, label, spec_gz, ineligible, pending, conformance_tests)) = row else {
         return Ok(None);
     };
     let mut spec = Vec::new();
@@ -227,5 +238,24 @@ pub fn release(conn: &Connection, label: Option<&str>) -> Result<Option<StoredRe
         label,
         spec,
         ineligible,
+        pending,
+        conformance_tests: conformance_tests as u64,
     }))
+}
+
+/// A release's stored lists: (ineligible, pending, number of conformance tests).
+pub type ReleaseLists = (Option<String>, Option<String>, u64);
+
+/// The lists stored for a release label, without its document; `None` when the label is not
+/// stored.
+pub fn release_lists(conn: &Connection, label: &str) -> Result<Option<ReleaseLists>> {
+    conn.query_row(
+        "SELECT ineligible, pending, \
+         (SELECT COUNT(*) FROM conformance_tests c WHERE c.release_id = releases.id) \
+         FROM releases WHERE label = ?1",
+        params![label],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+    )
+    .optional()
+    .map_err(sql("read a release's lists"))
 }

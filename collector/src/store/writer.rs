@@ -1144,6 +1144,9 @@ fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -
     Ok(())
 }
 
+/// Stores a release, or for a label stored from the same document, its metadata again: the
+/// lists, each endpoint's eligibility and description, and (when given) its conformance tests.
+/// A label stored from another document is refused: requests were mapped with its catalog.
 fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
     let sha = sha256_hex(&r.spec);
     let existing: Option<(i64, String)> = tx
@@ -1154,57 +1157,111 @@ fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
         )
         .optional()
         .map_err(sql("look up a release"))?;
-    if let Some((id, stored)) = existing {
-        return if stored == sha {
-            Ok(ReleaseId(id))
-        } else {
-            Err(Error::ReleaseConflict {
+    let release = match existing {
+        Some((_, stored)) if stored != sha => {
+            return Err(Error::ReleaseConflict {
                 label: r.label,
                 stored,
-            })
-        };
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&r.spec)
-        .and_then(|_| gz.finish())
-        .map_err(|e| Error::Sqlite {
-            step: "compress the OpenAPI document",
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })
-        .and_then(|spec_gz| {
+            });
+        }
+        Some((id, _)) => {
             tx.execute(
-                "INSERT INTO releases (label, spec_sha256, spec_gz, ineligible, loaded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.label, sha, spec_gz, r.ineligible, now()],
+                "UPDATE releases SET ineligible = ?2, pending = ?3 WHERE id = ?1",
+                params![id, r.ineligible, r.pending],
             )
-            .map_err(sql("insert a release"))
-        })?;
-    let release = tx.last_insert_rowid();
-    let mut s = tx
-        .prepare_cached(
-            "INSERT INTO endpoints (release_id, idx, operation_id, method, path, level, category, \
-             api_group, version, kind, action, deprecated, eligible, ineligible_reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            .map_err(sql("update a release's lists"))?;
+            let mut s = tx
+                .prepare_cached(
+                    "UPDATE endpoints SET eligible = ?3, pending = ?4, ineligible_reason = ?5, \
+                     description = ?6 WHERE release_id = ?1 AND idx = ?2",
+                )
+                .map_err(sql("prepare the endpoint update"))?;
+            for (idx, e) in r.endpoints.iter().enumerate() {
+                s.execute(params![
+                    id,
+                    idx as i64,
+                    e.eligible,
+                    e.pending,
+                    e.ineligible_reason,
+                    e.description
+                ])
+                .map_err(sql("update an endpoint"))?;
+            }
+            id
+        }
+        None => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&r.spec)
+                .and_then(|_| gz.finish())
+                .map_err(|e| Error::Sqlite {
+                    step: "compress the OpenAPI document",
+                    source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                })
+                .and_then(|spec_gz| {
+                    tx.execute(
+                        "INSERT INTO releases (label, spec_sha256, spec_gz, ineligible, pending, \
+                         loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![r.label, sha, spec_gz, r.ineligible, r.pending, now()],
+                    )
+                    .map_err(sql("insert a release"))
+                })?;
+            let release = tx.last_insert_rowid();
+            let mut s = tx
+                .prepare_cached(
+                    "INSERT INTO endpoints (release_id, idx, operation_id, method, path, level, \
+                     category, api_group, version, kind, action, deprecated, eligible, \
+                     ineligible_reason, pending, description) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(sql("prepare the endpoint insert"))?;
+            for (idx, e) in r.endpoints.iter().enumerate() {
+                s.execute(params![
+                    release,
+                    idx as i64,
+                    e.operation_id,
+                    e.method,
+                    e.path,
+                    e.level,
+                    e.category,
+                    e.group,
+                    e.version,
+                    e.kind,
+                    e.action,
+                    e.deprecated,
+                    e.eligible,
+                    e.ineligible_reason,
+                    e.pending,
+                    e.description
+                ])
+                .map_err(sql("insert an endpoint"))?;
+            }
+            release
+        }
+    };
+    if let Some(tests) = &r.conformance {
+        tx.execute(
+            "DELETE FROM conformance_tests WHERE release_id = ?1",
+            params![release],
         )
-        .map_err(sql("prepare the endpoint insert"))?;
-    for (idx, e) in r.endpoints.iter().enumerate() {
-        s.execute(params![
-            release,
-            idx as i64,
-            e.operation_id,
-            e.method,
-            e.path,
-            e.level,
-            e.category,
-            e.group,
-            e.version,
-            e.kind,
-            e.action,
-            e.deprecated,
-            e.eligible,
-            e.ineligible_reason
-        ])
-        .map_err(sql("insert an endpoint"))?;
+        .map_err(sql("replace a release's conformance tests"))?;
+        let mut s = tx
+            .prepare_cached(
+                "INSERT INTO conformance_tests (release_id, codename, testname, description, \
+                 release, promotion_release, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(sql("prepare the conformance test insert"))?;
+        for t in tests {
+            s.execute(params![
+                release,
+                t.codename,
+                t.testname,
+                t.description,
+                t.release,
+                t.promotion_release,
+                t.file
+            ])
+            .map_err(sql("insert a conformance test"))?;
+        }
     }
     Ok(ReleaseId(release))
 }

@@ -635,7 +635,7 @@ fn answers_count_what_the_events_did() {
     // createCM, readCM (sig-apps test, readCM only in run 2) and listPod (conformance test).
     assert_eq!(
         cov["totals"],
-        json!({"total": 9, "tested": 3, "conf_tested": 1, "eligible": 6, "tested_eligible": 3, "conf_tested_eligible": 1})
+        json!({"total": 9, "tested": 3, "conf_tested": 1, "eligible": 6, "tested_eligible": 3, "conf_tested_eligible": 1, "pending": 0, "conf_tested_pending": 0})
     );
     // 15 requests stored, /version and the CRD are not endpoints: 13. Request 5 was seen at
     // RequestReceived in run 1 and completed in run 2: counted once, with its 200.
