@@ -52,6 +52,7 @@ pub mod build;
 pub mod future;
 pub mod identity;
 pub mod layer;
+mod modules;
 pub mod purpose;
 mod sidechannel;
 mod stats;
