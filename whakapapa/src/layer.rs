@@ -549,6 +549,20 @@ impl PurposeLayer {
         self.shared.is_some()
     }
 
+    /// Waits up to `timeout` until debug info is loaded, and says whether it is. Requests
+    /// never wait for it: until then each goes with its identity and fingerprint, and its
+    /// frames follow through the side channel. A short-lived program that wants the frames
+    /// in the user agent of its very first request calls this first.
+    ///
+    /// ```no_run
+    /// # use whakapapa::{PurposeLayer, Settings};
+    /// let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()));
+    /// layer.wait_warm(std::time::Duration::from_secs(2));
+    /// ```
+    pub fn wait_warm(&self, timeout: Duration) -> bool {
+        self.shared.is_some() && purpose::wait_warm(timeout)
+    }
+
     /// Whether, purpose being off, requests get the identity alone as their `User-Agent`.
     pub fn sends_identity_only(&self) -> bool {
         self.identity_only.is_some()

@@ -18,7 +18,7 @@ use crate::wire::Frame;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, RwLock};
 
 pub use crate::wire::stack::{
     UNKNOWN_FUNCTION, clean_function, crate_of, crate_of_file, fingerprint, keep_crate,
@@ -124,9 +124,23 @@ pub(crate) fn resolve_all(ips: &[usize]) {
     }
 }
 
+static WARMED: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+
 /// Records that the background warm-up is done.
 pub(crate) fn set_warm() {
+    let _guard = WARMED.0.lock().unwrap_or_else(PoisonError::into_inner);
     WARM.store(true, Ordering::Release);
+    WARMED.1.notify_all();
+}
+
+/// Waits up to `timeout` for the warm-up; whether it is done.
+pub(crate) fn wait_warm(timeout: std::time::Duration) -> bool {
+    let guard = WARMED.0.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_guard, _) = WARMED
+        .1
+        .wait_timeout_while(guard, timeout, |()| !is_warm())
+        .unwrap_or_else(PoisonError::into_inner);
+    is_warm()
 }
 
 /// Whether the background warm-up has loaded debug info.

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_rollup_state.sql"),
     include_str!("migrations/0006_rollup_marks.sql"),
     include_str!("migrations/0007_identity_detail.sql"),
+    include_str!("migrations/0012_purpose_addresses.sql"),
 ];
 
 /// The schema version this build writes.
