@@ -891,6 +891,9 @@ async fn a_user_agent_over_1024_bytes_is_cut_by_kube_apiserver_and_joined_to_its
         frames: frames.clone(),
         span: None,
         seen_at: None,
+        addresses: Vec::new(),
+        thread: None,
+        source_dir: None,
     };
     let side = kube::Client::try_from(kube::Config::new(
         cluster.side_channel_url().parse().unwrap(),
