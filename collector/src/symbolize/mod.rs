@@ -215,3 +215,41 @@ fn resolve(loader: &addr2line::Loader, offset: u64) -> Vec<Owned> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_an_object_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "not an ELF file").unwrap();
+        let err = build_id(&path).unwrap_err().to_string();
+        assert!(err.contains("notes.txt") && err.contains("not an object file"), "{err}");
+        let missing = build_id(&dir.path().join("gone")).unwrap_err().to_string();
+        assert!(missing.contains("cannot open") && missing.contains("gone"), "{missing}");
+    }
+
+    #[test]
+    fn this_test_binary_has_the_build_id_its_modules_report() {
+        let exe = std::env::current_exe().unwrap();
+        let id = build_id(&exe).unwrap();
+        assert!(id.len() >= 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    }
+
+    #[test]
+    fn render_says_what_was_named_and_what_waits() {
+        let done = Symbolized {
+            build_id: "e1fb6d85".into(),
+            named: 6,
+            unnamed: 1,
+            waiting: BTreeMap::from([("0a1b2c3d".to_owned(), 2)]),
+        };
+        assert_eq!(
+            render(Path::new("shop.debug"), &done),
+            "shop.debug: build-id e1fb6d85: 6 purposes named, 1 without application frames\n  \
+             2 purposes wait for build-id 0a1b2c3d\n"
+        );
+    }
+}
