@@ -226,16 +226,25 @@ mod tests {
         let path = dir.path().join("notes.txt");
         std::fs::write(&path, "not an ELF file").unwrap();
         let err = build_id(&path).unwrap_err().to_string();
-        assert!(err.contains("notes.txt") && err.contains("not an object file"), "{err}");
+        assert!(
+            err.contains("notes.txt") && err.contains("not an object file"),
+            "{err}"
+        );
         let missing = build_id(&dir.path().join("gone")).unwrap_err().to_string();
-        assert!(missing.contains("cannot open") && missing.contains("gone"), "{missing}");
+        assert!(
+            missing.contains("cannot open") && missing.contains("gone"),
+            "{missing}"
+        );
     }
 
     #[test]
     fn this_test_binary_has_the_build_id_its_modules_report() {
         let exe = std::env::current_exe().unwrap();
         let id = build_id(&exe).unwrap();
-        assert!(id.len() >= 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(
+            id.len() >= 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
     }
 
     #[test]
