@@ -10,7 +10,8 @@
 
 use crate::wire::Address;
 use addr2line::Loader;
-use object::{Object, ObjectSegment};
+use object::elf;
+use object::read::elf::{FileHeader as _, ProgramHeader as _};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 
 /// One symbol an address resolves to: function, source file and line, as debug info has them.
@@ -153,25 +154,32 @@ fn read_maps() -> Vec<Mapping> {
 }
 
 /// The module at `path`: its build-id and executable segments (file offset, size, address).
+/// Only the ELF header, the program headers and the notes are read: not the sections or the
+/// symbol table, which in a debug build run to megabytes.
 fn open_module(path: &str) -> Option<(Arc<Module>, Vec<(u64, u64, u64)>)> {
     let file = std::fs::File::open(path).ok()?;
-    // Only the headers and the notes are read, not the whole file.
     let data = object::read::ReadCache::new(file);
-    let parsed = object::File::parse(&data).ok()?;
-    let build_id = parsed.build_id().ok().flatten().map(|id| {
-        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        Arc::from(hex)
-    });
-    // Executable mappings hold executable segments (a page may be shared with the segment
-    // before, so the file offset alone does not tell).
-    let segments = parsed
-        .segments()
-        .filter(|s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags, .. } if p_flags.contains(object::elf::PF_X)))
-        .map(|s| {
-            let (offset, size) = s.file_range();
-            (offset, size, s.address())
-        })
-        .collect();
+    let header = elf::FileHeader64::<object::Endianness>::parse(&data).ok()?;
+    let endian = header.endian().ok()?;
+    let mut build_id = None;
+    let mut segments = Vec::new();
+    for ph in header.program_headers(endian, &data).ok()? {
+        if ph.p_type(endian) == elf::PT_NOTE
+            && let Ok(Some(mut notes)) = ph.notes(endian, &data)
+        {
+            while let Ok(Some(note)) = notes.next() {
+                if note.name() == elf::ELF_NOTE_GNU && note.n_type(endian) == elf::NT_GNU_BUILD_ID {
+                    let hex: String = note.desc().iter().map(|b| format!("{b:02x}")).collect();
+                    build_id = Some(Arc::from(hex));
+                }
+            }
+        }
+        // Executable mappings hold executable segments (a page may be shared with the segment
+        // before, so the file offset alone does not tell).
+        if ph.p_type(endian) == elf::PT_LOAD && ph.p_flags(endian).contains(elf::PF_X) {
+            segments.push((ph.p_offset(endian), ph.p_filesz(endian), ph.p_vaddr(endian)));
+        }
+    }
     let module = Module {
         path: path.to_owned(),
         build_id,
