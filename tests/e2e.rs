@@ -7,4 +7,5 @@ mod e2e {
     mod shutdown;
     pub mod sink;
     mod standin;
+    mod symbolize;
 }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod purpose;
 pub mod query;
 pub mod store;
+pub mod symbolize;
 pub mod web;
 
 /// The wire format the collector reads (`whakapapa-wire`): user agents, Audit-IDs and

@@ -91,7 +91,9 @@ async fn control(client: kube::Client, reconciles: usize) -> anyhow::Result<()> 
     let n = count_shop_pods(&pods).await?;
     eprintln!("{n} shop pods");
     reconcile_shop_pods(pods, reconciles).await?;
-    let flushed = whakapapa::flush(Duration::from_secs(5));
+    // Requests made before debug info was loaded have their frames resolved on the side
+    // channel's thread: give it the time a debug build takes to load them.
+    let flushed = whakapapa::flush(Duration::from_secs(30));
     if !flushed.is_complete() {
         eprintln!("warning: not every full purpose was delivered before exit: {flushed}");
     }

@@ -65,7 +65,8 @@ pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
 
     // Shutting the stand-in down sends its last audit batch; then the side channel drains.
     let audit = api_server.shutdown().await;
-    let purposes = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(5))).await?;
+    let purposes =
+        tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30))).await?;
     Ok(Finished {
         collector,
         audit,
@@ -95,7 +96,7 @@ pub async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
     controller::run(client)
         .await
         .context("the controller failed")?;
-    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10))).await?;
+    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30))).await?;
     if !flushed.is_complete() {
         eprintln!("warning: the side channel did not deliver everything: {flushed}");
     }

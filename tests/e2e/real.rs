@@ -202,7 +202,7 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
         .unwrap();
     let (client, layer, sent) = traced_admin_client(&cluster, settings).await;
     controller::run(client).await.unwrap();
-    let delivered = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(10)))
+    let delivered = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30)))
         .await
         .unwrap();
     assert!(delivered.is_complete(), "{delivered}");
@@ -891,6 +891,9 @@ async fn a_user_agent_over_1024_bytes_is_cut_by_kube_apiserver_and_joined_to_its
         frames: frames.clone(),
         span: None,
         seen_at: None,
+        addresses: Vec::new(),
+        thread: None,
+        source_dir: None,
     };
     let side = kube::Client::try_from(kube::Config::new(
         cluster.side_channel_url().parse().unwrap(),

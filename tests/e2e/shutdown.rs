@@ -17,7 +17,7 @@ use serde_json::json;
 /// own executable (`target/<profile>/deps/e2e-*` -> `target/<profile>/whakapapa-collector`);
 /// run alone (`cargo test -p whakapapa-e2e`), this builds it and asks cargo for its path, as
 /// the root package cannot name another package's binary with `CARGO_BIN_EXE_*`.
-fn collector_binary() -> PathBuf {
+pub(super) fn collector_binary() -> PathBuf {
     let sibling = std::env::current_exe().ok().and_then(|exe| {
         let profile_dir = exe.parent()?.parent()?;
         let bin = profile_dir.join(format!(
@@ -55,7 +55,7 @@ fn collector_binary() -> PathBuf {
         .expect("cargo reported the collector's executable")
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

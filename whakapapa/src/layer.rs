@@ -27,11 +27,13 @@
 
 use crate::future::ResponseFuture;
 use crate::identity::Identity;
-use crate::purpose::{KeyMap, Purpose, Trace};
+use crate::modules::addresses;
+use crate::purpose::{self, KeyMap, Purpose, Trace};
 use crate::sidechannel::Flushed;
 use crate::sidechannel::{self, SideChannel, Sinks};
 use crate::stats::{self, CAPTURE_FAILURES, PURPOSES_RESOLVED, REQUESTS, SETTINGS_REJECTED};
 use crate::wire;
+use crate::wire::stack::address_fingerprint;
 use http::Request;
 use http::header::{HeaderName, HeaderValue, USER_AGENT};
 use std::collections::hash_map::DefaultHasher;
@@ -414,34 +416,72 @@ impl Shared {
         thread: u64,
         name: Option<&str>,
     ) -> Option<Arc<Rendered>> {
-        stats::bump(&PURPOSES_RESOLVED);
-        let purpose = Purpose::of_trace(trace.ips(), self.identity.source_dir.as_deref(), name);
+        let source_dir = self.identity.source_dir.as_deref();
+        // Until the warm-up has loaded debug info, a request does not wait for it: it goes
+        // with the fingerprint of its addresses, and its frames follow through the side
+        // channel once its thread has resolved them.
+        let warm = purpose::is_warm();
+        let (purpose, fingerprint) = if warm {
+            stats::bump(&PURPOSES_RESOLVED);
+            let purpose = Purpose::of_trace(trace.ips(), source_dir, name);
+            let fingerprint = if purpose.frames.is_empty() {
+                // No names (built without debug info): the addresses tell call paths apart.
+                address_fingerprint(name, &addresses(trace.ips()))
+            } else {
+                purpose.fingerprint
+            };
+            (purpose, fingerprint)
+        } else {
+            let fingerprint = address_fingerprint(name, &addresses(trace.ips()));
+            (Purpose::unresolved(fingerprint), fingerprint)
+        };
         let text = wire::user_agent::render(
             &self.identity_text,
             purpose.test.as_deref(),
-            purpose.fingerprint,
+            fingerprint,
             None,
             &purpose.user_agent_frames(),
         );
         let rendered = Arc::new(Rendered {
-            fingerprint: purpose.fingerprint,
+            fingerprint,
             user_agent: HeaderValue::from_str(&text).ok()?,
             purpose,
         });
         if let Some(side) = &self.side
-            && side.wants(rendered.fingerprint)
+            && side.wants(fingerprint)
         {
             let span = tracing::Span::current()
                 .metadata()
                 .map(|m| m.name().to_owned());
-            let record = sidechannel::record(
-                &self.identity,
-                rendered.fingerprint,
-                rendered.purpose.test.clone(),
-                rendered.purpose.frames.clone(),
-                span,
-            );
-            side.submit(rendered.fingerprint, record);
+            let identity = self.identity.clone();
+            let thread = name.map(str::to_owned);
+            let resolved = warm.then(|| rendered.clone());
+            let ips: Box<[usize]> = trace.ips().into();
+            side.submit(fingerprint, move || {
+                let late;
+                let purpose = match &resolved {
+                    Some(rendered) => &rendered.purpose,
+                    None => {
+                        late = Purpose::of_trace(
+                            &ips,
+                            identity.source_dir.as_deref(),
+                            thread.as_deref(),
+                        );
+                        &late
+                    }
+                };
+                if purpose.frames.is_empty() {
+                    let addresses = addresses(&ips);
+                    sidechannel::unresolved_record(&identity, fingerprint, addresses, thread, span)
+                } else {
+                    let (test, frames) = (purpose.test.clone(), purpose.frames.clone());
+                    sidechannel::record(&identity, fingerprint, test, frames, span)
+                }
+            });
+        }
+        if !warm {
+            // Resolved once warm, by the next request on this path.
+            return Some(rendered);
         }
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= CACHE_MAX {
@@ -507,6 +547,20 @@ impl PurposeLayer {
     /// Whether requests get identity and purpose.
     pub fn is_on(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// Waits up to `timeout` until debug info is loaded, and says whether it is. Requests
+    /// never wait for it: until then each goes with its identity and fingerprint, and its
+    /// frames follow through the side channel. A short-lived program that wants the frames
+    /// in the user agent of its very first request calls this first.
+    ///
+    /// ```no_run
+    /// # use whakapapa::{PurposeLayer, Settings};
+    /// let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()));
+    /// layer.wait_warm(std::time::Duration::from_secs(2));
+    /// ```
+    pub fn wait_warm(&self, timeout: Duration) -> bool {
+        self.shared.is_some() && purpose::wait_warm(timeout)
     }
 
     /// Whether, purpose being off, requests get the identity alone as their `User-Agent`.

@@ -43,6 +43,22 @@
 //! }
 //! ```
 //!
+//! # Debug info
+//!
+//! Frames are named from the binary's debug info: `debug = "limited"` in the release profile
+//! gives full function paths with `file:line` (`"line-tables-only"`: `file:line`, inlined
+//! functions nameless). A binary without debug info (cargo's release default) still sends
+//! distinct, stable fingerprints, and its side-channel records carry the stack as module
+//! addresses (build-id and offset) that `whakapapa-collector symbolize FILE` names later from
+//! the build's unstripped binary or `objcopy --only-keep-debug` file; that needs a side
+//! channel (`WHAKAPAPA_COLLECTOR_URL` or `WHAKAPAPA_SPOOL`) and a linker that writes a GNU
+//! build-id (the default with gcc or clang on Linux).
+//!
+//! No request waits for debug info to load: until a background thread has loaded it, requests
+//! go with identity and fingerprint and their frames follow through the side channel.
+//! [`PurposeLayer::wait_warm`] waits for it, for a program that wants frames in its first
+//! user agent; [`flush`] before exit also waits for those late frames.
+//!
 //! The wire format is specified in `KEP.md`; the [`wire`] crate (`whakapapa-wire`, shared with
 //! the collector) renders and parses it. The stack is captured when
 //! the request's future is first polled, on the caller's task (see [`layer`] for why, and how
@@ -52,6 +68,7 @@ pub mod build;
 pub mod future;
 pub mod identity;
 pub mod layer;
+mod modules;
 pub mod purpose;
 mod sidechannel;
 mod stats;

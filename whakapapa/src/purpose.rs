@@ -16,14 +16,14 @@
 
 use crate::wire::Frame;
 use std::collections::HashMap;
-use std::ffi::c_void;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, RwLock};
 
-/// The function of a frame whose name is unknown (line tables without names), in the user
-/// agent (the grammar's token for empty text) and in side-channel records alike.
-pub const UNKNOWN_FUNCTION: &str = "?";
+pub use crate::wire::stack::{
+    UNKNOWN_FUNCTION, clean_function, crate_of, crate_of_file, fingerprint, keep_crate,
+    relative_file,
+};
 
 /// How many instruction pointers a capture keeps; deeper stacks lose their outermost frames.
 pub const MAX_IPS: usize = 256;
@@ -94,13 +94,7 @@ impl Hasher for KeyHasher {
 /// A map keyed by a precomputed hash.
 pub(crate) type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
-/// One symbol an instruction pointer resolves to (several when calls were inlined).
-#[derive(Debug, Clone)]
-pub(crate) struct Symbol {
-    function: Option<Arc<str>>,
-    file: Option<Arc<str>>,
-    line: Option<u32>,
-}
+pub(crate) use crate::modules::Symbol;
 
 static SYMBOLS: LazyLock<RwLock<KeyMap<usize, Arc<[Symbol]>>>> = LazyLock::new(Default::default);
 static WARM: AtomicBool = AtomicBool::new(false);
@@ -114,16 +108,7 @@ fn symbols(ip: usize) -> Arc<[Symbol]> {
     {
         return found.clone();
     }
-    let mut out = Vec::new();
-    backtrace::resolve(ip as *mut c_void, |sym| {
-        out.push(Symbol {
-            function: sym.name().map(|n| Arc::from(format!("{n:#}"))),
-            file: sym
-                .filename()
-                .map(|f| Arc::from(f.to_string_lossy().as_ref())),
-            line: sym.lineno(),
-        })
-    });
+    let out = crate::modules::symbols(ip);
     let out: Arc<[Symbol]> = out.into();
     SYMBOLS
         .write()
@@ -139,9 +124,23 @@ pub(crate) fn resolve_all(ips: &[usize]) {
     }
 }
 
+static WARMED: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+
 /// Records that the background warm-up is done.
 pub(crate) fn set_warm() {
+    let _guard = WARMED.0.lock().unwrap_or_else(PoisonError::into_inner);
     WARM.store(true, Ordering::Release);
+    WARMED.1.notify_all();
+}
+
+/// Waits up to `timeout` for the warm-up; whether it is done.
+pub(crate) fn wait_warm(timeout: std::time::Duration) -> bool {
+    let guard = WARMED.0.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_guard, _) = WARMED
+        .1
+        .wait_timeout_while(guard, timeout, |()| !is_warm())
+        .unwrap_or_else(PoisonError::into_inner);
+    is_warm()
 }
 
 /// Whether the background warm-up has loaded debug info.
@@ -175,6 +174,16 @@ impl Purpose {
         std::panic::catch_unwind(|| Self::of_trace(trace.ips(), None, thread.name())).ok()
     }
 
+    /// A purpose not resolved yet: its fingerprint only.
+    pub(crate) fn unresolved(fingerprint: u64) -> Self {
+        Self {
+            fingerprint,
+            test: None,
+            frames: Vec::new(),
+            local: Vec::new(),
+        }
+    }
+
     /// The purpose of a captured stack.
     pub(crate) fn of_trace(ips: &[usize], source_dir: Option<&str>, thread: Option<&str>) -> Self {
         let mut raw = Vec::with_capacity(ips.len() * 2);
@@ -190,87 +199,20 @@ impl Purpose {
         source_dir: Option<&str>,
         thread: Option<&str>,
     ) -> Self {
-        let in_test = raw
+        let raw: Vec<whakapapa_wire::stack::Symbol<'_>> = raw
             .iter()
-            .filter_map(|s| s.function.as_deref())
-            .any(|f| f.starts_with("test::") || f.starts_with("<test::"));
-        let test = thread
-            .filter(|name| in_test && *name != "main" && !name.is_empty())
-            .map(str::to_owned);
-        let mut kept: Vec<(String, Option<String>, Option<u32>, bool)> = Vec::new();
-        let mut previous_crate = String::new();
-        for sym in raw {
-            let Some(function) = sym.function.as_deref() else {
-                continue;
-            };
-            let function = clean_function(function);
-            let file_crate = sym.file.as_deref().and_then(crate_of_file);
-            let krate = if has_path(&function) {
-                crate_of(&function).to_owned()
-            } else if sym.file.as_deref().is_some_and(|f| f.ends_with(".rs")) {
-                // A path-less name from line tables: the file tells the crate, if anything.
-                file_crate.unwrap_or_else(|| "?".to_owned())
-            } else {
-                // Not Rust code: `_start`, libc's `clone3`.
-                String::new()
-            };
-            if !keep_crate(&krate) {
-                previous_crate = krate;
-                continue;
-            }
-            // `#[tokio::main]` puts the body in an async block inside a generated `fn main`
-            // (at the attribute's line); line tables name the block nothing and the fn
-            // `main`: one frame, the body's line, named `main` (as `limited` folds them).
-            if function == "main"
-                && let Some(last) = kept.last_mut()
-                && last.0.is_empty()
-                && last.1.is_some()
-                && last.1 == sym.file.as_deref().map(|f| relative_file(f, source_dir))
-            {
-                last.0 = function;
-                previous_crate = krate;
-                continue;
-            }
-            // Consecutive frames of one function (a recursion, a test fn and its closures)
-            // fold into the innermost, so that the purpose does not depend on the depth.
-            if !function.is_empty() && kept.last().is_some_and(|(f, ..)| *f == function) {
-                previous_crate = krate;
-                continue;
-            }
-            // Of kube-client's own frames, keep only the outermost of each run: the API method
-            // the application called (`Api<K>::list`), not the client plumbing under it.
-            if krate == "kube_client" && previous_crate == "kube_client" {
-                kept.pop();
-            }
-            previous_crate = krate;
-            let file = sym.file.as_deref().map(|f| relative_file(f, source_dir));
-            let local = sym.file.as_deref().is_some_and(is_local_source);
-            kept.push((function, file, sym.line, local));
-        }
-        let fingerprint = fingerprint(
-            test.as_deref(),
-            kept.iter().map(|(f, file, line, _)| {
-                (f.as_str(), file.as_deref().unwrap_or(""), line.unwrap_or(0))
-            }),
-        );
-        let (frames, local) = kept
-            .into_iter()
-            .filter_map(|(function, file, line, local)| {
-                // A nameless frame gets the user agent's placeholder, so that the full purpose
-                // and the header say the same thing (the fingerprint above is unchanged).
-                let function = if function.is_empty() {
-                    UNKNOWN_FUNCTION.to_owned()
-                } else {
-                    function
-                };
-                Some((Frame::new(function, file?, line?), local))
+            .map(|s| whakapapa_wire::stack::Symbol {
+                function: s.function.as_deref(),
+                file: s.file.as_deref(),
+                line: s.line,
             })
-            .unzip();
+            .collect();
+        let stack = whakapapa_wire::stack::of_symbols(&raw, source_dir, thread);
         Self {
-            fingerprint,
-            test,
-            frames,
-            local,
+            fingerprint: stack.fingerprint,
+            test: stack.test,
+            frames: stack.frames,
+            local: stack.local,
         }
     }
 
@@ -286,279 +228,6 @@ impl Purpose {
             .map(|(_, (frame, _))| frame.clone())
             .collect()
     }
-}
-
-/// Whether a source path is the application's own (not a registry, git or vendored crate,
-/// nor the standard library).
-fn is_local_source(path: &str) -> bool {
-    let path = path.replace('\\', "/");
-    !(path.contains("/registry/src/")
-        || path.contains("/git/checkouts/")
-        || path.contains("/vendor/")
-        || path.starts_with("/rustc/"))
-}
-
-/// The stable fingerprint of a purpose: FNV-1a 64 over the test name, then each frame's
-/// function, file and line, with separators, so that the same code path gives the same
-/// fingerprint in every process of a build.
-pub fn fingerprint<'a>(
-    test: Option<&str>,
-    frames: impl IntoIterator<Item = (&'a str, &'a str, u32)>,
-) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-        }
-    };
-    eat(test.unwrap_or("").as_bytes());
-    eat(&[0xff]);
-    for (function, file, line) in frames {
-        eat(function.as_bytes());
-        eat(&[0]);
-        eat(file.as_bytes());
-        eat(&[0]);
-        eat(&line.to_le_bytes());
-        eat(&[1]);
-    }
-    h
-}
-
-/// Splits a path at its top-level `::`, leaving `<...>` groups whole.
-fn segments(path: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start, bytes) = (0i32, 0, path.as_bytes());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'<' => depth += 1,
-            b'>' if i > 0 && bytes[i - 1] == b'-' => {} // `->` in fn types
-            b'>' => depth -= 1,
-            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
-                out.push(&path[start..i]);
-                i += 2;
-                start = i;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(&path[start..]);
-    out
-}
-
-/// Whether a path segment is compiler noise: a closure, async fn or async block body, or a
-/// symbol hash.
-fn is_noise(segment: &str) -> bool {
-    let s = segment;
-    s == "{{closure}}"
-        || s == "{{constant}}"
-        || (s.starts_with('{') && s.ends_with('}') && s.contains('#'))
-        || (s.len() == 17 && s.starts_with('h') && s[1..].bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// A demangled function name as the user agent shows it: hash, `{{closure}}`,
-/// `{async_fn#0}` and `{async_block#0}` segments removed, `path::<impl Type>::method` written
-/// `Type::method`, the path otherwise kept.
-pub fn clean_function(raw: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in segments(raw.trim()) {
-        let bare = if seg.starts_with('<') {
-            seg
-        } else {
-            seg.split('<').next().unwrap_or(seg)
-        };
-        if is_noise(bare) || seg.is_empty() {
-            continue;
-        }
-        if let Some(ty) = seg.strip_prefix("<impl ").and_then(|s| s.strip_suffix('>')) {
-            // The impl's type names the method better than the module it is written in.
-            parts.clear();
-            parts.push(ty);
-            continue;
-        }
-        parts.push(seg);
-    }
-    // Debug info names a function with its concrete generic arguments
-    // (`get<k8s_openapi::api::core::v1::Pod>`), which can run to kilobytes: keep the name.
-    if let Some(last) = parts.last_mut()
-        && !last.starts_with('<')
-        && let Some(i) = last.find('<')
-    {
-        *last = &last[..i];
-    }
-    parts.join("::")
-}
-
-/// Whether a cleaned function name has a path (`app::main`), as symbol names and full debug
-/// info give; `line-tables-only` debug info names inlined functions without one (`poll`).
-fn has_path(function: &str) -> bool {
-    function.starts_with('<') || segments(function).len() > 1
-}
-
-/// The crate a source file belongs to, when its path tells: `name-1.2.3/` in the cargo registry,
-/// `library/<crate>/` in the Rust sources, else the directory holding a `src/` directory.
-pub fn crate_of_file(path: &str) -> Option<String> {
-    let path = path.replace('\\', "/");
-    if let Some(i) = path.find("/registry/src/") {
-        let rest = path[i + "/registry/src/".len()..].split('/').nth(1)?;
-        // `kube-client-5.0.0` → `kube_client`: the version starts at the last `-` + digit.
-        let name = match rest.rfind('-') {
-            Some(j) if rest[j + 1..].starts_with(|c: char| c.is_ascii_digit()) => &rest[..j],
-            _ => rest,
-        };
-        return Some(name.replace('-', "_"));
-    }
-    if let Some(i) = path.find("/library/") {
-        return path[i + "/library/".len()..]
-            .split('/')
-            .next()
-            .map(str::to_owned);
-    }
-    let i = path.rfind("/src/")?;
-    let dir = path[..i].rsplit('/').next()?;
-    (!dir.is_empty()).then(|| dir.replace('-', "_"))
-}
-
-/// The crate a cleaned function belongs to: its first path segment, or for
-/// `<Type as Trait>::method` the type's crate (the trait's when the type is a bare generic).
-pub fn crate_of(function: &str) -> &str {
-    fn first(path: &str) -> &str {
-        let path = path
-            .trim_start_matches(['&', '*', '(', '['])
-            .trim_start_matches("mut ")
-            .trim_start_matches("dyn ");
-        let path = path.trim_start_matches(['&', '(', '[']);
-        let end = path
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(path.len());
-        &path[..end]
-    }
-    if let Some(inner) = function.strip_prefix('<') {
-        let body = segments(function)[0];
-        let body = body
-            .strip_prefix('<')
-            .and_then(|b| b.strip_suffix('>'))
-            .unwrap_or(inner);
-        if let Some((ty, tr)) = split_as(body) {
-            let ty_crate = first(ty);
-            // A generic (`F`), a fn pointer or a trait object says nothing: the trait decides.
-            let anonymous = !ty.contains("::")
-                || matches!(ty_crate, "fn" | "dyn" | "impl" | "unsafe" | "extern");
-            return if anonymous { first(tr) } else { ty_crate };
-        }
-        return first(body);
-    }
-    first(function)
-}
-
-/// Splits `Type as Trait` at its top-level ` as `.
-fn split_as(body: &str) -> Option<(&str, &str)> {
-    let mut depth = 0i32;
-    let bytes = body.as_bytes();
-    for i in 0..bytes.len() {
-        match bytes[i] {
-            b'<' => depth += 1,
-            b'>' if i > 0 && bytes[i - 1] == b'-' => {} // `->` in fn types
-            b'>' => depth -= 1,
-            b' ' if depth == 0 && body[i..].starts_with(" as ") => {
-                return Some((&body[..i], &body[i + 4..]));
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Crates whose frames are plumbing, never purpose: the runtime, the HTTP stack and whakapapa.
-const PLUMBING: &[&str] = &[
-    "std",
-    "core",
-    "alloc",
-    "tokio",
-    "tokio_util",
-    "futures",
-    "futures_util",
-    "futures_core",
-    "futures_executor",
-    "tower",
-    "tower_layer",
-    "tower_service",
-    "tower_http",
-    "hyper",
-    "hyper_util",
-    "hyper_timeout",
-    "http",
-    "http_body",
-    "http_body_util",
-    "whakapapa",
-    "backtrace",
-    "tracing",
-    "tracing_futures",
-    "test",
-    "pin_project_lite",
-];
-
-/// Whether frames of `krate` are kept in a purpose: anything but plumbing (std, core, alloc,
-/// tokio, futures, tower, tower-http, hyper, http, tracing, backtrace, libtest, whakapapa),
-/// and never an empty or `__`-prefixed name (not Rust code).
-pub fn keep_crate(krate: &str) -> bool {
-    !krate.is_empty() && !PLUMBING.contains(&krate) && !krate.starts_with("__")
-}
-
-/// A source path as sent: relative to the application crate when under `source_dir`,
-/// `crate-1.2.3/...` for registry crates, `library/...` for the standard library,
-/// `<crate dir>/src/...` for other local crates; never an absolute path of the build machine.
-pub fn relative_file(path: &str, source_dir: Option<&str>) -> String {
-    let path = path.replace('\\', "/");
-    let path = path.as_str();
-    if let Some(dir) = source_dir.map(|d| d.trim_end_matches(['/', '\\']).replace('\\', "/"))
-        && let Some(rest) = path
-            .strip_prefix(dir.as_str())
-            .and_then(|r| r.strip_prefix('/'))
-    {
-        return rest.to_owned();
-    }
-    for marker in ["/registry/src/", "/vendor/"] {
-        if let Some(i) = path.find(marker) {
-            let rest = &path[i + marker.len()..];
-            // Registry paths hold an index directory before `crate-version/`.
-            let rest = if marker == "/registry/src/" {
-                rest.split_once('/').map_or(rest, |(_, r)| r)
-            } else {
-                rest
-            };
-            return rest.to_owned();
-        }
-    }
-    if let Some(i) = path.find("/git/checkouts/") {
-        // `.../git/checkouts/<repo>-<hash>/<rev>/<path>` → `<repo>-<hash>/<path>`.
-        let rest = &path[i + "/git/checkouts/".len()..];
-        if let Some((repo, rest)) = rest.split_once('/') {
-            return format!("{repo}/{}", rest.split_once('/').map_or(rest, |(_, r)| r));
-        }
-    }
-    if path.starts_with("/rustc/")
-        && let Some(i) = path.find("/library/")
-    {
-        return path[i + 1..].to_owned();
-    }
-    if !path.starts_with('/') && !path.contains(":/") {
-        return path.trim_start_matches("./").to_owned();
-    }
-    let mut best = None;
-    for marker in ["/src/", "/tests/", "/examples/", "/benches/", "/build/"] {
-        if let Some(i) = path.rfind(marker) {
-            best = best.max(Some(i));
-        }
-    }
-    if let Some(i) = best {
-        let crate_dir_start = path[..i].rfind('/').map_or(0, |j| j + 1);
-        return path[crate_dir_start..].to_owned();
-    }
-    path.rsplit('/').next().unwrap_or(path).to_owned()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::identity::Identity;
 use crate::stats::{
     self, RECORDS_DROPPED, RECORDS_POSTED, RECORDS_QUEUED, RECORDS_SPOOLED, SINK_FAILURES,
 };
-use crate::wire::{Frame, Record};
+use crate::wire::{Address, Frame, Record};
 use bytes::Bytes;
 use http_body_util::Full;
 use std::collections::HashSet;
@@ -148,9 +148,12 @@ fn wait_done(progress: &Tally, timeout: Duration) -> Flushed {
 /// Two layers writing to the same place send a purpose once; to different places, once each.
 static SENT: LazyLock<Mutex<HashSet<(u64, u64)>>> = LazyLock::new(Mutex::default);
 
+/// A record to send, made on the channel's thread.
+type Pending = Box<dyn FnOnce() -> Record + Send>;
+
 /// The request side of the channel: dedupes fingerprints and queues records.
 pub(crate) struct SideChannel {
-    tx: SyncSender<Record>,
+    tx: SyncSender<Pending>,
     destination: u64,
     progress: Shared,
 }
@@ -200,8 +203,10 @@ impl SideChannel {
         !sent().contains(&(self.destination, fingerprint))
     }
 
-    /// Queues `record` unless its fingerprint went already; never blocks.
-    pub(crate) fn submit(&self, fingerprint: u64, record: Record) {
+    /// Queues the record `make` makes (on the channel's thread) unless its fingerprint went
+    /// already; never blocks.
+    pub(crate) fn submit(&self, fingerprint: u64, make: impl FnOnce() -> Record + Send + 'static) {
+        let record: Pending = Box::new(make);
         if !sent().insert((self.destination, fingerprint)) {
             return;
         }
@@ -260,14 +265,16 @@ impl Worker {
         }
     }
 
-    fn run(mut self, rx: Receiver<Record>, progress: &(Mutex<Progress>, Condvar)) {
+    fn run(mut self, rx: Receiver<Pending>, progress: &(Mutex<Progress>, Condvar)) {
         while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
+            // A purpose queued before debug info was loaded is resolved here, off the
+            // request path.
+            let mut batch = vec![first()];
             let deadline = Instant::now() + BATCH_WINDOW;
             while batch.len() < BATCH_MAX {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(left) {
-                    Ok(record) => batch.push(record),
+                    Ok(pending) => batch.push(pending()),
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
@@ -374,6 +381,26 @@ pub(crate) fn record(
         frames,
         span,
         seen_at: Some(format!("{:.3}", jiff::Timestamp::now())),
+        addresses: Vec::new(),
+        thread: None,
+        source_dir: None,
+    }
+}
+
+/// A record for a purpose whose frames have no names: its addresses, with what
+/// `whakapapa-collector symbolize` needs to resolve them as the program would have.
+pub(crate) fn unresolved_record(
+    identity: &Identity,
+    fingerprint: u64,
+    addresses: Vec<Address>,
+    thread: Option<String>,
+    span: Option<String>,
+) -> Record {
+    Record {
+        addresses,
+        thread,
+        source_dir: identity.source_dir.clone(),
+        ..record(identity, fingerprint, None, Vec::new(), span)
     }
 }
 
@@ -430,7 +457,8 @@ mod tests {
         let id = Identity::new("x", "1");
         let before = stats::stats().records_dropped;
         for fp in 0..200u64 {
-            side.submit(fp, record(&id, fp, None, vec![], None));
+            let r = record(&id, fp, None, vec![], None);
+            side.submit(fp, move || r);
         }
         let flushed = side.flush(Duration::from_secs(10));
         let lines = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
@@ -447,7 +475,8 @@ mod tests {
         assert!(lines + dropped >= 200);
         // The first record always finds the queue empty; the same fingerprint again is not sent.
         assert!(!side.wants(0));
-        side.submit(0, record(&id, 0, None, vec![], None));
+        let r = record(&id, 0, None, vec![], None);
+        side.submit(0, move || r);
         assert_eq!(side.flush(Duration::from_secs(10)), flushed);
         let lines_after = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
         assert_eq!(lines_after, lines);

@@ -56,11 +56,12 @@ mod frame;
 mod identity;
 pub mod pct;
 mod record;
+pub mod stack;
 pub mod user_agent;
 
 pub use frame::Frame;
 pub use identity::{Identity, TestInfo};
-pub use record::{RECORD_VERSION, Record, fingerprint_hex, parse_fingerprint};
+pub use record::{Address, RECORD_VERSION, Record, fingerprint_hex, parse_fingerprint};
 pub use user_agent::UserAgent;
 
 /// The marker that starts whakapapa's part of a user agent (version 1 of the grammar).

@@ -42,6 +42,39 @@ pub struct Record {
     /// When the process first saw the purpose (RFC 3339, UTC, milliseconds).
     #[serde(default)]
     pub seen_at: Option<String>,
+    /// The stack as module addresses, when the program could not name its frames (built
+    /// without debug info): `whakapapa-collector symbolize` resolves them later. Empty (and
+    /// absent on the wire) when `frames` were resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Address>,
+    /// The requesting thread's name (the test's under libtest), for `symbolize` to tell the
+    /// test; sent with `addresses` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// The application crate's directory at build time, for `symbolize` to make paths
+    /// relative as the program would have; sent with `addresses` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dir: Option<String>,
+}
+
+/// One frame of a stack the program could not name: its module and the address to look up
+/// there, as profilers record them. The same code has the same pair in every process of one
+/// build, whatever address-space randomisation did.
+///
+/// ```
+/// use whakapapa_wire::Address;
+///
+/// let a: Address = serde_json::from_str(r#"{"build_id":"5d0e3a7f","offset":1703936}"#).unwrap();
+/// assert_eq!(a.offset, 0x1a0000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Address {
+    /// The module's GNU build-id (`readelf -n`), lower-case hex.
+    pub build_id: String,
+    /// The address to look up in that module's ELF file, as `addr2line -e FILE` takes it:
+    /// the call instruction's (one byte before the return address), in the file's own
+    /// virtual addresses.
+    pub offset: u64,
 }
 
 /// The fingerprint as the grammar writes it: 16 lower-case hex digits.

@@ -451,6 +451,9 @@ impl Events {
                     frames: self.frames(k, p),
                     span: None,
                     seen_at: Some("2026-11-20T10:00:00Z".into()),
+                    addresses: Vec::new(),
+                    thread: None,
+                    source_dir: None,
                 };
                 // A record holds only strings and numbers: it always serialises.
                 let _ = serde_json::to_writer(Cursor(&mut out), &record);

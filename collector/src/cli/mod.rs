@@ -56,6 +56,9 @@ pub enum Command {
     Manifests(manifests::ManifestsArgs),
     /// Answer a query (coverage, endpoints, loc, apps, deps, ...) from the database.
     Query(Box<query::QueryArgs>),
+    /// Name the frames of purposes sent by programs built without debug info, from the
+    /// build's unstripped binary or its `objcopy --only-keep-debug` file.
+    Symbolize(crate::symbolize::SymbolizeArgs),
 }
 
 /// The database file.
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest_command(args),
         Command::Manifests(args) => manifests::run(args),
         Command::Query(args) => query::run(*args),
+        Command::Symbolize(args) => crate::symbolize::command(args),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(serve(args))

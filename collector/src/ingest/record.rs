@@ -262,7 +262,11 @@ fn agent_record(parsed: user_agent::UserAgent) -> AgentRecord {
 
 /// The store's form of a side-channel purpose record.
 pub fn purpose_upsert(r: Record) -> PurposeUpsert {
+    let unresolved = (r.frames.is_empty() && !r.addresses.is_empty())
+        .then(|| serde_json::to_string(&r).ok())
+        .flatten();
     PurposeUpsert {
+        unresolved,
         fingerprint: r.fingerprint,
         identity: r.identity,
         test: r.test.map(|name| TestInfo::parse(&name)),

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_ci_runs.sql"),
     include_str!("migrations/0009_deprecation.sql"),
     include_str!("migrations/0010_conformance_meta.sql"),
+    include_str!("migrations/0012_purpose_addresses.sql"),
 ];
 
 /// The schema version this build writes.

@@ -448,4 +448,7 @@ pub struct PurposeUpsert {
     pub span: Option<String>,
     /// When the program first saw this purpose.
     pub seen_at: Option<String>,
+    /// The record's JSON line when it has module addresses instead of frames: kept until
+    /// `symbolize` names them, the purpose incomplete meanwhile.
+    pub unresolved: Option<String>,
 }

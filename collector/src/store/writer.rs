@@ -1095,6 +1095,9 @@ fn purpose_from_agent(
 }
 
 fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -> Result<()> {
+    if let Some(record) = &p.unresolved {
+        return keep_unresolved(tx, caches, &p, record);
+    }
     let identity = identity_id(tx, caches, &p.identity)?;
     let test = p
         .test
@@ -1141,6 +1144,53 @@ fn upsert_purpose(tx: &Transaction<'_>, caches: &mut Caches, p: PurposeUpsert) -
             frames: p.frames.len(),
         },
     );
+    Ok(())
+}
+
+/// A purpose known by its addresses: stored incomplete (requests join it by fingerprint as
+/// ever) with the record kept for `symbolize`; a redelivered record changes nothing.
+fn keep_unresolved(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    p: &PurposeUpsert,
+    record: &str,
+) -> Result<()> {
+    let identity = identity_id(tx, caches, &p.identity)?;
+    let id = match cached_purpose(tx, caches, p.fingerprint)? {
+        Some(state) if state.complete => return Ok(()),
+        Some(state) => state.id,
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO purposes (fingerprint, identity_id, span, complete, seen_at) \
+                 VALUES (?1, ?2, ?3, 0, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    fingerprint_hex(p.fingerprint),
+                    identity,
+                    p.span,
+                    p.seen_at
+                ])
+            })
+            .map_err(sql("insert a purpose"))?;
+            let id = tx.last_insert_rowid();
+            bound(&mut caches.purposes, CACHE_LIMIT);
+            caches.purposes.insert(
+                p.fingerprint,
+                PurposeState {
+                    id,
+                    complete: false,
+                    frames: 0,
+                },
+            );
+            id
+        }
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO purpose_addresses (purpose_id, record) VALUES (?1, ?2)",
+    )
+    .and_then(|mut s| s.execute(params![id, record]))
+    .map_err(sql("keep a purpose's addresses"))?;
     Ok(())
 }
 

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use whakapapa::wire::user_agent;
 use whakapapa::{PurposeLayer, Record, Settings};
 
+/// How long a test waits for debug info to load before its requests, which would otherwise go
+/// with their fingerprint alone until it has (a debug build's first load takes seconds).
+pub const WARM_UP: Duration = Duration::from_secs(60);
+
 /// A whakapapa user agent as the wire crate parses it, its frames as `function@file:line`
 /// text for the tests to match.
 #[derive(Debug)]

@@ -28,6 +28,7 @@ async fn off_is_byte_identical_to_no_layer() {
     list_once(default_stack_client(&server, &off)).await;
     let dir = tempfile::tempdir().unwrap();
     let on = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    on.wait_warm(super::WARM_UP);
     list_once(default_stack_client(&server, &on)).await;
 
     let raw = server.raw_connections();
@@ -53,6 +54,7 @@ async fn an_existing_user_agent_is_kept_as_a_parameter() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let on = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    on.wait_warm(super::WARM_UP);
     let client = default_stack_client(&server, &on);
     let request = http::Request::get("/api/v1/namespaces/default/pods?labelSelector=ua%3Dkept")
         .header(
@@ -92,6 +94,7 @@ async fn identity_when_off_adds_the_user_agent_and_nothing_else() {
     });
     assert!(!settings.purpose && settings.identity_when_off);
     let layer = PurposeLayer::new(settings);
+    layer.wait_warm(super::WARM_UP);
     assert!(!layer.is_on() && layer.sends_identity_only());
     list_once(default_stack_client(&server, &layer)).await;
 
@@ -189,6 +192,7 @@ async fn a_bad_identity_switch_is_one_warning_and_off_stays_byte_identical() {
     );
     assert!(whakapapa::stats().settings_rejected > before);
     let layer = PurposeLayer::new(settings);
+    layer.wait_warm(super::WARM_UP);
     assert!(!layer.sends_identity_only());
     list_once(default_stack_client(&server, &layer)).await;
     let raw = server.raw_connections();

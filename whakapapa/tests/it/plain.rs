@@ -26,6 +26,7 @@ async fn a_hyper_client_gets_identity_and_purpose() {
     let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()));
+    layer.wait_warm(super::WARM_UP);
     let url = format!("{}/api/v1/namespaces/default/pods/plain-1", server.url);
     let line = get_with_hyper(layer.layer(hyper), url).await;
     let ua = server.seen_with("plain-1")[0].user_agent();
@@ -49,6 +50,7 @@ fn one_at_a_time() -> BoxCloneService<Request<()>, Response<()>, std::io::Error>
 
 async fn many_requests_at_once(flavor: &str) {
     let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()));
+    layer.wait_warm(super::WARM_UP);
     let svc = layer.layer(one_at_a_time());
     let requests = (0..20).map(|_| {
         let svc = svc.clone();

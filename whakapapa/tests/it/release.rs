@@ -25,6 +25,7 @@ async fn optimized_builds_keep_inlined_async_fns() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let [inner, outer] = calls_the_inlined_lookup(&api).await;
     let ua = server.seen_with("release-1")[0].user_agent();

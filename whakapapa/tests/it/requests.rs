@@ -35,6 +35,7 @@ async fn list_names_the_api_method_then_the_calling_fn() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let line = list_pods_for_inventory(&api).await;
 
@@ -211,6 +212,7 @@ async fn nested_async_fns_appear_innermost_first() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let [innermost, middle, outer] = outer_reconcile_step(&api).await;
     let ua = server.seen_with("nested-1")[0].user_agent();
@@ -237,6 +239,7 @@ async fn a_spawned_task_names_its_own_fn() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let line = tokio::spawn(fetch_in_spawned_task(api)).await.unwrap();
     let ua = server.seen_with("spawned-1")[0].user_agent();
@@ -264,6 +267,7 @@ async fn a_runtime_watcher_names_the_fn_that_drives_it() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let line = run_pod_watcher(api).await;
     let lists = frames_of(&server, "/pods");
@@ -322,6 +326,7 @@ async fn a_controller_reconcile_names_the_reconciler() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let mut runs = Controller::new(api.clone(), watcher::Config::default())
         .run(
@@ -358,6 +363,7 @@ async fn same_line_same_fingerprint_other_line_other_fingerprint() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     list_twice_from_one_line_and_once_from_another(&api).await;
     let fps: Vec<u64> = frames_of(&server, "same%3Dline")
@@ -375,6 +381,7 @@ async fn fingerprints_do_not_depend_on_the_layer_or_client() {
     let dir = tempfile::tempdir().unwrap();
     for spool in ["a.jsonl", "b.jsonl"] {
         let layer = PurposeLayer::new(settings(&dir.path().join(spool)));
+        layer.wait_warm(super::WARM_UP);
         let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
         list_twice_from_one_line_and_once_from_another(&api).await;
     }
@@ -405,6 +412,7 @@ async fn a_200_frame_stack_fits_in_1024_bytes() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     ping_then_list(&api, 100).await;
     let seen = server.seen_with("deep%3Dstack");

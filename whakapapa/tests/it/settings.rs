@@ -82,6 +82,7 @@ async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
         assert!(settings.purpose, "{case}");
         assert_eq!(settings.queue_capacity, QUEUE_CAPACITY_DEFAULT, "{case}");
         let layer = PurposeLayer::new(settings);
+        layer.wait_warm(super::WARM_UP);
         let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
         let name = format!("bad-setting-{i}");
         let line = get_pod_despite_bad_settings(&api, &name).await;

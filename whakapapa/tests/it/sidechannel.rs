@@ -49,6 +49,7 @@ async fn records_are_posted_once_per_fingerprint() {
         .with_collector_url(&url)
         .unwrap();
     let layer = PurposeLayer::new(settings);
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let line = get_three_times_for_billing(&api).await;
     let flushed = layer.flush(Duration::from_secs(10));
@@ -95,6 +96,7 @@ async fn records_are_posted_once_per_fingerprint() {
 async fn debug_info_is_loaded_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let _layer = PurposeLayer::new(super::settings(&dir.path().join("p.jsonl")));
+    _layer.wait_warm(super::WARM_UP);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !whakapapa::stats().symbols_warm {
         assert!(
@@ -117,6 +119,7 @@ async fn an_unreachable_collector_never_fails_a_request() {
         .with_collector_url(&url)
         .unwrap();
     let layer = PurposeLayer::new(settings);
+    layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
     let before = whakapapa::stats().sink_failures;
     api.get("collector-down-1").await.unwrap();
@@ -145,6 +148,7 @@ async fn two_layers_on_one_spool_send_a_purpose_once() {
     let spool = dir.path().join("shared.jsonl");
     for _ in 0..2 {
         let layer = PurposeLayer::new(super::settings(&spool));
+        layer.wait_warm(super::WARM_UP);
         let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
         list_for_two_clients(&api).await;
         assert!(layer.flush(Duration::from_secs(10)).is_complete());

@@ -56,6 +56,7 @@ async fn a_capture_in_call_lacks_the_caller_but_the_layer_has_it() {
     let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let purpose = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
+    purpose.wait_warm(super::WARM_UP);
     let in_call = CaptureInCall::default();
     // `CaptureInCall` is outermost, right under kube's Buffer, as a naive layer would be.
     let client = kube::client::ClientBuilder::try_from(server.config())
