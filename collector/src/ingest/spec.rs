@@ -1,6 +1,7 @@
 //! Where the endpoint catalog comes from: the embedded 1.36 document, a file, an http(s) URL, or
-//! the live cluster's `/openapi/v2` (its CRDs' and aggregated APIs' endpoints marked as
-//! extensions); and what release label it gets.
+//! the live cluster's `/openapi/v2` and every `/openapi/v3` group-version document (its CRDs'
+//! and aggregated APIs' endpoints marked as extensions); what release label it gets; and how a
+//! cluster's catalog is refreshed over the one stored before.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Limited};
 
 use super::Error;
-use crate::catalog::{Catalog, Ineligible};
+use crate::catalog::{Catalog, Ineligible, merge_openapi, openapi_v3_documents};
 use crate::store::{EndpointRecord, ReleaseRecord, StoredRelease};
 
 /// The Kubernetes 1.36 OpenAPI v2 document shipped with the collector (gzipped).
@@ -39,7 +40,8 @@ pub enum SpecSource {
     File(PathBuf),
     /// An `http://` or `https://` URL.
     Url(String),
-    /// `cluster`: the live cluster's `/openapi/v2`, through kube's inferred config.
+    /// `cluster`: the live cluster's `/openapi/v2` and `/openapi/v3` documents, through kube's
+    /// inferred config.
     Cluster,
 }
 
@@ -76,6 +78,8 @@ pub struct LoadedCatalog {
     pub catalog: Catalog,
     /// What the store keeps of it.
     pub release: ReleaseRecord,
+    /// Operation ids of the endpoints a refresh added to the stored release ([`refreshed`]).
+    pub added: Vec<String>,
 }
 
 /// Reads the document, builds the catalog and settles its release label: `release` if given,
@@ -107,10 +111,6 @@ pub async fn load(
         SpecSource::Url(url) => (fetch(url).await?, None),
         SpecSource::Cluster => from_cluster().await?,
     };
-    let extensions = match source {
-        SpecSource::Cluster => cluster_extensions().await,
-        _ => BTreeMap::new(),
-    };
     let ineligible_json = match ineligible {
         Some(path) => std::fs::read(path).map_err(|e| Error::Input {
             path: path.to_path_buf(),
@@ -124,11 +124,10 @@ pub async fn load(
         }),
         reason: e.to_string(),
     })?;
-    let mut catalog = Catalog::from_openapi(&spec, Some(&list)).map_err(|e| Error::Spec {
+    let catalog = Catalog::from_openapi(&spec, Some(&list)).map_err(|e| Error::Spec {
         source_name: source.to_string(),
         reason: e.to_string(),
     })?;
-    mark_extensions(&mut catalog, &extensions);
     let label = release
         .map(str::to_owned)
         .or_else(|| {
@@ -144,13 +143,61 @@ pub async fn load(
         .ok_or_else(|| Error::NoRelease {
             source_name: source.to_string(),
         })?;
-    let release = release_record(
+    let mut release = release_record(
         &catalog,
         label,
         spec,
         String::from_utf8(ineligible_json).ok(),
     );
-    Ok(LoadedCatalog { catalog, release })
+    release.refresh = *source == SpecSource::Cluster;
+    Ok(LoadedCatalog {
+        catalog,
+        release,
+        added: Vec::new(),
+    })
+}
+
+/// `loaded` over the release stored before under its label (`previous`): a live cluster's
+/// catalog of now, keeping every endpoint the stored one has at its position (also those of
+/// CRDs deleted since: requests stored against them keep them), with the new ones after them.
+/// Storing the result refreshes the stored release.
+pub fn refreshed(loaded: &LoadedCatalog, previous: &StoredRelease) -> Result<LoadedCatalog, Error> {
+    let fail = |reason: String| Error::Spec {
+        source_name: format!("release {} refreshed", loaded.release.label),
+        reason,
+    };
+    let spec = merge_openapi(
+        Some(&loaded.release.spec),
+        &[],
+        Some(&previous.spec),
+        &BTreeMap::new(),
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let list = loaded
+        .release
+        .ineligible
+        .as_deref()
+        .map(|j| Ineligible::from_json(j.as_bytes()))
+        .transpose()
+        .map_err(|e| fail(e.to_string()))?;
+    let catalog = Catalog::from_openapi(&spec, list.as_ref()).map_err(|e| fail(e.to_string()))?;
+    let mut release = release_record(
+        &catalog,
+        loaded.release.label.clone(),
+        spec,
+        loaded.release.ineligible.clone(),
+    );
+    release.refresh = true;
+    let before = catalog_of(previous)?.endpoints.len();
+    let added = catalog.endpoints[before.min(catalog.endpoints.len())..]
+        .iter()
+        .map(|e| e.operation_id.clone())
+        .collect();
+    Ok(LoadedCatalog {
+        catalog,
+        release,
+        added,
+    })
 }
 
 /// The store's form of a catalog.
@@ -182,6 +229,7 @@ pub fn release_record(
                 ineligible_reason: e.ineligible_reason.clone(),
             })
             .collect(),
+        refresh: false,
     }
 }
 
@@ -265,11 +313,8 @@ async fn fetch(url: &str) -> Result<Vec<u8>, Error> {
 /// its CustomResourceDefinitions and of its aggregated APIServices (those with a service),
 /// with what serves them. Reading them needs `list` on both; without it (or any other
 /// failure) none are known, and the cluster's endpoints are taken as Kubernetes' own.
-async fn cluster_extensions() -> BTreeMap<String, &'static str> {
+async fn cluster_extensions(client: &kube::Client) -> BTreeMap<String, String> {
     let mut groups = BTreeMap::new();
-    let Ok(client) = kube::Client::try_default().await else {
-        return groups;
-    };
     for (uri, kind) in [
         (
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
@@ -295,29 +340,16 @@ async fn cluster_extensions() -> BTreeMap<String, &'static str> {
                 continue;
             }
             if let Some(group) = spec["group"].as_str().filter(|g| !g.is_empty()) {
-                groups.insert(group.to_owned(), kind);
+                groups.insert(group.to_owned(), kind.to_owned());
             }
         }
     }
     groups
 }
 
-/// Endpoints of extension groups: their group is their category, and they are never
-/// conformance eligible (conformance is about Kubernetes' own APIs).
-fn mark_extensions(catalog: &mut Catalog, extensions: &BTreeMap<String, &'static str>) {
-    for endpoint in &mut catalog.endpoints {
-        let Some(kind) = endpoint.group.as_deref().and_then(|g| extensions.get(g)) else {
-            continue;
-        };
-        endpoint.category = endpoint.group.clone().unwrap_or_default();
-        endpoint.eligible = false;
-        endpoint.ineligible_reason = Some(format!(
-            "extension: served by a {kind}, not by Kubernetes itself"
-        ));
-        endpoint.ineligible_link = None;
-    }
-}
-
+/// The live cluster's documents as one ([`merge_openapi`]): `/openapi/v2` and every
+/// group-version document `/openapi/v3` lists, with the groups its CRDs and aggregated
+/// APIServices serve. Either of v2 and v3 may be missing (a server without one), not both.
 async fn from_cluster() -> Result<(Vec<u8>, Option<String>), Error> {
     let fail = |reason: String| Error::Spec {
         source_name: "cluster".into(),
@@ -326,20 +358,51 @@ async fn from_cluster() -> Result<(Vec<u8>, Option<String>), Error> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| fail(format!("no cluster config: {e}")))?;
-    let request = http::Request::get("/openapi/v2")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Vec::new())
+    let get = |uri: String| {
+        let client = client.clone();
+        async move {
+            let request = http::Request::get(&uri)
+                .header(http::header::ACCEPT, "application/json")
+                .body(Vec::new())
+                .map_err(|e| format!("GET {uri}: {e}"))?;
+            client
+                .request_text(request)
+                .await
+                .map(String::into_bytes)
+                .map_err(|e| format!("GET {uri}: {e}"))
+        }
+    };
+    let v2 = get("/openapi/v2".into()).await;
+    let mut v3 = Vec::new();
+    let v3_error = match get("/openapi/v3".into()).await {
+        Ok(index) => {
+            let documents = openapi_v3_documents(&index)
+                .map_err(|e| fail(format!("GET /openapi/v3: {e}")))?;
+            for (_, url) in documents {
+                v3.push(get(url).await.map_err(fail)?);
+            }
+            None
+        }
+        Err(error) => Some(error),
+    };
+    if let (Err(v2_error), Some(v3_error)) = (&v2, &v3_error) {
+        return Err(fail(format!("{v2_error}; {v3_error}")));
+    }
+    if let Some(error) = &v3_error {
+        tracing::warn!(%error, "no OpenAPI v3 documents: the catalog is /openapi/v2's");
+    }
+    if let Err(error) = &v2 {
+        tracing::warn!(%error, "no OpenAPI v2 document: the catalog is /openapi/v3's");
+    }
+    let extensions = cluster_extensions(&client).await;
+    let spec = merge_openapi(v2.as_deref().ok(), &v3, None, &extensions)
         .map_err(|e| fail(e.to_string()))?;
-    let text = client
-        .request_text(request)
-        .await
-        .map_err(|e| fail(format!("GET /openapi/v2: {e}")))?;
     let version = client
         .apiserver_version()
         .await
         .ok()
         .map(|info| release_of_git_version(&info.git_version));
-    Ok((text.into_bytes(), version))
+    Ok((spec, version))
 }
 
 #[cfg(test)]

@@ -336,6 +336,65 @@ impl Pending {
         self.fold_range(tx, 0, usize::MAX).map(|_| ())
     }
 
+    /// Counts the rollups of `endpoints` (0: no endpoint) again from `requests`, after
+    /// everything pending is folded (a remap moved requests between them): their rows are
+    /// deleted and each of their requests is counted anew; the global mark then covers every
+    /// request and the endpoint marks go.
+    pub(super) fn recount(
+        &mut self,
+        tx: &Transaction<'_>,
+        endpoints: &[i64],
+    ) -> rusqlite::Result<()> {
+        self.fold(tx)?;
+        for table in [
+            "usage",
+            "endpoint_usage",
+            "run_usage",
+            "endpoint_apps",
+            "endpoint_tests",
+            "endpoint_purposes",
+            "endpoint_locs",
+        ] {
+            let mut delete = tx.prepare(&format!("DELETE FROM {table} WHERE endpoint_id = ?1"))?;
+            for e in endpoints {
+                delete.execute(params![e])?;
+            }
+        }
+        let mut rollup = Rollup::default();
+        let mut rows = tx.prepare(
+            "SELECT run_id, COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), \
+             COALESCE(test_id, 0), COALESCE(purpose_id, 0), verb, COALESCE(status_code, 0), \
+             received_us FROM requests WHERE COALESCE(endpoint_id, 0) = ?1 ORDER BY id",
+        )?;
+        for &e in endpoints {
+            let mut found = rows.query(params![e])?;
+            while let Some(r) = found.next()? {
+                let test: i64 = r.get(3)?;
+                let conf = conformance(&mut self.conformance, tx, test)?;
+                let verb = rollup.verb(r.get_ref(5)?.as_str()?);
+                let key = UsageKey {
+                    endpoint: e as i32,
+                    identity: r.get(2)?,
+                    test,
+                    purpose: r.get(4)?,
+                    verb,
+                    code: r.get(6)?,
+                };
+                rollup.add_new(key, r.get(7)?, conf, r.get(0)?);
+            }
+        }
+        rollup.write(tx)?;
+        tx.execute(
+            "UPDATE rollup_state SET folded_through = \
+             max(folded_through, coalesce((SELECT max(id) FROM requests), 0))",
+            [],
+        )?;
+        tx.execute("DELETE FROM rollup_marks", [])?;
+        // Read again from the database at the next fold.
+        *self = Pending::default();
+        Ok(())
+    }
+
     /// Begins a fold of everything in chunks (`fold_due_chunk` runs them), if none is running.
     pub(super) fn start_sweep(&mut self) {
         self.sweep.get_or_insert((0, Instant::now()));
