@@ -850,7 +850,8 @@ async fn a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_reques
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 
-    let test = "a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_requests_are_remapped";
+    let test =
+        "a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_requests_are_remapped";
     let Some((options, _one)) = real_cluster(test).await else {
         return;
     };
@@ -926,21 +927,24 @@ async fn a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_reques
         "metadata": {"name": "c1"}, "spec": {"cronSpec": "* * * * */5"}
     }))
     .unwrap();
-    crontabs.create(&PostParams::default(), &crontab).await.unwrap();
+    crontabs
+        .create(&PostParams::default(), &crontab)
+        .await
+        .unwrap();
     crontabs.list(&Default::default()).await.unwrap();
     crontabs.get("c1").await.unwrap();
     let rows = wait_stored(&cluster.db(), "create, list and get of a CronTab", |rows| {
         rows.iter().filter(|r| is_crontab(r)).count() >= 4
     })
     .await;
-    let mapped: BTreeMap<&str, usize> = rows.iter().filter(|r| is_crontab(r)).fold(
-        BTreeMap::new(),
-        |mut by, r| {
-            *by.entry(r.endpoint.as_deref().unwrap_or(r.mapping.as_str()))
-                .or_default() += 1;
-            by
-        },
-    );
+    let mapped: BTreeMap<&str, usize> =
+        rows.iter()
+            .filter(|r| is_crontab(r))
+            .fold(BTreeMap::new(), |mut by, r| {
+                *by.entry(r.endpoint.as_deref().unwrap_or(r.mapping.as_str()))
+                    .or_default() += 1;
+                by
+            });
     assert_eq!(
         mapped,
         BTreeMap::from([
@@ -972,10 +976,7 @@ async fn a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_reques
         .unwrap_or_else(|| panic!("no stable.example.com category: {coverage}"));
     assert_eq!(extension["eligible"], 0, "{extension}");
     assert!(extension["total"].as_u64().unwrap() >= 3, "{extension}");
-    assert!(
-        extension["tested"].as_u64().unwrap() >= 3,
-        "{extension}"
-    );
+    assert!(extension["tested"].as_u64().unwrap() >= 3, "{extension}");
     let hits: i64 = whakapapa_collector::store::open_reader(&cluster.db())
         .unwrap()
         .query_row(

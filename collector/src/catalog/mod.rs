@@ -415,11 +415,16 @@ pub fn merge_openapi(
     let mut order = Vec::new();
     if let Some(previous) = previous {
         let before = Catalog::from_openapi(previous, None)?;
-        order = before.endpoints.into_iter().map(|e| e.operation_id).collect();
+        order = before
+            .endpoints
+            .into_iter()
+            .map(|e| e.operation_id)
+            .collect();
         let doc = parse(previous)?;
         let served: HashSet<String> = paths.values().flat_map(operation_ids).collect();
         for (path, item) in doc.paths.unwrap_or_default() {
-            if paths.contains_key(&path) || operation_ids(&item).iter().any(|id| served.contains(id))
+            if paths.contains_key(&path)
+                || operation_ids(&item).iter().any(|id| served.contains(id))
             {
                 continue;
             }
@@ -436,7 +441,10 @@ pub fn merge_openapi(
     if let Some(info) = info {
         doc.insert("info".into(), info);
     }
-    doc.insert("paths".into(), serde_json::to_value(paths).unwrap_or_default());
+    doc.insert(
+        "paths".into(),
+        serde_json::to_value(paths).unwrap_or_default(),
+    );
     if !extensions.is_empty() {
         doc.insert(
             "x-whakapapa-extensions".into(),

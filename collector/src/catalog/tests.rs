@@ -387,7 +387,10 @@ fn v3_discovery_lists_every_group_version_document() {
     assert_eq!(
         docs,
         [
-            ("api/v1".to_owned(), "/openapi/v3/api/v1?hash=7C0E6A4D".to_owned()),
+            (
+                "api/v1".to_owned(),
+                "/openapi/v3/api/v1?hash=7C0E6A4D".to_owned()
+            ),
             (
                 "apis/apps/v1".to_owned(),
                 "/openapi/v3/apis/apps/v1?hash=5A1F0B2C".to_owned()
@@ -429,7 +432,11 @@ fn a_crds_v3_document_becomes_extension_endpoints() {
     .unwrap();
     let catalog = Catalog::from_openapi(&merged, None).unwrap();
     assert_eq!(catalog.release, "1.36.3", "info is v2's");
-    let ids: Vec<_> = catalog.endpoints.iter().map(|e| e.operation_id.as_str()).collect();
+    let ids: Vec<_> = catalog
+        .endpoints
+        .iter()
+        .map(|e| e.operation_id.as_str())
+        .collect();
     assert_eq!(
         ids,
         [
@@ -464,15 +471,24 @@ fn a_refreshed_catalog_keeps_stored_positions_and_adds_new_endpoints_after_them(
     )
     .unwrap();
     let catalog = Catalog::from_openapi(&second, None).unwrap();
-    let ids: Vec<_> = catalog.endpoints.iter().map(|e| e.operation_id.as_str()).collect();
+    let ids: Vec<_> = catalog
+        .endpoints
+        .iter()
+        .map(|e| e.operation_id.as_str())
+        .collect();
     assert_eq!(ids[0], "listCoreV1NamespacedPod", "stored position kept");
     assert_eq!(ids.len(), 3);
     // Rebuilding from the stored document gives the same catalog (what `serve` does later).
     assert_eq!(Catalog::from_openapi(&second, None).unwrap(), catalog);
     // The CRD is deleted: its endpoints stay (requests stored against them keep them), still
     // extensions.
-    let third = merge_openapi(Some(V2_PODS.as_bytes()), &[], Some(&second), &BTreeMap::new())
-        .unwrap();
+    let third = merge_openapi(
+        Some(V2_PODS.as_bytes()),
+        &[],
+        Some(&second),
+        &BTreeMap::new(),
+    )
+    .unwrap();
     let after = Catalog::from_openapi(&third, None).unwrap();
     assert_eq!(after.endpoints, catalog.endpoints);
 }

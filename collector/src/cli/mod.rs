@@ -233,7 +233,9 @@ fn remap_blocking(
     let remapped = store
         .remap_blocking(
             release,
-            store::RemapFn::new(move |verb, uri| mapper.map(verb, uri).endpoint().map(|i| i as u32)),
+            store::RemapFn::new(move |verb, uri| {
+                mapper.map(verb, uri).endpoint().map(|i| i as u32)
+            }),
         )
         .context("cannot map the unmapped requests again")?;
     tracing::info!(
@@ -530,6 +532,23 @@ mod tests {
             ],
             &["whakapapa-collector", "serve", "--listen", "localhost"],
             &["whakapapa-collector", "serve", "--max-body", "10"],
+            &["whakapapa-collector", "serve", "--refresh-openapi", "5m"],
+            &[
+                "whakapapa-collector",
+                "serve",
+                "--openapi",
+                "cluster",
+                "--refresh-openapi",
+                "0s",
+            ],
+            &[
+                "whakapapa-collector",
+                "serve",
+                "--openapi",
+                "cluster",
+                "--refresh-openapi",
+                "5 minutes",
+            ],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }
@@ -545,5 +564,12 @@ mod tests {
             panic!("ingest")
         };
         assert_eq!(args.catalog.openapi, Some(SpecSource::Cluster));
+        for (text, seconds) in [("30s", 30), ("45", 45), ("5m", 300), ("1h", 3600)] {
+            assert_eq!(
+                parse_interval(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
     }
 }

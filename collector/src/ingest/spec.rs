@@ -376,8 +376,8 @@ async fn from_cluster() -> Result<(Vec<u8>, Option<String>), Error> {
     let mut v3 = Vec::new();
     let v3_error = match get("/openapi/v3".into()).await {
         Ok(index) => {
-            let documents = openapi_v3_documents(&index)
-                .map_err(|e| fail(format!("GET /openapi/v3: {e}")))?;
+            let documents =
+                openapi_v3_documents(&index).map_err(|e| fail(format!("GET /openapi/v3: {e}")))?;
             for (_, url) in documents {
                 v3.push(get(url).await.map_err(fail)?);
             }

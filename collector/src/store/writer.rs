@@ -1283,10 +1283,9 @@ fn remap(
             .query(params![release.0])
             .map_err(sql("read unmapped requests"))?;
         while let Some(row) = rows.next().map_err(sql("read unmapped requests"))? {
-            let (id, verb, uri): (i64, String, String) = (|| {
-                Ok::<_, rusqlite::Error>((row.get(0)?, row.get(1)?, row.get(2)?))
-            })()
-            .map_err(sql("read an unmapped request"))?;
+            let (id, verb, uri): (i64, String, String) =
+                (|| Ok::<_, rusqlite::Error>((row.get(0)?, row.get(1)?, row.get(2)?)))()
+                    .map_err(sql("read an unmapped request"))?;
             match map.map(&verb, &uri).and_then(|idx| ids.get(idx as usize)) {
                 Some(&endpoint) => moves.push((id, endpoint)),
                 None => out.still_unmapped += 1,

@@ -37,19 +37,44 @@ fn specs(dir: &Path) -> (String, String) {
 fn log(dir: &Path) -> String {
     let test_ua = "e2e.test/v1.36.0 (linux/amd64) kubernetes/6f6b2a1 -- [sig-api-machinery] CronTabs [Conformance]";
     let events = [
-        Ev::new("a1", "ResponseComplete", "list", "/api/v1/namespaces/default/pods"),
-        Ev::new("a2", "ResponseComplete", "list", "/apis/stable.example.com/v1/namespaces/default/crontabs")
-            .at(1.0)
-            .code(404),
-        Ev::new("a3", "ResponseComplete", "create", "/apis/stable.example.com/v1/namespaces/default/crontabs")
-            .at(2.0)
-            .code(201)
-            .ua(test_ua),
-        Ev::new("a4", "ResponseComplete", "list", "/apis/stable.example.com/v1/namespaces/default/crontabs?limit=5")
-            .at(3.0)
-            .ua(test_ua),
-        Ev::new("a5", "ResponseComplete", "get", "/apis/stable.example.com/v1/namespaces/default/crontabs/c1")
-            .at(4.0),
+        Ev::new(
+            "a1",
+            "ResponseComplete",
+            "list",
+            "/api/v1/namespaces/default/pods",
+        ),
+        Ev::new(
+            "a2",
+            "ResponseComplete",
+            "list",
+            "/apis/stable.example.com/v1/namespaces/default/crontabs",
+        )
+        .at(1.0)
+        .code(404),
+        Ev::new(
+            "a3",
+            "ResponseComplete",
+            "create",
+            "/apis/stable.example.com/v1/namespaces/default/crontabs",
+        )
+        .at(2.0)
+        .code(201)
+        .ua(test_ua),
+        Ev::new(
+            "a4",
+            "ResponseComplete",
+            "list",
+            "/apis/stable.example.com/v1/namespaces/default/crontabs?limit=5",
+        )
+        .at(3.0)
+        .ua(test_ua),
+        Ev::new(
+            "a5",
+            "ResponseComplete",
+            "get",
+            "/apis/stable.example.com/v1/namespaces/default/crontabs/c1",
+        )
+        .at(4.0),
     ];
     let path = dir.join("audit.log");
     std::fs::write(&path, lines(&events)).unwrap();
@@ -81,13 +106,19 @@ fn requests_stored_unmapped_map_after_the_catalog_is_refreshed_and_remapped() {
     assert!(ok, "{err}");
     assert_eq!(
         mappings(&late),
-        [("unmapped:unknown_path".to_owned(), 4), ("endpoint".to_owned(), 1)]
+        [
+            ("unmapped:unknown_path".to_owned(), 4),
+            ("endpoint".to_owned(), 1)
+        ]
     );
 
     // The same label from another document is refused by `ingest`...
     let (ok, _, err) = collector(&["ingest", "--db", &late, "--openapi", &after, &log], None);
     assert!(!ok);
-    assert!(err.contains("already stored from another OpenAPI document"), "{err}");
+    assert!(
+        err.contains("already stored from another OpenAPI document"),
+        "{err}"
+    );
     // ... and is a refresh for `remap`.
     let (ok, out, err) = collector(&["remap", "--db", &late, "--openapi", &after], None);
     assert!(ok, "{err}");
