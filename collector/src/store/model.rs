@@ -416,7 +416,10 @@ pub struct PurposeUpsert {
 
 /// How [`Store::remap_blocking`](super::Store::remap_blocking) maps a stored request again:
 /// (verb, requestURI) → the endpoint's index in the release, or `None` if still unmapped.
-pub struct RemapFn(Box<dyn Fn(&str, &str) -> Option<u32> + Send>);
+pub struct RemapFn(Box<MapRequest>);
+
+/// (verb, requestURI) → the endpoint's index.
+type MapRequest = dyn Fn(&str, &str) -> Option<u32> + Send;
 
 impl RemapFn {
     /// Wraps a function of (verb, requestURI).
