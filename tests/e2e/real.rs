@@ -987,6 +987,15 @@ async fn a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_reques
         )
         .unwrap();
     assert_eq!(hits, 2, "the remapped list and the later one");
+    // Every refresh read both /openapi/v2 and each /openapi/v3 document.
+    let log = std::fs::read_to_string(cluster.dir().join("logs/whakapapa-collector.log")).unwrap();
+    for warning in [
+        "no OpenAPI v3 documents",
+        "no OpenAPI v2 document",
+        "cannot refresh the catalog",
+    ] {
+        assert!(!log.contains(warning), "{warning}:\n{log}");
+    }
 }
 
 /// kube-apiserver's user-agent cut: a whakapapa user agent over 1024 bytes (as another

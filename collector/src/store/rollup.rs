@@ -276,6 +276,9 @@ impl Pending {
         match self.in_flight.take() {
             Some(InFlight::All(through)) => {
                 self.folded_through = through;
+                // A fold from `requests` read up to `through`: a later fold of deltas alone
+                // must not move the mark below it.
+                self.last_id = self.last_id.max(through);
                 self.marks.clear();
                 self.exact = true;
             }
@@ -384,15 +387,13 @@ impl Pending {
             }
         }
         rollup.write(tx)?;
-        tx.execute(
-            "UPDATE rollup_state SET folded_through = \
-             max(folded_through, coalesce((SELECT max(id) FROM requests), 0))",
-            [],
-        )?;
-        tx.execute("DELETE FROM rollup_marks", [])?;
-        // Read again from the database at the next fold.
-        *self = Pending::default();
-        Ok(())
+        // Nothing is pending now: every request is counted.
+        let last: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM requests", [], |r| {
+            r.get(0)
+        })?;
+        let through = last.max(self.last_id).max(self.folded_through);
+        self.last_id = through;
+        self.set_global(tx, through)
     }
 
     /// Begins a fold of everything in chunks (`fold_due_chunk` runs them), if none is running.
