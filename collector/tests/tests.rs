@@ -26,6 +26,8 @@ mod managed;
 mod query;
 #[path = "it/real_conformance.rs"]
 mod real_conformance;
+#[path = "it/remap.rs"]
+mod remap;
 #[path = "it/security.rs"]
 mod security;
 #[path = "it/shapes.rs"]

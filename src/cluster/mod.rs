@@ -338,6 +338,17 @@ impl ControlPlane {
     /// `collector.yaml` has, on loopback. Used again after [`stop_collector`](Self::stop_collector)
     /// to restart on the same file.
     pub fn start_collector(&mut self) -> anyhow::Result<()> {
+        self.start_collector_with(&["--openapi", "embedded"], None)
+    }
+
+    /// [`start_collector`](Self::start_collector) with `catalog` as its catalog arguments
+    /// instead of `--openapi embedded` (e.g. `--openapi cluster --refresh-openapi 2s`), and
+    /// `KUBECONFIG` set to `kubeconfig` if given (what `--openapi cluster` reads).
+    pub fn start_collector_with(
+        &mut self,
+        catalog: &[&str],
+        kubeconfig: Option<&Path>,
+    ) -> anyhow::Result<()> {
         anyhow::ensure!(self.collector.is_none(), "the collector is running");
         let pki = self.collector_pki_dir();
         let file = |f: &str| pki.join(f).display().to_string();
@@ -360,14 +371,18 @@ impl ControlPlane {
             format!("127.0.0.1:{}", self.side_channel_port),
             "--inject-collector-url".to_owned(),
             self.side_channel_url(),
-            "--openapi".to_owned(),
-            "embedded".to_owned(),
         ];
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(catalog.iter().map(|a| a.to_string()))
+            .collect();
         let logs = self.dir().join("logs");
-        self.collector = Some(Component::start(
+        let env: Vec<(&str, &Path)> = kubeconfig.map(|k| ("KUBECONFIG", k)).into_iter().collect();
+        self.collector = Some(Component::start_with_env(
             "whakapapa-collector",
             &self.options.collector,
             &args,
+            &env,
             &logs,
         )?);
         Ok(())

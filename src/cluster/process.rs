@@ -19,6 +19,17 @@ impl Component {
     /// Starts `program` with `args`, appending its output to `logs/NAME.log` (a restart keeps
     /// the earlier run's lines above the new ones).
     pub fn start(name: &str, program: &Path, args: &[String], logs: &Path) -> anyhow::Result<Self> {
+        Self::start_with_env(name, program, args, &[], logs)
+    }
+
+    /// [`start`](Self::start) with these environment variables set too.
+    pub fn start_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &Path)],
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
         let log = logs.join(format!("{name}.log"));
         let out = File::options()
             .create(true)
@@ -28,6 +39,7 @@ impl Component {
         let err = out.try_clone()?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -841,6 +841,163 @@ async fn a_custom_resource_maps_once_the_catalog_is_the_live_clusters() {
     assert!(eligible > 500, "{eligible} eligible built-in endpoints");
 }
 
+/// `serve --openapi cluster --refresh-openapi`: a CRD installed while the collector serves maps
+/// from the next refresh on (read from the API server's `/openapi/v3`), and a request to its
+/// path stored unmapped before the CRD existed (a 404) is mapped again, counted in the
+/// endpoint's rollups; the CRD's endpoints are extensions, out of the conformance totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_requests_are_remapped() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+
+    let test =
+        "a_crd_installed_while_serving_maps_after_the_refresh_and_earlier_requests_are_remapped";
+    let Some((options, _one)) = real_cluster(test).await else {
+        return;
+    };
+    let mut cluster = ControlPlane::start(options.without_controllers())
+        .await
+        .unwrap();
+    // The collector again, now with the live cluster's catalog, loaded every 2 s.
+    cluster.stop_collector().unwrap();
+    let kubeconfig = cluster.kubeconfig("admin").unwrap();
+    cluster
+        .start_collector_with(
+            &["--openapi", "cluster", "--refresh-openapi", "2s"],
+            Some(&kubeconfig),
+        )
+        .unwrap();
+    cluster
+        .wait_collector_ready(Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    let client = cluster.admin_client().await.unwrap();
+
+    // Before the CRD exists: a list on its path is a 404, stored with no endpoint.
+    let early = client
+        .request_text(
+            http::Request::get("/apis/stable.example.com/v1/namespaces/default/crontabs")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await;
+    assert!(early.is_err(), "no CronTab API yet: {early:?}");
+    let is_crontab = |r: &&Stored| r.uri.starts_with("/apis/stable.example.com/v1/");
+    let rows = wait_stored(&cluster.db(), "the 404 list", |rows| {
+        rows.iter().any(|r| is_crontab(&r) && r.status == Some(404))
+    })
+    .await;
+    let early = rows.iter().find(|r| is_crontab(r)).unwrap().clone();
+    assert_eq!(early.mapping, "unmapped:unknown_path", "{early:?}");
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "crontabs.stable.example.com"},
+        "spec": {
+            "group": "stable.example.com",
+            "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object",
+                              "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+
+    // The early request is mapped again once a refresh has read the CRD's v3 document.
+    let rows = wait_stored(&cluster.db(), "the 404 list mapped again", |rows| {
+        rows.iter().any(|r| {
+            r.audit_id == early.audit_id
+                && r.endpoint.as_deref() == Some("listStableExampleComV1NamespacedCronTab")
+        })
+    })
+    .await;
+    let again = rows.iter().find(|r| r.audit_id == early.audit_id).unwrap();
+    assert_eq!(again.mapping, "endpoint");
+
+    // From then on the CRD's requests map as they arrive.
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("stable.example.com", "v1", "CronTab"),
+        "crontabs",
+    );
+    let crontabs: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let crontab: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "stable.example.com/v1", "kind": "CronTab",
+        "metadata": {"name": "c1"}, "spec": {"cronSpec": "* * * * */5"}
+    }))
+    .unwrap();
+    crontabs
+        .create(&PostParams::default(), &crontab)
+        .await
+        .unwrap();
+    crontabs.list(&Default::default()).await.unwrap();
+    crontabs.get("c1").await.unwrap();
+    let rows = wait_stored(&cluster.db(), "create, list and get of a CronTab", |rows| {
+        rows.iter().filter(|r| is_crontab(r)).count() >= 4
+    })
+    .await;
+    let mapped: BTreeMap<&str, usize> =
+        rows.iter()
+            .filter(|r| is_crontab(r))
+            .fold(BTreeMap::new(), |mut by, r| {
+                *by.entry(r.endpoint.as_deref().unwrap_or(r.mapping.as_str()))
+                    .or_default() += 1;
+                by
+            });
+    assert_eq!(
+        mapped,
+        BTreeMap::from([
+            ("createStableExampleComV1NamespacedCronTab", 1),
+            ("listStableExampleComV1NamespacedCronTab", 2),
+            ("readStableExampleComV1NamespacedCronTab", 1),
+        ])
+    );
+
+    // The Query API counts both lists (the remapped 404 and the later 200) under the endpoint,
+    // in category `stable.example.com`, and none of the CRD's endpoints is eligible.
+    let endpoints = query(
+        &cluster,
+        "endpoints",
+        &[("category", "stable.example.com"), ("counting", "any")],
+    )
+    .await;
+    let text = endpoints.to_string();
+    assert!(
+        text.contains("listStableExampleComV1NamespacedCronTab"),
+        "{text}"
+    );
+    let coverage = query(&cluster, "coverage", &[("counting", "any")]).await;
+    let extension = coverage["by_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "stable.example.com")
+        .unwrap_or_else(|| panic!("no stable.example.com category: {coverage}"));
+    assert_eq!(extension["eligible"], 0, "{extension}");
+    assert!(extension["total"].as_u64().unwrap() >= 3, "{extension}");
+    assert!(extension["tested"].as_u64().unwrap() >= 3, "{extension}");
+    let hits: i64 = whakapapa_collector::store::open_reader(&cluster.db())
+        .unwrap()
+        .query_row(
+            "SELECT u.hits FROM endpoint_usage u JOIN endpoints e ON e.id = u.endpoint_id \
+             WHERE e.operation_id = 'listStableExampleComV1NamespacedCronTab'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(hits, 2, "the remapped list and the later one");
+    // Every refresh read both /openapi/v2 and each /openapi/v3 document.
+    let log = std::fs::read_to_string(cluster.dir().join("logs/whakapapa-collector.log")).unwrap();
+    for warning in [
+        "no OpenAPI v3 documents",
+        "no OpenAPI v2 document",
+        "cannot refresh the catalog",
+    ] {
+        assert!(!log.contains(warning), "{warning}:\n{log}");
+    }
+}
+
 /// kube-apiserver's user-agent cut: a whakapapa user agent over 1024 bytes (as another
 /// implementation of the grammar, or an older library, could send) is audited as its first 1024
 /// bytes and `...TRUNCATED`; the collector keeps only whole frames of it, and the side channel's

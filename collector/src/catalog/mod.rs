@@ -194,6 +194,8 @@ impl Catalog {
             message: strip_position(&e),
         })?;
         let paths = spec.paths.ok_or(CatalogError::NoPaths)?;
+        let extensions = spec.extensions;
+        let order = spec.order;
         let mut endpoints = Vec::new();
         let mut watch_paths = Vec::new();
         let mut seen = HashSet::new();
@@ -265,6 +267,28 @@ impl Catalog {
         if endpoints.is_empty() {
             return Err(CatalogError::NoOperations);
         }
+        mark_extensions(&mut endpoints, &extensions);
+        if !order.is_empty() {
+            // Endpoints keep the positions they were stored at; new ones follow in path order.
+            let position: HashMap<&str, usize> = order
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            let mut keyed: Vec<(usize, Endpoint)> = endpoints
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let at = position
+                        .get(e.operation_id.as_str())
+                        .copied()
+                        .unwrap_or(order.len() + i);
+                    (at, e)
+                })
+                .collect();
+            keyed.sort_by_key(|(at, _)| *at);
+            endpoints = keyed.into_iter().map(|(_, e)| e).collect();
+        }
         watch_paths.dedup();
         let release = spec
             .info
@@ -318,6 +342,152 @@ impl Catalog {
         let eligible = self.endpoints.iter().filter(|e| e.eligible).count();
         (self.endpoints.len(), stable, eligible)
     }
+}
+
+/// Endpoints of extension groups (`group` → what serves it: `CustomResourceDefinition` or
+/// `APIService`): their group is their category, and they are never conformance eligible
+/// (conformance is about Kubernetes' own APIs).
+fn mark_extensions(endpoints: &mut [Endpoint], extensions: &BTreeMap<String, String>) {
+    for endpoint in endpoints {
+        let Some(kind) = endpoint.group.as_deref().and_then(|g| extensions.get(g)) else {
+            continue;
+        };
+        endpoint.category = endpoint.group.clone().unwrap_or_default();
+        endpoint.eligible = false;
+        endpoint.ineligible_reason = Some(format!(
+            "extension: served by a {kind}, not by Kubernetes itself"
+        ));
+        endpoint.ineligible_link = None;
+    }
+}
+
+/// The OpenAPI v3 documents a server lists at `/openapi/v3`
+/// (`{"paths":{"apis/apps/v1":{"serverRelativeURL":"/openapi/v3/apis/apps/v1?hash=..."}}}`):
+/// each group-version's name and the URL to fetch it from, in name order.
+pub fn openapi_v3_documents(bytes: &[u8]) -> Result<Vec<(String, String)>, CatalogError> {
+    #[derive(Deserialize)]
+    struct Discovery {
+        paths: Option<BTreeMap<String, Entry>>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(rename = "serverRelativeURL")]
+        url: Option<String>,
+    }
+    let discovery: Discovery = serde_json::from_slice(bytes).map_err(|e| CatalogError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e),
+    })?;
+    let paths = discovery.paths.ok_or(CatalogError::NoPaths)?;
+    paths
+        .into_iter()
+        .map(|(name, entry)| match entry.url {
+            Some(url) if url.starts_with('/') => Ok((name, url)),
+            _ => Err(CatalogError::NoDocumentUrl { name }),
+        })
+        .collect()
+}
+
+/// One OpenAPI document made of a live cluster's documents: the paths of its `/openapi/v2`
+/// (`v2`, if it has one) and of every `/openapi/v3` group-version document (`v3`), over those of
+/// the document made last time (`previous`, whose operations keep their positions), with
+/// `extensions` (group → `CustomResourceDefinition` or `APIService`) recorded in it, so the
+/// catalog [`Catalog::from_openapi`] builds from the result is the same whenever it is rebuilt.
+///
+/// A path is taken from the first of v2, v3 and previous that has it; a previous path whose
+/// operations the cluster now serves under another path is dropped. `info` is v2's (else the
+/// first v3 document's).
+pub fn merge_openapi(
+    v2: Option<&[u8]>,
+    v3: &[Vec<u8>],
+    previous: Option<&[u8]>,
+    extensions: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, CatalogError> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        info: Option<serde_json::Value>,
+        #[serde(default)]
+        paths: Option<BTreeMap<String, serde_json::Value>>,
+        #[serde(rename = "x-whakapapa-extensions", default)]
+        extensions: BTreeMap<String, String>,
+    }
+    let parse = |bytes: &[u8]| -> Result<Doc, CatalogError> {
+        serde_json::from_slice(bytes).map_err(|e| CatalogError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e),
+        })
+    };
+    let mut extensions = extensions.clone();
+    let mut info = None;
+    let mut paths: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for bytes in v2.into_iter().chain(v3.iter().map(Vec::as_slice)) {
+        let doc = parse(bytes)?;
+        info = info.or(doc.info);
+        extensions.extend(doc.extensions);
+        for (path, item) in doc.paths.unwrap_or_default() {
+            paths.entry(path).or_insert(item);
+        }
+    }
+    if paths.is_empty() {
+        return Err(CatalogError::NoOperations);
+    }
+    let operation_ids = |item: &serde_json::Value| -> Vec<String> {
+        Method::ALL
+            .iter()
+            .filter_map(|m| item.get(m.as_str())?.get("operationId")?.as_str())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut order = Vec::new();
+    if let Some(previous) = previous {
+        let before = Catalog::from_openapi(previous, None)?;
+        order = before
+            .endpoints
+            .into_iter()
+            .map(|e| e.operation_id)
+            .collect();
+        let doc = parse(previous)?;
+        let served: HashSet<String> = paths.values().flat_map(operation_ids).collect();
+        for (path, item) in doc.paths.unwrap_or_default() {
+            if paths.contains_key(&path)
+                || operation_ids(&item).iter().any(|id| served.contains(id))
+            {
+                continue;
+            }
+            paths.insert(path, item);
+        }
+        // A group once served by an extension stays one for the endpoints it had.
+        for (group, kind) in doc.extensions {
+            extensions.entry(group).or_insert(kind);
+        }
+        info = info.or(doc.info);
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert("swagger".into(), "2.0".into());
+    if let Some(info) = info {
+        doc.insert("info".into(), info);
+    }
+    doc.insert(
+        "paths".into(),
+        serde_json::to_value(paths).unwrap_or_default(),
+    );
+    if !extensions.is_empty() {
+        doc.insert(
+            "x-whakapapa-extensions".into(),
+            serde_json::to_value(extensions).unwrap_or_default(),
+        );
+    }
+    if !order.is_empty() {
+        doc.insert("x-whakapapa-order".into(), order.into());
+    }
+    serde_json::to_vec(&serde_json::Value::Object(doc)).map_err(|e| CatalogError::Json {
+        line: 0,
+        column: 0,
+        message: e.to_string(),
+    })
 }
 
 /// Endpoints ruled out of conformance, in APISnoop's `ineligible_endpoints.json` format.
@@ -408,6 +578,12 @@ pub enum CatalogError {
         /// The id.
         operation_id: String,
     },
+    /// An `/openapi/v3` entry without a `serverRelativeURL`.
+    #[error("OpenAPI v3 discovery entry {name:?} has no serverRelativeURL")]
+    NoDocumentUrl {
+        /// The group-version's name (`apis/apps/v1`).
+        name: String,
+    },
     /// The ineligible list is not an array of `{endpoint, reason, link}`.
     #[error("invalid ineligible endpoints list at line {line} column {column}: {message}")]
     IneligibleJson {
@@ -448,6 +624,12 @@ struct Spec {
     info: Option<Info>,
     #[serde(default)]
     paths: Option<BTreeMap<String, PathItem>>,
+    /// Extension groups of a live cluster ([`merge_openapi`]).
+    #[serde(rename = "x-whakapapa-extensions", default)]
+    extensions: BTreeMap<String, String>,
+    /// Operation ids in the order they were stored ([`merge_openapi`]).
+    #[serde(rename = "x-whakapapa-order", default)]
+    order: Vec<String>,
 }
 
 #[derive(Deserialize)]

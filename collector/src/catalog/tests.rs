@@ -352,3 +352,143 @@ fn rejects_bad_specs_clearly() {
         "{err}"
     );
 }
+
+/// `/openapi/v3` as kube-apiserver 1.36 answers it (abridged: three of its entries).
+const V3_DISCOVERY: &str = r#"{"paths":{
+  "api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=7C0E6A4D"},
+  "apis/apps/v1":{"serverRelativeURL":"/openapi/v3/apis/apps/v1?hash=5A1F0B2C"},
+  "apis/stable.example.com/v1":{"serverRelativeURL":"/openapi/v3/apis/stable.example.com/v1?hash=0D3E"}}}"#;
+
+/// A CRD's group-version document as kube-apiserver serves it under `/openapi/v3` (abridged to
+/// two operations; v3 keeps v2's operationId, tags and x-kubernetes-* fields).
+const V3_CRONTABS: &str = r#"{"openapi":"3.0.0","info":{"title":"Kubernetes CRD Swagger","version":"v0.1.0"},
+ "paths":{
+  "/apis/stable.example.com/v1/namespaces/{namespace}/crontabs":{
+   "get":{"tags":["stableExampleCom_v1"],"description":"list objects of kind CronTab",
+     "operationId":"listStableExampleComV1NamespacedCronTab",
+     "responses":{"200":{"description":"OK"}},
+     "x-kubernetes-action":"list",
+     "x-kubernetes-group-version-kind":{"group":"stable.example.com","version":"v1","kind":"CronTab"}},
+   "post":{"tags":["stableExampleCom_v1"],"description":"create a CronTab",
+     "operationId":"createStableExampleComV1NamespacedCronTab",
+     "requestBody":{"content":{"application/json":{}}},
+     "x-kubernetes-action":"post",
+     "x-kubernetes-group-version-kind":{"group":"stable.example.com","version":"v1","kind":"CronTab"}}}},
+ "components":{"schemas":{}}}"#;
+
+const V2_PODS: &str = r#"{"swagger":"2.0","info":{"title":"Kubernetes","version":"v1.36.3"},
+ "paths":{"/api/v1/namespaces/{namespace}/pods":{"get":{
+   "operationId":"listCoreV1NamespacedPod","tags":["core_v1"],"x-kubernetes-action":"list",
+   "x-kubernetes-group-version-kind":{"group":"","version":"v1","kind":"Pod"}}}}}"#;
+
+#[test]
+fn v3_discovery_lists_every_group_version_document() {
+    let docs = openapi_v3_documents(V3_DISCOVERY.as_bytes()).unwrap();
+    assert_eq!(
+        docs,
+        [
+            (
+                "api/v1".to_owned(),
+                "/openapi/v3/api/v1?hash=7C0E6A4D".to_owned()
+            ),
+            (
+                "apis/apps/v1".to_owned(),
+                "/openapi/v3/apis/apps/v1?hash=5A1F0B2C".to_owned()
+            ),
+            (
+                "apis/stable.example.com/v1".to_owned(),
+                "/openapi/v3/apis/stable.example.com/v1?hash=0D3E".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        openapi_v3_documents(br#"{"paths":{"apis/x/v1":{}}}"#),
+        Err(CatalogError::NoDocumentUrl {
+            name: "apis/x/v1".into()
+        })
+    );
+    assert_eq!(openapi_v3_documents(b"{}"), Err(CatalogError::NoPaths));
+    assert!(matches!(
+        openapi_v3_documents(b"{\"paths\":"),
+        Err(CatalogError::Json { line: 1, .. })
+    ));
+}
+
+fn extensions() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "stable.example.com".to_owned(),
+        "CustomResourceDefinition".to_owned(),
+    )])
+}
+
+#[test]
+fn a_crds_v3_document_becomes_extension_endpoints() {
+    let merged = merge_openapi(
+        Some(V2_PODS.as_bytes()),
+        &[V3_CRONTABS.as_bytes().to_vec()],
+        None,
+        &extensions(),
+    )
+    .unwrap();
+    let catalog = Catalog::from_openapi(&merged, None).unwrap();
+    assert_eq!(catalog.release, "1.36.3", "info is v2's");
+    let ids: Vec<_> = catalog
+        .endpoints
+        .iter()
+        .map(|e| e.operation_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "listCoreV1NamespacedPod",
+            "listStableExampleComV1NamespacedCronTab",
+            "createStableExampleComV1NamespacedCronTab"
+        ]
+    );
+    let crontabs = &catalog.endpoints[1];
+    assert_eq!(crontabs.category, "stable.example.com");
+    assert_eq!(crontabs.kind.as_deref(), Some("CronTab"));
+    assert!(!crontabs.eligible);
+    assert_eq!(
+        crontabs.ineligible_reason.as_deref(),
+        Some("extension: served by a CustomResourceDefinition, not by Kubernetes itself")
+    );
+    let pods = &catalog.endpoints[0];
+    assert_eq!((pods.category.as_str(), pods.eligible), ("core", true));
+    assert_eq!(catalog.counts(), (3, 3, 1), "extensions are not eligible");
+}
+
+#[test]
+fn a_refreshed_catalog_keeps_stored_positions_and_adds_new_endpoints_after_them() {
+    // First load: pods only. Later the cluster serves a CRD whose path sorts before pods'.
+    let first = merge_openapi(Some(V2_PODS.as_bytes()), &[], None, &BTreeMap::new()).unwrap();
+    let crd_first_path = V3_CRONTABS.replace("/apis/stable.example.com", "/a/stable.example.com");
+    let second = merge_openapi(
+        Some(V2_PODS.as_bytes()),
+        &[crd_first_path.into_bytes()],
+        Some(&first),
+        &extensions(),
+    )
+    .unwrap();
+    let catalog = Catalog::from_openapi(&second, None).unwrap();
+    let ids: Vec<_> = catalog
+        .endpoints
+        .iter()
+        .map(|e| e.operation_id.as_str())
+        .collect();
+    assert_eq!(ids[0], "listCoreV1NamespacedPod", "stored position kept");
+    assert_eq!(ids.len(), 3);
+    // Rebuilding from the stored document gives the same catalog (what `serve` does later).
+    assert_eq!(Catalog::from_openapi(&second, None).unwrap(), catalog);
+    // The CRD is deleted: its endpoints stay (requests stored against them keep them), still
+    // extensions.
+    let third = merge_openapi(
+        Some(V2_PODS.as_bytes()),
+        &[],
+        Some(&second),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let after = Catalog::from_openapi(&third, None).unwrap();
+    assert_eq!(after.endpoints, catalog.endpoints);
+}

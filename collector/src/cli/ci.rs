@@ -171,6 +171,7 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
                 &summary::Context {
                     db: &args.db.db,
                     release: &loaded.release.label,
+                    lists: &loaded.lists,
                     run: run.0,
                     elapsed: started.elapsed(),
                     requests_in_db: counts.requests,

@@ -59,6 +59,20 @@ pub enum Command {
     /// Name the frames of purposes sent by programs built without debug info, from the
     /// build's unstripped binary or its `objcopy --only-keep-debug` file.
     Symbolize(crate::symbolize::SymbolizeArgs),
+    /// Map again the requests stored as unmapped, with the release's catalog (refreshed first
+    /// from `--openapi`, e.g. `cluster` once a CRD is installed).
+    Remap(RemapArgs),
+}
+
+/// `remap` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RemapArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub catalog: CatalogArgs,
 }
 
 /// The database file.
@@ -175,9 +189,32 @@ pub struct ServeArgs {
     /// Largest request body once decompressed, in bytes; larger is answered 413.
     #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_decompressed: u64,
+    /// Load `--openapi` again this often (`30s`, `5m`, `1h`) while serving: endpoints new to
+    /// it (a CRD installed later) map from then on, and requests stored unmapped that they
+    /// match are mapped again.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval, requires = "openapi")]
+    pub refresh_openapi: Option<Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub security: crate::auth::SecurityArgs,
+}
+
+/// `30s`, `5m`, `1h` (or plain seconds), at least one second.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not an interval such as 30s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{s:?}: the unit is s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the interval is at least 1s".into());
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Runs a parsed command line.
@@ -187,6 +224,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifests(args) => manifests::run(args),
         Command::Query(args) => query::run(*args),
         Command::Symbolize(args) => crate::symbolize::command(args),
+        Command::Remap(args) => remap_command(args),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(serve(args))
@@ -212,10 +250,106 @@ fn catalog_into(
             &|label| stored_lists(store, label),
         ))
         .context("cannot load the endpoint catalog")?;
+    let (loaded, id) = store_catalog_blocking(store, loaded, false)?;
+    if !loaded.added.is_empty() {
+        remap_blocking(store, id, &loaded)?;
+    }
+    Ok(Some((loaded, id)))
+}
+
+/// Stores a catalog as a release. A live cluster's catalog (any catalog with `refresh`) over a
+/// release stored under its label refreshes that release ([`spec::refreshed`]); one that
+/// adds and changes nothing is not stored again.
+fn store_catalog_blocking(
+    store: &Store,
+    mut loaded: LoadedCatalog,
+    refresh: bool,
+) -> anyhow::Result<(LoadedCatalog, ReleaseId)> {
+    loaded.release.refresh |= refresh;
+    if loaded.release.refresh
+        && let Some(previous) = read::release(&store.reader()?, Some(&loaded.release.label))?
+    {
+        let fresh = spec::refreshed(&loaded, &previous)?;
+        if fresh.added.is_empty() && fresh.catalog == spec::catalog_of(&previous)? {
+            return Ok((fresh, previous.id));
+        }
+        loaded = fresh;
+    }
     let id = store
         .store_release_blocking(loaded.release.clone())
         .context("cannot store the endpoint catalog")?;
-    Ok(Some((loaded, id)))
+    Ok((loaded, id))
+}
+
+/// Maps the release's unmapped requests again with its catalog, and says what changed.
+fn remap_blocking(
+    store: &Store,
+    release: ReleaseId,
+    loaded: &LoadedCatalog,
+) -> anyhow::Result<store::Remapped> {
+    let mapper = Mapper::new(&loaded.catalog);
+    let remapped = store
+        .remap_blocking(
+            release,
+            store::RemapFn::new(move |verb, uri| {
+                mapper.map(verb, uri).endpoint().map(|i| i as u32)
+            }),
+        )
+        .context("cannot map the unmapped requests again")?;
+    tracing::info!(
+        release = %loaded.release.label,
+        added = loaded.added.len(),
+        remapped = remapped.remapped,
+        still_unmapped = remapped.still_unmapped,
+        "catalog refreshed"
+    );
+    Ok(remapped)
+}
+
+fn remap_command(args: RemapArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.db.db, store::Options::default())?;
+    let (loaded, id) = match &args.catalog.openapi {
+        Some(source) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the runtime")?;
+            let loaded = runtime
+                .block_on(spec::load(
+                    source,
+                    &args.catalog.lists(),
+                    args.catalog.release.as_deref(),
+                    &|label| stored_lists(&store, label),
+                ))
+                .context("cannot load the endpoint catalog")?;
+            store_catalog_blocking(&store, loaded, true)?
+        }
+        None => {
+            let stored = read::release(&store.reader()?, args.catalog.release.as_deref())?
+                .context("no release in the database: pass --openapi")?;
+            let catalog = spec::catalog_of(&stored)?;
+            let release = spec::release_record(&catalog, stored.label.clone(), Vec::new(), None);
+            (
+                LoadedCatalog {
+                    catalog,
+                    release,
+                    lists: Vec::new(),
+                    added: Vec::new(),
+                },
+                stored.id,
+            )
+        }
+    };
+    let remapped = remap_blocking(&store, id, &loaded)?;
+    println!(
+        "release {}: {} endpoints ({} new); {} requests mapped again, {} still unmapped",
+        loaded.release.label,
+        loaded.catalog.endpoints.len(),
+        loaded.added.len(),
+        remapped.remapped,
+        remapped.still_unmapped
+    );
+    Ok(())
 }
 
 fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
@@ -315,6 +449,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let limits = Limits::new(args.max_body as usize, args.max_decompressed as usize);
     let state = AppState::new(store.clone(), run, release, mapper, limits);
+    if let (Some(every), Some(source)) = (args.refresh_openapi, args.catalog.openapi.clone()) {
+        tokio::spawn(refresh_catalog(
+            state.clone(),
+            source,
+            args.catalog.clone(),
+            every,
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -337,6 +479,50 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await??;
     Ok(())
+}
+
+/// `serve --refresh-openapi`: every `every`, loads the catalog again; when it has new endpoints
+/// it is stored over the release, the webhook maps with it from then on, and the requests
+/// stored unmapped are mapped again. A failed refresh is logged and the catalog kept.
+async fn refresh_catalog(state: AppState, source: SpecSource, args: CatalogArgs, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let stored = {
+            let store = state.store.clone();
+            move |label: &str| stored_lists(&store, label)
+        };
+        let loaded = match spec::load(&source, &args.lists(), args.release.as_deref(), &stored)
+            .await
+        {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), %source, "cannot refresh the catalog");
+                continue;
+            }
+        };
+        let store = state.store.clone();
+        let webhook = state.clone();
+        let refreshed = tokio::task::spawn_blocking(move || {
+            let (loaded, id) = store_catalog_blocking(&store, loaded, true)?;
+            if loaded.added.is_empty() {
+                return anyhow::Ok(());
+            }
+            // Stored first, so every index the new mapper gives has its endpoint row.
+            webhook.set_mapper(Arc::new(Mapper::new(&loaded.catalog)));
+            remap_blocking(&store, id, &loaded)?;
+            Ok(())
+        })
+        .await;
+        match refreshed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), %source, "cannot refresh the catalog")
+            }
+            Err(error) => tracing::error!(%error, "the catalog refresh panicked"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM (what Kubernetes sends a pod it stops). The server then stops
@@ -379,11 +565,15 @@ async fn serve_catalog(
         for line in &loaded.lists {
             tracing::info!(release = %loaded.release.label, "{line}");
         }
-        let mapper = Arc::new(Mapper::new(&loaded.catalog));
         let store = store.clone();
-        let id = tokio::task::spawn_blocking(move || store.store_release_blocking(loaded.release))
-            .await?
-            .context("cannot store the endpoint catalog")?;
+        let (mapper, id) = tokio::task::spawn_blocking(move || {
+            let (loaded, id) = store_catalog_blocking(&store, loaded, false)?;
+            if !loaded.added.is_empty() {
+                remap_blocking(&store, id, &loaded)?;
+            }
+            anyhow::Ok((Arc::new(Mapper::new(&loaded.catalog)), id))
+        })
+        .await??;
         return Ok((Some(id), Some(mapper)));
     }
     let stored = read::release(&store.reader()?, args.release.as_deref())?;
@@ -426,6 +616,23 @@ mod tests {
             ],
             &["whakapapa-collector", "serve", "--listen", "localhost"],
             &["whakapapa-collector", "serve", "--max-body", "10"],
+            &["whakapapa-collector", "serve", "--refresh-openapi", "5m"],
+            &[
+                "whakapapa-collector",
+                "serve",
+                "--openapi",
+                "cluster",
+                "--refresh-openapi",
+                "0s",
+            ],
+            &[
+                "whakapapa-collector",
+                "serve",
+                "--openapi",
+                "cluster",
+                "--refresh-openapi",
+                "5 minutes",
+            ],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }
@@ -441,5 +648,12 @@ mod tests {
             panic!("ingest")
         };
         assert_eq!(args.catalog.openapi, Some(SpecSource::Cluster));
+        for (text, seconds) in [("30s", 30), ("45", 45), ("5m", 300), ("1h", 3600)] {
+            assert_eq!(
+                parse_interval(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
     }
 }

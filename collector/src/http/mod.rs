@@ -124,6 +124,17 @@ impl AppState {
         }
     }
 
+    /// Maps with `mapper` from now on (a refreshed catalog of the same release, whose endpoints
+    /// keep their indexes): each converter takes it once the batch it converts is done.
+    pub fn set_mapper(&self, mapper: Arc<Mapper>) {
+        for converter in &self.webhook.converters {
+            converter
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .set_mapper(Some(mapper.clone()));
+        }
+    }
+
     /// Shares these counters instead of fresh ones.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> AppState {
         self.metrics = metrics;

@@ -58,6 +58,11 @@ impl Converter {
         }
     }
 
+    /// Maps with `mapper` from now on.
+    pub fn set_mapper(&mut self, mapper: Option<Arc<Mapper>>) {
+        self.mapper = mapper;
+    }
+
     /// The record of one line holding one event (a line of a log backend file).
     pub fn line(&mut self, line: &[u8]) -> Result<RequestRecord, AuditError> {
         audit::parse_event_ref(line).map(|e| self.record_ref(e))

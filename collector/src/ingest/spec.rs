@@ -1,6 +1,8 @@
 //! Where the endpoint catalog comes from: the embedded 1.36 document, a file, an http(s) URL, or
-//! the live cluster's `/openapi/v2` (its CRDs' and aggregated APIs' endpoints marked as
-//! extensions); what release label it gets; and the conformance metadata loaded with it.
+//! the live cluster's `/openapi/v2` and every `/openapi/v3` group-version document (its CRDs'
+//! and aggregated APIs' endpoints marked as extensions); what release label it gets; how a
+//! cluster's catalog is refreshed over the one stored before; and the conformance metadata
+//! loaded with it.
 //!
 //! A metadata list not given is the one the database keeps for the release, else the one shipped
 //! with the collector when that is of the release (Kubernetes 1.36): so a release keeps what it
@@ -15,7 +17,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Limited};
 
 use super::Error;
-use crate::catalog::{Catalog, ConformanceTest, Ineligible, Pending};
+use crate::catalog::{
+    Catalog, ConformanceTest, Ineligible, Pending, merge_openapi, openapi_v3_documents,
+};
 use crate::store::{ConformanceTestRecord, EndpointRecord, ReleaseRecord, StoredRelease};
 
 /// The Kubernetes 1.36 OpenAPI v2 document shipped with the collector (gzipped).
@@ -57,7 +61,8 @@ pub enum SpecSource {
     File(PathBuf),
     /// An `http://` or `https://` URL.
     Url(String),
-    /// `cluster`: the live cluster's `/openapi/v2`, through kube's inferred config.
+    /// `cluster`: the live cluster's `/openapi/v2` and `/openapi/v3` documents, through kube's
+    /// inferred config.
     Cluster,
 }
 
@@ -154,6 +159,8 @@ pub struct LoadedCatalog {
     /// Where each metadata list came from, e.g. `conformance: 446 tests (shipped, Kubernetes
     /// 1.36.3)`, for the summary.
     pub lists: Vec<String>,
+    /// Operation ids of the endpoints a refresh added to the stored release ([`refreshed`]).
+    pub added: Vec<String>,
 }
 
 /// Reads the document, builds the catalog and settles its release label: `release` if given,
@@ -187,10 +194,6 @@ pub async fn load(
         ),
         SpecSource::Url(url) => (fetch(url).await?, None),
         SpecSource::Cluster => from_cluster().await?,
-    };
-    let extensions = match source {
-        SpecSource::Cluster => cluster_extensions().await,
-        _ => BTreeMap::new(),
     };
     let mut catalog = Catalog::from_openapi(&spec, None).map_err(|e| Error::Spec {
         source_name: source.to_string(),
@@ -303,7 +306,6 @@ pub async fn load(
     } else {
         used.push("pending: none (pass --pending)".into());
     }
-    mark_extensions(&mut catalog, &extensions);
     let mut record = release_record(
         &catalog,
         label,
@@ -312,10 +314,61 @@ pub async fn load(
     );
     record.pending = pending_text.and_then(|t| String::from_utf8(t).ok());
     record.conformance = conformance.map(|tests| tests.iter().map(test_record).collect());
+    record.refresh = *source == SpecSource::Cluster;
     Ok(LoadedCatalog {
         catalog,
         release: record,
         lists: used,
+        added: Vec::new(),
+    })
+}
+
+/// `loaded` over the release stored before under its label (`previous`): a live cluster's
+/// catalog of now, keeping every endpoint the stored one has at its position (also those of
+/// CRDs deleted since: requests stored against them keep them), with the new ones after them,
+/// and the metadata lists `loaded` was read with. Storing the result refreshes the stored
+/// release.
+pub fn refreshed(loaded: &LoadedCatalog, previous: &StoredRelease) -> Result<LoadedCatalog, Error> {
+    let source_name = format!("release {} refreshed", loaded.release.label);
+    let fail = |reason: String| Error::Spec {
+        source_name: source_name.clone(),
+        reason,
+    };
+    let spec = merge_openapi(
+        Some(&loaded.release.spec),
+        &[],
+        Some(&previous.spec),
+        &BTreeMap::new(),
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let mut catalog = Catalog::from_openapi(&spec, None).map_err(|e| fail(e.to_string()))?;
+    if let Some(text) = &loaded.release.ineligible {
+        let list = parse_list(source_name.clone(), text.as_bytes(), Ineligible::parse)?;
+        set_eligibility(&mut catalog, &list);
+    }
+    if let Some(text) = &loaded.release.pending {
+        let pending = parse_list(source_name.clone(), text.as_bytes(), Pending::from_yaml)?;
+        catalog.apply_pending(&pending);
+    }
+    let mut release = release_record(
+        &catalog,
+        loaded.release.label.clone(),
+        spec,
+        loaded.release.ineligible.clone(),
+    );
+    release.pending = loaded.release.pending.clone();
+    release.conformance = loaded.release.conformance.clone();
+    release.refresh = true;
+    let before = catalog_of(previous)?.endpoints.len();
+    let added = catalog.endpoints[before.min(catalog.endpoints.len())..]
+        .iter()
+        .map(|e| e.operation_id.clone())
+        .collect();
+    Ok(LoadedCatalog {
+        catalog,
+        release,
+        lists: loaded.lists.clone(),
+        added,
     })
 }
 
@@ -353,13 +406,15 @@ async fn read_list(src: &ListSource) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// Eligibility under an ineligible list (the rule of [`Catalog::from_openapi`]).
+/// Eligibility under an ineligible list (the rule of [`Catalog::from_openapi`]); an
+/// extension's own reason (served by a CRD or an aggregated API) stays.
 fn set_eligibility(catalog: &mut Catalog, list: &Ineligible) {
     for e in &mut catalog.endpoints {
-        let ruled_out = list.get(&e.operation_id);
-        e.eligible = e.eligible && ruled_out.is_none();
-        e.ineligible_reason = ruled_out.map(|r| r.reason.clone());
-        e.ineligible_link = ruled_out.and_then(|r| r.link.clone());
+        if let Some(ruled_out) = list.get(&e.operation_id) {
+            e.eligible = false;
+            e.ineligible_reason = Some(ruled_out.reason.clone());
+            e.ineligible_link = ruled_out.link.clone();
+        }
     }
 }
 
@@ -407,6 +462,7 @@ pub fn release_record(
                 description: e.description.clone(),
             })
             .collect(),
+        refresh: false,
     }
 }
 
@@ -494,11 +550,8 @@ async fn fetch(url: &str) -> Result<Vec<u8>, Error> {
 /// its CustomResourceDefinitions and of its aggregated APIServices (those with a service),
 /// with what serves them. Reading them needs `list` on both; without it (or any other
 /// failure) none are known, and the cluster's endpoints are taken as Kubernetes' own.
-async fn cluster_extensions() -> BTreeMap<String, &'static str> {
+async fn cluster_extensions(client: &kube::Client) -> BTreeMap<String, String> {
     let mut groups = BTreeMap::new();
-    let Ok(client) = kube::Client::try_default().await else {
-        return groups;
-    };
     for (uri, kind) in [
         (
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
@@ -524,29 +577,16 @@ async fn cluster_extensions() -> BTreeMap<String, &'static str> {
                 continue;
             }
             if let Some(group) = spec["group"].as_str().filter(|g| !g.is_empty()) {
-                groups.insert(group.to_owned(), kind);
+                groups.insert(group.to_owned(), kind.to_owned());
             }
         }
     }
     groups
 }
 
-/// Endpoints of extension groups: their group is their category, and they are never
-/// conformance eligible (conformance is about Kubernetes' own APIs).
-fn mark_extensions(catalog: &mut Catalog, extensions: &BTreeMap<String, &'static str>) {
-    for endpoint in &mut catalog.endpoints {
-        let Some(kind) = endpoint.group.as_deref().and_then(|g| extensions.get(g)) else {
-            continue;
-        };
-        endpoint.category = endpoint.group.clone().unwrap_or_default();
-        endpoint.eligible = false;
-        endpoint.ineligible_reason = Some(format!(
-            "extension: served by a {kind}, not by Kubernetes itself"
-        ));
-        endpoint.ineligible_link = None;
-    }
-}
-
+/// The live cluster's documents as one ([`merge_openapi`]): `/openapi/v2` and every
+/// group-version document `/openapi/v3` lists, with the groups its CRDs and aggregated
+/// APIServices serve. Either of v2 and v3 may be missing (a server without one), not both.
 async fn from_cluster() -> Result<(Vec<u8>, Option<String>), Error> {
     let fail = |reason: String| Error::Spec {
         source_name: "cluster".into(),
@@ -555,20 +595,51 @@ async fn from_cluster() -> Result<(Vec<u8>, Option<String>), Error> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| fail(format!("no cluster config: {e}")))?;
-    let request = http::Request::get("/openapi/v2")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Vec::new())
+    let get = |uri: String| {
+        let client = client.clone();
+        async move {
+            let request = http::Request::get(&uri)
+                .header(http::header::ACCEPT, "application/json")
+                .body(Vec::new())
+                .map_err(|e| format!("GET {uri}: {e}"))?;
+            client
+                .request_text(request)
+                .await
+                .map(String::into_bytes)
+                .map_err(|e| format!("GET {uri}: {e}"))
+        }
+    };
+    let v2 = get("/openapi/v2".into()).await;
+    let mut v3 = Vec::new();
+    let v3_error = match get("/openapi/v3".into()).await {
+        Ok(index) => {
+            let documents =
+                openapi_v3_documents(&index).map_err(|e| fail(format!("GET /openapi/v3: {e}")))?;
+            for (_, url) in documents {
+                v3.push(get(url).await.map_err(fail)?);
+            }
+            None
+        }
+        Err(error) => Some(error),
+    };
+    if let (Err(v2_error), Some(v3_error)) = (&v2, &v3_error) {
+        return Err(fail(format!("{v2_error}; {v3_error}")));
+    }
+    if let Some(error) = &v3_error {
+        tracing::warn!(%error, "no OpenAPI v3 documents: the catalog is /openapi/v2's");
+    }
+    if let Err(error) = &v2 {
+        tracing::warn!(%error, "no OpenAPI v2 document: the catalog is /openapi/v3's");
+    }
+    let extensions = cluster_extensions(&client).await;
+    let spec = merge_openapi(v2.as_deref().ok(), &v3, None, &extensions)
         .map_err(|e| fail(e.to_string()))?;
-    let text = client
-        .request_text(request)
-        .await
-        .map_err(|e| fail(format!("GET /openapi/v2: {e}")))?;
     let version = client
         .apiserver_version()
         .await
         .ok()
         .map(|info| release_of_git_version(&info.git_version));
-    Ok((text.into_bytes(), version))
+    Ok((spec, version))
 }
 
 #[cfg(test)]

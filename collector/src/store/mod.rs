@@ -89,6 +89,21 @@ pub enum Error {
         /// The stored document's sha256.
         stored: String,
     },
+    /// A refreshed catalog moved or dropped an endpoint the stored release has.
+    #[error(
+        "the refreshed catalog of release {label} has {found} where endpoint {position} is \
+         {stored}; pass another --release label"
+    )]
+    RefreshMoved {
+        /// The label.
+        label: String,
+        /// The position.
+        position: usize,
+        /// The stored endpoint's operation id.
+        stored: String,
+        /// What the refreshed catalog has there (`nothing` past its end).
+        found: String,
+    },
     /// The batch was applied, but the transaction it shared with other batches failed to
     /// commit (nothing of it is stored).
     #[error("cannot commit the transaction holding this batch: {0}")]
@@ -254,6 +269,18 @@ impl Store {
     /// Stores a catalog as a release (idempotent for the same document and label).
     pub fn store_release_blocking(&self, release: ReleaseRecord) -> Result<ReleaseId> {
         self.call_blocking(|reply| Command::Release { release, reply })
+    }
+
+    /// Maps again the requests of `release` stored as `unmapped:<reason>`, with `map` (verb,
+    /// requestURI → the endpoint's index in the release, as a mapper built from its refreshed
+    /// catalog answers); those it maps are stored as mapped, and the rollups count them under
+    /// their endpoint, in one transaction.
+    pub fn remap_blocking(&self, release: ReleaseId, map: RemapFn) -> Result<Remapped> {
+        self.call_blocking(|reply| Command::Remap {
+            release,
+            map,
+            reply,
+        })
     }
 
     /// Stores full purposes from the side channel, in one transaction.

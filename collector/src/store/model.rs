@@ -414,6 +414,11 @@ pub struct ReleaseRecord {
     pub conformance: Option<Vec<ConformanceTestRecord>>,
     /// The endpoints, in catalog order (index = the mapper's index).
     pub endpoints: Vec<EndpointRecord>,
+    /// A refresh of a release stored before (a live cluster's catalog, which grows as CRDs and
+    /// aggregated APIs are added): replaces the stored document when its endpoints keep their
+    /// positions, and adds the new ones after them. Otherwise another document under a stored
+    /// label is a [`ReleaseConflict`](super::Error::ReleaseConflict).
+    pub refresh: bool,
 }
 
 /// A release as stored.
@@ -451,4 +456,38 @@ pub struct PurposeUpsert {
     /// The record's JSON line when it has module addresses instead of frames: kept until
     /// `symbolize` names them, the purpose incomplete meanwhile.
     pub unresolved: Option<String>,
+}
+
+/// How [`Store::remap_blocking`](super::Store::remap_blocking) maps a stored request again:
+/// (verb, requestURI) → the endpoint's index in the release, or `None` if still unmapped.
+pub struct RemapFn(Box<MapRequest>);
+
+/// (verb, requestURI) → the endpoint's index.
+type MapRequest = dyn Fn(&str, &str) -> Option<u32> + Send;
+
+impl RemapFn {
+    /// Wraps a function of (verb, requestURI).
+    pub fn new(map: impl Fn(&str, &str) -> Option<u32> + Send + 'static) -> RemapFn {
+        RemapFn(Box::new(map))
+    }
+
+    /// The endpoint index of a request, if it maps.
+    pub fn map(&self, verb: &str, request_uri: &str) -> Option<u32> {
+        (self.0)(verb, request_uri)
+    }
+}
+
+impl std::fmt::Debug for RemapFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RemapFn")
+    }
+}
+
+/// What a remap changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Remapped {
+    /// Requests stored as unmapped that now map to an endpoint.
+    pub remapped: u64,
+    /// Requests still unmapped.
+    pub still_unmapped: u64,
 }

@@ -276,6 +276,9 @@ impl Pending {
         match self.in_flight.take() {
             Some(InFlight::All(through)) => {
                 self.folded_through = through;
+                // A fold from `requests` read up to `through`: a later fold of deltas alone
+                // must not move the mark below it.
+                self.last_id = self.last_id.max(through);
                 self.marks.clear();
                 self.exact = true;
             }
@@ -334,6 +337,63 @@ impl Pending {
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.sweep = None;
         self.fold_range(tx, 0, usize::MAX).map(|_| ())
+    }
+
+    /// Counts the rollups of `endpoints` (0: no endpoint) again from `requests`, after
+    /// everything pending is folded (a remap moved requests between them): their rows are
+    /// deleted and each of their requests is counted anew; the global mark then covers every
+    /// request and the endpoint marks go.
+    pub(super) fn recount(
+        &mut self,
+        tx: &Transaction<'_>,
+        endpoints: &[i64],
+    ) -> rusqlite::Result<()> {
+        self.fold(tx)?;
+        for table in [
+            "usage",
+            "endpoint_usage",
+            "run_usage",
+            "endpoint_apps",
+            "endpoint_tests",
+            "endpoint_purposes",
+            "endpoint_locs",
+        ] {
+            let mut delete = tx.prepare(&format!("DELETE FROM {table} WHERE endpoint_id = ?1"))?;
+            for e in endpoints {
+                delete.execute(params![e])?;
+            }
+        }
+        let mut rollup = Rollup::default();
+        let mut rows = tx.prepare(
+            "SELECT run_id, COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), \
+             COALESCE(test_id, 0), COALESCE(purpose_id, 0), verb, COALESCE(status_code, 0), \
+             received_us FROM requests WHERE COALESCE(endpoint_id, 0) = ?1 ORDER BY id",
+        )?;
+        for &e in endpoints {
+            let mut found = rows.query(params![e])?;
+            while let Some(r) = found.next()? {
+                let test: i64 = r.get(3)?;
+                let conf = conformance(&mut self.conformance, tx, test)?;
+                let verb = rollup.verb(r.get_ref(5)?.as_str()?);
+                let key = UsageKey {
+                    endpoint: e as i32,
+                    identity: r.get(2)?,
+                    test,
+                    purpose: r.get(4)?,
+                    verb,
+                    code: r.get(6)?,
+                };
+                rollup.add_new(key, r.get(7)?, conf, r.get(0)?);
+            }
+        }
+        rollup.write(tx)?;
+        // Nothing is pending now: every request is counted.
+        let last: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM requests", [], |r| {
+            r.get(0)
+        })?;
+        let through = last.max(self.last_id).max(self.folded_through);
+        self.last_id = through;
+        self.set_global(tx, through)
     }
 
     /// Begins a fold of everything in chunks (`fold_due_chunk` runs them), if none is running.

@@ -5,6 +5,7 @@
 //! failed transaction clears the caches (they may hold ids it rolled back).
 
 use foldhash::HashMap;
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -14,8 +15,9 @@ use whakapapa_wire::{Frame, Identity, TestInfo};
 
 use super::rollup::{Advance, Applied, Fold, NewRequest, Pending};
 use super::{
-    AgentRecord, Batch, BatchOutcome, Error, PurposeUpsert, ReleaseId, ReleaseRecord,
-    RequestRecord, Result, RunId, StageRank, UserRecord, request_key,
+    AgentRecord, Batch, BatchOutcome, EndpointRecord, Error, PurposeUpsert, ReleaseId,
+    ReleaseRecord, RemapFn, Remapped, RequestRecord, Result, RunId, StageRank, UserRecord,
+    request_key,
 };
 
 /// Where a batch's outcome goes.
@@ -51,6 +53,12 @@ pub(super) enum Command {
         build: super::ci::CiBuild,
         objects: Vec<super::ci::CiObject>,
         reply: oneshot::Sender<Result<()>>,
+    },
+    /// Map a release's unmapped requests again.
+    Remap {
+        release: ReleaseId,
+        map: RemapFn,
+        reply: oneshot::Sender<Result<Remapped>>,
     },
     /// Fold pending rollup deltas now (queries after it see every committed batch).
     Fold {
@@ -325,7 +333,20 @@ impl Writer {
         match command {
             Command::Apply { batch, reply } => return self.apply_group(batch, reply, rx),
             Command::Release { release, reply } => {
-                let r = self.in_transaction(|tx, _| store_release(tx, release));
+                let r = self.in_transaction(|tx, c| {
+                    let id = store_release(tx, release)?;
+                    // A refresh may have added endpoints to the release.
+                    c.endpoints.remove(&id.0);
+                    Ok(id)
+                });
+                let _ = reply.send(r);
+            }
+            Command::Remap {
+                release,
+                map,
+                reply,
+            } => {
+                let r = self.in_transaction(|tx, c| remap(tx, c, release, &map));
                 let _ = reply.send(r);
             }
             Command::Purposes { purposes, reply } => {
@@ -1208,6 +1229,11 @@ fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
         .optional()
         .map_err(sql("look up a release"))?;
     let release = match existing {
+        // A live cluster's catalog of now over the one stored before.
+        Some((id, stored)) if stored != sha && r.refresh => {
+            refresh_release(tx, ReleaseId(id), &r, &sha)?;
+            id
+        }
         Some((_, stored)) if stored != sha => {
             return Err(Error::ReleaseConflict {
                 label: r.label,
@@ -1240,51 +1266,15 @@ fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
             id
         }
         None => {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            gz.write_all(&r.spec)
-                .and_then(|_| gz.finish())
-                .map_err(|e| Error::Sqlite {
-                    step: "compress the OpenAPI document",
-                    source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-                })
-                .and_then(|spec_gz| {
-                    tx.execute(
-                        "INSERT INTO releases (label, spec_sha256, spec_gz, ineligible, pending, \
-                         loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![r.label, sha, spec_gz, r.ineligible, r.pending, now()],
-                    )
-                    .map_err(sql("insert a release"))
-                })?;
+            let spec_gz = compress(&r.spec)?;
+            tx.execute(
+                "INSERT INTO releases (label, spec_sha256, spec_gz, ineligible, pending, \
+                 loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.label, sha, spec_gz, r.ineligible, r.pending, now()],
+            )
+            .map_err(sql("insert a release"))?;
             let release = tx.last_insert_rowid();
-            let mut s = tx
-                .prepare_cached(
-                    "INSERT INTO endpoints (release_id, idx, operation_id, method, path, level, \
-                     category, api_group, version, kind, action, deprecated, eligible, \
-                     ineligible_reason, pending, description) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                )
-                .map_err(sql("prepare the endpoint insert"))?;
-            for (idx, e) in r.endpoints.iter().enumerate() {
-                s.execute(params![
-                    release,
-                    idx as i64,
-                    e.operation_id,
-                    e.method,
-                    e.path,
-                    e.level,
-                    e.category,
-                    e.group,
-                    e.version,
-                    e.kind,
-                    e.action,
-                    e.deprecated,
-                    e.eligible,
-                    e.ineligible_reason,
-                    e.pending,
-                    e.description
-                ])
-                .map_err(sql("insert an endpoint"))?;
-            }
+            insert_endpoints(tx, release, 0, &r.endpoints)?;
             release
         }
     };
@@ -1314,6 +1304,153 @@ fn store_release(tx: &Transaction<'_>, r: ReleaseRecord) -> Result<ReleaseId> {
         }
     }
     Ok(ReleaseId(release))
+}
+
+/// An OpenAPI document as the store keeps it (gzip).
+fn compress(spec: &[u8]) -> Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(spec)
+        .and_then(|_| gz.finish())
+        .map_err(|e| Error::Sqlite {
+            step: "compress the OpenAPI document",
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })
+}
+
+/// Writes `endpoints` (whose first is at position `from`) into a release, each row replacing
+/// the one at its position.
+fn insert_endpoints(
+    tx: &Transaction<'_>,
+    release: i64,
+    from: usize,
+    endpoints: &[EndpointRecord],
+) -> Result<()> {
+    let mut s = tx
+        .prepare_cached(
+            "INSERT INTO endpoints (release_id, idx, operation_id, method, path, level, category, \
+             api_group, version, kind, action, deprecated, eligible, ineligible_reason, pending, \
+             description) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+             ON CONFLICT (release_id, idx) DO UPDATE SET method = excluded.method, \
+             path = excluded.path, level = excluded.level, category = excluded.category, \
+             api_group = excluded.api_group, version = excluded.version, kind = excluded.kind, \
+             action = excluded.action, deprecated = excluded.deprecated, \
+             eligible = excluded.eligible, ineligible_reason = excluded.ineligible_reason, \
+             pending = excluded.pending, description = excluded.description",
+        )
+        .map_err(sql("prepare the endpoint insert"))?;
+    for (i, e) in endpoints.iter().enumerate() {
+        s.execute(params![
+            release,
+            (from + i) as i64,
+            e.operation_id,
+            e.method,
+            e.path,
+            e.level,
+            e.category,
+            e.group,
+            e.version,
+            e.kind,
+            e.action,
+            e.deprecated,
+            e.eligible,
+            e.ineligible_reason,
+            e.pending,
+            e.description
+        ])
+        .map_err(sql("insert an endpoint"))?;
+    }
+    Ok(())
+}
+
+/// A release's refreshed catalog: every stored endpoint must be at its position (its row takes
+/// what the refreshed catalog says of it: an extension's category and eligibility), the new ones
+/// are added after them, and the document replaces the stored one.
+fn refresh_release(
+    tx: &Transaction<'_>,
+    id: ReleaseId,
+    r: &ReleaseRecord,
+    sha: &str,
+) -> Result<ReleaseId> {
+    let stored: Vec<String> = tx
+        .prepare_cached("SELECT operation_id FROM endpoints WHERE release_id = ?1 ORDER BY idx")
+        .and_then(|mut s| {
+            s.query_map(params![id.0], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(sql("read a release's endpoints"))?;
+    for (position, op) in stored.iter().enumerate() {
+        let found = r.endpoints.get(position).map(|e| e.operation_id.as_str());
+        if found != Some(op.as_str()) {
+            return Err(Error::RefreshMoved {
+                label: r.label.clone(),
+                position,
+                stored: op.clone(),
+                found: found.unwrap_or("nothing").to_owned(),
+            });
+        }
+    }
+    let spec_gz = compress(&r.spec)?;
+    tx.execute(
+        "UPDATE releases SET spec_sha256 = ?2, spec_gz = ?3, ineligible = ?4, pending = ?5, \
+         loaded_at = ?6 WHERE id = ?1",
+        params![id.0, sha, spec_gz, r.ineligible, r.pending, now()],
+    )
+    .map_err(sql("update a release"))?;
+    insert_endpoints(tx, id.0, 0, &r.endpoints)?;
+    Ok(id)
+}
+
+/// Maps a release's unmapped requests again; the rollups of the endpoints they move to (and of
+/// "no endpoint") are counted again from `requests`, after everything pending is folded.
+fn remap(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    release: ReleaseId,
+    map: &RemapFn,
+) -> Result<Remapped> {
+    let ids = endpoint_ids(tx, caches, release)?.clone();
+    let mut moves: Vec<(i64, i64)> = Vec::new();
+    let mut out = Remapped::default();
+    {
+        let mut s = tx
+            .prepare_cached(
+                "SELECT id, verb, request_uri FROM requests \
+                 WHERE release_id = ?1 AND mapping LIKE 'unmapped:%'",
+            )
+            .map_err(sql("prepare the unmapped requests query"))?;
+        let mut rows = s
+            .query(params![release.0])
+            .map_err(sql("read unmapped requests"))?;
+        while let Some(row) = rows.next().map_err(sql("read unmapped requests"))? {
+            let (id, verb, uri): (i64, String, String) =
+                (|| Ok::<_, rusqlite::Error>((row.get(0)?, row.get(1)?, row.get(2)?)))()
+                    .map_err(sql("read an unmapped request"))?;
+            match map.map(&verb, &uri).and_then(|idx| ids.get(idx as usize)) {
+                Some(&endpoint) => moves.push((id, endpoint)),
+                None => out.still_unmapped += 1,
+            }
+        }
+    }
+    if moves.is_empty() {
+        return Ok(out);
+    }
+    let mut set = tx
+        .prepare_cached("UPDATE requests SET endpoint_id = ?2, mapping = 'endpoint' WHERE id = ?1")
+        .map_err(sql("prepare the remap"))?;
+    let mut touched: BTreeSet<i64> = BTreeSet::from([0]);
+    for &(id, endpoint) in &moves {
+        set.execute(params![id, endpoint])
+            .map_err(sql("remap a request"))?;
+        touched.insert(endpoint);
+    }
+    out.remapped = moves.len() as u64;
+    let touched: Vec<i64> = touched.into_iter().collect();
+    caches
+        .pending
+        .recount(tx, &touched)
+        .map_err(sql("count remapped requests"))?;
+    Ok(out)
 }
 
 /// Hex sha256 of a document.
