@@ -63,6 +63,8 @@ fn child(variant: &str) {
         .enable_all()
         .build()
         .unwrap();
+    // kube's Buffer spawns its worker on the runtime the client is built in.
+    let _runtime = rt.enter();
     let on = variant == "layer_on";
     let layer = on.then(|| PurposeLayer::new(Settings::new(Identity::new("bench", "1.0.0"))));
     let client = match &layer {

@@ -122,3 +122,41 @@ pub async fn infer_client(identity: Identity) -> Result<kube::Client, Error> {
         .map_err(kube::Error::InferConfig)?;
     client(config, identity)
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("readme.md")]
+struct ReadmeSnippets;
+
+#[cfg(test)]
+mod readme {
+    /// The lines of each ```` ```rust ```` block of a markdown text, rustdoc's hidden lines
+    /// (`# ...`) left out.
+    fn rust_blocks(text: &str) -> Vec<Vec<&str>> {
+        let mut blocks = Vec::new();
+        let mut open: Option<Vec<&str>> = None;
+        for line in text.lines() {
+            match &mut open {
+                None if line.starts_with("```rust") => open = Some(Vec::new()),
+                None => {}
+                Some(_) if line.starts_with("```") => blocks.extend(open.take()),
+                Some(_) if line == "#" || line.starts_with("# ") => {}
+                Some(block) => block.push(line),
+            }
+        }
+        blocks
+    }
+
+    #[test]
+    fn every_rust_snippet_of_the_readme_is_a_doctest() {
+        let doctests = rust_blocks(include_str!("readme.md"));
+        let snippets = rust_blocks(include_str!("../../README.md"));
+        assert!(!snippets.is_empty());
+        for snippet in snippets {
+            assert!(
+                doctests.contains(&snippet),
+                "a README snippet that whakapapa/src/readme.md does not compile:\n{}",
+                snippet.join("\n")
+            );
+        }
+    }
+}
