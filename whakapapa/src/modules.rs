@@ -39,6 +39,9 @@ struct Mapping {
 
 static MAPPINGS: LazyLock<Vec<Mapping>> = LazyLock::new(read_maps);
 
+/// A module with its executable segments: (file offset, size, address) each.
+type Opened = (Arc<Module>, Vec<(u64, u64, u64)>);
+
 /// Where the return address `ip` is: its module's build-id and the call's address there.
 pub(crate) fn address(ip: usize) -> Option<Address> {
     let (mapping, offset) = locate(ip)?;
@@ -115,7 +118,7 @@ fn read_maps() -> Vec<Mapping> {
     let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
         return Vec::new();
     };
-    let mut modules: Vec<(String, Option<(Arc<Module>, Vec<(u64, u64, u64)>)>)> = Vec::new();
+    let mut modules: Vec<(String, Option<Opened>)> = Vec::new();
     let mut out = Vec::new();
     for line in text.lines() {
         let Some(m) = parse_line(line) else { continue };
@@ -156,7 +159,7 @@ fn read_maps() -> Vec<Mapping> {
 /// The module at `path`: its build-id and executable segments (file offset, size, address).
 /// Only the ELF header, the program headers and the notes are read: not the sections or the
 /// symbol table, which in a debug build run to megabytes.
-fn open_module(path: &str) -> Option<(Arc<Module>, Vec<(u64, u64, u64)>)> {
+fn open_module(path: &str) -> Option<Opened> {
     let file = std::fs::File::open(path).ok()?;
     let data = object::read::ReadCache::new(file);
     let header = elf::FileHeader64::<object::Endianness>::parse(&data).ok()?;
