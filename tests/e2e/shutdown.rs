@@ -55,12 +55,49 @@ pub(super) fn collector_binary() -> PathBuf {
         .expect("cargo reported the collector's executable")
 }
 
-pub(super) fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `whakapapa-collector serve --openapi embedded` on `db` and a free loopback port, once it
+/// answers `/readyz`; the process and its base URL.
+pub(super) async fn serve(
+    binary: &std::path::Path,
+    db: &std::path::Path,
+) -> (std::process::Child, String) {
+    let port = free_port();
+    let child = Command::new(binary)
+        .args([
+            "serve",
+            "--openapi",
+            "embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+        ])
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting whakapapa-collector serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for _ in 0..400 {
+        let request = http::Request::get(format!("{base}/readyz"))
+            .body(Full::default())
+            .unwrap();
+        if let Ok(response) = client.request(request).await
+            && response.status().is_success()
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the collector did not become ready within 20 s");
 }
 
 /// One batch of `n` RequestReceived+ResponseComplete pairs with IDs `{prefix}-{i}`.
@@ -96,38 +133,8 @@ async fn sigterm_during_a_stream_of_batches_loses_no_acknowledged_batch() {
     let binary = collector_binary();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shutdown.db");
-    let port = free_port();
-    let mut child = Command::new(&binary)
-        .args([
-            "serve",
-            "--openapi",
-            "embedded",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(&db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting whakapapa-collector serve");
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = serve(&binary, &db).await;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-
-    let mut ready = false;
-    for _ in 0..200 {
-        let request = http::Request::get(format!("{base}/readyz"))
-            .body(Full::default())
-            .unwrap();
-        if let Ok(response) = client.request(request).await
-            && response.status().is_success()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the collector did not become ready within 10 s");
 
     // Four senders stream batches until the server stops answering.
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));

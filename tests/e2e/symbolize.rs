@@ -12,12 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-
-use super::shutdown::{collector_binary, free_port};
+use super::shutdown::{collector_binary, serve};
 
 /// `verb path function@file:line...`: one request's verb and path with the frames stored
 /// for its purpose, innermost first.
@@ -89,37 +84,7 @@ fn requests(db: &Path) -> i64 {
 /// like the program's purposes, go to a `whakapapa-collector serve` on `db`; returns once
 /// the collector has stored them and stopped.
 async fn run_with_collector(program: &Path, db: &Path, dir: &Path) {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut collector = Command::new(collector_binary())
-        .args([
-            "serve",
-            "--openapi",
-            "embedded",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting whakapapa-collector serve");
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut ready = false;
-    for _ in 0..400 {
-        let request = http::Request::get(format!("{base}/readyz"))
-            .body(Full::default())
-            .unwrap();
-        if let Ok(response) = client.request(request).await
-            && response.status().is_success()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the collector did not become ready within 20 s");
+    let (mut collector, base) = serve(&collector_binary(), db).await;
 
     let config = whakapapa_e2e::StandInConfig::default()
         .with_audit_webhook(format!("{base}/audit"))
