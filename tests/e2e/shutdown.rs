@@ -70,7 +70,7 @@ pub(super) async fn serve(
     db: &std::path::Path,
 ) -> (std::process::Child, String) {
     let port = free_port();
-    let child = Command::new(binary)
+    let mut child = Command::new(binary)
         .args([
             "serve",
             "--openapi",
@@ -97,6 +97,8 @@ pub(super) async fn serve(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the collector did not become ready within 20 s");
 }
 
