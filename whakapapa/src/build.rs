@@ -14,4 +14,4 @@
 //! whakapapa_build::emit();
 //! ```
 
-pub use whakapapa_build::{BuildFacts, emit, rfc3339_utc};
+pub use whakapapa_build::{BuildFacts, emit, rfc3339_utc, vars};

@@ -1,5 +1,6 @@
 //! Test modules and the stand-in API server they share.
 
+mod build_script;
 mod passthrough;
 mod plain;
 mod release;
