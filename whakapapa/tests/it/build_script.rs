@@ -75,9 +75,12 @@ fn git_commit() -> Option<String> {
 }
 
 fn today_utc() -> String {
-    output(Command::new("date").args(["-u", "+%F"]))
-        .trim()
-        .to_owned()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let mut day = whakapapa::build::rfc3339_utc(now.as_secs() as i64).unwrap();
+    day.truncate("YYYY-MM-DD".len());
+    day
 }
 
 #[test]
