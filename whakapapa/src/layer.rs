@@ -302,9 +302,9 @@ fn reject(
 
 /// A purpose rendered once per stack and reused.
 pub(crate) struct Rendered {
-    fingerprint: u64,
     user_agent: HeaderValue,
-    purpose: Purpose,
+    /// What goes into the request's extensions; its fingerprint is the one sent.
+    purpose: Arc<Purpose>,
 }
 
 struct CacheEntry {
@@ -354,19 +354,23 @@ impl Shared {
         let made =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.headers(existing)));
         match made {
-            Ok(Some((user_agent, audit_id))) => {
+            Ok(Some((user_agent, audit_id, purpose))) => {
                 let headers = request.headers_mut();
                 headers.insert(USER_AGENT, user_agent);
                 if !headers.contains_key(&AUDIT_ID) {
                     headers.insert(AUDIT_ID.clone(), audit_id);
                 }
+                request.extensions_mut().insert(purpose);
             }
             Ok(None) | Err(_) => stats::bump(&CAPTURE_FAILURES),
         }
     }
 
     #[inline(never)]
-    fn headers(&self, existing: Option<&HeaderValue>) -> Option<(HeaderValue, HeaderValue)> {
+    fn headers(
+        &self,
+        existing: Option<&HeaderValue>,
+    ) -> Option<(HeaderValue, HeaderValue, Arc<Purpose>)> {
         let mut trace = Trace::new();
         trace.capture();
         let thread = THREAD.with(|t| t.0);
@@ -387,7 +391,7 @@ impl Shared {
                 let text = wire::user_agent::render(
                     &self.identity_text,
                     rendered.purpose.test.as_deref(),
-                    rendered.fingerprint,
+                    rendered.purpose.fingerprint,
                     Some(&existing),
                     &rendered.purpose.user_agent_frames(),
                 );
@@ -395,11 +399,11 @@ impl Shared {
             }
         };
         let audit_id = HeaderValue::from_bytes(&wire::audit_id::encode_ascii(
-            rendered.fingerprint,
+            rendered.purpose.fingerprint,
             fastrand::u64(..),
         ))
         .ok()?;
-        Some((user_agent, audit_id))
+        Some((user_agent, audit_id, rendered.purpose.clone()))
     }
 
     fn cached(&self, key: u64, trace: &Trace, thread: u64) -> Option<Arc<Rendered>> {
@@ -421,20 +425,18 @@ impl Shared {
         // with the fingerprint of its addresses, and its frames follow through the side
         // channel once its thread has resolved them.
         let warm = purpose::is_warm();
-        let (purpose, fingerprint) = if warm {
+        let purpose = if warm {
             stats::bump(&PURPOSES_RESOLVED);
-            let purpose = Purpose::of_trace(trace.ips(), source_dir, name);
-            let fingerprint = if purpose.frames.is_empty() {
+            let mut purpose = Purpose::of_trace(trace.ips(), source_dir, name);
+            if purpose.frames.is_empty() {
                 // No names (built without debug info): the addresses tell call paths apart.
-                address_fingerprint(name, &addresses(trace.ips()))
-            } else {
-                purpose.fingerprint
-            };
-            (purpose, fingerprint)
+                purpose.fingerprint = address_fingerprint(name, &addresses(trace.ips()));
+            }
+            purpose
         } else {
-            let fingerprint = address_fingerprint(name, &addresses(trace.ips()));
-            (Purpose::unresolved(fingerprint), fingerprint)
+            Purpose::unresolved(address_fingerprint(name, &addresses(trace.ips())))
         };
+        let fingerprint = purpose.fingerprint;
         let text = wire::user_agent::render(
             &self.identity_text,
             purpose.test.as_deref(),
@@ -443,9 +445,8 @@ impl Shared {
             &purpose.user_agent_frames(),
         );
         let rendered = Arc::new(Rendered {
-            fingerprint,
             user_agent: HeaderValue::from_str(&text).ok()?,
-            purpose,
+            purpose: Arc::new(purpose),
         });
         if let Some(side) = &self.side
             && side.wants(fingerprint)
@@ -460,7 +461,7 @@ impl Shared {
             side.submit(fingerprint, move || {
                 let late;
                 let purpose = match &resolved {
-                    Some(rendered) => &rendered.purpose,
+                    Some(rendered) => rendered.purpose.as_ref(),
                     None => {
                         late = Purpose::of_trace(
                             &ips,
@@ -502,6 +503,18 @@ impl Shared {
 /// A [`Layer`] that attaches the program's identity and the calling code's purpose to every
 /// request (`User-Agent`, `Audit-ID`, side channel), or does nothing when purpose is off.
 /// Works for any `http::Request<B>` service: kube's stack, a hyper client, a tower stack.
+///
+/// Layers below it find the purpose the request was sent with in its extensions, as
+/// `Arc<`[`Purpose`]`>` (frames empty until debug info is loaded, or when the binary has none):
+///
+/// ```
+/// # use std::sync::Arc;
+/// # fn inner(request: &http::Request<()>) {
+/// if let Some(purpose) = request.extensions().get::<Arc<whakapapa::Purpose>>() {
+///     tracing::debug!(fingerprint = purpose.fingerprint, frames = purpose.frames.len());
+/// }
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PurposeLayer {
     shared: Option<Arc<Shared>>,

@@ -12,6 +12,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Dependencies
+//!
+//! kube 5 with its `client` feature, and tokio (`rt`, `rt-multi-thread`, `time`) for the
+//! warm-up thread and the side channel's posts. The TLS stack, `runtime`, `derive` and the
+//! rest stay the application's choice in its own `kube` dependency (kube's default features
+//! give rustls), so a kube-rs application that adds whakapapa compiles only the debug-info
+//! readers (`backtrace`, `addr2line`, `object`) and the wire crate besides what it had.
+//!
 //! # Environment
 //!
 //! [`Settings::from_env`] (behind [`client`], [`infer_client`] and [`PurposeLayer::from_env`])

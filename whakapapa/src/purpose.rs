@@ -153,7 +153,9 @@ pub(crate) fn is_warm() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Purpose {
-    /// 64-bit FNV-1a hash of the test name and every kept frame ([`fingerprint`]).
+    /// The fingerprint the request was sent with: the 64-bit FNV-1a hash of the test name and
+    /// every kept frame ([`fingerprint`]), or, while there are no frames (debug info not loaded
+    /// yet, or none in the binary), the hash of the stack's module addresses.
     pub fingerprint: u64,
     /// The libtest test the request was made from (the thread's name under `cargo test`).
     pub test: Option<String>,

@@ -3,18 +3,13 @@
 //! result, Kubernetes version and commit. A build already read whole is skipped, and objects
 //! already read are not read again, so a cron job can run the same command every hour.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
-use super::{IngestArgs, catalog_into, progress_bar, summary};
+use super::{Ingest, IngestArgs, progress_bar};
 use crate::ingest::gcs::{self, Client, Target};
-use crate::ingest::spec::SpecSource;
-use crate::ingest::{self, Pipeline};
-use crate::mapping::Mapper;
 use crate::store::ci::{self, CiBuild, CiObject};
-use crate::store::{self, Store, read};
 
 /// Where a build's Kubernetes version is when `finished.json` does not say (kind jobs).
 const KIND_VERSION: &str = "kubernetes-version.txt";
@@ -29,18 +24,8 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
             .map(|p| gcs::resolve_url(&client, &p.to_string_lossy()))
             .collect::<Result<_, _>>()?,
     };
-    let store = Store::open(
-        &args.db.db,
-        store::Options::default().queue(2).fold(store::Fold::bulk()),
-    )?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    let (loaded, release) =
-        catalog_into(&store, &args.catalog, &runtime, Some(SpecSource::Embedded))?
-            .expect("a default catalog source");
-    let mapper = Arc::new(Mapper::new(&loaded.catalog));
+    let ingest = Ingest::open(&args)?;
+    let store = &ingest.store;
     let mut failed = Vec::new();
     for target in &targets {
         let started = Instant::now();
@@ -103,51 +88,42 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
         }
         let run = match &stored {
             Some(s) => s.run,
-            None => store.begin_run_blocking("ci", &url, Some(release))?,
+            None => store.begin_run_blocking("ci", &url, Some(ingest.release))?,
         };
-        let mut options = ingest::Options::default().batch_size(args.batch_size as usize);
-        if let Some(jobs) = args.jobs {
-            options = options.workers(jobs as usize);
-        }
         let total: u64 = new.iter().map(|o| o.size).sum();
         let mut objects = Vec::new();
-        let summary = Pipeline::new(
-            store.clone(),
-            run,
-            Some(release),
-            Some(mapper.clone()),
-            options,
-        )
-        .with_progress(progress_bar(Some(total)))
-        .run_with(|feed| {
-            for object in &new {
-                if feed.stopped() {
-                    break;
-                }
-                let name = format!("gs://{}/{}", target.bucket, object.name);
-                let reader = client.open(&target.bucket, object);
-                let outcome = feed.stream(&name, Box::new(reader));
-                let retry = outcome
-                    .as_ref()
-                    .err()
-                    .is_some_and(|f| gcs::is_transport(&f.error));
-                if let Err(f) = &outcome {
-                    let text = f.to_string();
-                    failed.push(if text.contains(&name) {
-                        text
-                    } else {
-                        format!("{name}: {text}")
+        let summary = ingest
+            .pipeline(run)
+            .with_progress(progress_bar(Some(total)))
+            .run_with(|feed| {
+                for object in &new {
+                    if feed.stopped() {
+                        break;
+                    }
+                    let name = format!("gs://{}/{}", target.bucket, object.name);
+                    let reader = client.open(&target.bucket, object);
+                    let outcome = feed.stream(&name, Box::new(reader));
+                    let retry = outcome
+                        .as_ref()
+                        .err()
+                        .is_some_and(|f| gcs::is_transport(&f.error));
+                    if let Err(f) = &outcome {
+                        let text = f.to_string();
+                        failed.push(if text.contains(&name) {
+                            text
+                        } else {
+                            format!("{name}: {text}")
+                        });
+                    }
+                    objects.push(CiObject {
+                        name: object.name.clone(),
+                        generation: object.generation.clone(),
+                        size: object.size,
+                        error: outcome.err().map(|f| f.to_string()),
+                        retry,
                     });
                 }
-                objects.push(CiObject {
-                    name: object.name.clone(),
-                    generation: object.generation.clone(),
-                    size: object.size,
-                    error: outcome.err().map(|f| f.to_string()),
-                    retry,
-                });
-            }
-        })?;
+            })?;
         store.finish_run_blocking(run)?;
         // Complete once finished and nothing is left to retry: later runs skip the build.
         build.complete = target.prow.is_some()
@@ -155,7 +131,6 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
             && objects.len() == new.len()
             && objects.iter().all(|o| !o.retry);
         store.record_ci_build_blocking(run, build.clone(), objects)?;
-        let counts = read::counts(&store.reader()?)?;
         println!(
             "{url}: {}{}; {} of {} audit log{} new",
             describe(target),
@@ -164,21 +139,7 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
             wanted.len(),
             if wanted.len() == 1 { "" } else { "s" },
         );
-        print!(
-            "{}",
-            summary::render(
-                &summary,
-                &summary::Context {
-                    db: &args.db.db,
-                    release: &loaded.release.label,
-                    lists: &loaded.lists,
-                    run: run.0,
-                    elapsed: started.elapsed(),
-                    requests_in_db: counts.requests,
-                    peak_kib: summary::peak_kib(),
-                }
-            )
-        );
+        ingest.print(run, &summary, started)?;
     }
     if !failed.is_empty() {
         bail!(

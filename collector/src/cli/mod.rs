@@ -369,49 +369,107 @@ fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let inputs = ingest::expand(&args.paths)?;
-    // Room for a few batches ahead of the writer, which commits them together. Rollups are
-    // summed over many batches (a log repeats its keys) and folded in at least every 10 s.
-    let store = Store::open(
-        &args.db.db,
-        store::Options::default().queue(2).fold(store::Fold::bulk()),
-    )?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    let (loaded, release) =
-        catalog_into(&store, &args.catalog, &runtime, Some(SpecSource::Embedded))?
-            .expect("a default catalog source");
-    let mapper = Arc::new(Mapper::new(&loaded.catalog));
+    let ingest = Ingest::open(&args)?;
     let sources: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-    let run = store.begin_run_blocking("ingest", &sources.join(" "), Some(release))?;
-    let mut options = ingest::Options::default().batch_size(args.batch_size as usize);
-    if let Some(jobs) = args.jobs {
-        options = options.workers(jobs as usize);
-    }
+    let run =
+        ingest
+            .store
+            .begin_run_blocking("ingest", &sources.join(" "), Some(ingest.release))?;
     let total: Option<u64> = inputs.iter().map(|i| i.size()).sum();
-    let progress = progress_bar(total);
-    let summary = Pipeline::new(store.clone(), run, Some(release), Some(mapper), options)
-        .with_progress(progress)
+    let summary = ingest
+        .pipeline(run)
+        .with_progress(progress_bar(total))
         .run(&inputs)?;
-    store.finish_run_blocking(run)?;
-    let counts = read::counts(&store.reader()?)?;
-    print!(
-        "{}",
-        summary::render(
-            &summary,
-            &summary::Context {
-                db: &args.db.db,
-                release: &loaded.release.label,
-                lists: &loaded.lists,
-                run: run.0,
-                elapsed: started.elapsed(),
-                requests_in_db: counts.requests,
-                peak_kib: summary::peak_kib(),
-            }
+    ingest.finish(run, &summary, started)
+}
+
+/// What both kinds of `ingest` (local files, CI builds from GCS) set up once: the store, the
+/// catalog stored as a release, its mapper and the pipeline's options.
+struct Ingest {
+    db: PathBuf,
+    store: Store,
+    loaded: LoadedCatalog,
+    release: ReleaseId,
+    mapper: Arc<Mapper>,
+    options: ingest::Options,
+}
+
+impl Ingest {
+    fn open(args: &IngestArgs) -> anyhow::Result<Self> {
+        // Room for a few batches ahead of the writer, which commits them together. Rollups are
+        // summed over many batches (a log repeats its keys) and folded in at least every 10 s.
+        let store = Store::open(
+            &args.db.db,
+            store::Options::default().queue(2).fold(store::Fold::bulk()),
+        )?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        let (loaded, release) =
+            catalog_into(&store, &args.catalog, &runtime, Some(SpecSource::Embedded))?
+                .expect("a default catalog source");
+        let mapper = Arc::new(Mapper::new(&loaded.catalog));
+        let mut options = ingest::Options::default().batch_size(args.batch_size as usize);
+        if let Some(jobs) = args.jobs {
+            options = options.workers(jobs as usize);
+        }
+        Ok(Self {
+            db: args.db.db.clone(),
+            store,
+            loaded,
+            release,
+            mapper,
+            options,
+        })
+    }
+
+    /// A pipeline into `run`, mapped with the catalog.
+    fn pipeline(&self, run: store::RunId) -> Pipeline {
+        Pipeline::new(
+            self.store.clone(),
+            run,
+            Some(self.release),
+            Some(self.mapper.clone()),
+            self.options.clone(),
         )
-    );
-    Ok(())
+    }
+
+    /// Ends `run` and prints what it stored.
+    fn finish(
+        &self,
+        run: store::RunId,
+        summary: &ingest::Summary,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        self.store.finish_run_blocking(run)?;
+        self.print(run, summary, started)
+    }
+
+    fn print(
+        &self,
+        run: store::RunId,
+        summary: &ingest::Summary,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        let counts = read::counts(&self.store.reader()?)?;
+        print!(
+            "{}",
+            summary::render(
+                summary,
+                &summary::Context {
+                    db: &self.db,
+                    release: &self.loaded.release.label,
+                    lists: &self.loaded.lists,
+                    run: run.0,
+                    elapsed: started.elapsed(),
+                    requests_in_db: counts.requests,
+                    peak_kib: summary::peak_kib(),
+                }
+            )
+        );
+        Ok(())
+    }
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

@@ -5,10 +5,11 @@ use super::{frame, parse_ua};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::util::BoxCloneService;
 use tower::{BoxError, Layer, Service, ServiceExt};
-use whakapapa::{PurposeLayer, Settings};
+use whakapapa::{Purpose, PurposeLayer, Settings};
 
 async fn get_with_hyper<S>(client: S, url: String) -> u32
 where
@@ -37,6 +38,53 @@ async fn a_hyper_client_gets_identity_and_purpose() {
         frame("plain", "get_with_hyper", line),
         "{ua}"
     );
+}
+
+/// The service below the layer: what it found in the request's extensions, and its headers.
+type Seen = Arc<Mutex<Vec<(Option<Arc<Purpose>>, http::HeaderMap)>>>;
+
+/// Records what each request carries into `seen`.
+fn recorder(
+    seen: &Seen,
+) -> impl Service<Request<()>, Response = Response<()>, Error = BoxError> + use<> {
+    let seen = seen.clone();
+    tower::service_fn(move |req: Request<()>| {
+        let purpose = req.extensions().get::<Arc<Purpose>>().cloned();
+        seen.lock().unwrap().push((purpose, req.headers().clone()));
+        async { Ok::<_, BoxError>(Response::new(())) }
+    })
+}
+
+async fn get_for_billing<S>(svc: S) -> u32
+where
+    S: Service<Request<()>, Error = BoxError>,
+{
+    let line = line!() + 1;
+    svc.oneshot(Request::new(())).await.ok();
+    line
+}
+
+#[tokio::test]
+async fn layers_below_find_the_purpose_in_the_extensions() {
+    let seen = Seen::default();
+    let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()));
+    layer.wait_warm(super::WARM_UP);
+    let line = get_for_billing(layer.layer(recorder(&seen))).await;
+    let (purpose, headers) = seen.lock().unwrap().pop().unwrap();
+    let purpose = purpose.expect("the purpose in the request's extensions");
+    let ua = parse_ua(headers["user-agent"].to_str().unwrap());
+    assert_eq!(purpose.fingerprint, ua.fingerprint);
+    let first = &purpose.frames[0];
+    assert_eq!(
+        format!("{}@{}:{}", first.function, first.file, first.line),
+        frame("plain", "get_for_billing", line)
+    );
+
+    // Switched off, nothing is added.
+    let seen_off = Seen::default();
+    let off = PurposeLayer::new(Settings::off(whakapapa::identity!()));
+    get_for_billing(off.layer(recorder(&seen_off))).await;
+    assert!(seen_off.lock().unwrap()[0].0.is_none());
 }
 
 /// An inner service that lets one request in at a time and takes a while to answer.
