@@ -9,8 +9,9 @@
 //! cargo's `strip = "debuginfo"` leaves a release build), where the layer sends module
 //! addresses instead of frames.
 //!
-//! `cargo bench -p whakapapa --bench first_request` prints medians of 15 processes per
-//! variant; added cost = variant − `no_layer` of the same binary, in the same run.
+//! `cargo bench -p whakapapa --bench first_request` runs 15 pairs of processes per binary,
+//! `no_layer` then `layer_on`, and prints each variant's medians and the median of the pairs'
+//! differences: the added cost, against `no_layer` of the same binary in the same minute.
 
 use http::{Request, Response};
 use kube::client::Body;
@@ -102,35 +103,64 @@ fn child(variant: &str) {
     );
 }
 
-fn median(mut v: Vec<u128>) -> u128 {
+fn median(mut v: Vec<i128>) -> i128 {
     v.sort_unstable();
     v[v.len() / 2]
 }
 
-/// Medians over [`PROCESSES`] children of `exe`: first request, steady state, and how many
-/// first requests went before debug info was loaded.
-fn measure(exe: &Path, variant: &str) -> (u128, u128, usize) {
-    let (mut first, mut steady, mut cold) = (Vec::new(), Vec::new(), 0);
+/// One child of `exe`: first request and steady state in nanoseconds, and whether the first
+/// request went before debug info was loaded.
+fn run(exe: &Path, variant: &str) -> (i128, i128, bool) {
+    let out = Command::new(exe)
+        .args(["--child", variant])
+        .output()
+        .expect("running a child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<i128> = text
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    (fields[0], fields[1], fields[2] == 0)
+}
+
+/// Medians over [`PROCESSES`] pairs of children of `exe`, `no_layer` then `layer_on`, so that
+/// a slower minute of the machine lands on both: each variant's first request and steady
+/// state, the median of the pairs' differences, and how many first requests went before
+/// debug info was loaded.
+struct Pairs {
+    base: (i128, i128),
+    on: (i128, i128),
+    added: (i128, i128),
+    cold: usize,
+}
+
+fn measure(exe: &Path) -> Pairs {
+    let mut columns: [Vec<i128>; 6] = Default::default();
+    let mut cold = 0;
     for _ in 0..PROCESSES {
-        let out = Command::new(exe)
-            .args(["--child", variant])
-            .output()
-            .expect("running a child");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let fields: Vec<u128> = text
-            .split_whitespace()
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        first.push(fields[0]);
-        steady.push(fields[1]);
-        cold += usize::from(fields[2] == 0);
+        let base = run(exe, "no_layer");
+        let on = run(exe, "layer_on");
+        for (column, value) in
+            columns
+                .iter_mut()
+                .zip([base.0, base.1, on.0, on.1, on.0 - base.0, on.1 - base.1])
+        {
+            column.push(value);
+        }
+        cold += usize::from(on.2);
     }
-    (median(first), median(steady), cold)
+    let [b0, b1, o0, o1, a0, a1] = columns.map(median);
+    Pairs {
+        base: (b0, b1),
+        on: (o0, o1),
+        added: (a0, a1),
+        cold,
+    }
 }
 
 fn main() {
@@ -155,37 +185,30 @@ fn main() {
     assert!(status.success());
     println!(
         "{:<28} {:>14} {:>14} {:>14} {:>14} {:>6}",
-        "bench (median of 15 processes)",
-        "first req µs",
-        "added µs",
-        "steady ns",
-        "added ns",
-        "cold"
+        "bench (medians, 15 pairs)", "first req µs", "added µs", "steady ns", "added ns", "cold"
     );
     for (binary, path) in [
         ("debug info", exe.as_path()),
         ("no debug info", stripped.as_path()),
     ] {
-        let (base_first, base_steady, _) = measure(path, "no_layer");
-        for variant in ["no_layer", "layer_on"] {
-            let (first, steady, cold) = if variant == "no_layer" {
-                (base_first, base_steady, 0)
-            } else {
-                measure(path, variant)
-            };
-            println!(
-                "{:<28} {:>14.1} {:>14.1} {:>14} {:>14} {:>6}",
-                format!("{binary}/{variant}"),
-                first as f64 / 1000.0,
-                (first as f64 - base_first as f64) / 1000.0,
-                steady,
-                steady as i128 - base_steady as i128,
-                if variant == "no_layer" {
-                    String::new()
-                } else {
-                    format!("{cold}/{PROCESSES}")
-                },
-            );
-        }
+        let pairs = measure(path);
+        println!(
+            "{:<28} {:>14.1} {:>14} {:>14} {:>14} {:>6}",
+            format!("{binary}/no_layer"),
+            pairs.base.0 as f64 / 1000.0,
+            "",
+            pairs.base.1,
+            "",
+            ""
+        );
+        println!(
+            "{:<28} {:>14.1} {:>14.1} {:>14} {:>14} {:>6}",
+            format!("{binary}/layer_on"),
+            pairs.on.0 as f64 / 1000.0,
+            pairs.added.0 as f64 / 1000.0,
+            pairs.on.1,
+            pairs.added.1,
+            format!("{}/{PROCESSES}", pairs.cold),
+        );
     }
 }
