@@ -3,7 +3,8 @@
 //! Its first poll runs on the task that awaits the request, so it is where the caller's stack
 //! is captured and where the inner service is called.
 
-use crate::layer::{Called, Gate, Shared};
+use crate::gate::{Called, Gate};
+use crate::render::Shared;
 use http::Request;
 use pin_project_lite::pin_project;
 use std::future::Future;

@@ -76,7 +76,7 @@ macro_rules! identity {
 }
 
 /// Go's `GOOS` for a Rust target OS, as client-go writes it.
-pub fn go_os(os: &str) -> &str {
+pub(crate) fn go_os(os: &str) -> &str {
     match os {
         "macos" => "darwin",
         other => other,
@@ -84,7 +84,7 @@ pub fn go_os(os: &str) -> &str {
 }
 
 /// Go's `GOARCH` for a Rust target architecture, as client-go writes it.
-pub fn go_arch(arch: &str) -> &str {
+pub(crate) fn go_arch(arch: &str) -> &str {
     match arch {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

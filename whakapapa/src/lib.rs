@@ -62,7 +62,8 @@
 //! channel (`WHAKAPAPA_COLLECTOR_URL` or `WHAKAPAPA_SPOOL`) and a linker that writes a GNU
 //! build-id (the default with gcc or clang on Linux).
 //!
-//! No request waits for debug info to load: until a background thread has loaded it, requests
+//! No request waits for debug info to load: until a background thread (started by the first
+//! request; building a layer starts nothing) has loaded it, requests
 //! go with identity and fingerprint and their frames follow through the side channel.
 //! [`PurposeLayer::wait_warm`] waits for it, for a program that wants frames in its first
 //! user agent; [`flush`] before exit also waits for those late frames.
@@ -74,17 +75,23 @@
 
 pub mod build;
 pub mod future;
+mod gate;
 pub mod identity;
 pub mod layer;
 mod modules;
 pub mod purpose;
+mod render;
+pub mod service;
+pub mod settings;
 mod sidechannel;
 mod stats;
 mod warmup;
 
 pub use identity::Identity;
-pub use layer::{PurposeLayer, PurposeService, Settings, SettingsError};
+pub use layer::PurposeLayer;
 pub use purpose::Purpose;
+pub use service::PurposeService;
+pub use settings::{Settings, SettingsError};
 pub use sidechannel::Flushed;
 pub use stats::{Stats, stats};
 /// The wire format: `User-Agent` grammar, `Audit-ID` and side-channel [`Record`].

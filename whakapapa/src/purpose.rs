@@ -12,7 +12,8 @@
 //! A capture is a bare `backtrace::trace` (instruction pointers only). Symbols are resolved
 //! once per instruction pointer (one pointer can stand for several inlined frames) and
 //! cached for the life of the process, so a stack seen before costs little more than the trace.
-//! Cleaning names and paths ([`clean_function`], [`relative_file`], [`keep_crate`]) is pure.
+//! Names and paths are cleaned as the wire crate's [`stack`](crate::wire::stack) says, the
+//! same rules the collector applies.
 
 use crate::wire::Frame;
 use std::collections::HashMap;
@@ -20,13 +21,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, RwLock};
 
-pub use crate::wire::stack::{
-    UNKNOWN_FUNCTION, clean_function, crate_of, crate_of_file, fingerprint, keep_crate,
-    relative_file,
-};
-
 /// How many instruction pointers a capture keeps; deeper stacks lose their outermost frames.
-pub const MAX_IPS: usize = 256;
+pub(crate) const MAX_IPS: usize = 256;
 
 /// A captured stack: instruction pointers, innermost first, held on the stack (no allocation).
 pub(crate) struct Trace {
@@ -154,7 +150,7 @@ pub(crate) fn is_warm() -> bool {
 #[non_exhaustive]
 pub struct Purpose {
     /// The fingerprint the request was sent with: the 64-bit FNV-1a hash of the test name and
-    /// every kept frame ([`fingerprint`]), or, while there are no frames (debug info not loaded
+    /// every kept frame ([`fingerprint`](crate::wire::stack::fingerprint)), or, while there are no frames (debug info not loaded
     /// yet, or none in the binary), the hash of the stack's module addresses.
     pub fingerprint: u64,
     /// The libtest test the request was made from (the thread's name under `cargo test`).
@@ -235,6 +231,9 @@ impl Purpose {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::stack::{
+        clean_function, crate_of, crate_of_file, fingerprint, keep_crate, relative_file,
+    };
 
     #[test]
     fn clean_function_table() {

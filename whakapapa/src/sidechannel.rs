@@ -173,7 +173,7 @@ impl SideChannel {
                 .hash(&mut h);
             h.finish()
         };
-        let capacity = capacity.clamp(1, crate::layer::QUEUE_CAPACITY_MAX);
+        let capacity = capacity.clamp(1, crate::settings::QUEUE_CAPACITY_MAX);
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
         let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
         let worker_progress = progress.clone();

@@ -5,8 +5,8 @@
 //! buffer, tower and hyper. So the thread rehearses one: a request through a real
 //! `kube::Client` (kube's `Buffer`, a boxed stack, tokio's multi-thread scheduler) to an
 //! in-process service that resolves its stack at the first poll of its response future,
-//! exactly where the layer captures. It also resolves the stack that built the layer, which
-//! reaches into the application's own code.
+//! exactly where the layer captures. It also resolves the stack that started it (the first
+//! request's, or the caller of `wait_warm`), which reaches into the application's own code.
 
 use crate::purpose::{self, Trace};
 use http::{Request, Response};
@@ -16,15 +16,17 @@ use std::sync::Once;
 use std::task::{Context, Poll};
 use tower::Service;
 
-/// Starts the warm-up thread the first time it is called. `builder` is the stack that built
-/// the layer: the application's start-up code, whose compilation units its requests share.
-pub(crate) fn start(builder: Vec<usize>) {
+/// Starts the warm-up thread the first time it is called (after that, one atomic load).
+/// `first` is the stack that asked: application code whose compilation units its requests
+/// share.
+pub(crate) fn start(first: &[usize]) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        let first = first.to_vec();
         let spawned = std::thread::Builder::new()
             .name("whakapapa-warm-up".into())
             .spawn(move || {
-                purpose::resolve_all(&builder);
+                purpose::resolve_all(&first);
                 resolve_this_stack();
                 rehearse();
                 purpose::set_warm();

@@ -23,6 +23,20 @@ where
     line
 }
 
+/// This process's threads named by whakapapa (as the kernel keeps them: 15 bytes), sorted,
+/// each name once.
+fn whakapapa_threads() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .filter(|name| name.starts_with("whakapapa"))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[tokio::test]
 async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,6 +48,9 @@ async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
         keep.lock().unwrap().push(req.headers().clone());
         async { Ok::<_, BoxError>(Response::new(())) }
     }));
+
+    // Building the layer started nothing: the first request starts both threads.
+    assert_eq!(whakapapa_threads(), Vec::<String>::new());
 
     let started = Instant::now();
     let line = first_request(service).await;
@@ -57,6 +74,22 @@ async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
     assert!(
         took < FIRST_REQUEST_BOUND,
         "the first request took {took:?}"
+    );
+
+    // A new thread names itself once it runs; the warm-up's may be done already.
+    let started_both = || {
+        let names = whakapapa_threads();
+        names.iter().any(|n| n == "whakapapa-sidec")
+            && (names.iter().any(|n| n == "whakapapa-warm-") || whakapapa::stats().symbols_warm)
+    };
+    let named = Instant::now();
+    while !started_both() && named.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        started_both(),
+        "after the first request: {:?}",
+        whakapapa_threads()
     );
 
     let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(60)))

@@ -8,7 +8,7 @@ use kube::Api;
 use kube::api::ListParams;
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::layer::SubscriberExt as _;
-use whakapapa::layer::{ENV_IDENTITY, ENV_SUBMIT_PURPOSE};
+use whakapapa::settings::{ENV_IDENTITY, ENV_SUBMIT_PURPOSE};
 use whakapapa::{PurposeLayer, Settings};
 
 async fn list_once(client: kube::Client) {
@@ -92,7 +92,7 @@ async fn identity_when_off_adds_the_user_agent_and_nothing_else() {
     let settings = Settings::from_vars(me.clone(), |name| {
         (name == ENV_IDENTITY).then(|| "1".to_owned())
     });
-    assert!(!settings.purpose && settings.identity_when_off);
+    assert!(!settings.purpose() && settings.identity_when_off());
     let layer = PurposeLayer::new(settings);
     layer.wait_warm(super::WARM_UP);
     assert!(!layer.is_on() && layer.sends_identity_only());
@@ -180,7 +180,7 @@ async fn a_bad_identity_switch_is_one_warning_and_off_stays_byte_identical() {
         _ => None,
     });
     drop(guard);
-    assert!(!settings.purpose && !settings.identity_when_off);
+    assert!(!settings.purpose() && !settings.identity_when_off());
     let warnings = warnings.0.lock().unwrap().clone();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(

@@ -9,7 +9,7 @@ use kube::Api;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt as _;
-use whakapapa::layer::{
+use whakapapa::settings::{
     ENV_COLLECTOR_URL, ENV_QUEUE_CAPACITY, ENV_SPOOL, ENV_SUBMIT_PURPOSE, QUEUE_CAPACITY_DEFAULT,
 };
 use whakapapa::{PurposeLayer, Settings};
@@ -79,8 +79,8 @@ async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
             n if n == good => Some(good_value.clone()),
             _ => None,
         });
-        assert!(settings.purpose, "{case}");
-        assert_eq!(settings.queue_capacity, QUEUE_CAPACITY_DEFAULT, "{case}");
+        assert!(settings.purpose(), "{case}");
+        assert_eq!(settings.queue_capacity(), QUEUE_CAPACITY_DEFAULT, "{case}");
         let layer = PurposeLayer::new(settings);
         layer.wait_warm(super::WARM_UP);
         let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
@@ -162,7 +162,7 @@ async fn good_env_values_warn_of_nothing() {
         ENV_QUEUE_CAPACITY => Some("8".to_owned()),
         _ => None,
     });
-    assert_eq!(settings.queue_capacity, 8);
-    assert!(settings.collector_url.is_some() && settings.spool.is_some());
+    assert_eq!(settings.queue_capacity(), 8);
+    assert!(settings.collector_url().is_some() && settings.spool().is_some());
     assert!(warnings.0.lock().unwrap().is_empty());
 }
