@@ -70,9 +70,10 @@ impl std::fmt::Debug for PurposeLayer {
 }
 
 impl PurposeLayer {
-    /// A layer from explicit settings. It starts nothing: the first request starts loading
-    /// debug info in the background (or [`wait_warm`](Self::wait_warm) does), and the first
-    /// record to send starts the side-channel thread.
+    /// A layer from explicit settings. It starts nothing: with purpose on, the first service
+    /// built from it (`Layer::layer`, as kube's `ClientBuilder::with_layer` does) starts loading
+    /// debug info in the background (so does [`wait_warm`](Self::wait_warm)), and the
+    /// side-channel thread if a sink is set.
     pub fn new(settings: Settings) -> Self {
         // The identity text is printable ASCII by construction (the wire crate escapes it).
         let identity_only = (!settings.purpose && settings.identity_when_off)
@@ -139,10 +140,13 @@ impl<S> Layer<S> for PurposeLayer {
                 None => Inner::Off(inner),
                 Some(user_agent) => Inner::Identity(inner, user_agent.clone()),
             },
-            Some(shared) => Inner::On {
-                gate: Arc::new(Gate::new(inner)),
-                shared: shared.clone(),
-            },
+            Some(shared) => {
+                shared.start();
+                Inner::On {
+                    gate: Arc::new(Gate::new(inner)),
+                    shared: shared.clone(),
+                }
+            }
         };
         PurposeService { inner }
     }

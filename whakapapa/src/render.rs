@@ -71,6 +71,18 @@ impl Shared {
         }
     }
 
+    /// Starts what the services' requests need in the background, once: loading debug info
+    /// (beginning with the caller's stack, application code) and the side channel's thread.
+    /// Called when a service is built from the layer, so that a first request does not share
+    /// its moment with those threads' start, which costs it milliseconds on two cores
+    /// (BENCHMARKS.md, "A new user's application").
+    pub(crate) fn start(&self) {
+        let mut caller = Trace::new();
+        caller.capture();
+        crate::warmup::start(caller.ips());
+        self.side();
+    }
+
     /// The side channel, its thread started on first use (none without a sink), so that
     /// building a layer starts nothing.
     fn side(&self) -> Option<&SideChannel> {
@@ -97,8 +109,6 @@ impl Shared {
         // (each physical frame costs the unwinder a few hundred nanoseconds).
         let mut trace = Trace::new();
         trace.capture();
-        // The first request starts loading debug info (its own stack first); it does not wait.
-        crate::warmup::start(trace.ips());
         let existing = request.headers().get(USER_AGENT);
         let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.headers(&trace, existing)

@@ -42,15 +42,14 @@ async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("p.jsonl");
     let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()).with_spool(&spool));
+    // Building the layer started nothing; the service built from it starts both threads.
+    assert_eq!(whakapapa_threads(), Vec::<String>::new());
     let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
     let keep = seen.clone();
     let service = layer.layer(tower::service_fn(move |req: Request<()>| {
         keep.lock().unwrap().push(req.headers().clone());
         async { Ok::<_, BoxError>(Response::new(())) }
     }));
-
-    // Building the layer started nothing: the first request starts both threads.
-    assert_eq!(whakapapa_threads(), Vec::<String>::new());
 
     let started = Instant::now();
     let line = first_request(service).await;
