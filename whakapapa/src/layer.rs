@@ -113,6 +113,7 @@ impl PurposeLayer {
         let mut caller = Trace::new();
         caller.capture();
         crate::warmup::start(caller.ips());
+        crate::warmup::hurry();
         purpose::wait_warm(timeout)
     }
 

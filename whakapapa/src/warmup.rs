@@ -12,13 +12,22 @@ use crate::purpose::{self, Trace};
 use http::{Request, Response};
 use kube::client::Body;
 use std::convert::Infallible;
-use std::sync::Once;
+use std::sync::{Condvar, Mutex, Once, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tower::Service;
 
-/// Starts the warm-up thread the first time it is called (after that, one atomic load).
-/// `first` is the stack that asked: application code whose compilation units its requests
-/// share.
+/// How long the warm-up lets the program go first: a client's first requests usually follow
+/// its building at once, and loading debug info beside them on a small machine holds them up
+/// by milliseconds (BENCHMARKS.md, "A new user's application").
+const PAUSE: Duration = Duration::from_millis(50);
+
+/// Set by [`hurry`]: the warm-up starts loading without its pause.
+static HURRY: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+/// Starts the warm-up thread the first time it is called (after that, one atomic load). It
+/// pauses for [`PAUSE`] before it loads anything, unless [`hurry`] is called. `first` is the
+/// stack that asked: application code whose compilation units its requests share.
 pub(crate) fn start(first: &[usize]) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -26,6 +35,12 @@ pub(crate) fn start(first: &[usize]) {
         let spawned = std::thread::Builder::new()
             .name("whakapapa-warm-up".into())
             .spawn(move || {
+                let (lock, wake) = &HURRY;
+                let hurried = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                drop(
+                    wake.wait_timeout_while(hurried, PAUSE, |hurry| !*hurry)
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
                 purpose::resolve_all(&first);
                 resolve_this_stack();
                 rehearse();
@@ -36,6 +51,13 @@ pub(crate) fn start(first: &[usize]) {
             purpose::set_warm();
         }
     });
+}
+
+/// Ends the warm-up's pause: someone waits for debug info.
+pub(crate) fn hurry() {
+    let (lock, wake) = &HURRY;
+    *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    wake.notify_all();
 }
 
 fn resolve_this_stack() {
