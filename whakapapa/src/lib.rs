@@ -62,8 +62,8 @@
 //! channel (`WHAKAPAPA_COLLECTOR_URL` or `WHAKAPAPA_SPOOL`) and a linker that writes a GNU
 //! build-id (the default with gcc or clang on Linux).
 //!
-//! No request waits for debug info to load: until a background thread (started by the first
-//! request; building a layer starts nothing) has loaded it, requests
+//! No request waits for debug info to load: until a background thread (started when the
+//! client is built from the layer; building the layer starts nothing) has loaded it, requests
 //! go with identity and fingerprint and their frames follow through the side channel.
 //! [`PurposeLayer::wait_warm`] waits for it, for a program that wants frames in its first
 //! user agent; [`flush`] before exit also waits for those late frames.
