@@ -380,7 +380,8 @@ fn ingest_command(args: IngestArgs) -> anyhow::Result<()> {
         .pipeline(run)
         .with_progress(progress_bar(total))
         .run(&inputs)?;
-    ingest.finish(run, &summary, started)
+    ingest.store.finish_run_blocking(run)?;
+    ingest.print(run, &summary, started)
 }
 
 /// What both kinds of `ingest` (local files, CI builds from GCS) set up once: the store, the
@@ -435,17 +436,7 @@ impl Ingest {
         )
     }
 
-    /// Ends `run` and prints what it stored.
-    fn finish(
-        &self,
-        run: store::RunId,
-        summary: &ingest::Summary,
-        started: Instant,
-    ) -> anyhow::Result<()> {
-        self.store.finish_run_blocking(run)?;
-        self.print(run, summary, started)
-    }
-
+    /// Prints what `run` stored.
     fn print(
         &self,
         run: store::RunId,
