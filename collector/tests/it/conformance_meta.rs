@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ingest::collector;
+use crate::it::ingest::collector;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -16,7 +16,7 @@ use whakapapa_collector::cli::{self, Cli};
 use whakapapa_collector::query::Request;
 use whakapapa_collector::store::{self, Store};
 
-use crate::fixture::whakapapa_ua as ua;
+use crate::it::fixture::whakapapa_ua as ua;
 
 /// The catalog: the deprecated versions the events call, and one current endpoint.
 fn spec() -> Value {

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::fixture::{Ev, gzip, lines};
-use crate::ingest::figure;
+use crate::it::fixture::{Ev, gzip, lines};
+use crate::it::ingest::figure;
 
 const BIN: &str = env!("CARGO_BIN_EXE_whakapapa-collector");
 const BUCKET: &str = "kubernetes-ci-logs";

@@ -9,7 +9,7 @@ use whakapapa_collector::ingest::{self, Pipeline};
 use whakapapa_collector::store::{self, StageRank};
 
 use crate::events::{Config, Events};
-use crate::fixture::{Db, Ev, event_list, gzip, lines};
+use crate::it::fixture::{Db, Ev, event_list, gzip, lines};
 
 const BIN: &str = env!("CARGO_BIN_EXE_whakapapa-collector");
 const CM: &str = "/api/v1/namespaces/shop/configmaps/settings";

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use whakapapa_collector::query::Request;
 use whakapapa_collector::store;
 
-use crate::ingest::{collector, figure};
-use crate::query::{purposes, spec, ua_list_pods};
+use crate::it::ingest::{collector, figure};
+use crate::it::query::{purposes, spec, ua_list_pods};
 
 /// A GKE audit log entry of one Kubernetes API request, as Cloud Logging stores it.
 fn gke(insert_id: &str, method: &str, resource: &str, ua: &str, at: &str, status: Value) -> Value {

@@ -14,7 +14,7 @@ use whakapapa_collector::cli::{self, Cli};
 use whakapapa_collector::query::{Answer, Format, Request};
 use whakapapa_collector::store::{self, Store};
 
-use crate::fixture::whakapapa_ua as ua;
+use crate::it::fixture::whakapapa_ua as ua;
 use clap::Parser as _;
 
 /// A small OpenAPI v2 document: 9 endpoints, 7 stable (one listed ineligible), 1 beta, 1 alpha.

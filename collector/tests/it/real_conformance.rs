@@ -10,7 +10,7 @@ use std::io::{BufRead as _, BufReader, Read as _};
 
 use serde_json::Value;
 
-use crate::ingest::{collector, figure};
+use crate::it::ingest::{collector, figure};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

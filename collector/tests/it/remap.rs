@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::fixture::{Ev, lines};
-use crate::ingest::collector;
+use crate::it::fixture::{Ev, lines};
+use crate::it::ingest::collector;
 
 fn op(id: &str, action: &str, group: &str, kind: &str) -> Value {
     json!({"operationId": id, "tags": [format!("{}_v1", if group.is_empty() { "core" } else { "stableExampleCom" })],

@@ -371,7 +371,7 @@ async fn the_real_webhook_stores_only_what_the_api_server_sends() {
     use whakapapa_collector::deploy::pki::files;
     use whakapapa_collector::http::{self, AppState, Limits};
 
-    use crate::fixture::{Db, Ev, event_list};
+    use crate::it::fixture::{Db, Ev, event_list};
 
     let db = tokio::task::spawn_blocking(Db::new).await.unwrap();
     let pki_dir = db.dir.path().join("pki");

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use whakapapa_collector::store::{self, StageRank};
 
-use crate::fixture::gzip;
-use crate::ingest::{collector, figure};
+use crate::it::fixture::gzip;
+use crate::it::ingest::{collector, figure};
 
 /// kube-apiserver v1.36.3's own log backend (`--audit-log-path`, Metadata level for every
 /// request), the lines of user `admin` while kubectl created, got, listed, watched for 2 s and

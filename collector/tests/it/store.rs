@@ -3,7 +3,7 @@
 use whakapapa_collector::store::{self, StageRank, Store};
 use whakapapa_collector::wire::{TRUNCATED_SUFFIX, audit_id};
 
-use crate::fixture::{Db, Ev};
+use crate::it::fixture::{Db, Ev};
 
 const POD: &str = "/api/v1/namespaces/default/pods/web-0";
 
@@ -133,7 +133,7 @@ fn requests_keep_who_and_what() {
         Some("[sig-node] Pods should be submitted and removed [Conformance]")
     );
     assert_eq!(t.user.as_deref(), Some("kubernetes-admin"));
-    crate::fixture::assert_foreign_keys_hold(&db.path());
+    crate::it::fixture::assert_foreign_keys_hold(&db.path());
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
         ("shop::count", "src/inv.rs", 42),
         ("shop::main", "src/main.rs", 17),
     ];
-    let full = crate::fixture::whakapapa_ua(identity, 0x9c0e4b7d12aa03f1, &frames);
+    let full = crate::it::fixture::whakapapa_ua(identity, 0x9c0e4b7d12aa03f1, &frames);
     // Cut inside the last frame, as kube-apiserver cuts a longer user agent.
     let ua = format!("{}{TRUNCATED_SUFFIX}", &full[..full.len() - 16]);
     db.apply(&[Ev::new("p1", "ResponseComplete", "list", "/api/v1/pods").ua(&ua)]);
@@ -193,7 +193,7 @@ fn purposes_join_by_fingerprint_and_fill_in_from_the_side_channel() {
         Some("9c0e4b7d12aa03f1")
     );
     assert_eq!(db.counts().purposes, 1);
-    crate::fixture::assert_foreign_keys_hold(&db.path());
+    crate::it::fixture::assert_foreign_keys_hold(&db.path());
 }
 
 /// kube-controller-manager names each controller after its commit; the store keeps it apart.
@@ -335,7 +335,7 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
     );
     let mut text = Vec::new();
     g.write_lines(0..3000, &mut text).unwrap();
-    let lines = crate::fixture::split_lines(&text);
+    let lines = crate::it::fixture::split_lines(&text);
     let mut cuts: Vec<&[&[u8]]> = lines.chunks(333).collect();
     cuts.insert(5, cuts[3]);
 
@@ -405,7 +405,7 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
         for ((name, want), (_, got)) in want.iter().zip(&got) {
             assert_eq!(got, want, "{name}");
         }
-        crate::fixture::assert_foreign_keys_hold(&db.path());
+        crate::it::fixture::assert_foreign_keys_hold(&db.path());
     }
 }
 
@@ -519,7 +519,7 @@ fn failing_batch(durable: bool) {
         10
     );
     assert_eq!(db.counts().requests, stored + 10);
-    crate::fixture::assert_foreign_keys_hold(&db.path());
+    crate::it::fixture::assert_foreign_keys_hold(&db.path());
 }
 
 #[test]
@@ -559,7 +559,7 @@ fn a_batch_sent_during_a_chunked_fold_is_answered_before_the_fold() {
     let g = Events::new(&crate::events::catalog(), Config::default());
     let mut text = Vec::new();
     g.write_lines(0..4000, &mut text).unwrap();
-    let lines = crate::fixture::split_lines(&text);
+    let lines = crate::it::fixture::split_lines(&text);
     // One key per fold transaction: a fold of everything is hundreds of transactions.
     let db = Db::with_options(store::Options::default().fold(Fold::Deferred {
         interval: std::time::Duration::from_secs(3600),

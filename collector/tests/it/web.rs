@@ -26,8 +26,8 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Batch, ReleaseId, RunId, Store};
 use whakapapa_collector::wire::{Frame, user_agent};
 
-use crate::fixture::Ev;
-use crate::fixture::whakapapa_ua as ua;
+use crate::it::fixture::Ev;
+use crate::it::fixture::whakapapa_ua as ua;
 
 /// The browser tests share the machine's two cores: one at a time, so the load time measured
 /// is the page's, not the other test's.

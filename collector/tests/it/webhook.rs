@@ -8,7 +8,7 @@ use tower::ServiceExt as _;
 use whakapapa_collector::http::{self, AppState, Limits};
 use whakapapa_collector::store::{self, StageRank};
 
-use crate::fixture::{Db, Ev, event_list, gzip};
+use crate::it::fixture::{Db, Ev, event_list, gzip};
 
 const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
 

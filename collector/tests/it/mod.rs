@@ -1,0 +1,20 @@
+//! One module per area.
+
+mod admission;
+mod bomb;
+mod conformance_meta;
+mod crash;
+mod deploy;
+mod deprecated;
+mod fixture;
+mod gcs;
+mod ingest;
+mod managed;
+mod query;
+mod real_conformance;
+mod remap;
+mod security;
+mod shapes;
+mod store;
+mod web;
+mod webhook;
