@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{BoxError, Service};
 
-/// The service [`PurposeLayer`] makes: the inner service itself when purpose is off, else the
+/// The service [`PurposeLayer`](crate::PurposeLayer) makes: the inner service itself when purpose is off, else the
 /// inner service shared with the response futures, which call it at their first poll.
 pub struct PurposeService<S> {
     pub(crate) inner: Inner<S>,

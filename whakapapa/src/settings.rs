@@ -258,7 +258,7 @@ impl Settings {
 
     /// Appends full purposes to `path` as JSON lines. A path that cannot be written is found
     /// when records are delivered: counted in [`Stats::sink_failures`](crate::Stats) and
-    /// reported by [`PurposeLayer::flush`].
+    /// reported by [`PurposeLayer::flush`](crate::PurposeLayer::flush).
     pub fn with_spool(mut self, path: impl Into<PathBuf>) -> Self {
         self.spool = Some(path.into());
         self
