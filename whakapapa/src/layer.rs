@@ -17,13 +17,16 @@
 //! `kube::Client` puts every stack behind `tower::buffer::Buffer`: `Service::call` runs on the
 //! buffer's worker task, whose stack holds nothing of the application. The future `call`
 //! returns is handed back and polled by the caller's task, so at its *first poll* the stack
-//! holds the caller's async fns with their `file:line`. [`PurposeService::call`](crate::PurposeService#method.call) therefore
-//! only packs the request into a [`ResponseFuture`](crate::future::ResponseFuture); the future captures the stack at its first
+//! holds the caller's async fns with their `file:line`. [`PurposeService::call`] therefore
+//! only packs the request into a [`ResponseFuture`]; the future captures the stack at its first
 //! poll, adds the headers and only then calls the inner service. The inner service (kube's
 //! default stack is a non-`Clone` `BoxService`) is shared by the futures behind a mutex: a
 //! future locks it, asks `poll_ready` and calls it in one go, so readiness is never used
 //! twice; futures that find it not ready wait and are all woken by the next call. Switched
 //! off, the layer is the inner service itself, untouched.
+//!
+//! [`PurposeService::call`]: crate::PurposeService#method.call
+//! [`ResponseFuture`]: crate::future::ResponseFuture
 
 use crate::gate::Gate;
 use crate::identity::Identity;
@@ -42,7 +45,8 @@ use tower::Layer;
 /// Works for any `http::Request<B>` service: kube's stack, a hyper client, a tower stack.
 ///
 /// Layers below it find the purpose the request was sent with in its extensions, as
-/// `Arc<`[`Purpose`](crate::Purpose)`>` (frames empty until debug info is loaded, or when the binary has none):
+/// `Arc<`[`Purpose`](crate::Purpose)`>` (frames empty until debug info is loaded, or when the
+/// binary has none):
 ///
 /// ```
 /// # use std::sync::Arc;

@@ -150,8 +150,9 @@ pub(crate) fn is_warm() -> bool {
 #[non_exhaustive]
 pub struct Purpose {
     /// The fingerprint the request was sent with: the 64-bit FNV-1a hash of the test name and
-    /// every kept frame ([`fingerprint`](crate::wire::stack::fingerprint)), or, while there are no frames (debug info not loaded
-    /// yet, or none in the binary), the hash of the stack's module addresses.
+    /// every kept frame ([`crate::wire::stack::fingerprint`]), or, while there are no frames
+    /// (debug info not loaded yet, or none in the binary), the hash of the stack's module
+    /// addresses.
     pub fingerprint: u64,
     /// The libtest test the request was made from (the thread's name under `cargo test`).
     pub test: Option<String>,

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{BoxError, Service};
 
-/// The service [`PurposeLayer`](crate::PurposeLayer) makes: the inner service itself when purpose is off, else the
-/// inner service shared with the response futures, which call it at their first poll.
+/// The service [`PurposeLayer`](crate::PurposeLayer) makes: the inner service itself when
+/// purpose is off, else the inner service shared with the response futures, which call it at
+/// their first poll.
 pub struct PurposeService<S> {
     pub(crate) inner: Inner<S>,
 }
