@@ -804,6 +804,69 @@ async fn drive_small(c: &Client, base: &str) {
     );
     screenshot(c, "02-endpoint.png").await;
 
+    // A test in the panel opens that test: the endpoints it hits, outlined in the sunburst.
+    click(c, "#ep-tests-table .test-link").await;
+    url_then_idle(c, "testcase", |q| q.starts_with("testcase=")).await;
+    assert_eq!(text(c, "#test-panel h2").await, POD_LIST_TEST);
+    assert_eq!(
+        text(c, "#test-hits").await,
+        "2",
+        "run 0 and run 1 list pods"
+    );
+    assert_eq!(
+        text(c, "#test-release-hits").await,
+        "1",
+        "run 0 was against 0.9.0"
+    );
+    assert_eq!(
+        texts(c, "#test-endpoints-table .endpoint-link").await,
+        ["listCoreV1NamespacedPod"]
+    );
+    let outlined = js(
+        c,
+        "return [...document.querySelectorAll('#sunburst path.ep.selected')].map(p => p.dataset.endpoint)",
+    )
+    .await;
+    assert_eq!(outlined, json!(["listCoreV1NamespacedPod"]));
+    screenshot(c, "02b-test.png").await;
+    // The URL alone restores it.
+    let here = c.current_url().await.unwrap();
+    c.goto(here.as_str()).await.unwrap();
+    idle(c).await;
+    assert_eq!(text(c, "#test-panel h2").await, POD_LIST_TEST);
+    click(c, "#test-endpoints-table .endpoint-link").await;
+    url_then_idle(c, "endpoint", |q| q == "endpoint=listCoreV1NamespacedPod").await;
+
+    // The hits overlay shades endpoints by their requests; untested ones stay faint.
+    click(c, "#overlay-hits").await;
+    url_then_idle(c, "overlay", |q| q.contains("overlay=hits")).await;
+    let shade = |id: &str| {
+        format!(
+            "return Number(document.querySelector(\"#sunburst path[data-endpoint='{id}']\").dataset.shade)"
+        )
+    };
+    let pods = js(c, &shade("listCoreV1NamespacedPod")).await;
+    let patch = js(c, &shade("patchCoreV1NamespacedConfigMap")).await;
+    let node = js(c, &shade("listCoreV1Node")).await;
+    let (pods, patch, node) = (
+        pods.as_f64().unwrap(),
+        patch.as_f64().unwrap(),
+        node.as_f64().unwrap(),
+    );
+    assert_eq!(pods, 1.0, "the busiest endpoint is the darkest");
+    assert!(patch < pods && patch > node, "{pods} > {patch} > {node}");
+    assert_eq!(node, 0.15, "no request");
+    click(c, "#overlay-hits").await;
+    url_then_idle(c, "no overlay", |q| !q.contains("overlay")).await;
+    assert_eq!(
+        js(
+            c,
+            "return document.querySelectorAll('#sunburst path.ep[data-shade]').length"
+        )
+        .await,
+        json!(0)
+    );
+
     // A program in the panel filters the whole page by it; back undoes that.
     click(c, "#ep-apps-table button").await;
     url_then_idle(c, "app", |q| q.contains("app=shop-controller")).await;

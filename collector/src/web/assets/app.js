@@ -1,4 +1,4 @@
-// whakapapa's page: coverage sunburst, endpoint and line-of-code explorer, coverage over time,
+// whakapapa's page: coverage sunburst, endpoint, test and line-of-code explorer, coverage over time,
 // the dependency graph and the deprecated APIs programs call, all drawn by hand from the JSON API under api/v1. No framework, no build
 // step. The URL's query string holds the whole view (filters, tab, zoom, selection) so a view
 // can be shared; the first paint fetches only `releases` and `sunburst`, the rest on demand.
@@ -7,7 +7,7 @@
 // Filters every query takes; sent to the API exactly as they appear in the page's URL.
 const FILTER_KEYS = ['release', 'app', 'test', 'sig', 'conformance', 'since', 'until', 'ok-only', 'counting'];
 // What the page shows; never sent to the API.
-const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'q', 'removed-in'];
+const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'testcase', 'q', 'removed-in', 'overlay'];
 // Rows drawn per list before a "show more" button: long lists stay cheap to draw.
 const ROWS = 25;
 // Rows asked of the API per list of an endpoint or search.
@@ -15,7 +15,7 @@ const LIMIT = 200;
 
 let state = {};
 let sunburstData = null;
-// Endpoints the line of code in the panel reaches, outlined in the sunburst.
+// Endpoints the line of code or the test in the panel reaches, outlined in the sunburst.
 let reached = new Set();
 // Bumped by every load, so that a slow answer to an old view never overwrites a newer one.
 const generation = { sunburst: 0, panel: 0, history: 0, deps: 0, deprecated: 0 };
@@ -186,6 +186,7 @@ function fillFilters() {
     input.classList.toggle('set', !!v);
   }
   $('#search').value = state.q || '';
+  $('#overlay-hits').checked = state.overlay === 'hits';
 }
 
 function readFilter(input) {
@@ -285,6 +286,9 @@ function drawSunburst() {
   svg.classList.toggle('dense', n > 300);
   const frag = document.createDocumentFragment();
   const legend = { conf: 0, tested: 0, untested: 0, ineligible: 0 };
+  // The hits overlay shades each endpoint by its requests on a log scale, so one busy endpoint
+  // does not wash out the rest; the colour still says tested or not.
+  const shade = state.overlay === 'hits' ? hitsShade(levels) : null;
   let a = 0;
   for (const l of levels) {
     const la = a;
@@ -293,9 +297,10 @@ function drawSunburst() {
       for (const e of c.endpoints) {
         const cls = endpointClass(e);
         legend[cls]++;
-        const selected = state.endpoint === e.endpoint || (state.loc && reached.has(e.endpoint)) ? ' selected' : '';
+        const selected = state.endpoint === e.endpoint || ((state.loc || state.testcase) && reached.has(e.endpoint)) ? ' selected' : '';
+        const s = shade ? shade(e.hits) : null;
         frag.append(
-          svgEl('path', { d: arcPath(a, a + step, R.endpoint[0], R.endpoint[1]), class: `ep ${cls}${selected}`, 'data-endpoint': e.endpoint, 'data-path': e.path },
+          svgEl('path', { d: arcPath(a, a + step, R.endpoint[0], R.endpoint[1]), class: `ep ${cls}${selected}`, 'data-endpoint': e.endpoint, 'data-path': e.path, 'data-shade': s === null ? null : s.toFixed(3), style: s === null ? null : `fill-opacity:${s.toFixed(3)}` },
             svgEl('title', {}, `${e.endpoint}\n${e.path}\n${cls} · ${fmt(e.hits)} requests`)),
         );
         a += step;
@@ -331,6 +336,20 @@ function drawSunburst() {
     if (cat) crumbs.append(el('a', { onclick: () => zoom(lv) }, lv), ' › ', cat);
     else crumbs.append(lv);
   }
+}
+
+// Opacity for an endpoint's requests: 0.15 for none, 0.3 to 1 from one request to the most any
+// endpoint drawn has.
+function hitsShade(levels) {
+  let max = 0;
+  for (const l of levels) for (const c of l.categories) for (const e of c.endpoints) max = Math.max(max, e.hits);
+  const top = Math.log1p(max);
+  return (hits) => (hits > 0 && top > 0 ? 0.3 + (0.7 * Math.log1p(hits)) / top : 0.15);
+}
+
+function onOverlay(ev) {
+  go({ overlay: ev.target.checked ? 'hits' : '' });
+  drawSunburst();
 }
 
 function ringLabel(text, a0, a1, r) {
@@ -446,7 +465,7 @@ async function loadSunburst() {
 // Panel: one endpoint, one line of code, or search results.
 
 function selectEndpoint(id) {
-  go({ endpoint: id, loc: '', q: '' });
+  go({ endpoint: id, loc: '', testcase: '', q: '' });
   for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
   const p = document.querySelector(`#sunburst path[data-endpoint="${CSS.escape(id)}"]`);
   if (p) {
@@ -458,12 +477,18 @@ function selectEndpoint(id) {
 }
 
 function selectLoc(loc) {
-  go({ loc, endpoint: '', q: '' });
+  go({ loc, endpoint: '', testcase: '', q: '' });
   for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
   loadPanel();
 }
 
-// Outlines in the sunburst the endpoints a line of code reaches.
+function selectTest(name) {
+  go({ testcase: name, endpoint: '', loc: '', q: '' });
+  for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
+  loadPanel();
+}
+
+// Outlines in the sunburst the endpoints a line of code or a test reaches.
 function markEndpoints(ids) {
   const svg = $('#sunburst');
   for (const p of svg.querySelectorAll('path.selected')) p.classList.remove('selected');
@@ -477,6 +502,10 @@ function markEndpoints(ids) {
 
 function endpointLink(id) {
   return el('button', { class: 'link endpoint-link', type: 'button', 'data-endpoint': id, onclick: () => selectEndpoint(id) }, id);
+}
+
+function testLink(name) {
+  return el('button', { class: 'link test-link', type: 'button', 'data-test': name, title: 'this test\'s endpoints', onclick: () => selectTest(name) }, name);
 }
 
 function locLink(f, text) {
@@ -522,6 +551,14 @@ async function loadPanel() {
       if (g !== generation.panel) return;
       node = locPanel(d);
       reached = new Set(d.endpoints.map((e) => e.endpoint));
+      markEndpoints(reached);
+    } else if (state.testcase) {
+      // `test` matches a substring: of the tests it finds, the panel is the one of that name.
+      const d = await loading('test', () => api('tests', { test: state.testcase }));
+      if (g !== generation.panel) return;
+      const t = d.find((row) => row.test === state.testcase);
+      node = testPanel(t, state.testcase);
+      reached = new Set(t ? t.endpoints.map((e) => e.endpoint) : []);
       markEndpoints(reached);
     } else if (state.q) {
       const d = await loading('search', () => api('search', { q: state.q, limit: LIMIT }));
@@ -580,13 +617,31 @@ function endpointPanel(d) {
     rowsTable('ep-apps-table', ['program', 'identity', 'requests'], d.apps, (a) => [
       el('button', { class: 'link', type: 'button', title: 'filter by this program', onclick: () => setFilter('app', a.app) }, a.app), el('code', {}, a.identity), num(a.hits)]),
     el('h3', {}, 'Tests'),
-    rowsTable('ep-tests-table', ['test', 'SIG', 'conformance', 'requests'], d.tests, (t) => [t.test, t.sig || '', t.conformance ? 'yes' : '', num(t.hits)]),
+    rowsTable('ep-tests-table', ['test', 'SIG', 'conformance', 'requests'], d.tests, (t) => [testLink(t.test), t.sig || '', t.conformance ? 'yes' : '', num(t.hits)]),
     el('h3', {}, 'Purposes (call stacks)'),
     rowsTable('ep-purposes-table', ['stack', 'requests'], d.purposes, (p) => [
       el('details', {},
         el('summary', {}, el('code', {}, p.fingerprint), ` ${p.app || '?'}${p.test ? ` · ${p.test}` : ''}${p.complete ? '' : ' · partial'}`),
         el('ol', {}, p.frames.map((f) => el('li', {}, el('code', {}, f.function), ' ', locLink(f))))),
       num(p.hits)]),
+  );
+}
+
+// One test: the endpoints its requests hit, by requests, under the page's filters.
+function testPanel(t, name) {
+  if (!t) return el('p', { class: 'hint', id: 'test-panel-none' }, `No requests from the test “${name}” under these filters.`);
+  return el('div', { id: 'test-panel', 'data-test': t.test },
+    el('h2', {}, t.test),
+    el('p', {},
+      t.sig ? el('span', { class: 'badge sig' }, t.sig) : null,
+      t.conformance ? el('span', { class: 'badge conf' }, 'conformance') : null,
+      el('button', { class: 'link', type: 'button', id: 'test-filter', title: 'count only this test everywhere', onclick: () => setFilter('test', t.test) }, 'filter by this test')),
+    el('div', { class: 'stats' },
+      el('div', { title: 'every request of the test, to any release or to no endpoint' }, el('b', { id: 'test-hits' }, fmt(t.hits)), 'requests'),
+      el('div', {}, el('b', { id: 'test-release-hits' }, fmt(t.endpoints.reduce((n, e) => n + e.hits, 0))), 'to this release'),
+      el('div', {}, el('b', { id: 'test-endpoints' }, fmt(t.endpoints.length)), 'endpoints')),
+    el('h3', {}, 'Endpoints it hits'),
+    rowsTable('test-endpoints-table', ['endpoint', 'requests'], t.endpoints, (e) => [endpointLink(e.endpoint), num(e.hits)]),
   );
 }
 
@@ -627,7 +682,7 @@ function onSearch(ev) {
   const q = ev.target.value.trim();
   searchTimer = setTimeout(() => {
     if (q === (state.q || '')) return;
-    go(q ? { q, endpoint: '', loc: '' } : { q: '' });
+    go(q ? { q, endpoint: '', loc: '', testcase: '' } : { q: '' });
     loadPanel();
   }, ev.type === 'change' ? 0 : 300);
 }
@@ -842,7 +897,7 @@ function refresh() {
   const v = state.view || 'coverage';
   const jobs = [loadSunburst()];
   if (v !== 'coverage') showView(v);
-  if (state.endpoint || state.loc || state.q) jobs.push(loadPanel());
+  if (state.endpoint || state.loc || state.testcase || state.q) jobs.push(loadPanel());
   return Promise.allSettled(jobs);
 }
 
@@ -861,6 +916,7 @@ async function start() {
   $('#token').addEventListener('submit', onToken);
   $('#search').addEventListener('input', onSearch);
   $('#search').addEventListener('change', onSearch);
+  $('#overlay-hits').addEventListener('change', onOverlay);
   $('#deprecated-removed-in').addEventListener('input', onRemovedIn);
   $('#deprecated-removed-in').addEventListener('change', onRemovedIn);
   const sb = $('#sunburst');
@@ -883,7 +939,7 @@ async function start() {
   showView(state.view || 'coverage');
   // First paint: releases and the sunburst only, in parallel; everything else on demand.
   const first = [loadReleases().catch(() => {}), loadSunburst().catch(() => {})];
-  if (state.endpoint || state.loc || state.q) first.push(loadPanel());
+  if (state.endpoint || state.loc || state.testcase || state.q) first.push(loadPanel());
   await Promise.allSettled(first);
   performance.mark('whakapapa:ready');
   document.body.dataset.ready = 'true';
