@@ -109,6 +109,10 @@ pub struct QueryArgs {
     /// Only APIs removed in this release or earlier, such as 1.37 (deprecated).
     #[arg(long, value_name = "RELEASE")]
     pub removed_in: Option<String>,
+    /// Seconds after a test's last request in a namespace that what others do there is still
+    /// on its behalf (indirect; default 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<String>,
 }
 
 impl QueryArgs {
@@ -142,6 +146,7 @@ impl QueryArgs {
         opt("max-len", &self.max_len);
         opt("gap", &self.gap);
         opt("removed-in", &self.removed_in);
+        opt("grace", &self.grace);
         for (k, on) in [
             ("conformance", f.conformance),
             ("ok-only", f.ok_only),

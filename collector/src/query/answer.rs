@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::format::{self, Format, Table};
-use super::{Counting, apisnoop, deprecated, deps, journeys, rbac, suggest};
+use super::{Counting, apisnoop, deprecated, deps, indirect, journeys, rbac, suggest};
 
 /// An endpoint with its use (APISnoop's field names plus counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -716,6 +716,8 @@ pub enum Answer {
     History(History),
     /// `deprecated`.
     Deprecated(Vec<deprecated::DeprecatedRow>),
+    /// `indirect`.
+    Indirect(indirect::IndirectAnswer),
 }
 
 fn b(v: bool) -> String {
@@ -1038,6 +1040,7 @@ impl Answer {
             Answer::Journeys(js) => vec![journeys::table(js)],
             Answer::Suggest(s) => vec![suggest::table(s)],
             Answer::Deprecated(rows) => vec![deprecated::table(rows)],
+            Answer::Indirect(a) => indirect::tables(a),
             Answer::History(h) => {
                 // CI builds' columns only when some run read one.
                 let ci = h.runs.iter().any(|r| r.ci.is_some());

@@ -19,6 +19,7 @@ pub mod apisnoop;
 pub mod deprecated;
 pub mod deps;
 mod format;
+pub mod indirect;
 pub mod journeys;
 pub mod rbac;
 mod request;

@@ -24,6 +24,7 @@ pub const QUERY_NAMES: &[&str] = &[
     "suggest",
     "history",
     "deprecated",
+    "indirect",
 ];
 
 /// What makes an endpoint "tested".
@@ -261,6 +262,11 @@ pub enum Query {
         /// Only APIs removed in this release or earlier.
         removed_in: Option<super::deprecated::Release>,
     },
+    /// Requests other programs made on tests' behalf.
+    Indirect {
+        /// How long after a test's last request in a namespace it still owns it.
+        grace_secs: u64,
+    },
 }
 
 impl Query {
@@ -281,6 +287,7 @@ impl Query {
             Query::Suggest { .. } => "suggest",
             Query::History { .. } => "history",
             Query::Deprecated { .. } => "deprecated",
+            Query::Indirect { .. } => "indirect",
         }
     }
 }
@@ -358,6 +365,7 @@ impl Request {
         let mut flag = false;
         let mut jo = JourneyOptions::default();
         let mut removed_in = None;
+        let mut grace_secs = super::indirect::DEFAULT_GRACE_SECS;
         for (k, v) in params {
             let (k, v) = (k.as_ref(), v.as_ref());
             let nonempty = |v: &str| -> Result<String> {
@@ -430,6 +438,7 @@ impl Request {
                 "removed-in" | "removed_in" if qname == "deprecated" => {
                     removed_in = Some(parse(k, v, "a release such as 1.37")?)
                 }
+                "grace" if qname == "indirect" => grace_secs = parse(k, v, "a number of seconds")?,
                 _ => return Err(Error::UnknownParam(k.to_owned(), qname)),
             }
         }
@@ -468,6 +477,7 @@ impl Request {
             },
             "history" => Query::History { counting },
             "deprecated" => Query::Deprecated { removed_in },
+            "indirect" => Query::Indirect { grace_secs },
             _ => unreachable!("QUERY_NAMES and this match list the same names"),
         };
         Ok(Request { query, filters })

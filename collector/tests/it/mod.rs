@@ -8,6 +8,7 @@ mod deploy;
 mod deprecated;
 mod fixture;
 mod gcs;
+mod indirect;
 mod ingest;
 mod managed;
 mod query;
