@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::events;
 
 const E2E: &str = "e2e.test/v1.36.3 (linux/amd64) kubernetes/6b1e1a4";
-const DEPLOY_TEST: &str =
+pub(crate) const DEPLOY_TEST: &str =
     "[sig-apps] Deployment deployment should delete old replica sets [Conformance]";
 const READ_TEST: &str = "[sig-node] Pods should be readable [Conformance]";
 const SCHEDULER: &str = "kube-scheduler/v1.36.3 (linux/amd64) kubernetes/6b1e1a4/scheduler";
@@ -61,7 +61,7 @@ fn obj(resource: &str, ns: Option<&str>, name: Option<&str>, sub: Option<&str>) 
 /// deletes the namespace and the garbage collector and namespace controller clean up within
 /// the grace period. Outside what it owns: the same controllers in `kube-system`, in the
 /// namespace of a test that only reads there, and in its namespace ten minutes later.
-fn log() -> String {
+pub(crate) fn log() -> String {
     let test = |name: &str| format!("{E2E} -- {name}");
     let t = test(DEPLOY_TEST);
     let e2e = (t.as_str(), "kubernetes-admin");

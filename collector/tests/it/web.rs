@@ -618,6 +618,92 @@ fn page_filters_and_clicks_through_in_chromium() {
     });
 }
 
+/// A test's view lists what controllers did on its behalf (the `indirect` query), apart from
+/// its own requests; over the indirect fixture's log ingested by the real command.
+#[test]
+fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, crate::it::indirect::log()).unwrap();
+    let db = dir.path().join("w.db");
+    let args = [
+        "whakapapa-collector",
+        "ingest",
+        "--db",
+        &db.to_string_lossy(),
+        "--openapi",
+        "embedded",
+        &log.to_string_lossy(),
+    ];
+    cli::run(Cli::parse_from(args)).expect("ingest");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let _one = BROWSER.lock().await;
+        let addr = serve(&db).await;
+        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let outcome = AssertUnwindSafe(async {
+            let test = crate::it::indirect::DEPLOY_TEST;
+            let q: String = test
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            c.goto(&format!("http://{addr}/?testcase={q}"))
+                .await
+                .unwrap();
+            idle(&c).await;
+            assert_eq!(text(&c, "#test-panel h2").await, test);
+            let own = texts(&c, "#test-endpoints-table .endpoint-link").await;
+            assert_eq!(
+                own.len(),
+                3,
+                "creates its namespace and deployment, deletes the namespace: {own:?}"
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while js(&c, "return !!document.querySelector('#test-indirect-hits')").await
+                != json!(true)
+            {
+                assert!(Instant::now() < deadline, "the indirect rows never came");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(text(&c, "#test-indirect-hits").await, "5");
+            assert_eq!(text(&c, "#test-indirect-only").await, "4");
+            let endpoints = texts(&c, "#test-indirect-table .endpoint-link").await;
+            assert_eq!(
+                endpoints,
+                [
+                    "createCoreV1NamespacedPodBinding",
+                    "createAppsV1NamespacedReplicaSet",
+                    "deleteAppsV1NamespacedReplicaSet",
+                    "createCoreV1NamespacedPod"
+                ]
+            );
+            let programs = texts(&c, "#test-indirect-table tbody td:first-child .sub").await;
+            assert!(
+                programs
+                    .iter()
+                    .any(|p| p.ends_with(":replicaset-controller")),
+                "{programs:?}"
+            );
+            screenshot(&c, "08-test-indirect.png").await;
+        })
+        .catch_unwind()
+        .await;
+        let _ = c.close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
 async fn drive_small(c: &Client, base: &str) {
     // The sunburst and its totals, as APISnoop counts them (requests from tests).
     c.goto(base).await.unwrap();

@@ -560,6 +560,8 @@ async function loadPanel() {
       node = testPanel(t, state.testcase);
       reached = new Set(t ? t.endpoints.map((e) => e.endpoint) : []);
       markEndpoints(reached);
+      // What other programs did on its behalf scans every request: drawn when it comes.
+      if (t) loadIndirect(g, t.test);
     } else if (state.q) {
       const d = await loading('search', () => api('search', { q: state.q, limit: LIMIT }));
       if (g !== generation.panel) return;
@@ -642,7 +644,31 @@ function testPanel(t, name) {
       el('div', {}, el('b', { id: 'test-endpoints' }, fmt(t.endpoints.length)), 'endpoints')),
     el('h3', {}, 'Endpoints it hits'),
     rowsTable('test-endpoints-table', ['endpoint', 'requests'], t.endpoints, (e) => [endpointLink(e.endpoint), num(e.hits)]),
+    el('h3', { title: 'requests of programs that are no test, in the namespaces the test owns, while it runs' }, 'On its behalf (indirect)'),
+    el('div', { id: 'test-indirect' }, el('span', { class: 'hint' }, 'loading…')),
   );
+}
+
+async function loadIndirect(g, test) {
+  let node;
+  try {
+    const d = await loading('indirect', () => api('indirect', { test }));
+    if (g !== generation.panel) return;
+    const rows = d.rows.filter((r) => r.test === test);
+    const only = new Set(d.indirect_only);
+    node = el('div', {},
+      el('div', { class: 'stats' },
+        el('div', {}, el('b', { id: 'test-indirect-hits' }, fmt(rows.reduce((n, r) => n + r.hits, 0))), 'requests'),
+        el('div', {}, el('b', { id: 'test-indirect-only' }, fmt(new Set(rows.filter((r) => only.has(r.endpoint)).map((r) => r.endpoint)).size)), 'endpoints only this way')),
+      rowsTable('test-indirect-table', ['program', 'endpoint', 'requests'], rows, (r) => [
+        el('span', { title: r.detail }, r.app, r.detail ? el('div', { class: 'sub' }, r.detail) : null),
+        endpointLink(r.endpoint), num(r.hits)]));
+  } catch (e) {
+    if (g !== generation.panel) return;
+    node = el('p', { class: 'hint error' }, e.message);
+  }
+  const slot = $('#test-indirect');
+  if (slot) slot.replaceChildren(node);
 }
 
 function locPanel(d) {
