@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::format::{self, Format, Table};
-use super::{Counting, apisnoop, deprecated, deps, indirect, journeys, rbac, suggest};
+use super::{Counting, apisnoop, deprecated, deps, indirect, journeys, progress, rbac, suggest};
 
 /// An endpoint with its use (APISnoop's field names plus counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -718,6 +718,8 @@ pub enum Answer {
     Deprecated(Vec<deprecated::DeprecatedRow>),
     /// `indirect`.
     Indirect(indirect::IndirectAnswer),
+    /// `progress`.
+    Progress(progress::Progress),
 }
 
 fn b(v: bool) -> String {
@@ -1041,6 +1043,7 @@ impl Answer {
             Answer::Suggest(s) => vec![suggest::table(s)],
             Answer::Deprecated(rows) => vec![deprecated::table(rows)],
             Answer::Indirect(a) => indirect::tables(a),
+            Answer::Progress(p) => progress::tables(p),
             Answer::History(h) => {
                 // CI builds' columns only when some run read one.
                 let ci = h.runs.iter().any(|r| r.ci.is_some());

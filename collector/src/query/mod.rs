@@ -21,6 +21,7 @@ pub mod deps;
 mod format;
 pub mod indirect;
 pub mod journeys;
+pub mod progress;
 pub mod rbac;
 mod request;
 pub mod suggest;

@@ -25,6 +25,7 @@ pub const QUERY_NAMES: &[&str] = &[
     "history",
     "deprecated",
     "indirect",
+    "progress",
 ];
 
 /// What makes an endpoint "tested".
@@ -262,6 +263,8 @@ pub enum Query {
         /// Only APIs removed in this release or earlier.
         removed_in: Option<super::deprecated::Release>,
     },
+    /// Conformance progress per release.
+    Progress,
     /// Requests other programs made on tests' behalf.
     Indirect {
         /// How long after a test's last request in a namespace it still owns it.
@@ -288,6 +291,7 @@ impl Query {
             Query::History { .. } => "history",
             Query::Deprecated { .. } => "deprecated",
             Query::Indirect { .. } => "indirect",
+            Query::Progress => "progress",
         }
     }
 }
@@ -478,6 +482,7 @@ impl Request {
             "history" => Query::History { counting },
             "deprecated" => Query::Deprecated { removed_in },
             "indirect" => Query::Indirect { grace_secs },
+            "progress" => Query::Progress,
             _ => unreachable!("QUERY_NAMES and this match list the same names"),
         };
         Ok(Request { query, filters })

@@ -112,7 +112,7 @@ pub(crate) fn when(sql: &mut Sql, f: &Filters) -> String {
 
 /// `WITH src AS (...)`: (endpoint_id, identity_id, test_id, purpose_id, verb, code, hits,
 /// first_us, last_us), ids 0 when absent, narrowed by the filters.
-fn src(sql: &mut Sql, f: &Filters) -> String {
+pub(crate) fn src(sql: &mut Sql, f: &Filters) -> String {
     if f.has_window() {
         let j = who(sql, f, "r");
         let w = when(sql, f);
@@ -202,6 +202,7 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
         Query::Deprecated { removed_in } => {
             Answer::Deprecated(query::deprecated::run(conn, f, *removed_in)?)
         }
+        Query::Progress => Answer::Progress(query::progress::run(conn, f)?),
         Query::Indirect { grace_secs } => {
             Answer::Indirect(query::indirect::run(conn, f, *grace_secs)?)
         }

@@ -11,6 +11,7 @@ mod gcs;
 mod indirect;
 mod ingest;
 mod managed;
+mod progress;
 mod query;
 mod real_conformance;
 mod remap;
