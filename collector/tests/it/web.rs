@@ -1061,7 +1061,47 @@ async fn drive_small(c: &Client, base: &str) {
         texts(c, "#history-releases-table tbody td:nth-child(3)").await,
         ["1 / 8", "3 / 11"]
     );
+    // Conformance progress per release: 0.9.0 is the baseline; 1.0.0 first tests the pod read
+    // and brings deployments without a test.
+    let groups = |release: &'static str| {
+        format!(
+            "return Object.fromEntries([...document.querySelectorAll(\"#progress-chart rect.pg[data-release='{release}']\")]\
+             .map(r => [r.dataset.group, Number(r.dataset.value)]))"
+        )
+    };
+    assert_eq!(
+        js(c, &groups("0.9.0")).await,
+        json!({"tested": 1, "old_covered_by_new": 0, "promoted_with_tests": 0, "promoted_without_tests": 0, "untested": 6})
+    );
+    assert_eq!(
+        js(c, &groups("1.0.0")).await,
+        json!({"tested": 1, "old_covered_by_new": 1, "promoted_with_tests": 0, "promoted_without_tests": 1, "untested": 5})
+    );
+    assert_eq!(
+        texts(c, "#progress-new-table tbody td").await,
+        [
+            "1.0.0",
+            "listAppsV1NamespacedDeployment",
+            "promoted without tests"
+        ]
+    );
+    assert_eq!(
+        texts(c, "#progress-chart text.pg-pct").await,
+        ["14.3%", "25.0%"]
+    );
     screenshot(c, "04-history.png").await;
+    click(c, "#progress-mode button[data-mode='percent']").await;
+    url_then_idle(c, "relchart", |q| q.contains("relchart=percent")).await;
+    assert_eq!(
+        js(c, &groups("1.0.0")).await,
+        json!({"tested": 12.5, "old_covered_by_new": 12.5, "promoted_with_tests": 0, "promoted_without_tests": 12.5, "untested": 62.5})
+    );
+    js(
+        c,
+        "document.querySelector('#progress-chart').scrollIntoView(); return null",
+    )
+    .await;
+    screenshot(c, "04b-progress-percent.png").await;
 
     // Dependencies: shop-controller writes the configmap the dashboard reads (the e2e test's
     // configmap is in another namespace).

@@ -7,7 +7,7 @@
 // Filters every query takes; sent to the API exactly as they appear in the page's URL.
 const FILTER_KEYS = ['release', 'app', 'test', 'sig', 'conformance', 'since', 'until', 'ok-only', 'counting'];
 // What the page shows; never sent to the API.
-const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'testcase', 'q', 'removed-in', 'overlay'];
+const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'testcase', 'q', 'removed-in', 'overlay', 'relchart'];
 // Rows drawn per list before a "show more" button: long lists stay cheap to draw.
 const ROWS = 25;
 // Rows asked of the API per list of an endpoint or search.
@@ -718,9 +718,78 @@ function onSearch(ev) {
 
 async function loadHistory() {
   const g = ++generation.history;
-  const d = await loading('history', () => api('history'));
+  const [d, p] = await loading('history', () => Promise.all([api('history'), api('progress')]));
   if (g !== generation.history) return;
   drawHistory(d);
+  progressData = p;
+  drawProgress();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conformance progress per release: one stacked bar a release, as a number of endpoints or as a
+// percentage of those promoted so far (`relchart`, as APISnoop's page has it).
+
+let progressData = null;
+const PROGRESS_GROUPS = [
+  ['tested', 'tested'],
+  ['old_covered_by_new', 'old, first tested'],
+  ['promoted_with_tests', 'new, with tests'],
+  ['promoted_without_tests', 'new, without tests'],
+  ['untested', 'untested'],
+];
+
+function drawProgress() {
+  const p = progressData;
+  const svg = $('#progress-chart');
+  if (!p) return;
+  const percent = state.relchart === 'percent';
+  for (const b of document.querySelectorAll('#progress-mode button')) b.classList.toggle('active', (b.dataset.mode === 'percent') === percent);
+  const W = 760;
+  const H = 300;
+  const m = { l: 52, r: 16, t: 12, b: 64 };
+  const rels = p.releases;
+  const frag = document.createDocumentFragment();
+  const top = percent ? 100 : Math.max(1, ...rels.map((r) => r.endpoints));
+  const y = (v) => H - m.b - (v * (H - m.t - m.b)) / top;
+  const band = rels.length ? (W - m.l - m.r) / rels.length : 0;
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    const v = top * f;
+    frag.append(svgEl('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }),
+      svgEl('text', { x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, percent ? `${Math.round(v)}%` : fmt(Math.round(v))));
+  }
+  if (!rels.length) frag.append(svgEl('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no release whose label is a version'));
+  rels.forEach((r, i) => {
+    const x = m.l + i * band + band * 0.15;
+    const w = band * 0.7;
+    let acc = 0;
+    for (const [key, label] of PROGRESS_GROUPS) {
+      const n = r[key];
+      const v = percent ? (r.endpoints ? (100 * n) / r.endpoints : 0) : n;
+      frag.append(svgEl('rect', { class: `pg ${key}`, x, width: w, y: y(acc + v), height: Math.max(0, y(acc) - y(acc + v)), 'data-release': r.release, 'data-group': key, 'data-value': percent ? v.toFixed(1) : n },
+        svgEl('title', {}, `${r.release}: ${label}\n${fmt(n)} of ${fmt(r.endpoints)} (${pct(n, r.endpoints)})`)));
+      acc += v;
+    }
+    frag.append(svgEl('text', { x: x + w / 2, y: H - m.b + 16, 'text-anchor': 'middle' }, r.release),
+      svgEl('text', { x: x + w / 2, y: H - m.b + 30, 'text-anchor': 'middle', class: 'pg-pct' }, pct(r.conformance_tested, r.endpoints)));
+  });
+  PROGRESS_GROUPS.forEach(([key, label], i) => {
+    const lx = m.l + i * 142;
+    frag.append(svgEl('rect', { class: `pg ${key}`, x: lx, y: H - 18, width: 12, height: 12 }), svgEl('text', { x: lx + 16, y: H - 8 }, label));
+  });
+  svg.replaceChildren(frag);
+  $('#progress-new').replaceChildren(rowsTable('progress-new-table', ['release', 'new endpoint', 'state'],
+    rels.flatMap((r) => r.new_endpoints.map((e) => ({ release: r.release, ...e }))),
+    (e) => [e.release, endpointLink(e.endpoint), e.state.replaceAll('_', ' ')]));
+  $('#progress-runs').replaceChildren(rowsTable('progress-runs-table', ['release', 'run', 'requests', 'source'],
+    rels.flatMap((r) => r.runs.map((s) => ({ release: r.release, ...s }))),
+    (s) => [s.release, `#${s.run}`, num(s.requests), s.url ? el('a', { href: s.url, rel: 'noopener' }, `${s.job} ${s.build}`) : el('code', {}, s.source)]));
+}
+
+function onProgressMode(ev) {
+  const mode = ev.target.dataset.mode;
+  if (!mode) return;
+  go({ relchart: mode === 'percent' ? 'percent' : '' });
+  drawProgress();
 }
 
 function drawHistory(d) {
@@ -943,6 +1012,7 @@ async function start() {
   $('#search').addEventListener('input', onSearch);
   $('#search').addEventListener('change', onSearch);
   $('#overlay-hits').addEventListener('change', onOverlay);
+  $('#progress-mode').addEventListener('click', onProgressMode);
   $('#deprecated-removed-in').addEventListener('input', onRemovedIn);
   $('#deprecated-removed-in').addEventListener('change', onRemovedIn);
   const sb = $('#sunburst');
