@@ -427,11 +427,21 @@ impl Ingest {
 
     /// A pipeline into `run`, mapped with the catalog.
     fn pipeline(&self, run: store::RunId) -> Pipeline {
+        self.pipeline_with(run, self.release, self.mapper.clone())
+    }
+
+    /// A pipeline into `run`, mapped with another stored release's catalog.
+    fn pipeline_with(
+        &self,
+        run: store::RunId,
+        release: ReleaseId,
+        mapper: Arc<Mapper>,
+    ) -> Pipeline {
         Pipeline::new(
             self.store.clone(),
             run,
-            Some(self.release),
-            Some(self.mapper.clone()),
+            Some(release),
+            Some(mapper),
             self.options.clone(),
         )
     }
