@@ -3,11 +3,11 @@
 //! user agents and users), through the real ingest path and the `query` command.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
 use crate::events;
+use crate::it::ingest::collector_ok;
 
 const E2E: &str = "e2e.test/v1.36.3 (linux/amd64) kubernetes/6b1e1a4";
 pub(crate) const DEPLOY_TEST: &str =
@@ -203,24 +203,11 @@ pub(crate) fn log() -> String {
     .concat()
 }
 
-fn collector(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_whakapapa-collector"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn db(dir: &Path) -> String {
     let log_file = dir.join("audit.log");
     std::fs::write(&log_file, log()).unwrap();
     let db = dir.join("w.db").display().to_string();
-    collector(&[
+    collector_ok(&[
         "ingest",
         "--db",
         &db,
@@ -235,14 +222,14 @@ fn db(dir: &Path) -> String {
 fn controllers_on_a_tests_behalf_are_its_indirect_hits_and_nothing_else_is() {
     let dir = tempfile::tempdir().unwrap();
     let db = db(dir.path());
-    let table = collector(&["query", "indirect", "--db", &db]);
+    let table = collector_ok(&["query", "indirect", "--db", &db]);
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/indirect.txt");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &table).unwrap();
     }
     assert_eq!(table, std::fs::read_to_string(&golden).unwrap());
 
-    let json: Value = serde_json::from_str(&collector(&[
+    let json: Value = serde_json::from_str(&collector_ok(&[
         "query", "indirect", "--db", &db, "--format", "json",
     ]))
     .unwrap();
@@ -295,7 +282,7 @@ fn controllers_on_a_tests_behalf_are_its_indirect_hits_and_nothing_else_is() {
     // The grace period bounds the window: with none, the garbage collection 20 s after the
     // test's last request there is not on its behalf; a long one reaches the late delete.
     let count = |grace: &str| {
-        let j: Value = serde_json::from_str(&collector(&[
+        let j: Value = serde_json::from_str(&collector_ok(&[
             "query", "indirect", "--db", &db, "--format", "json", "--grace", grace,
         ]))
         .unwrap();
@@ -314,7 +301,7 @@ fn controllers_on_a_tests_behalf_are_its_indirect_hits_and_nothing_else_is() {
     let only = |args: &[&str]| {
         let mut all = vec!["query", "indirect", "--db", &db, "--format", "json"];
         all.extend_from_slice(args);
-        let j: Value = serde_json::from_str(&collector(&all)).unwrap();
+        let j: Value = serde_json::from_str(&collector_ok(&all)).unwrap();
         j["rows"].as_array().unwrap().len()
     };
     assert_eq!(
@@ -324,7 +311,7 @@ fn controllers_on_a_tests_behalf_are_its_indirect_hits_and_nothing_else_is() {
     );
     assert_eq!(only(&["--app", "kube-scheduler"]), 1);
     // Direct coverage is unchanged by any of it: the controllers' endpoints are untested.
-    let tested: Value = serde_json::from_str(&collector(&[
+    let tested: Value = serde_json::from_str(&collector_ok(&[
         "query",
         "endpoints",
         "--db",
@@ -400,8 +387,8 @@ fn a_real_conformance_runs_pod_bindings_are_indirect_hits_of_the_tests() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db").display().to_string();
-    collector(&["ingest", "--db", &db, "--openapi", "embedded", fixture]);
-    let j: Value = serde_json::from_str(&collector(&[
+    collector_ok(&["ingest", "--db", &db, "--openapi", "embedded", fixture]);
+    let j: Value = serde_json::from_str(&collector_ok(&[
         "query",
         "indirect",
         "--db",

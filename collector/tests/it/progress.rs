@@ -7,6 +7,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::events;
+use crate::it::ingest::collector_ok;
 
 const E2E: &str = "e2e.test/v1.36.3 (linux/amd64) kubernetes/6b1e1a4";
 const KUBECTL: &str = "kubectl/v1.36.3 (linux/amd64) kubernetes/6b1e1a4";
@@ -79,19 +80,6 @@ fn event(n: u32, verb: &str, uri: &str, ua: &str) -> String {
     })
     .to_string()
         + "\n"
-}
-
-fn collector(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_whakapapa-collector"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// 1.34: pods listed and read, nodes (ineligible). 1.35 adds pod creation, 1.36 configmaps.
@@ -186,7 +174,7 @@ fn db(dir: &Path) -> String {
             spec(version, ops).to_string(),
         );
         let log = write(&format!("audit-{version}.log"), evs.concat());
-        collector(&[
+        collector_ok(&[
             "ingest",
             "--db",
             &db,
@@ -204,7 +192,7 @@ fn db(dir: &Path) -> String {
 fn progress_per_release_is_measured_from_each_releases_runs() {
     let dir = tempfile::tempdir().unwrap();
     let db = db(dir.path());
-    let j: Value = serde_json::from_str(&collector(&[
+    let j: Value = serde_json::from_str(&collector_ok(&[
         "query", "progress", "--db", &db, "--format", "json",
     ]))
     .unwrap();
@@ -251,7 +239,7 @@ fn progress_per_release_is_measured_from_each_releases_runs() {
         .collect();
     assert_eq!(sources, [2, 1, 4], "each release lists the run it counts");
 
-    let table = collector(&["query", "progress", "--db", &db]);
+    let table = collector_ok(&["query", "progress", "--db", &db]);
     let table = table.replace(&dir.path().display().to_string(), "$DIR");
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/progress.txt");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -260,7 +248,7 @@ fn progress_per_release_is_measured_from_each_releases_runs() {
     assert_eq!(table, std::fs::read_to_string(&golden).unwrap());
 
     // One release alone, and a release that is not stored.
-    let one: Value = serde_json::from_str(&collector(&[
+    let one: Value = serde_json::from_str(&collector_ok(&[
         "query",
         "progress",
         "--db",
