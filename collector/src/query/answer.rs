@@ -716,6 +716,10 @@ pub enum Answer {
     History(History),
     /// `deprecated`.
     Deprecated(Vec<deprecated::DeprecatedRow>),
+    /// `gate`.
+    Gate(Box<super::gate::Gate>),
+    /// `diff`.
+    Diff(Box<super::diff::Diff>),
 }
 
 fn b(v: bool) -> String {
@@ -1038,6 +1042,8 @@ impl Answer {
             Answer::Journeys(js) => vec![journeys::table(js)],
             Answer::Suggest(s) => vec![suggest::table(s)],
             Answer::Deprecated(rows) => vec![deprecated::table(rows)],
+            Answer::Gate(g) => super::gate::tables(g),
+            Answer::Diff(d) => super::diff::tables(d),
             Answer::History(h) => {
                 // CI builds' columns only when some run read one.
                 let ci = h.runs.iter().any(|r| r.ci.is_some());

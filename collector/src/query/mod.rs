@@ -18,10 +18,13 @@ mod answer;
 pub mod apisnoop;
 pub mod deprecated;
 pub mod deps;
+pub mod diff;
 mod format;
+pub mod gate;
 pub mod journeys;
 pub mod rbac;
 mod request;
+pub mod runs;
 pub mod suggest;
 
 pub use answer::*;
@@ -60,6 +63,9 @@ pub enum Error {
     /// The endpoint asked for is not in the release.
     #[error("no endpoint `{0}` in release {1}")]
     UnknownEndpoint(String, String),
+    /// The runs asked for are not in the database.
+    #[error("no run `{0}` in the database (see `query history`)")]
+    UnknownRun(String),
     /// Reading the database failed.
     #[error("cannot read the database")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -75,7 +81,10 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Error::UnknownRelease(_) | Error::UnknownEndpoint(..) | Error::UnknownQuery(_)
+            Error::UnknownRelease(_)
+                | Error::UnknownEndpoint(..)
+                | Error::UnknownQuery(_)
+                | Error::UnknownRun(_)
         )
     }
 }

@@ -24,6 +24,8 @@ pub const QUERY_NAMES: &[&str] = &[
     "suggest",
     "history",
     "deprecated",
+    "gate",
+    "diff",
 ];
 
 /// What makes an endpoint "tested".
@@ -261,6 +263,20 @@ pub enum Query {
         /// Only APIs removed in this release or earlier.
         removed_in: Option<super::deprecated::Release>,
     },
+    /// The release-blocking conformance check.
+    Gate {
+        /// Only these runs' requests (default: every run).
+        run: Option<super::runs::RunSel>,
+        /// Fail only on what got worse than this (CLI `--baseline FILE`).
+        baseline: Option<super::gate::Baseline>,
+    },
+    /// Coverage changes between two sets of runs.
+    Diff {
+        /// Before.
+        base: super::runs::RunSel,
+        /// After.
+        head: super::runs::RunSel,
+    },
 }
 
 impl Query {
@@ -281,6 +297,8 @@ impl Query {
             Query::Suggest { .. } => "suggest",
             Query::History { .. } => "history",
             Query::Deprecated { .. } => "deprecated",
+            Query::Gate { .. } => "gate",
+            Query::Diff { .. } => "diff",
         }
     }
 }
@@ -358,6 +376,7 @@ impl Request {
         let mut flag = false;
         let mut jo = JourneyOptions::default();
         let mut removed_in = None;
+        let mut runs: [Option<super::runs::RunSel>; 3] = [None, None, None];
         for (k, v) in params {
             let (k, v) = (k.as_ref(), v.as_ref());
             let nonempty = |v: &str| -> Result<String> {
@@ -430,6 +449,16 @@ impl Request {
                 "removed-in" | "removed_in" if qname == "deprecated" => {
                     removed_in = Some(parse(k, v, "a release such as 1.37")?)
                 }
+                "run" | "base" | "head" if takes(&["gate", "diff"]) => {
+                    let i = ["run", "base", "head"]
+                        .iter()
+                        .position(|n| *n == k)
+                        .unwrap_or(0);
+                    if (i == 0) != (qname == "gate") {
+                        return Err(Error::UnknownParam(k.to_owned(), qname));
+                    }
+                    runs[i] = Some(parse(k, v, super::runs::EXPECTED)?)
+                }
                 _ => return Err(Error::UnknownParam(k.to_owned(), qname)),
             }
         }
@@ -468,6 +497,14 @@ impl Request {
             },
             "history" => Query::History { counting },
             "deprecated" => Query::Deprecated { removed_in },
+            "gate" => Query::Gate {
+                run: runs[0].take(),
+                baseline: None,
+            },
+            "diff" => Query::Diff {
+                base: runs[1].take().ok_or(Error::MissingParam("base"))?,
+                head: runs[2].take().ok_or(Error::MissingParam("head"))?,
+            },
             _ => unreachable!("QUERY_NAMES and this match list the same names"),
         };
         Ok(Request { query, filters })
@@ -587,6 +624,24 @@ mod tests {
                 },
             ),
             ("deprecated", &[], Query::Deprecated { removed_in: None }),
+            (
+                "gate",
+                &[("run", "ci:ci-kubernetes-e2e/1790")],
+                Query::Gate {
+                    run: Some(super::super::runs::RunSel::Ci(
+                        "ci-kubernetes-e2e/1790".into(),
+                    )),
+                    baseline: None,
+                },
+            ),
+            (
+                "diff",
+                &[("base", "release:1.35.0"), ("head", "4")],
+                Query::Diff {
+                    base: super::super::runs::RunSel::Release("1.35.0".into()),
+                    head: super::super::runs::RunSel::Run(4),
+                },
+            ),
         ];
         for (name, params, want) in cases {
             let got = Request::from_params(name, params.iter().copied()).unwrap();
@@ -665,6 +720,18 @@ mod tests {
                 &[("removed-in", "next")],
                 "bad value \"next\" for `removed-in`: expected a release such as 1.37",
             ),
+            ("diff", &[("base", "1")], "missing parameter `head`"),
+            (
+                "diff",
+                &[("run", "1")],
+                "unknown parameter `run` for query `diff`",
+            ),
+            (
+                "gate",
+                &[("base", "1")],
+                "unknown parameter `base` for query `gate`",
+            ),
+            ("gate", &[("run", "ci:")], "bad value \"ci:\" for `run`"),
             (
                 "coverage",
                 &[("removed-in", "1.37")],

@@ -138,7 +138,7 @@ fn src(sql: &mut Sql, f: &Filters) -> String {
 }
 
 /// The release asked for, or the one loaded last: (id, label, loaded_at).
-fn release(conn: &Connection, f: &Filters) -> Result<(i64, String, String)> {
+pub(crate) fn release(conn: &Connection, f: &Filters) -> Result<(i64, String, String)> {
     let q = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
         conn.query_row(sql, p, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
@@ -201,6 +201,18 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
         Query::History { counting } => Answer::History(history(conn, f, *counting)?),
         Query::Deprecated { removed_in } => {
             Answer::Deprecated(query::deprecated::run(conn, f, *removed_in)?)
+        }
+        Query::Gate { run, baseline } => {
+            let (rid, label, _) = release(conn, f)?;
+            let g = query::gate::run(conn, f, (rid, &label), run.as_ref(), baseline.as_ref())?;
+            Answer::Gate(Box::new(g))
+        }
+        Query::Diff { base, head } => {
+            let rid = match &f.release {
+                Some(_) => Some(release(conn, f)?.0),
+                None => None,
+            };
+            Answer::Diff(Box::new(query::diff::run(conn, f, rid, base, head)?))
         }
     })
 }
