@@ -61,6 +61,12 @@ pub struct QueryArgs {
     /// endpoints, history).
     #[arg(long, value_name = "RULE")]
     pub counting: Option<String>,
+    /// `sig`: totals and gaps per owning SIG (coverage).
+    #[arg(long, value_name = "KEY")]
+    pub by: Option<String>,
+    /// Only endpoints this SIG owns, per the SIG table (endpoints).
+    #[arg(long, value_name = "SIG")]
+    pub owner: Option<String>,
     /// `apisnoop`: APISnoop's coverage JSON (coverage).
     #[arg(long, value_name = "LAYOUT")]
     pub export: Option<String>,
@@ -135,6 +141,8 @@ impl QueryArgs {
         opt("until", &f.until);
         opt("counting", &self.counting);
         opt("export", &self.export);
+        opt("by", &self.by);
+        opt("owner", &self.owner);
         opt("level", &self.level);
         opt("category", &self.category);
         opt("group", &self.group);

@@ -716,6 +716,8 @@ pub enum Answer {
     History(History),
     /// `deprecated`.
     Deprecated(Vec<deprecated::DeprecatedRow>),
+    /// `coverage --by sig`.
+    SigCoverage(Box<super::sig::SigCoverage>),
     /// `gate`.
     Gate(Box<super::gate::Gate>),
     /// `diff`.
@@ -1042,6 +1044,7 @@ impl Answer {
             Answer::Journeys(js) => vec![journeys::table(js)],
             Answer::Suggest(s) => vec![suggest::table(s)],
             Answer::Deprecated(rows) => vec![deprecated::table(rows)],
+            Answer::SigCoverage(c) => super::sig::tables(c),
             Answer::Gate(g) => super::gate::tables(g),
             Answer::Diff(d) => super::diff::tables(d),
             Answer::History(h) => {

@@ -25,6 +25,7 @@ pub mod journeys;
 pub mod rbac;
 mod request;
 pub mod runs;
+pub mod sig;
 pub mod suggest;
 
 pub use answer::*;
@@ -66,6 +67,9 @@ pub enum Error {
     /// The runs asked for are not in the database.
     #[error("no run `{0}` in the database (see `query history`)")]
     UnknownRun(String),
+    /// The SIG table (`WHAKAPAPA_SIGS`) does not read.
+    #[error("bad SIG table {0}")]
+    SigTable(String),
     /// Reading the database failed.
     #[error("cannot read the database")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -74,7 +78,7 @@ pub enum Error {
 impl Error {
     /// Whether the asker is at fault (HTTP 400/404) rather than the database (500).
     pub fn is_input(&self) -> bool {
-        !matches!(self, Error::Database(_))
+        !matches!(self, Error::Database(_) | Error::SigTable(_))
     }
 
     /// Whether it names something that does not exist (HTTP 404).

@@ -162,6 +162,8 @@ pub struct EndpointsOptions {
     pub tested: Option<bool>,
     /// Only eligible (`true`) or ineligible (`false`) endpoints.
     pub eligible: Option<bool>,
+    /// Only endpoints this SIG owns (`sig-storage` or `storage`), per the SIG table.
+    pub owner: Option<String>,
 }
 
 /// Options of `journeys` (and of the journeys `suggest` draws on).
@@ -200,6 +202,11 @@ pub enum Query {
         counting: Counting,
         /// Write APISnoop's coverage JSON instead.
         apisnoop: bool,
+    },
+    /// Coverage per owning SIG (`coverage --by sig`).
+    SigCoverage {
+        /// What makes an endpoint tested.
+        counting: Counting,
     },
     /// Coverage as a level → category → endpoint tree.
     Sunburst {
@@ -284,7 +291,7 @@ impl Query {
     pub fn name(&self) -> &'static str {
         match self {
             Query::Releases => "releases",
-            Query::Coverage { .. } => "coverage",
+            Query::Coverage { .. } | Query::SigCoverage { .. } => "coverage",
             Query::Sunburst { .. } => "sunburst",
             Query::Endpoints(_) => "endpoints",
             Query::Endpoint { .. } => "endpoint",
@@ -368,6 +375,7 @@ impl Request {
         let mut filters = Filters::default();
         let mut counting = Counting::default();
         let mut apisnoop = false;
+        let mut by_sig = false;
         let mut eo = EndpointsOptions::default();
         let mut endpoint = None;
         let mut loc = None;
@@ -413,6 +421,17 @@ impl Request {
                     }
                     apisnoop = true;
                 }
+                "by" if qname == "coverage" => {
+                    if v != "sig" {
+                        return Err(Error::BadValue {
+                            name: k.to_owned(),
+                            value: v.to_owned(),
+                            expected: "sig",
+                        });
+                    }
+                    by_sig = true;
+                }
+                "owner" if qname == "endpoints" => eo.owner = Some(nonempty(v)?),
                 "level" if qname == "endpoints" => eo.level = Some(nonempty(v)?),
                 "category" if qname == "endpoints" => eo.category = Some(nonempty(v)?),
                 "group" if qname == "endpoints" => eo.group = Some(v.to_owned()),
@@ -470,6 +489,14 @@ impl Request {
         }
         let query = match qname {
             "releases" => Query::Releases,
+            "coverage" if by_sig && apisnoop => {
+                return Err(Error::BadValue {
+                    name: "by".to_owned(),
+                    value: "sig".to_owned(),
+                    expected: "no --export apisnoop beside it",
+                });
+            }
+            "coverage" if by_sig => Query::SigCoverage { counting },
             "coverage" => Query::Coverage { counting, apisnoop },
             "sunburst" => Query::Sunburst { counting },
             "endpoints" => Query::Endpoints(eo),

@@ -173,6 +173,12 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
                 Answer::Coverage(query::coverage(&label, *counting, requests, &rows))
             }
         }
+        Query::SigCoverage { counting } => {
+            let (rid, label, _) = release(conn, f)?;
+            let rows = endpoint_rows(conn, f, *counting, rid, None, false)?;
+            let c = query::sig::coverage(conn, f, (rid, &label), *counting, &rows)?;
+            Answer::SigCoverage(Box::new(c))
+        }
         Query::Sunburst { counting } => {
             let (rid, label, _) = release(conn, f)?;
             let rows = endpoint_rows(conn, f, *counting, rid, None, false)?;
@@ -415,6 +421,10 @@ fn endpoints(conn: &Connection, f: &Filters, o: &EndpointsOptions) -> Result<Vec
             && o.tested.is_none_or(|t| r.tested == t)
             && o.eligible.is_none_or(|e| r.eligible == e)
     });
+    if let Some(sig) = &o.owner {
+        let table = query::sig::SigTable::load()?;
+        rows.retain(|r| query::sig::owns(&table, &r.path, sig));
+    }
     query::sort_endpoints(&mut rows);
     Ok(rows)
 }

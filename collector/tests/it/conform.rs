@@ -327,6 +327,17 @@ pub(crate) const CASES: &[Case] = &[
         "diff",
         &[("base", "1"), ("head", "release:1.0.0")],
     ),
+    ("sigs", "coverage", &[("by", "sig")]),
+    (
+        "sigs_conformance_run1",
+        "coverage",
+        &[
+            ("by", "sig"),
+            ("counting", "conformance"),
+            ("until", "2026-11-20T10:20:00Z"),
+        ],
+    ),
+    ("endpoints_owner_node", "endpoints", &[("owner", "node")]),
 ];
 
 fn golden_path(file: &str, ext: &str) -> PathBuf {
@@ -738,4 +749,111 @@ fn http_serves_the_same_gate_and_diff() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     });
+}
+
+#[test]
+fn sig_ownership_from_the_table_and_the_tests() {
+    let f = fixture();
+    let c = json_of(&f.db, "coverage", &[("by", "sig")]);
+    let totals: Vec<(String, u64, u64, u64)> = c["sigs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let n = |k: &str| s[k].as_u64().unwrap();
+            (
+                s["sig"].as_str().unwrap().to_owned(),
+                n("total"),
+                n("tested"),
+                n("eligible"),
+            )
+        })
+        .collect();
+    // Pods, config maps (3) and nodes are sig-node's; deployments sig-apps'; storage classes
+    // sig-storage's; flow schemas sig-api-machinery's.
+    assert_eq!(
+        totals,
+        [
+            ("sig-api-machinery".to_owned(), 1, 1, 0),
+            ("sig-apps".to_owned(), 1, 0, 0),
+            ("sig-node".to_owned(), 5, 5, 4),
+            ("sig-storage".to_owned(), 1, 1, 1),
+        ]
+    );
+    let read_cm = c["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == "readCoreV1NamespacedConfigMap")
+        .unwrap();
+    // Owned by sig-node; hit by tests of sig-node (CM_LIFE) and sig-api-machinery (FLOW).
+    assert_eq!(read_cm["owners"], json!(["sig-node"]));
+    assert_eq!(
+        read_cm["test_sigs"],
+        json!(["sig-api-machinery", "sig-node"])
+    );
+
+    // An override file replaces entries of the shipped table, through the binary.
+    let db = f.db.to_string_lossy().into_owned();
+    let over = write(
+        f.dir.path(),
+        "sigs.yaml",
+        "core:\n  configmaps: [sig-apps]\n",
+    );
+    let owned = |env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_whakapapa-collector"));
+        cmd.args([
+            "query",
+            "endpoints",
+            "--owner",
+            "apps",
+            "--format",
+            "json",
+            "--db",
+            &db,
+        ]);
+        if let Some(e) = env {
+            cmd.env("WHAKAPAPA_SIGS", e);
+        } else {
+            cmd.env_remove("WHAKAPAPA_SIGS");
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        (out.status.success(), text, err)
+    };
+    let names = |text: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(text).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["endpoint"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (ok, out, err) = owned(None);
+    assert!(ok, "{err}");
+    assert_eq!(names(&out), ["listAppsV1NamespacedDeployment"]);
+    let (ok, out, err) = owned(Some(&over));
+    assert!(ok, "{err}");
+    assert_eq!(
+        names(&out),
+        [
+            "listAppsV1NamespacedDeployment",
+            "createCoreV1NamespacedConfigMap",
+            "listCoreV1NamespacedConfigMap",
+            "readCoreV1NamespacedConfigMap"
+        ]
+    );
+    let bad = write(
+        f.dir.path(),
+        "bad-sigs.yaml",
+        "core:\n  configmaps: [apps]\n",
+    );
+    let (ok, _, err) = owned(Some(&bad));
+    assert!(
+        !ok && err.contains("bad SIG table")
+            && err.contains("bad-sigs.yaml")
+            && err.contains("\"apps\" is not a SIG"),
+        "{err}"
+    );
 }
