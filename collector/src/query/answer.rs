@@ -588,6 +588,8 @@ pub struct GapRow {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
 }
 
 /// Coverage of one ingest run.
@@ -1025,7 +1027,13 @@ impl Answer {
                 let mut t = Table::new(
                     "gaps",
                     &[
-                        "endpoint", "level", "category", "eligible", "programs", "hits",
+                        "endpoint",
+                        "level",
+                        "category",
+                        "eligible",
+                        "programs",
+                        "hits",
+                        "lines_of_code",
                     ],
                 );
                 for r in rows {
@@ -1036,6 +1044,7 @@ impl Answer {
                         b(r.eligible),
                         n(r.programs),
                         n(r.hits),
+                        r.locs.join("; "),
                     ]);
                 }
                 vec![t]

@@ -22,6 +22,7 @@ pub mod diff;
 mod format;
 pub mod gate;
 pub mod journeys;
+pub(crate) mod priorities;
 pub mod rbac;
 mod request;
 pub mod runs;

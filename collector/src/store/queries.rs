@@ -964,6 +964,7 @@ fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
     let mut q = Sql::default();
     let s = src(&mut q, f);
     let r = q.p(rid);
+    let mut locs = query::priorities::program_locs(conn, f, rid)?;
     q.rows(
         conn,
         &format!(
@@ -983,9 +984,18 @@ fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
                 eligible: x.get::<_, i64>(3)? != 0,
                 programs: x.get::<_, i64>(4)? as u64,
                 hits: x.get::<_, i64>(5)? as u64,
+                locs: Vec::new(),
             })
         },
     )
+    .map(|rows| {
+        rows.into_iter()
+            .map(|g| GapRow {
+                locs: locs.remove(&g.endpoint).unwrap_or_default(),
+                ..g
+            })
+            .collect()
+    })
 }
 
 /// Whether a frame is kube-rs's own (the API method the application called).
@@ -1229,6 +1239,7 @@ fn suggest_query(
                 info: info.clone(),
                 programs: g.programs,
                 hits: g.hits,
+                locs: g.locs.clone(),
             })
         })
         .collect();
