@@ -172,8 +172,49 @@ fn log_1() -> String {
             SHOP,
             ("apps", "deployments"),
         ),
+        // The dashboard lists deployments twice from one line of code, shop-controller once
+        // more from another: two programs, two lines, the dashboard's first.
+        ev(
+            1,
+            7,
+            "list",
+            "/apis/apps/v1/namespaces/shop/deployments",
+            &program_ua(DASH, 0xd1, "dashboard::rollouts", "src/show.rs", 40),
+            ("apps", "deployments"),
+        ),
+        ev(
+            1,
+            8,
+            "list",
+            "/apis/apps/v1/namespaces/shop/deployments",
+            &program_ua(DASH, 0xd1, "dashboard::rollouts", "src/show.rs", 40),
+            ("apps", "deployments"),
+        ),
+        ev(
+            1,
+            9,
+            "list",
+            "/apis/apps/v1/namespaces/shop/deployments",
+            &program_ua(SHOP, 0xa1, "shop_controller::scale", "src/main.rs", 9),
+            ("apps", "deployments"),
+        ),
     ]
     .concat()
+}
+
+const DASH: &str = "dashboard/v1.2.0 (linux/arm64) git/abc1234";
+
+/// A whakapapa program's user agent: its identity and the stack of its call.
+fn program_ua(identity: &str, fp: u64, function: &str, file: &str, line: u32) -> String {
+    let frames = [
+        Frame::new(
+            "kube_client::api::Api<K>::list",
+            "kube-client-5.0.0/src/api/core_methods.rs",
+            106,
+        ),
+        Frame::new(function, file, line),
+    ];
+    user_agent::render(identity, None, fp, None, &frames)
 }
 
 /// Runs 2 and 3: every eligible endpoint hit by a conformance test, no pending one.
@@ -338,6 +379,7 @@ pub(crate) const CASES: &[Case] = &[
         ],
     ),
     ("endpoints_owner_node", "endpoints", &[("owner", "node")]),
+    ("gaps", "tests", &[("gaps", "true")]),
 ];
 
 fn golden_path(file: &str, ext: &str) -> PathBuf {
@@ -856,4 +898,19 @@ fn sig_ownership_from_the_table_and_the_tests() {
             && err.contains("\"apps\" is not a SIG"),
         "{err}"
     );
+}
+
+#[test]
+fn gaps_rank_by_distinct_programs_with_their_lines_of_code() {
+    let f = fixture();
+    // Every eligible endpoint is tested by some run: the one gap is the pending deployments
+    // list, called by two programs (shop-controller twice, once without a purpose).
+    assert_eq!(
+        json_of(&f.db, "tests", &[("gaps", "true")]),
+        json!([{"endpoint": "listAppsV1NamespacedDeployment", "level": "stable", "category": "apps",
+                "eligible": false, "programs": 2, "hits": 4,
+                "locs": ["src/show.rs:40", "src/main.rs:9"]}])
+    );
+    // Eligible endpoints only: none untested is left to suggest.
+    assert_eq!(json_of(&f.db, "suggest", &[]), json!([]));
 }
