@@ -121,6 +121,10 @@ pub struct QueryArgs {
     /// The runs after, as --base (diff).
     #[arg(long, value_name = "RUN")]
     pub head: Option<String>,
+    /// Seconds after a test's last request in a namespace that what others do there is still
+    /// on its behalf (indirect; default 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<String>,
 }
 
 impl QueryArgs {
@@ -158,6 +162,7 @@ impl QueryArgs {
         opt("removed-in", &self.removed_in);
         opt("base", &self.base);
         opt("head", &self.head);
+        opt("grace", &self.grace);
         for (k, on) in [
             ("conformance", f.conformance),
             ("ok-only", f.ok_only),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::format::{self, Format, Table};
-use super::{Counting, apisnoop, deprecated, deps, journeys, rbac, suggest};
+use super::{Counting, apisnoop, deprecated, deps, indirect, journeys, progress, rbac, suggest};
 
 /// An endpoint with its use (APISnoop's field names plus counts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -724,6 +724,10 @@ pub enum Answer {
     Gate(Box<super::gate::Gate>),
     /// `diff`.
     Diff(Box<super::diff::Diff>),
+    /// `indirect`.
+    Indirect(indirect::IndirectAnswer),
+    /// `progress`.
+    Progress(progress::Progress),
 }
 
 fn b(v: bool) -> String {
@@ -1056,6 +1060,8 @@ impl Answer {
             Answer::SigCoverage(c) => super::sig::tables(c),
             Answer::Gate(g) => super::gate::tables(g),
             Answer::Diff(d) => super::diff::tables(d),
+            Answer::Indirect(a) => indirect::tables(a),
+            Answer::Progress(p) => progress::tables(p),
             Answer::History(h) => {
                 // CI builds' columns only when some run read one.
                 let ci = h.runs.iter().any(|r| r.ci.is_some());

@@ -26,6 +26,8 @@ pub const QUERY_NAMES: &[&str] = &[
     "deprecated",
     "gate",
     "diff",
+    "indirect",
+    "progress",
 ];
 
 /// What makes an endpoint "tested".
@@ -284,6 +286,13 @@ pub enum Query {
         /// After.
         head: super::runs::RunSel,
     },
+    /// Conformance progress per release.
+    Progress,
+    /// Requests other programs made on tests' behalf.
+    Indirect {
+        /// How long after a test's last request in a namespace it still owns it.
+        grace_secs: u64,
+    },
 }
 
 impl Query {
@@ -306,6 +315,8 @@ impl Query {
             Query::Deprecated { .. } => "deprecated",
             Query::Gate { .. } => "gate",
             Query::Diff { .. } => "diff",
+            Query::Indirect { .. } => "indirect",
+            Query::Progress => "progress",
         }
     }
 }
@@ -385,6 +396,7 @@ impl Request {
         let mut jo = JourneyOptions::default();
         let mut removed_in = None;
         let mut runs: [Option<super::runs::RunSel>; 3] = [None, None, None];
+        let mut grace_secs = super::indirect::DEFAULT_GRACE_SECS;
         for (k, v) in params {
             let (k, v) = (k.as_ref(), v.as_ref());
             let nonempty = |v: &str| -> Result<String> {
@@ -478,6 +490,7 @@ impl Request {
                     }
                     runs[i] = Some(parse(k, v, super::runs::EXPECTED)?)
                 }
+                "grace" if qname == "indirect" => grace_secs = parse(k, v, "a number of seconds")?,
                 _ => return Err(Error::UnknownParam(k.to_owned(), qname)),
             }
         }
@@ -532,6 +545,8 @@ impl Request {
                 base: runs[1].take().ok_or(Error::MissingParam("base"))?,
                 head: runs[2].take().ok_or(Error::MissingParam("head"))?,
             },
+            "indirect" => Query::Indirect { grace_secs },
+            "progress" => Query::Progress,
             _ => unreachable!("QUERY_NAMES and this match list the same names"),
         };
         Ok(Request { query, filters })

@@ -112,7 +112,7 @@ pub(crate) fn when(sql: &mut Sql, f: &Filters) -> String {
 
 /// `WITH src AS (...)`: (endpoint_id, identity_id, test_id, purpose_id, verb, code, hits,
 /// first_us, last_us), ids 0 when absent, narrowed by the filters.
-fn src(sql: &mut Sql, f: &Filters) -> String {
+pub(crate) fn src(sql: &mut Sql, f: &Filters) -> String {
     if f.has_window() {
         let j = who(sql, f, "r");
         let w = when(sql, f);
@@ -219,6 +219,10 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
                 None => None,
             };
             Answer::Diff(Box::new(query::diff::run(conn, f, rid, base, head)?))
+        }
+        Query::Progress => Answer::Progress(query::progress::run(conn, f)?),
+        Query::Indirect { grace_secs } => {
+            Answer::Indirect(query::indirect::run(conn, f, *grace_secs)?)
         }
     })
 }
