@@ -61,6 +61,12 @@ pub struct QueryArgs {
     /// endpoints, history).
     #[arg(long, value_name = "RULE")]
     pub counting: Option<String>,
+    /// `sig`: totals and gaps per owning SIG (coverage).
+    #[arg(long, value_name = "KEY")]
+    pub by: Option<String>,
+    /// Only endpoints this SIG owns, per the SIG table (endpoints).
+    #[arg(long, value_name = "SIG")]
+    pub owner: Option<String>,
     /// `apisnoop`: APISnoop's coverage JSON (coverage).
     #[arg(long, value_name = "LAYOUT")]
     pub export: Option<String>,
@@ -109,6 +115,12 @@ pub struct QueryArgs {
     /// Only APIs removed in this release or earlier, such as 1.37 (deprecated).
     #[arg(long, value_name = "RELEASE")]
     pub removed_in: Option<String>,
+    /// The runs before: a run id, ci:BUILD, ci:JOB/BUILD or release:LABEL (diff).
+    #[arg(long, value_name = "RUN")]
+    pub base: Option<String>,
+    /// The runs after, as --base (diff).
+    #[arg(long, value_name = "RUN")]
+    pub head: Option<String>,
     /// Seconds after a test's last request in a namespace that what others do there is still
     /// on its behalf (indirect; default 60).
     #[arg(long, value_name = "SECONDS")]
@@ -133,6 +145,8 @@ impl QueryArgs {
         opt("until", &f.until);
         opt("counting", &self.counting);
         opt("export", &self.export);
+        opt("by", &self.by);
+        opt("owner", &self.owner);
         opt("level", &self.level);
         opt("category", &self.category);
         opt("group", &self.group);
@@ -146,6 +160,8 @@ impl QueryArgs {
         opt("max-len", &self.max_len);
         opt("gap", &self.gap);
         opt("removed-in", &self.removed_in);
+        opt("base", &self.base);
+        opt("head", &self.head);
         opt("grace", &self.grace);
         for (k, on) in [
             ("conformance", f.conformance),
@@ -179,10 +195,21 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
     let request = Request::from_params(&args.name, args.params())
         .with_context(|| format!("bad query `{}`", args.name))?;
-    if !args.db.exists() {
-        bail!("no database {}: ingest first", args.db.display());
+    let conn = open(&args.db)?;
+    let answer = store::queries::run(&conn, &request)
+        .with_context(|| format!("query `{}` failed", args.name))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(answer.render(format).as_bytes())
+        .and_then(|_| out.flush())
+        .context("cannot write the answer")
+}
+
+/// A read connection to an existing database, migrated first when an older collector wrote it.
+pub(crate) fn open(db: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    if !db.exists() {
+        bail!("no database {}: ingest first", db.display());
     }
-    let conn = store::open_reader(&args.db)?;
+    let conn = store::open_reader(db)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .context("cannot read the database's schema version")?;
@@ -190,15 +217,10 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
         // A file written by an older collector lacks the newer rollups: migrate it (as `serve`
         // and `ingest` would) before answering.
         drop(conn);
-        drop(store::Store::open(&args.db, store::Options::default())?);
-        store::open_reader(&args.db)?
+        drop(store::Store::open(db, store::Options::default())?);
+        store::open_reader(db)?
     } else {
         conn
     };
-    let answer = store::queries::run(&conn, &request)
-        .with_context(|| format!("query `{}` failed", args.name))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(answer.render(format).as_bytes())
-        .and_then(|_| out.flush())
-        .context("cannot write the answer")
+    Ok(conn)
 }

@@ -588,6 +588,8 @@ pub struct GapRow {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
 }
 
 /// Coverage of one ingest run.
@@ -716,6 +718,12 @@ pub enum Answer {
     History(History),
     /// `deprecated`.
     Deprecated(Vec<deprecated::DeprecatedRow>),
+    /// `coverage --by sig`.
+    SigCoverage(Box<super::sig::SigCoverage>),
+    /// `gate`.
+    Gate(Box<super::gate::Gate>),
+    /// `diff`.
+    Diff(Box<super::diff::Diff>),
     /// `indirect`.
     Indirect(indirect::IndirectAnswer),
     /// `progress`.
@@ -1023,7 +1031,13 @@ impl Answer {
                 let mut t = Table::new(
                     "gaps",
                     &[
-                        "endpoint", "level", "category", "eligible", "programs", "hits",
+                        "endpoint",
+                        "level",
+                        "category",
+                        "eligible",
+                        "programs",
+                        "hits",
+                        "lines_of_code",
                     ],
                 );
                 for r in rows {
@@ -1034,6 +1048,7 @@ impl Answer {
                         b(r.eligible),
                         n(r.programs),
                         n(r.hits),
+                        r.locs.join("; "),
                     ]);
                 }
                 vec![t]
@@ -1042,6 +1057,9 @@ impl Answer {
             Answer::Journeys(js) => vec![journeys::table(js)],
             Answer::Suggest(s) => vec![suggest::table(s)],
             Answer::Deprecated(rows) => vec![deprecated::table(rows)],
+            Answer::SigCoverage(c) => super::sig::tables(c),
+            Answer::Gate(g) => super::gate::tables(g),
+            Answer::Diff(d) => super::diff::tables(d),
             Answer::Indirect(a) => indirect::tables(a),
             Answer::Progress(p) => progress::tables(p),
             Answer::History(h) => {

@@ -18,12 +18,17 @@ mod answer;
 pub mod apisnoop;
 pub mod deprecated;
 pub mod deps;
+pub mod diff;
 mod format;
+pub mod gate;
 pub mod indirect;
 pub mod journeys;
+pub(crate) mod priorities;
 pub mod progress;
 pub mod rbac;
 mod request;
+pub mod runs;
+pub mod sig;
 pub mod suggest;
 
 pub use answer::*;
@@ -62,6 +67,12 @@ pub enum Error {
     /// The endpoint asked for is not in the release.
     #[error("no endpoint `{0}` in release {1}")]
     UnknownEndpoint(String, String),
+    /// The runs asked for are not in the database.
+    #[error("no run `{0}` in the database (see `query history`)")]
+    UnknownRun(String),
+    /// The SIG table (`WHAKAPAPA_SIGS`) does not read.
+    #[error("bad SIG table {0}")]
+    SigTable(String),
     /// Reading the database failed.
     #[error("cannot read the database")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -70,14 +81,17 @@ pub enum Error {
 impl Error {
     /// Whether the asker is at fault (HTTP 400/404) rather than the database (500).
     pub fn is_input(&self) -> bool {
-        !matches!(self, Error::Database(_))
+        !matches!(self, Error::Database(_) | Error::SigTable(_))
     }
 
     /// Whether it names something that does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Error::UnknownRelease(_) | Error::UnknownEndpoint(..) | Error::UnknownQuery(_)
+            Error::UnknownRelease(_)
+                | Error::UnknownEndpoint(..)
+                | Error::UnknownQuery(_)
+                | Error::UnknownRun(_)
         )
     }
 }

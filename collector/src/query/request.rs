@@ -24,6 +24,8 @@ pub const QUERY_NAMES: &[&str] = &[
     "suggest",
     "history",
     "deprecated",
+    "gate",
+    "diff",
     "indirect",
     "progress",
 ];
@@ -162,6 +164,8 @@ pub struct EndpointsOptions {
     pub tested: Option<bool>,
     /// Only eligible (`true`) or ineligible (`false`) endpoints.
     pub eligible: Option<bool>,
+    /// Only endpoints this SIG owns (`sig-storage` or `storage`), per the SIG table.
+    pub owner: Option<String>,
 }
 
 /// Options of `journeys` (and of the journeys `suggest` draws on).
@@ -200,6 +204,11 @@ pub enum Query {
         counting: Counting,
         /// Write APISnoop's coverage JSON instead.
         apisnoop: bool,
+    },
+    /// Coverage per owning SIG (`coverage --by sig`).
+    SigCoverage {
+        /// What makes an endpoint tested.
+        counting: Counting,
     },
     /// Coverage as a level → category → endpoint tree.
     Sunburst {
@@ -263,6 +272,20 @@ pub enum Query {
         /// Only APIs removed in this release or earlier.
         removed_in: Option<super::deprecated::Release>,
     },
+    /// The release-blocking conformance check.
+    Gate {
+        /// Only these runs' requests (default: every run).
+        run: Option<super::runs::RunSel>,
+        /// Fail only on what got worse than this (CLI `--baseline FILE`).
+        baseline: Option<super::gate::Baseline>,
+    },
+    /// Coverage changes between two sets of runs.
+    Diff {
+        /// Before.
+        base: super::runs::RunSel,
+        /// After.
+        head: super::runs::RunSel,
+    },
     /// Conformance progress per release.
     Progress,
     /// Requests other programs made on tests' behalf.
@@ -277,7 +300,7 @@ impl Query {
     pub fn name(&self) -> &'static str {
         match self {
             Query::Releases => "releases",
-            Query::Coverage { .. } => "coverage",
+            Query::Coverage { .. } | Query::SigCoverage { .. } => "coverage",
             Query::Sunburst { .. } => "sunburst",
             Query::Endpoints(_) => "endpoints",
             Query::Endpoint { .. } => "endpoint",
@@ -290,6 +313,8 @@ impl Query {
             Query::Suggest { .. } => "suggest",
             Query::History { .. } => "history",
             Query::Deprecated { .. } => "deprecated",
+            Query::Gate { .. } => "gate",
+            Query::Diff { .. } => "diff",
             Query::Indirect { .. } => "indirect",
             Query::Progress => "progress",
         }
@@ -361,6 +386,7 @@ impl Request {
         let mut filters = Filters::default();
         let mut counting = Counting::default();
         let mut apisnoop = false;
+        let mut by_sig = false;
         let mut eo = EndpointsOptions::default();
         let mut endpoint = None;
         let mut loc = None;
@@ -369,6 +395,7 @@ impl Request {
         let mut flag = false;
         let mut jo = JourneyOptions::default();
         let mut removed_in = None;
+        let mut runs: [Option<super::runs::RunSel>; 3] = [None, None, None];
         let mut grace_secs = super::indirect::DEFAULT_GRACE_SECS;
         for (k, v) in params {
             let (k, v) = (k.as_ref(), v.as_ref());
@@ -406,6 +433,17 @@ impl Request {
                     }
                     apisnoop = true;
                 }
+                "by" if qname == "coverage" => {
+                    if v != "sig" {
+                        return Err(Error::BadValue {
+                            name: k.to_owned(),
+                            value: v.to_owned(),
+                            expected: "sig",
+                        });
+                    }
+                    by_sig = true;
+                }
+                "owner" if qname == "endpoints" => eo.owner = Some(nonempty(v)?),
                 "level" if qname == "endpoints" => eo.level = Some(nonempty(v)?),
                 "category" if qname == "endpoints" => eo.category = Some(nonempty(v)?),
                 "group" if qname == "endpoints" => eo.group = Some(v.to_owned()),
@@ -442,6 +480,16 @@ impl Request {
                 "removed-in" | "removed_in" if qname == "deprecated" => {
                     removed_in = Some(parse(k, v, "a release such as 1.37")?)
                 }
+                "run" | "base" | "head" if takes(&["gate", "diff"]) => {
+                    let i = ["run", "base", "head"]
+                        .iter()
+                        .position(|n| *n == k)
+                        .unwrap_or(0);
+                    if (i == 0) != (qname == "gate") {
+                        return Err(Error::UnknownParam(k.to_owned(), qname));
+                    }
+                    runs[i] = Some(parse(k, v, super::runs::EXPECTED)?)
+                }
                 "grace" if qname == "indirect" => grace_secs = parse(k, v, "a number of seconds")?,
                 _ => return Err(Error::UnknownParam(k.to_owned(), qname)),
             }
@@ -454,6 +502,14 @@ impl Request {
         }
         let query = match qname {
             "releases" => Query::Releases,
+            "coverage" if by_sig && apisnoop => {
+                return Err(Error::BadValue {
+                    name: "by".to_owned(),
+                    value: "sig".to_owned(),
+                    expected: "no --export apisnoop beside it",
+                });
+            }
+            "coverage" if by_sig => Query::SigCoverage { counting },
             "coverage" => Query::Coverage { counting, apisnoop },
             "sunburst" => Query::Sunburst { counting },
             "endpoints" => Query::Endpoints(eo),
@@ -481,6 +537,14 @@ impl Request {
             },
             "history" => Query::History { counting },
             "deprecated" => Query::Deprecated { removed_in },
+            "gate" => Query::Gate {
+                run: runs[0].take(),
+                baseline: None,
+            },
+            "diff" => Query::Diff {
+                base: runs[1].take().ok_or(Error::MissingParam("base"))?,
+                head: runs[2].take().ok_or(Error::MissingParam("head"))?,
+            },
             "indirect" => Query::Indirect { grace_secs },
             "progress" => Query::Progress,
             _ => unreachable!("QUERY_NAMES and this match list the same names"),
@@ -602,6 +666,24 @@ mod tests {
                 },
             ),
             ("deprecated", &[], Query::Deprecated { removed_in: None }),
+            (
+                "gate",
+                &[("run", "ci:ci-kubernetes-e2e/1790")],
+                Query::Gate {
+                    run: Some(super::super::runs::RunSel::Ci(
+                        "ci-kubernetes-e2e/1790".into(),
+                    )),
+                    baseline: None,
+                },
+            ),
+            (
+                "diff",
+                &[("base", "release:1.35.0"), ("head", "4")],
+                Query::Diff {
+                    base: super::super::runs::RunSel::Release("1.35.0".into()),
+                    head: super::super::runs::RunSel::Run(4),
+                },
+            ),
         ];
         for (name, params, want) in cases {
             let got = Request::from_params(name, params.iter().copied()).unwrap();
@@ -680,6 +762,18 @@ mod tests {
                 &[("removed-in", "next")],
                 "bad value \"next\" for `removed-in`: expected a release such as 1.37",
             ),
+            ("diff", &[("base", "1")], "missing parameter `head`"),
+            (
+                "diff",
+                &[("run", "1")],
+                "unknown parameter `run` for query `diff`",
+            ),
+            (
+                "gate",
+                &[("base", "1")],
+                "unknown parameter `base` for query `gate`",
+            ),
+            ("gate", &[("run", "ci:")], "bad value \"ci:\" for `run`"),
             (
                 "coverage",
                 &[("removed-in", "1.37")],

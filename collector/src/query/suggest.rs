@@ -41,6 +41,8 @@ pub struct Candidate {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
 }
 
 /// A suggested test.
@@ -58,6 +60,8 @@ pub struct Suggestion {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
     /// The journey the test follows (`null`: none seen; the test calls the endpoint alone).
     pub journey: Option<Journey>,
     /// The test's Rust source.
@@ -94,6 +98,7 @@ pub fn suggest(
                 category: c.info.category.clone(),
                 programs: c.programs,
                 hits: c.hits,
+                locs: c.locs.clone(),
                 journey,
                 code,
             }
@@ -228,6 +233,9 @@ pub fn code(
         c.programs,
         c.hits
     );
+    if !c.locs.is_empty() {
+        let _ = writeln!(out, "/// Called from {}.", c.locs.join(", "));
+    }
     let steps: Vec<EndpointInfo> = match journey {
         Some(j) => {
             let _ = writeln!(
@@ -297,7 +305,13 @@ pub fn table(s: &[Suggestion]) -> Table {
     let mut t = Table::new(
         "suggest",
         &[
-            "endpoint", "level", "category", "programs", "hits", "journey",
+            "endpoint",
+            "level",
+            "category",
+            "programs",
+            "hits",
+            "lines_of_code",
+            "journey",
         ],
     );
     for x in s {
@@ -307,6 +321,7 @@ pub fn table(s: &[Suggestion]) -> Table {
             x.category.clone(),
             x.programs.to_string(),
             x.hits.to_string(),
+            x.locs.join("; "),
             x.journey
                 .as_ref()
                 .map(|j| j.sequence.join(" > "))
@@ -406,11 +421,13 @@ mod tests {
                 info: nodes.clone(),
                 programs: 1,
                 hits: 50,
+                locs: vec![],
             },
             Candidate {
                 info: scale.clone(),
                 programs: 2,
                 hits: 5,
+                locs: vec!["src/scale.rs:7".into(), "src/main.rs:3".into()],
             },
         ];
         let s = suggest(cands, &journeys, &catalog, 5);
@@ -424,6 +441,7 @@ mod tests {
             s[0].code,
             r#"/// patchAppsV1NamespacedDeploymentScale (PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale) is conformance eligible and no test calls it;
 /// 2 program(s) do, 5 request(s).
+/// Called from src/scale.rs:7, src/main.rs:3.
 /// The calls follow scaler's `scaler::scale`, seen 4 time(s) in this order.
 #[tokio::test]
 #[ignore = "needs a cluster"]
@@ -451,7 +469,14 @@ async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::
             "// #1 patchAppsV1NamespacedDeploymentScale — 2 program(s), 5 request(s)\n/// patch"
         ));
         assert_eq!(
-            table(&s).rows[0][5],
+            table(&s).rows[0][5..],
+            [
+                "src/scale.rs:7; src/main.rs:3",
+                "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
+            ]
+        );
+        assert_eq!(
+            table(&s).rows[0][6],
             "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
         );
     }

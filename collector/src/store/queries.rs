@@ -173,6 +173,12 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
                 Answer::Coverage(query::coverage(&label, *counting, requests, &rows))
             }
         }
+        Query::SigCoverage { counting } => {
+            let (rid, label, _) = release(conn, f)?;
+            let rows = endpoint_rows(conn, f, *counting, rid, None, false)?;
+            let c = query::sig::coverage(conn, f, (rid, &label), *counting, &rows)?;
+            Answer::SigCoverage(Box::new(c))
+        }
         Query::Sunburst { counting } => {
             let (rid, label, _) = release(conn, f)?;
             let rows = endpoint_rows(conn, f, *counting, rid, None, false)?;
@@ -201,6 +207,18 @@ pub fn run(conn: &Connection, req: &Request) -> Result<Answer> {
         Query::History { counting } => Answer::History(history(conn, f, *counting)?),
         Query::Deprecated { removed_in } => {
             Answer::Deprecated(query::deprecated::run(conn, f, *removed_in)?)
+        }
+        Query::Gate { run, baseline } => {
+            let (rid, label, _) = release(conn, f)?;
+            let g = query::gate::run(conn, f, (rid, &label), run.as_ref(), baseline.as_ref())?;
+            Answer::Gate(Box::new(g))
+        }
+        Query::Diff { base, head } => {
+            let rid = match &f.release {
+                Some(_) => Some(release(conn, f)?.0),
+                None => None,
+            };
+            Answer::Diff(Box::new(query::diff::run(conn, f, rid, base, head)?))
         }
         Query::Progress => Answer::Progress(query::progress::run(conn, f)?),
         Query::Indirect { grace_secs } => {
@@ -407,6 +425,10 @@ fn endpoints(conn: &Connection, f: &Filters, o: &EndpointsOptions) -> Result<Vec
             && o.tested.is_none_or(|t| r.tested == t)
             && o.eligible.is_none_or(|e| r.eligible == e)
     });
+    if let Some(sig) = &o.owner {
+        let table = query::sig::SigTable::load()?;
+        rows.retain(|r| query::sig::owns(&table, &r.path, sig));
+    }
     query::sort_endpoints(&mut rows);
     Ok(rows)
 }
@@ -946,6 +968,7 @@ fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
     let mut q = Sql::default();
     let s = src(&mut q, f);
     let r = q.p(rid);
+    let mut locs = query::priorities::program_locs(conn, f, rid)?;
     q.rows(
         conn,
         &format!(
@@ -965,9 +988,18 @@ fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
                 eligible: x.get::<_, i64>(3)? != 0,
                 programs: x.get::<_, i64>(4)? as u64,
                 hits: x.get::<_, i64>(5)? as u64,
+                locs: Vec::new(),
             })
         },
     )
+    .map(|rows| {
+        rows.into_iter()
+            .map(|g| GapRow {
+                locs: locs.remove(&g.endpoint).unwrap_or_default(),
+                ..g
+            })
+            .collect()
+    })
 }
 
 /// Whether a frame is kube-rs's own (the API method the application called).
@@ -1211,6 +1243,7 @@ fn suggest_query(
                 info: info.clone(),
                 programs: g.programs,
                 hits: g.hits,
+                locs: g.locs.clone(),
             })
         })
         .collect();

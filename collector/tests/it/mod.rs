@@ -2,6 +2,7 @@
 
 mod admission;
 mod bomb;
+mod conform;
 mod conformance_meta;
 mod crash;
 mod deploy;
