@@ -704,6 +704,84 @@ fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
     });
 }
 
+/// The Conformance tab over the conformance fixture (`it/conform.rs`, three runs through the real
+/// ingest): the gate's verdict and what to do, coverage per owning SIG, and the diff of two runs
+/// that differ by one test, kept in the URL.
+#[test]
+fn the_conformance_tab_shows_the_gate_the_sigs_and_a_diff() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let f = crate::it::conform::fixture();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let _one = BROWSER.lock().await;
+        let addr = serve(&f.db).await;
+        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let outcome = AssertUnwindSafe(async {
+            c.goto(&format!("http://{addr}/?view=conformance")).await.unwrap();
+            idle(&c).await;
+            assert_eq!(text(&c, "#gate-status").await, "fails");
+            assert_eq!(text(&c, "#gate-t1").await, "5 / 5");
+            assert_eq!(text(&c, "#gate-t2").await, "1 / 2");
+            let failing = js(
+                &c,
+                "return [...document.querySelectorAll('#gate-table tbody tr')].map(r => [r.children[0].textContent, r.children[1].textContent])",
+            )
+            .await;
+            assert_eq!(failing, json!([["pending", "listCoreV1Node"]]));
+            assert!(text(&c, "#gate-table").await.contains("remove it from pending"));
+            assert_eq!(
+                texts(&c, "#sig-table .sig-link").await,
+                ["sig-api-machinery", "sig-apps", "sig-node", "sig-storage"]
+            );
+            click(&c, "#sig-table .sig-link[data-sig='sig-node']").await;
+            url_then_idle(&c, "owner", |q| q.contains("owner=sig-node")).await;
+            assert_eq!(text(&c, "#sig-gaps-title").await, "sig-node: 0 untested eligible");
+            screenshot(&c, "09-conformance.png").await;
+
+            c.find(Locator::Css("#diff-base")).await.unwrap().send_keys("2").await.unwrap();
+            c.find(Locator::Css("#diff-head")).await.unwrap().send_keys("3").await.unwrap();
+            click(&c, "#diff-go").await;
+            url_then_idle(&c, "diff", |q| q.contains("base=2") && q.contains("head=3")).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while js(&c, "return !!document.querySelector('#diff-endpoints-table')").await != json!(true) {
+                assert!(Instant::now() < deadline, "the diff never came");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(
+                texts(&c, "#diff-endpoints-table .endpoint-link").await,
+                ["readCoreV1NamespacedConfigMap", "listFlowcontrolApiserverV1beta3FlowSchema"],
+                "exactly the endpoints of the one test run 3 adds"
+            );
+            // The URL alone restores the diff; a run that does not exist says so.
+            let here = c.current_url().await.unwrap();
+            c.goto(here.as_str()).await.unwrap();
+            idle(&c).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while js(&c, "return !!document.querySelector('#diff-endpoints-table')").await != json!(true) {
+                assert!(Instant::now() < deadline, "the diff never came back");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            screenshot(&c, "10-diff.png").await;
+            c.goto(&format!("http://{addr}/?view=conformance&base=2&head=99")).await.unwrap();
+            idle(&c).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while js(&c, "return !!document.querySelector('#diff-error')").await != json!(true) {
+                assert!(Instant::now() < deadline, "no error shown");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(text(&c, "#diff-error").await.contains("99"));
+        })
+        .catch_unwind()
+        .await;
+        let _ = c.close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
 async fn drive_small(c: &Client, base: &str) {
     // The sunburst and its totals, as APISnoop counts them (requests from tests).
     c.goto(base).await.unwrap();

@@ -7,7 +7,7 @@
 // Filters every query takes; sent to the API exactly as they appear in the page's URL.
 const FILTER_KEYS = ['release', 'app', 'test', 'sig', 'conformance', 'since', 'until', 'ok-only', 'counting'];
 // What the page shows; never sent to the API.
-const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'testcase', 'q', 'removed-in', 'overlay', 'relchart'];
+const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'testcase', 'q', 'removed-in', 'overlay', 'relchart', 'owner', 'base', 'head'];
 // Rows drawn per list before a "show more" button: long lists stay cheap to draw.
 const ROWS = 25;
 // Rows asked of the API per list of an endpoint or search.
@@ -18,7 +18,7 @@ let sunburstData = null;
 // Endpoints the line of code or the test in the panel reaches, outlined in the sunburst.
 let reached = new Set();
 // Bumped by every load, so that a slow answer to an old view never overwrites a newer one.
-const generation = { sunburst: 0, panel: 0, history: 0, deps: 0, deprecated: 0 };
+const generation = { sunburst: 0, panel: 0, history: 0, deps: 0, deprecated: 0, conformance: 0, diff: 0 };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -935,6 +935,81 @@ function depsPanel(a, b, edges) {
 // ---------------------------------------------------------------------------------------------
 // Deprecated APIs: per program, line of code and API, soonest removal first.
 
+// ---------------------------------------------------------------------------------------------
+// Conformance: the gate, coverage per owning SIG, and the difference between two runs.
+
+// The page's filters the gate and the diff take: they count conformance tests, so `counting`
+// is not theirs.
+function requestFilters() {
+  const extra = {};
+  for (const k of FILTER_KEYS) if (k !== 'counting' && state[k]) extra[k] = state[k];
+  return extra;
+}
+
+async function loadConformance() {
+  const g = ++generation.conformance;
+  const [gate, sigs] = await loading('conformance', () => Promise.all([api('gate', requestFilters(), false), api('coverage', { by: 'sig' })]));
+  if (g !== generation.conformance) return;
+  const badge = $('#gate-status');
+  badge.textContent = gate.pass ? 'passes' : 'fails';
+  badge.className = `badge ${gate.pass ? 'conf' : 'untested'}`;
+  badge.dataset.pass = gate.pass;
+  $('#gate-totals tbody').replaceChildren(
+    ...[['release', gate.release], ['eligible endpoints conformance-tested', `${fmt(gate.conf_tested_eligible)} / ${fmt(gate.eligible)}`],
+      ['pending endpoints already conformance-tested', `${fmt(gate.conf_tested_pending)} / ${fmt(gate.pending)}`], ['failures', fmt(gate.failed)]]
+      .map(([k, v], i) => el('tr', {}, el('th', {}, k), el('td', { id: `gate-t${i}` }, v))));
+  const failed = gate.checks.filter((c) => c.status === 'fail');
+  $('#gate-failures').replaceChildren(rowsTable('gate-table', ['check', 'endpoint', 'what to do'], failed, (c) => [
+    c.check, endpointLink(c.endpoint), el('span', {}, c.action || '', c.other_tests.length ? el('div', { class: 'sub' }, `tests that call it: ${c.other_tests.join('; ')}`) : null)]));
+  $('#sig-totals').replaceChildren(rowsTable('sig-table', ['SIG', 'endpoints', 'tested', 'conformance-tested', 'eligible tested', 'coverage'], sigs.sigs, (s) => [
+    el('button', { class: 'link sig-link', type: 'button', 'data-sig': s.sig, onclick: () => { go({ owner: s.sig }); drawSigGaps(sigs); } }, s.sig),
+    num(s.total), num(s.tested), num(s.conf_tested),
+    el('td', { class: 'n' }, `${fmt(s.tested_eligible)} / ${fmt(s.eligible)}`),
+    el('div', { class: 'bar', title: `${pct(s.conf_tested, s.total)} conformance-tested` },
+      el('i', { class: 'conf', style: `width:${(100 * s.conf_tested) / Math.max(1, s.total)}%` }),
+      el('i', { class: 'tested', style: `width:${(100 * Math.max(0, s.tested - s.conf_tested)) / Math.max(1, s.total)}%` }))]));
+  drawSigGaps(sigs);
+  const base = $('#diff-base');
+  const head = $('#diff-head');
+  if (document.activeElement !== base) base.value = state.base || '';
+  if (document.activeElement !== head) head.value = state.head || '';
+  if (state.base && state.head) loadDiff().catch(() => {});
+}
+
+// The untested eligible endpoints of the SIG in the URL (`owner`).
+function drawSigGaps(sigs) {
+  const box = $('#sig-gaps');
+  if (!state.owner) return box.replaceChildren();
+  const gaps = sigs.endpoints.filter((e) => e.owners.includes(state.owner) && e.eligible && !e.tested);
+  box.replaceChildren(el('h3', { id: 'sig-gaps-title' }, `${state.owner}: ${fmt(gaps.length)} untested eligible`),
+    rowsTable('sig-gaps-table', ['endpoint', 'path', 'tested by SIGs'], gaps, (e) => [endpointLink(e.endpoint), el('code', {}, e.path), e.test_sigs.join(', ')]));
+}
+
+function onDiff() {
+  go({ base: $('#diff-base').value.trim(), head: $('#diff-head').value.trim() });
+  loadDiff().catch(() => {});
+}
+
+async function loadDiff() {
+  const g = ++generation.diff;
+  const box = $('#diff-rows');
+  let d;
+  try {
+    d = await loading('diff', () => api('diff', { ...requestFilters(), base: state.base, head: state.head }, false));
+  } catch (e) {
+    if (g === generation.diff) box.replaceChildren(el('p', { class: 'hint error', id: 'diff-error' }, e.message));
+    return;
+  }
+  if (g !== generation.diff) return;
+  box.replaceChildren(
+    el('h3', {}, `runs ${d.base.runs.join(', ')} → ${d.head.runs.join(', ')}`),
+    rowsTable('diff-summary-table', ['level', 'category', 'newly tested', 'no longer tested', 'newly conformance-tested', 'no longer conformance-tested'], d.summary, (s) => [
+      s.level, s.category, num(s.newly_tested), num(s.no_longer_tested), num(s.newly_conf_tested), num(s.no_longer_conf_tested)]),
+    rowsTable('diff-endpoints-table', ['endpoint', 'before', 'after', 'tests gained', 'tests lost', 'lines of code'], d.endpoints, (e) => [
+      endpointLink(e.endpoint), e.base, e.head, e.tests_gained.join('; '), e.tests_lost.join('; '), el('code', {}, e.locs.join(' '))]),
+  );
+}
+
 async function loadDeprecated() {
   const g = ++generation.deprecated;
   const input = $('#deprecated-removed-in');
@@ -985,6 +1060,7 @@ function showView(view) {
   if (v === 'history') loadHistory().catch(() => {});
   if (v === 'deps') loadDeps().catch(() => {});
   if (v === 'deprecated') loadDeprecated().catch(() => {});
+  if (v === 'conformance') loadConformance().catch(() => {});
 }
 
 // Reloads what the filters change: the sunburst, the open tab and the panel.
@@ -1013,6 +1089,7 @@ async function start() {
   $('#search').addEventListener('change', onSearch);
   $('#overlay-hits').addEventListener('change', onOverlay);
   $('#progress-mode').addEventListener('click', onProgressMode);
+  $('#diff-form').addEventListener('submit', onDiff);
   $('#deprecated-removed-in').addEventListener('input', onRemovedIn);
   $('#deprecated-removed-in').addEventListener('change', onRemovedIn);
   const sb = $('#sunburst');
