@@ -68,10 +68,10 @@ async fn run() -> anyhow::Result<()> {
     }
 
     let audit = audit_sink::start().await?;
-    let config = whakapapa_e2e::StandInConfig::default()
+    let config = whakapapa_testkit::StandInConfig::default()
         .with_audit_webhook(format!("{}/audit", audit.url))
         .with_audit_batching(100, Duration::from_millis(50));
-    let server = whakapapa_e2e::StandInApiServer::start(config).await?;
+    let server = whakapapa_testkit::StandInApiServer::start(config).await?;
     eprintln!("stand-in API server on {}", server.url());
     let config = kube::Config::new(server.url().parse()?);
     let client = whakapapa::client(config, whakapapa::identity!())?;

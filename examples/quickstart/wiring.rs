@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use whakapapa::{PurposeLayer, Settings};
-use whakapapa_e2e::{AuditStats, StandInApiServer, StandInConfig};
+use whakapapa_testkit::{AuditStats, StandInApiServer, StandInConfig};
 
 use super::collector::Collector;
 use super::controller;

@@ -288,7 +288,7 @@ async fn bottom(api: &kube::Api<k8s_openapi::api::core::v1::ConfigMap>) -> kube:
 /// Runs the deep stack once against a fresh collector, with or without the side channel, and
 /// returns the collector once everything is stored.
 async fn deep_stack_into(db: &std::path::Path, side_channel: bool) -> collector::Collector {
-    use whakapapa_e2e::{StandInApiServer, StandInConfig};
+    use whakapapa_testkit::{StandInApiServer, StandInConfig};
 
     let collector = collector::Collector::start(db).await.unwrap();
     let config = StandInConfig::default().with_audit_webhook(collector.audit_url());

@@ -1,6 +1,5 @@
 //! Full purposes reach a collector over HTTP, once per fingerprint, off the request path.
 
-use super::standin::StandInApiServer;
 use super::{default_stack_client, frame};
 use axum::Router;
 use axum::extract::State;
@@ -43,7 +42,7 @@ async fn get_three_times_for_billing(api: &Api<Pod>) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_posted_once_per_fingerprint() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["billing-1"]).await;
     let (url, bodies) = stand_in_collector().await;
     let settings = Settings::new(whakapapa::identity!())
         .with_collector_url(&url)
@@ -110,7 +109,7 @@ async fn debug_info_is_loaded_in_the_background() {
 /// A collector that is down costs nothing but a counted failure: the request goes through.
 #[tokio::test]
 async fn an_unreachable_collector_never_fails_a_request() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["collector-down-1"]).await;
     // A port that was just free: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
@@ -143,7 +142,7 @@ async fn list_for_two_clients(api: &Api<Pod>) {
 /// purpose once.
 #[tokio::test]
 async fn two_layers_on_one_spool_send_a_purpose_once() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("shared.jsonl");
     for _ in 0..2 {
