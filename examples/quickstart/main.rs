@@ -148,7 +148,8 @@ async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
     controller::run(client)
         .await
         .context("the controller failed")?;
-    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30))).await?;
+    let flushed =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30))).await?;
     if !flushed.is_complete() {
         eprintln!("warning: the side channel did not deliver everything: {flushed}");
     }

@@ -67,7 +67,7 @@ pub async fn run_loop(db: &Path, identity: Identity) -> anyhow::Result<Finished>
     // Shutting the stand-in down sends its last audit batch; then the side channel drains.
     let audit = api_server.shutdown().await;
     let purposes =
-        tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30))).await?;
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30))).await?;
     Ok(Finished {
         collector,
         audit,

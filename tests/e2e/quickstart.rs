@@ -288,9 +288,10 @@ async fn deep_stack_into(db: &std::path::Path, side_channel: bool) -> collector:
     let api = kube::Api::namespaced(client, "default");
     assert_eq!(level_00(&api).await.unwrap(), 0); // OUTERMOST frame
     api_server.shutdown().await;
-    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let flushed =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30)))
+            .await
+            .unwrap();
     assert!(flushed.is_complete(), "{flushed}");
     // Without a side channel there is nothing to deliver.
     assert_eq!(flushed.delivered > 0, side_channel, "{flushed}");

@@ -203,9 +203,10 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
         .unwrap();
     let (client, layer, sent) = traced_admin_client(&cluster, settings).await;
     controller::run(client).await.unwrap();
-    let delivered = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let delivered =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30)))
+            .await
+            .unwrap();
     assert!(delivered.is_complete(), "{delivered}");
     assert!(delivered.delivered > 0, "{delivered}");
 

@@ -80,6 +80,7 @@ async fn list_names_the_api_method_then_the_calling_fn() {
 
     assert!(
         layer
+            .handle()
             .flush(std::time::Duration::from_secs(10))
             .is_complete()
     );
@@ -138,16 +139,16 @@ async fn get_create_and_watch_through_the_helper() {
     let server = StandInApiServer::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("p.jsonl");
-    let client = whakapapa::client_with(server.config(), settings(&spool)).unwrap();
+    let (client, handle) = whakapapa::client_with(server.config(), settings(&spool)).unwrap();
     let api: Api<Pod> = Api::default_namespaced(client);
 
     let get_line = get_pod_for_checkout(&api, "checkout-7").await;
     let create_line = create_pod_for_rollout(&api).await;
     let watch_line = watch_pods_for_dashboard(&api).await;
-    // The helper's layer is out of reach: flush every side channel of the process (other
-    // tests' too, whose collector may be down: only nothing left pending is asserted).
-    let flushed = whakapapa::flush(std::time::Duration::from_secs(10));
-    assert_eq!(flushed.pending, 0, "{flushed}");
+    // The helper's handle speaks for its own layer alone: one record per request's purpose.
+    let flushed = handle.flush(std::time::Duration::from_secs(10));
+    assert!(flushed.is_complete(), "{flushed}");
+    assert_eq!(flushed.delivered, 3, "{flushed}");
 
     let cases = [
         (
@@ -290,6 +291,7 @@ async fn a_runtime_watcher_names_the_fn_that_drives_it() {
     );
     assert!(
         layer
+            .handle()
             .flush(std::time::Duration::from_secs(10))
             .is_complete()
     );
@@ -445,6 +447,7 @@ async fn a_200_frame_stack_fits_in_1024_bytes() {
     // The side channel has the full purpose: far more frames than the user agent holds.
     assert!(
         layer
+            .handle()
             .flush(std::time::Duration::from_secs(10))
             .is_complete()
     );
