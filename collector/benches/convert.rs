@@ -12,8 +12,6 @@
 
 #[path = "support/events.rs"]
 mod events;
-#[path = "support/figures.rs"]
-mod figures;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -25,7 +23,7 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::RequestRecord;
 
 use events::{Config, Events};
-use figures::{env_u64, median};
+use whakapapa_testkit::figures::{env_u64, median};
 
 const CHUNK: usize = 5_000;
 

@@ -19,8 +19,6 @@
 
 #[path = "support/events.rs"]
 mod events;
-#[path = "support/figures.rs"]
-mod figures;
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
@@ -39,7 +37,7 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Store};
 
 use events::{Config, Events};
-use figures::{env_u64, median};
+use whakapapa_testkit::figures::{env_u64, median};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]

@@ -16,8 +16,6 @@
 
 #[path = "support/events.rs"]
 mod events;
-#[path = "support/figures.rs"]
-mod figures;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,7 +26,7 @@ use whakapapa_collector::query::Request;
 use whakapapa_collector::store;
 
 use events::{Config, Events};
-use figures::{env_u64, median};
+use whakapapa_testkit::figures::{env_u64, median};
 
 /// `<target>/bench-cache`: the bench binary runs from `<target>/release/deps/`.
 fn cache_dir() -> PathBuf {

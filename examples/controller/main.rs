@@ -63,19 +63,19 @@ async fn run() -> anyhow::Result<()> {
     }
 
     if !stand_in {
-        let client = whakapapa::infer_client(whakapapa::identity!()).await?;
-        return control(client, reconciles).await;
+        let (client, whakapapa) = whakapapa::infer_client(whakapapa::identity!()).await?;
+        return control(client, &whakapapa, reconciles).await;
     }
 
     let audit = audit_sink::start().await?;
-    let config = whakapapa_e2e::StandInConfig::default()
+    let config = whakapapa_testkit::StandInConfig::default()
         .with_audit_webhook(format!("{}/audit", audit.url))
         .with_audit_batching(100, Duration::from_millis(50));
-    let server = whakapapa_e2e::StandInApiServer::start(config).await?;
+    let server = whakapapa_testkit::StandInApiServer::start(config).await?;
     eprintln!("stand-in API server on {}", server.url());
     let config = kube::Config::new(server.url().parse()?);
-    let client = whakapapa::client(config, whakapapa::identity!())?;
-    control(client, reconciles).await?;
+    let (client, whakapapa) = whakapapa::client(config, whakapapa::identity!())?;
+    control(client, &whakapapa, reconciles).await?;
     server.flush_audit().await;
     println!("audit log (verb, URI, auditID, userAgent) as the stand-in API server recorded it:");
     for line in audit.lines() {
@@ -85,7 +85,11 @@ async fn run() -> anyhow::Result<()> {
 }
 
 /// The controller's work; every request is made by a distinctly named async fn.
-async fn control(client: kube::Client, reconciles: usize) -> anyhow::Result<()> {
+async fn control(
+    client: kube::Client,
+    whakapapa: &whakapapa::PurposeHandle,
+    reconciles: usize,
+) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::default_namespaced(client);
     ensure_shop_pod(&pods).await?;
     let n = count_shop_pods(&pods).await?;
@@ -93,7 +97,7 @@ async fn control(client: kube::Client, reconciles: usize) -> anyhow::Result<()> 
     reconcile_shop_pods(pods, reconciles).await?;
     // Requests made before debug info was loaded have their frames resolved on the side
     // channel's thread: give it the time a debug build takes to load them.
-    let flushed = whakapapa::flush(Duration::from_secs(30));
+    let flushed = whakapapa.flush(Duration::from_secs(30));
     if !flushed.is_complete() {
         eprintln!("warning: not every full purpose was delivered before exit: {flushed}");
     }

@@ -2,7 +2,7 @@
 //! SQLite file, the embedded Kubernetes 1.36 catalog, `POST /audit` and `POST /purposes` on
 //! 127.0.0.1; and its answers as `whakapapa-collector query` prints them.
 //!
-//! The tests include this file too (`tests/e2e/quickstart.rs`).
+//! Its test (`tests/e2e/quickstart.rs`) uses it too.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! A small controller's work against the API server, from distinctly named async fns, so the
 //! collector can say which line of which function hit which endpoint.
 //!
-//! The tests include this file too (`tests/e2e/quickstart.rs`), so their expectations follow it.
+//! Its test (`tests/e2e/quickstart.rs`) runs it too, so its expectations follow this file.
 
 use std::collections::BTreeMap;
 

@@ -13,16 +13,17 @@
 //! and `cargo build -p whakapapa-collector`) the same controller runs against a real
 //! kube-apiserver, etcd, kube-controller-manager and kube-scheduler on loopback, auditing to a
 //! real `whakapapa-collector serve` (`whakapapa_e2e::cluster`).
-
-mod collector;
-mod controller;
-mod wiring;
+//!
+//! The controller, the collector and the wiring (`controller.rs`, `collector.rs`, `wiring.rs`
+//! beside this file) are the `quickstart` library (`lib.rs`), which the end-to-end test
+//! `tests/e2e/quickstart.rs` runs too; this program is whose identity the requests carry.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// The controller's source file as purpose frames name it (relative to the package).
-const CONTROLLER_FILE: &str = "examples/quickstart/controller.rs";
+use anyhow::Context as _;
+use quickstart::{CONTROLLER_FILE, collector, controller, wiring};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -43,7 +44,7 @@ async fn run() -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("unknown argument {other} (--real: a real control plane)"),
     };
     let answers = if real {
-        let done = wiring::run_real(db).await?;
+        let done = run_real(db).await?;
         println!(
             "kube-apiserver {} (real: etcd, kube-controller-manager, kube-scheduler beside it)",
             done.api_server
@@ -55,7 +56,7 @@ async fn run() -> anyhow::Result<()> {
         );
         collector::Answers::new(db)
     } else {
-        let done = wiring::run_loop(db).await?;
+        let done = wiring::run_loop(db, whakapapa::identity!()).await?;
         let collector = &done.collector;
         println!(
             "collector     {} (catalog {}, database {})",
@@ -121,4 +122,60 @@ fn report(answers: &collector::Answers, db: &Path) -> anyhow::Result<()> {
     );
     print!("{}", collector::coverage_totals(answers)?);
     Ok(())
+}
+
+/// What a run against the real control plane leaves behind.
+struct FinishedReal {
+    /// kube-apiserver's URL.
+    api_server: String,
+    /// The collector's URL.
+    collector_url: String,
+}
+
+/// Runs the controller against a real control plane (`whakapapa_e2e::cluster`) whose
+/// kube-apiserver audits to a real `whakapapa-collector serve`; once every request is stored,
+/// stops it and copies its database to `db`.
+async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
+    use whakapapa_e2e::cluster::{ControlPlane, KubeBinaries, Options, collector_binary};
+
+    let binaries = KubeBinaries::find().map_err(anyhow::Error::msg)?;
+    let mut cluster = ControlPlane::start(Options::new(binaries, collector_binary()?)).await?;
+    let (client, layer) = wiring::controller_client(
+        cluster.admin_config().await?,
+        &cluster.side_channel_url(),
+        whakapapa::identity!(),
+    )?;
+    controller::run(client)
+        .await
+        .context("the controller failed")?;
+    let flushed =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30))).await?;
+    if !flushed.is_complete() {
+        eprintln!("warning: the side channel did not deliver everything: {flushed}");
+    }
+
+    // kube-apiserver sends a batch at least every second: wait until what the collector knows
+    // of the programs stops changing; on SIGTERM it folds its rollups and closes the file.
+    let collector = cluster.collector_client().await?;
+    let mut last = String::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let request = http::Request::get("/api/v1/apps").body(Vec::new())?;
+        let now = collector.request_text(request).await?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let stored = cluster.stop_collector()?;
+    for suffix in ["-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+    std::fs::copy(&stored, db).with_context(|| format!("cannot write {}", db.display()))?;
+    Ok(FinishedReal {
+        api_server: cluster.apiserver_url().to_owned(),
+        collector_url: cluster.collector_url(),
+    })
 }

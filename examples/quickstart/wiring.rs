@@ -1,14 +1,12 @@
 //! The loop wired together: the collector, the stand-in API server auditing to it, and the
 //! controller's `kube::Client` with the whakapapa layer sending full purposes to it.
-//!
-//! The tests include this file too (`tests/e2e/quickstart.rs`).
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use whakapapa::{PurposeLayer, Settings};
-use whakapapa_e2e::{AuditStats, StandInApiServer, StandInConfig};
+use whakapapa::{Identity, PurposeLayer, Settings};
+use whakapapa_testkit::{AuditStats, StandInApiServer, StandInConfig};
 
 use super::collector::Collector;
 use super::controller;
@@ -26,12 +24,14 @@ pub struct Finished {
 }
 
 /// The controller's client for `config`: the whakapapa layer with purpose on, full purposes
-/// sent to `collector_url`.
-fn controller_client(
+/// sent to `collector_url`. `identity` is the program's (`whakapapa::identity!()` in the
+/// binary's crate, whose directory source paths are sent relative to), named
+/// `shop-controller`.
+pub fn controller_client(
     config: kube::Config,
     collector_url: &str,
+    mut identity: Identity,
 ) -> anyhow::Result<(kube::Client, PurposeLayer)> {
-    let mut identity = whakapapa::identity!();
     identity.name = "shop-controller".to_owned();
     // Purpose on by explicit settings, not the environment, so the quickstart needs none.
     let settings = Settings::new(identity)
@@ -47,8 +47,9 @@ fn controller_client(
 }
 
 /// Runs the controller against a stand-in API server that audits to a fresh collector on
-/// `db`, then waits until the audit batches and the full purposes are stored.
-pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
+/// `db`, then waits until the audit batches and the full purposes are stored. `identity` as
+/// for [`controller_client`].
+pub async fn run_loop(db: &Path, identity: Identity) -> anyhow::Result<Finished> {
     let collector = Collector::start(db).await?;
     let api_server =
         StandInApiServer::start(StandInConfig::default().with_audit_webhook(collector.audit_url()))
@@ -57,7 +58,7 @@ pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
     let url = api_server.url();
 
     let config = kube::Config::new(url.parse().context("stand-in URL")?);
-    let (client, layer) = controller_client(config, &collector.url())?;
+    let (client, layer) = controller_client(config, &collector.url(), identity)?;
 
     controller::run(client)
         .await
@@ -66,63 +67,11 @@ pub async fn run_loop(db: &Path) -> anyhow::Result<Finished> {
     // Shutting the stand-in down sends its last audit batch; then the side channel drains.
     let audit = api_server.shutdown().await;
     let purposes =
-        tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30))).await?;
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30))).await?;
     Ok(Finished {
         collector,
         audit,
         purposes,
         api_server: url,
-    })
-}
-
-/// What a run against the real control plane leaves behind.
-pub struct FinishedReal {
-    /// kube-apiserver's URL.
-    pub api_server: String,
-    /// The collector's URL.
-    pub collector_url: String,
-}
-
-/// Runs the controller against a real control plane (`whakapapa_e2e::cluster`) whose
-/// kube-apiserver audits to a real `whakapapa-collector serve`; once every request is stored,
-/// stops it and copies its database to `db`.
-pub async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
-    use whakapapa_e2e::cluster::{ControlPlane, KubeBinaries, Options, collector_binary};
-
-    let binaries = KubeBinaries::find().map_err(anyhow::Error::msg)?;
-    let mut cluster = ControlPlane::start(Options::new(binaries, collector_binary()?)).await?;
-    let (client, layer) =
-        controller_client(cluster.admin_config().await?, &cluster.side_channel_url())?;
-    controller::run(client)
-        .await
-        .context("the controller failed")?;
-    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30))).await?;
-    if !flushed.is_complete() {
-        eprintln!("warning: the side channel did not deliver everything: {flushed}");
-    }
-
-    // kube-apiserver sends a batch at least every second: wait until what the collector knows
-    // of the programs stops changing; on SIGTERM it folds its rollups and closes the file.
-    let collector = cluster.collector_client().await?;
-    let mut last = String::new();
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let request = http::Request::get("/api/v1/apps").body(Vec::new())?;
-        let now = collector.request_text(request).await?;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    let stored = cluster.stop_collector()?;
-    for suffix in ["-wal", "-shm"] {
-        let mut path = db.as_os_str().to_owned();
-        path.push(suffix);
-        let _ = std::fs::remove_file(path);
-    }
-    std::fs::copy(&stored, db).with_context(|| format!("cannot write {}", db.display()))?;
-    Ok(FinishedReal {
-        api_server: cluster.apiserver_url().to_owned(),
-        collector_url: cluster.collector_url(),
     })
 }

@@ -2,23 +2,11 @@
 //! with the whakapapa layer — and the collector's answers about it: each line of the
 //! controller against the endpoint it hits, how often, and coverage.
 
-// The example uses all of these; the test uses most.
-#[allow(dead_code)]
-#[path = "../../examples/quickstart/collector.rs"]
-mod collector;
-#[path = "../../examples/quickstart/controller.rs"]
-pub(super) mod controller;
-#[allow(dead_code)]
-#[path = "../../examples/quickstart/wiring.rs"]
-mod wiring;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use ::quickstart::{CONTROLLER_FILE as FILE, CONTROLLER_SOURCE as SOURCE, collector, wiring};
 use whakapapa_collector::query::Answer;
-
-pub(super) const FILE: &str = "examples/quickstart/controller.rs";
-const SOURCE: &str = include_str!("../../examples/quickstart/controller.rs");
 
 /// The 1-based line of the only line of the controller containing `marker`.
 pub(super) fn line_of(marker: &str) -> usize {
@@ -147,16 +135,10 @@ pub(super) const EXPECTED: &[(&str, &str, &str, &str, u64)] = &[
     ),
 ];
 
-/// Whether a frame's `file:line` is `want`: in this test binary the controller is included
-/// with `#[path]`, so its frames name it `tests/e2e/../../examples/...`.
-fn same_line(frame: &str, want: &str) -> bool {
-    frame == want || frame.ends_with(&format!("/{want}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
     let dir = tempfile::tempdir().unwrap();
-    let done = wiring::run_loop(&dir.path().join("quickstart.db"))
+    let done = wiring::run_loop(&dir.path().join("quickstart.db"), whakapapa::identity!())
         .await
         .unwrap();
     assert!(done.purposes.is_complete(), "{}", done.purposes);
@@ -175,10 +157,10 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
         };
         let functions: Vec<&str> = answer.matched.iter().map(|f| f.function.as_str()).collect();
         assert_eq!(functions.len(), 1, "{at}: {functions:?}");
-        assert!(
-            functions[0].ends_with(&format!("controller::{function}")),
-            "{at} is in {function}, the collector says {}",
-            functions[0]
+        assert_eq!(
+            functions[0],
+            format!("quickstart::controller::{function}"),
+            "{at} is in {function}"
         );
         let reached: Vec<(&str, &str, u64)> = answer
             .endpoints
@@ -205,7 +187,7 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
     let reconcile_line = format!("{FILE}:{}", line_of("ensure_configmap(client, round)"));
     let through_reconcile: BTreeSet<&str> = rows
         .iter()
-        .filter(|r| same_line(&r[1], &reconcile_line))
+        .filter(|r| r[1] == reconcile_line)
         .map(|r| r[2].as_str())
         .collect();
     assert_eq!(
@@ -288,7 +270,7 @@ async fn bottom(api: &kube::Api<k8s_openapi::api::core::v1::ConfigMap>) -> kube:
 /// Runs the deep stack once against a fresh collector, with or without the side channel, and
 /// returns the collector once everything is stored.
 async fn deep_stack_into(db: &std::path::Path, side_channel: bool) -> collector::Collector {
-    use whakapapa_e2e::{StandInApiServer, StandInConfig};
+    use whakapapa_testkit::{StandInApiServer, StandInConfig};
 
     let collector = collector::Collector::start(db).await.unwrap();
     let config = StandInConfig::default().with_audit_webhook(collector.audit_url());
@@ -306,9 +288,10 @@ async fn deep_stack_into(db: &std::path::Path, side_channel: bool) -> collector:
     let api = kube::Api::namespaced(client, "default");
     assert_eq!(level_00(&api).await.unwrap(), 0); // OUTERMOST frame
     api_server.shutdown().await;
-    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let flushed =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30)))
+            .await
+            .unwrap();
     assert!(flushed.is_complete(), "{flushed}");
     // Without a side channel there is nothing to deliver.
     assert_eq!(flushed.delivered > 0, side_channel, "{flushed}");

@@ -5,7 +5,8 @@
 //!
 //! Without the binaries (or the collector binary) every test prints `SKIPPED: ...` and passes.
 
-use super::quickstart::{EXPECTED, FILE, controller, line_of};
+use super::quickstart::{EXPECTED, line_of};
+use ::quickstart::{CONTROLLER_FILE as FILE, controller};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -202,9 +203,10 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
         .unwrap();
     let (client, layer, sent) = traced_admin_client(&cluster, settings).await;
     controller::run(client).await.unwrap();
-    let delivered = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let delivered =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(30)))
+            .await
+            .unwrap();
     assert!(delivered.is_complete(), "{delivered}");
     assert!(delivered.delivered > 0, "{delivered}");
 
@@ -245,7 +247,7 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
             !functions.is_empty()
                 && functions
                     .iter()
-                    .all(|f| f.ends_with(&format!("controller::{function}"))),
+                    .all(|f| *f == format!("quickstart::controller::{function}")),
             "{at} is in {function}; the collector says {functions:?}"
         );
         let reached: Vec<(&str, &str, u64)> = answer["endpoints"]

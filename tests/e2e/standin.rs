@@ -10,7 +10,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use serde_json::{Value, json};
-use whakapapa_e2e::{StandInApiServer, StandInConfig, UserInfo};
+use whakapapa_testkit::{StandInApiServer, StandInConfig, UserInfo};
 
 use super::sink::AuditSink;
 

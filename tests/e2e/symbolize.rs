@@ -86,10 +86,10 @@ fn requests(db: &Path) -> i64 {
 async fn run_with_collector(program: &Path, db: &Path, dir: &Path) {
     let (mut collector, base) = serve(&collector_binary(), db).await;
 
-    let config = whakapapa_e2e::StandInConfig::default()
+    let config = whakapapa_testkit::StandInConfig::default()
         .with_audit_webhook(format!("{base}/audit"))
         .with_audit_batching(100, Duration::from_millis(20));
-    let server = whakapapa_e2e::StandInApiServer::start(config)
+    let server = whakapapa_testkit::StandInApiServer::start(config)
         .await
         .unwrap();
     let kubeconfig = dir.join(format!("{}.kubeconfig", db.file_stem().unwrap().display()));

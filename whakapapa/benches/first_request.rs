@@ -77,7 +77,9 @@ fn child(variant: &str) {
         black_box(depth01(&client).await);
         start.elapsed()
     });
-    let warm_before = whakapapa::stats().symbols_warm;
+    let warm_before = layer
+        .as_ref()
+        .is_some_and(|l| l.handle().stats().symbols_warm);
     if let Some(layer) = &layer {
         assert!(
             layer.wait_warm(Duration::from_secs(120)),

@@ -162,7 +162,7 @@ fn bench(c: &mut Criterion) {
         ]
     });
     // Debug info is loaded in the background; wait for it so that warm-up measures steady state.
-    while !whakapapa::stats().symbols_warm {
+    while !on.handle().stats().symbols_warm {
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut group = c.benchmark_group("request_from_20_async_fns");
@@ -200,7 +200,7 @@ fn bench(c: &mut Criterion) {
     });
     off_group.finish();
 
-    let stats = whakapapa::stats();
+    let stats = on.handle().stats();
     assert_eq!(stats.capture_failures, 0, "captures failed: {stats:?}");
     // Steady state: the few stacks of `layer_on` (warm-up and measurement loops differ) were
     // resolved once each, then served from the cache.

@@ -62,9 +62,10 @@ async fn main() -> anyhow::Result<()> {
 
     let config = kube::Config::new(url.parse()?);
     let built = Instant::now();
-    let client = whakapapa::client_with(config, Settings::new(whakapapa::identity!()))?;
+    let (client, whakapapa) =
+        whakapapa::client_with(config, Settings::new(whakapapa::identity!()))?;
     // Debug info loads in the background from here; the first request is not made to wait.
-    while !whakapapa::stats().symbols_warm {
+    while !whakapapa.stats().symbols_warm {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let warm_up_ms = built.elapsed().as_secs_f64() * 1e3;

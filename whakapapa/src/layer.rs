@@ -1,4 +1,5 @@
-//! The tower middleware: [`PurposeLayer`] and [`PurposeService`].
+//! The tower middleware: [`PurposeLayer`] and [`PurposeService`], and the layer's
+//! [`PurposeHandle`].
 //!
 //! # Example
 //!
@@ -35,6 +36,7 @@ use crate::render::Shared;
 use crate::service::{Inner, PurposeService};
 use crate::settings::Settings;
 use crate::sidechannel::Flushed;
+use crate::stats::{Counters, Stats};
 use http::header::HeaderValue;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,7 @@ pub struct PurposeLayer {
     shared: Option<Arc<Shared>>,
     /// Purpose off with the identity asked for: the `User-Agent` to give requests.
     identity_only: Option<HeaderValue>,
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for PurposeLayer {
@@ -83,10 +86,14 @@ impl PurposeLayer {
         let identity_only = (!settings.purpose && settings.identity_when_off)
             .then(|| HeaderValue::from_str(&settings.identity.user_agent()).ok())
             .flatten();
-        let shared = settings.purpose.then(|| Arc::new(Shared::new(settings)));
+        let counters = Arc::new(Counters::new(settings.rejected));
+        let shared = settings
+            .purpose
+            .then(|| Arc::new(Shared::new(settings, counters.clone())));
         Self {
             shared,
             identity_only,
+            counters,
         }
     }
 
@@ -126,13 +133,61 @@ impl PurposeLayer {
         self.identity_only.is_some()
     }
 
-    /// Waits up to `timeout` until this layer's side channel has handled every record queued
+    /// The handle to this layer's side channel and counters, for [`flush`](PurposeHandle::flush)
+    /// before exit and [`stats`](PurposeHandle::stats); every clone of the layer and every
+    /// service built from it share them.
+    pub fn handle(&self) -> PurposeHandle {
+        PurposeHandle {
+            shared: self.shared.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+}
+
+/// What a [`PurposeLayer`] has done and still has to do: its side channel's records
+/// ([`flush`](Self::flush)) and its counters ([`stats`](Self::stats)). From
+/// [`PurposeLayer::handle`], or beside the client from [`client`](crate::client) and the
+/// other helpers; cheap to clone. Layers do not share these: each handle speaks for its own.
+///
+/// ```no_run
+/// # fn run(config: kube::Config) -> Result<(), Box<dyn std::error::Error>> {
+/// let layer = whakapapa::PurposeLayer::from_env(whakapapa::identity!());
+/// let handle = layer.handle();
+/// let client = kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build();
+/// // ... the program's requests through `client` ...
+/// # drop(client);
+/// let flushed = handle.flush(std::time::Duration::from_secs(5));
+/// eprintln!("whakapapa: {flushed}; {} requests", handle.stats().requests);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PurposeHandle {
+    shared: Option<Arc<Shared>>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for PurposeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurposeHandle")
+            .field("purpose", &self.shared.is_some())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl PurposeHandle {
+    /// Waits up to `timeout` until the layer's side channel has handled every record queued
     /// so far (call before exit), and says what became of them: see [`Flushed`]. With no side
     /// channel (purpose off, or no sink set) nothing was queued and it is complete at once.
     pub fn flush(&self, timeout: Duration) -> Flushed {
         self.shared
             .as_ref()
             .map_or_else(Flushed::default, |shared| shared.flush(timeout))
+    }
+
+    /// The layer's counters so far.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
     }
 }
 
@@ -179,7 +234,9 @@ mod tests {
         // Purpose on already sends the identity: the setting changes nothing there.
         let on = PurposeLayer::new(Settings::new(id()).with_identity_when_off(true));
         assert!(on.is_on() && !on.sends_identity_only());
-        assert_eq!(layer.flush(Duration::from_millis(1)), Flushed::default());
-        assert!(layer.flush(Duration::from_millis(1)).is_complete());
+        let handle = layer.handle();
+        assert_eq!(handle.flush(Duration::from_millis(1)), Flushed::default());
+        assert!(handle.flush(Duration::from_millis(1)).is_complete());
+        assert_eq!(handle.stats().requests, 0);
     }
 }

@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
 //! // Switched on by KUBE_CLIENT_SUBMIT_PURPOSE; unset, the client is kube's own, unchanged.
-//! let client = whakapapa::infer_client(whakapapa::identity!()).await?;
+//! let (client, whakapapa) = whakapapa::infer_client(whakapapa::identity!()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -34,21 +34,28 @@
 //! | `WHAKAPAPA_QUEUE_CAPACITY` | the side-channel queue length, 1 to 65536 (default 1024) |
 //!
 //! A bad value never stops the program nor fails a request: it is one `tracing` warning naming
-//! the variable, the value and the rule, a count in [`Stats::settings_rejected`], and that part
+//! the variable, the value and the rule, a count in the layer's [`Stats::settings_rejected`], and that part
 //! alone is off (that sink, or the default length); requests keep identity and purpose. The
 //! builders used from code ([`Settings::with_collector_url`]) return an error instead.
 //!
 //! # Before exit
 //!
-//! [`flush`] (or [`PurposeLayer::flush`]) waits for the side channel and says what became of
-//! the full purposes, as a [`Flushed`]: how many were delivered, failed, dropped or are still
-//! pending; [`stats()`] has the process's counters.
+//! The layer's [`PurposeHandle`] ([`PurposeLayer::handle`], or the second half of what
+//! [`client`] and the other helpers return) waits for its side channel
+//! ([`PurposeHandle::flush`]) and says what became of the full purposes, as a [`Flushed`]: how
+//! many were delivered, failed, dropped or are still pending; [`PurposeHandle::stats`] has the
+//! layer's counters.
 //!
 //! ```no_run
-//! let flushed = whakapapa::flush(std::time::Duration::from_secs(5));
+//! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+//! let (client, whakapapa) = whakapapa::infer_client(whakapapa::identity!()).await?;
+//! // ... the program's requests through `client` ...
+//! # drop(client);
+//! let flushed = whakapapa.flush(std::time::Duration::from_secs(5));
 //! if !flushed.is_complete() {
 //!     eprintln!("whakapapa: {flushed}");
 //! }
+//! # Ok(()) }
 //! ```
 //!
 //! # Debug info
@@ -66,7 +73,7 @@
 //! client is built from the layer; building the layer starts nothing) has loaded it, requests
 //! go with identity and fingerprint and their frames follow through the side channel.
 //! [`PurposeLayer::wait_warm`] waits for it, for a program that wants frames in its first
-//! user agent; [`flush`] before exit also waits for those late frames.
+//! user agent; [`PurposeHandle::flush`] before exit also waits for those late frames.
 //!
 //! The wire format is specified in `KEP.md`; the [`wire`] crate (`whakapapa-wire`, shared with
 //! the collector) renders and parses it. The stack is captured when
@@ -88,23 +95,15 @@ mod stats;
 mod warmup;
 
 pub use identity::Identity;
-pub use layer::PurposeLayer;
+pub use layer::{PurposeHandle, PurposeLayer};
 pub use purpose::Purpose;
 pub use service::PurposeService;
 pub use settings::{Settings, SettingsError};
 pub use sidechannel::Flushed;
-pub use stats::{Stats, stats};
+pub use stats::Stats;
 /// The wire format: `User-Agent` grammar, `Audit-ID` and side-channel [`Record`].
 pub use whakapapa_wire as wire;
 pub use whakapapa_wire::Record;
-
-/// Waits up to `timeout` until every layer's side channel has written or posted the full
-/// purposes queued so far; call it before the program exits. What became of them, summed over
-/// the layers: [`Flushed::is_complete`] only when every one was delivered. With no side channel
-/// in the process it returns at once, complete, with every count 0.
-pub fn flush(timeout: std::time::Duration) -> Flushed {
-    sidechannel::flush_all(timeout)
-}
 
 /// Why a client could not be built. Settings from the environment never are a reason: see
 /// [`Settings::from_env`].
@@ -117,21 +116,29 @@ pub enum Error {
 }
 
 /// A `kube::Client` from `config`, with kube's default stack wrapped in a [`PurposeLayer`]
-/// configured from the environment ([`Settings::from_env`]); fails only when kube does.
-pub fn client(config: kube::Config, identity: Identity) -> Result<kube::Client, Error> {
+/// configured from the environment ([`Settings::from_env`]), and the layer's handle (to
+/// [`flush`](PurposeHandle::flush) before exit); fails only when kube does.
+pub fn client(
+    config: kube::Config,
+    identity: Identity,
+) -> Result<(kube::Client, PurposeHandle), Error> {
     client_with(config, Settings::from_env(identity))
 }
 
-/// A `kube::Client` from `config` with a [`PurposeLayer`] from explicit settings.
-pub fn client_with(config: kube::Config, settings: Settings) -> Result<kube::Client, Error> {
+/// As [`client`], with a [`PurposeLayer`] from explicit settings.
+pub fn client_with(
+    config: kube::Config,
+    settings: Settings,
+) -> Result<(kube::Client, PurposeHandle), Error> {
     let layer = PurposeLayer::new(settings);
-    Ok(kube::client::ClientBuilder::try_from(config)?
+    let client = kube::client::ClientBuilder::try_from(config)?
         .with_layer(&layer)
-        .build())
+        .build();
+    Ok((client, layer.handle()))
 }
 
 /// As [`client`], from the inferred configuration (kubeconfig, else in-cluster).
-pub async fn infer_client(identity: Identity) -> Result<kube::Client, Error> {
+pub async fn infer_client(identity: Identity) -> Result<(kube::Client, PurposeHandle), Error> {
     let config = kube::Config::infer()
         .await
         .map_err(kube::Error::InferConfig)?;

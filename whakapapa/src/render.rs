@@ -6,7 +6,7 @@ use crate::modules::addresses;
 use crate::purpose::{self, KeyMap, Purpose, Trace};
 use crate::settings::Settings;
 use crate::sidechannel::{self, Flushed, SideChannel, Sinks};
-use crate::stats::{self, CAPTURE_FAILURES, PURPOSES_RESOLVED, REQUESTS};
+use crate::stats::{self, Counters};
 use crate::wire;
 use crate::wire::stack::address_fingerprint;
 use http::Request;
@@ -43,6 +43,7 @@ pub(crate) struct Shared {
     sinks: Sinks,
     queue_capacity: usize,
     cache: RwLock<KeyMap<u64, CacheEntry>>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 thread_local! {
@@ -56,7 +57,7 @@ thread_local! {
 }
 
 impl Shared {
-    pub(crate) fn new(settings: Settings) -> Self {
+    pub(crate) fn new(settings: Settings, counters: Arc<Counters>) -> Self {
         let sinks = Sinks {
             collector: settings.collector_url,
             spool: settings.spool,
@@ -68,6 +69,7 @@ impl Shared {
             sinks,
             queue_capacity: settings.queue_capacity,
             cache: RwLock::default(),
+            counters,
         }
     }
 
@@ -87,7 +89,13 @@ impl Shared {
     /// building a layer starts nothing.
     fn side(&self) -> Option<&SideChannel> {
         self.side
-            .get_or_init(|| SideChannel::start(self.sinks.clone(), self.queue_capacity))
+            .get_or_init(|| {
+                SideChannel::start(
+                    self.sinks.clone(),
+                    self.queue_capacity,
+                    self.counters.clone(),
+                )
+            })
             .as_ref()
     }
 
@@ -104,7 +112,7 @@ impl Shared {
     /// of the request's future, on the caller's task. Never fails the request: a capture that
     /// goes wrong leaves it as it was, counted.
     pub(crate) fn decorate<B>(&self, request: &mut Request<B>) {
-        stats::bump(&REQUESTS);
+        stats::bump(&self.counters.requests);
         // Captured before `catch_unwind`, whose frames the unwinder would otherwise walk too
         // (each physical frame costs the unwinder a few hundred nanoseconds).
         let mut trace = Trace::new();
@@ -122,7 +130,7 @@ impl Shared {
                 }
                 request.extensions_mut().insert(purpose);
             }
-            Ok(None) | Err(_) => stats::bump(&CAPTURE_FAILURES),
+            Ok(None) | Err(_) => stats::bump(&self.counters.capture_failures),
         }
     }
 
@@ -184,7 +192,7 @@ impl Shared {
         // channel once its thread has resolved them.
         let warm = purpose::is_warm();
         let purpose = if warm {
-            stats::bump(&PURPOSES_RESOLVED);
+            stats::bump(&self.counters.purposes_resolved);
             let mut purpose = Purpose::of_trace(trace.ips(), source_dir, name);
             if purpose.frames.is_empty() {
                 // No names (built without debug info): the addresses tell call paths apart.

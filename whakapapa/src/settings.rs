@@ -7,7 +7,6 @@
 //! ```
 
 use crate::identity::Identity;
-use crate::stats::{self, SETTINGS_REJECTED};
 use std::path::PathBuf;
 
 /// Switches purpose on when set to anything but empty, `0`, `false`, `no` or `off`.
@@ -69,6 +68,9 @@ pub struct Settings {
     /// With purpose off, still send the identity as the `User-Agent` of requests that have
     /// none (no purpose, no fingerprint, no `Audit-ID`); with purpose on it changes nothing.
     pub(crate) identity_when_off: bool,
+    /// Environment values [`Settings::from_vars`] could not use: where the layer's
+    /// [`Stats::settings_rejected`](crate::Stats) starts.
+    pub(crate) rejected: u64,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             spool: None,
             queue_capacity: QUEUE_CAPACITY_DEFAULT,
             identity_when_off: false,
+            rejected: 0,
         }
     }
 
@@ -123,7 +126,7 @@ impl Settings {
                 match value.trim().to_ascii_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => settings.identity_when_off = true,
                     "0" | "false" | "no" | "off" => {}
-                    _ => reject(
+                    _ => settings.reject(
                         ENV_IDENTITY,
                         &value,
                         "must be 1, true, yes or on (send the identity) or 0, false, no or off",
@@ -143,7 +146,7 @@ impl Settings {
                         SettingsError::CollectorUrl { source, .. } => source.to_string(),
                         SettingsError::CollectorScheme { .. } => "no http scheme or host".into(),
                     };
-                    reject(
+                    settings.reject(
                         ENV_COLLECTOR_URL,
                         &url,
                         "must be an http://host[:port][/path] URL",
@@ -161,7 +164,7 @@ impl Settings {
                 .open(&spool);
             match opened {
                 Ok(_) => settings.spool = Some(spool.into()),
-                Err(err) => reject(
+                Err(err) => settings.reject(
                     ENV_SPOOL,
                     &spool,
                     "must be a file this process can create or append to",
@@ -180,7 +183,7 @@ impl Settings {
                 Err(err) => Some(err.to_string()),
             };
             if let Some(reason) = reason {
-                reject(
+                settings.reject(
                     ENV_QUEUE_CAPACITY,
                     &capacity,
                     &format!("must be a whole number from 1 to {QUEUE_CAPACITY_MAX}"),
@@ -258,7 +261,7 @@ impl Settings {
 
     /// Appends full purposes to `path` as JSON lines. A path that cannot be written is found
     /// when records are delivered: counted in [`Stats::sink_failures`](crate::Stats) and
-    /// reported by [`PurposeLayer::flush`](crate::PurposeLayer::flush).
+    /// reported by [`PurposeHandle::flush`](crate::PurposeHandle::flush).
     pub fn with_spool(mut self, path: impl Into<PathBuf>) -> Self {
         self.spool = Some(path.into());
         self
@@ -272,23 +275,26 @@ impl Settings {
     }
 }
 
-/// An environment value that cannot be used: one warning naming the variable, the value and
-/// the rule, and a count in [`Stats::settings_rejected`](crate::Stats).
-fn reject(
-    variable: &str,
-    value: &str,
-    rule: &str,
-    reason: &dyn std::fmt::Display,
-    consequence: &str,
-) {
-    stats::bump(&SETTINGS_REJECTED);
-    tracing::warn!(
-        variable,
-        value,
-        rule,
-        reason = %reason,
-        "whakapapa: ignoring {variable}={value:?}: it {rule} ({reason}); {consequence}"
-    );
+impl Settings {
+    /// An environment value that cannot be used: one warning naming the variable, the value
+    /// and the rule, and a count in [`Stats::settings_rejected`](crate::Stats).
+    fn reject(
+        &mut self,
+        variable: &str,
+        value: &str,
+        rule: &str,
+        reason: &dyn std::fmt::Display,
+        consequence: &str,
+    ) {
+        self.rejected += 1;
+        tracing::warn!(
+            variable,
+            value,
+            rule,
+            reason = %reason,
+            "whakapapa: ignoring {variable}={value:?}: it {rule} ({reason}); {consequence}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@
 //! is dropped, counted and reported through `tracing`, and the request goes on.
 
 use crate::identity::Identity;
-use crate::stats::{
-    self, RECORDS_DROPPED, RECORDS_POSTED, RECORDS_QUEUED, RECORDS_SPOOLED, SINK_FAILURES,
-};
+use crate::stats::{self, Counters};
 use crate::wire::{Address, Frame, Record};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -33,14 +31,15 @@ pub(crate) struct Sinks {
     pub(crate) spool: Option<PathBuf>,
 }
 
-/// What a flush found: of the full-purpose records the side channel(s) took since they
+/// What a flush found: of the full-purpose records a layer's side channel took since it
 /// started, how many got to every sink, how many did not, and how many are still on their way.
 ///
 /// Counts are of records (one per new purpose), for the life of the side channel, as they
 /// stood when the flush returned.
 ///
 /// ```no_run
-/// let flushed = whakapapa::flush(std::time::Duration::from_secs(5));
+/// # let layer = whakapapa::PurposeLayer::from_env(whakapapa::identity!());
+/// let flushed = layer.handle().flush(std::time::Duration::from_secs(5));
 /// if !flushed.is_complete() {
 ///     eprintln!("whakapapa: {flushed}");
 /// }
@@ -64,15 +63,6 @@ impl Flushed {
     /// Whether every purpose was delivered: nothing failed, dropped or still pending.
     pub fn is_complete(&self) -> bool {
         self.failed == 0 && self.dropped == 0 && self.pending == 0
-    }
-
-    fn add(self, other: Self) -> Self {
-        Self {
-            delivered: self.delivered + other.delivered,
-            failed: self.failed + other.failed,
-            dropped: self.dropped + other.dropped,
-            pending: self.pending + other.pending,
-        }
     }
 }
 
@@ -112,27 +102,6 @@ impl Progress {
 
 /// Records queued and done, and the condition `flush` waits on.
 type Tally = (Mutex<Progress>, Condvar);
-type Shared = Arc<Tally>;
-
-/// Every side channel of the process, for [`flush_all`].
-static ALL: Mutex<Vec<std::sync::Weak<Tally>>> = Mutex::new(Vec::new());
-
-/// Waits up to `timeout` until every side channel of the process has handled what was queued
-/// so far; what became of their records, summed.
-pub fn flush_all(timeout: Duration) -> Flushed {
-    let deadline = Instant::now() + timeout;
-    let live: Vec<Shared> = {
-        let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
-        all.retain(|w| w.strong_count() > 0);
-        all.iter().filter_map(std::sync::Weak::upgrade).collect()
-    };
-    live.iter().fold(Flushed::default(), |sum, p| {
-        sum.add(wait_done(
-            p,
-            deadline.saturating_duration_since(Instant::now()),
-        ))
-    })
-}
 
 fn wait_done(progress: &Tally, timeout: Duration) -> Flushed {
     let (lock, cvar) = progress;
@@ -155,12 +124,14 @@ type Pending = Box<dyn FnOnce() -> Record + Send>;
 pub(crate) struct SideChannel {
     tx: SyncSender<Pending>,
     destination: u64,
-    progress: Shared,
+    progress: Arc<Tally>,
+    counters: Arc<Counters>,
 }
 
 impl SideChannel {
-    /// Starts the background thread; `None` when no sink is set or the thread cannot start.
-    pub(crate) fn start(sinks: Sinks, capacity: usize) -> Option<Self> {
+    /// Starts the background thread, counting into `counters`; `None` when no sink is set or
+    /// the thread cannot start.
+    pub(crate) fn start(sinks: Sinks, capacity: usize, counters: Arc<Counters>) -> Option<Self> {
         if sinks.collector.is_none() && sinks.spool.is_none() {
             return None;
         }
@@ -175,21 +146,18 @@ impl SideChannel {
         };
         let capacity = capacity.clamp(1, crate::settings::QUEUE_CAPACITY_MAX);
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
-        let progress: Arc<(Mutex<Progress>, Condvar)> = Arc::default();
+        let progress: Arc<Tally> = Arc::default();
         let worker_progress = progress.clone();
+        let worker_counters = counters.clone();
         let spawned = std::thread::Builder::new()
             .name("whakapapa-sidechannel".into())
-            .spawn(move || Worker::new(sinks).run(rx, &worker_progress));
+            .spawn(move || Worker::new(sinks, worker_counters).run(rx, &worker_progress));
         match spawned {
             Ok(_) => Some(Self {
                 tx,
                 destination,
-                progress: {
-                    ALL.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(Arc::downgrade(&progress));
-                    progress
-                },
+                progress,
+                counters,
             }),
             Err(err) => {
                 tracing::warn!(error = %err, "whakapapa: side channel thread did not start; full purposes are not sent");
@@ -216,17 +184,17 @@ impl SideChannel {
             Ok(()) => {
                 progress.queued += 1;
                 progress.dropped.remove(&fingerprint);
-                stats::bump(&RECORDS_QUEUED);
+                stats::bump(&self.counters.records_queued);
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 progress.dropped.insert(fingerprint);
                 drop(progress);
                 // Forget it, so the next request on this path tries again.
                 sent().remove(&(self.destination, fingerprint));
-                stats::bump(&RECORDS_DROPPED);
+                stats::bump(&self.counters.records_dropped);
                 tracing::warn!(
                     fingerprint = format_args!("{fingerprint:016x}"),
-                    dropped_total = stats::stats().records_dropped,
+                    dropped_total = self.counters.snapshot().records_dropped,
                     "whakapapa: side channel queue full, purpose record dropped"
                 );
             }
@@ -247,6 +215,7 @@ fn sent() -> std::sync::MutexGuard<'static, HashSet<(u64, u64)>> {
 /// The background side: batches records and hands them to the sinks.
 struct Worker {
     sinks: Sinks,
+    counters: Arc<Counters>,
     runtime: Option<tokio::runtime::Runtime>,
     client: Option<
         hyper_util::client::legacy::Client<
@@ -257,9 +226,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(sinks: Sinks) -> Self {
+    fn new(sinks: Sinks, counters: Arc<Counters>) -> Self {
         Self {
             sinks,
+            counters,
             runtime: None,
             client: None,
         }
@@ -308,20 +278,20 @@ impl Worker {
                 .open(path)
                 .and_then(|mut f| f.write_all(&body));
             match written {
-                Ok(()) => stats::add(&RECORDS_SPOOLED, batch.len() as u64),
+                Ok(()) => stats::add(&self.counters.records_spooled, batch.len() as u64),
                 Err(err) => {
                     all = false;
-                    stats::bump(&SINK_FAILURES);
+                    stats::bump(&self.counters.sink_failures);
                     tracing::warn!(path = %path.display(), error = %err, "whakapapa: appending purposes to the spool failed");
                 }
             }
         }
         if let Some(url) = self.sinks.collector.clone() {
             match self.post(&url, body) {
-                Ok(()) => stats::add(&RECORDS_POSTED, batch.len() as u64),
+                Ok(()) => stats::add(&self.counters.records_posted, batch.len() as u64),
                 Err(reason) => {
                     all = false;
-                    stats::bump(&SINK_FAILURES);
+                    stats::bump(&self.counters.sink_failures);
                     tracing::warn!(url = %url, reason, "whakapapa: posting purposes to the collector failed");
                 }
             }
@@ -446,23 +416,24 @@ mod tests {
     fn a_full_queue_drops_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("p.jsonl");
+        let counters = Arc::new(Counters::default());
         let side = SideChannel::start(
             Sinks {
                 collector: None,
                 spool: Some(spool.clone()),
             },
             1,
+            counters.clone(),
         )
         .unwrap();
         let id = Identity::new("x", "1");
-        let before = stats::stats().records_dropped;
         for fp in 0..200u64 {
             let r = record(&id, fp, None, vec![], None);
             side.submit(fp, move || r);
         }
         let flushed = side.flush(Duration::from_secs(10));
         let lines = std::fs::read_to_string(&spool).unwrap().lines().count() as u64;
-        let dropped = stats::stats().records_dropped - before;
+        let dropped = counters.snapshot().records_dropped;
         assert_eq!(flushed.delivered, lines);
         assert_eq!((flushed.failed, flushed.pending), (0, 0));
         assert_eq!(flushed.dropped, dropped);

@@ -1,17 +1,21 @@
-//! Process-wide counters of what whakapapa did, so that failures that never fail a request are
-//! still visible.
+//! What a layer did, counted, so that failures that never fail a request are still visible:
+//! [`Stats`], read through [`PurposeHandle::stats`](crate::PurposeHandle::stats).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub(crate) static REQUESTS: AtomicU64 = AtomicU64::new(0);
-pub(crate) static CAPTURE_FAILURES: AtomicU64 = AtomicU64::new(0);
-pub(crate) static PURPOSES_RESOLVED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static RECORDS_QUEUED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static RECORDS_DROPPED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static RECORDS_SPOOLED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static RECORDS_POSTED: AtomicU64 = AtomicU64::new(0);
-pub(crate) static SINK_FAILURES: AtomicU64 = AtomicU64::new(0);
-pub(crate) static SETTINGS_REJECTED: AtomicU64 = AtomicU64::new(0);
+/// One layer's counters, shared by its services and its side channel.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) requests: AtomicU64,
+    pub(crate) capture_failures: AtomicU64,
+    pub(crate) purposes_resolved: AtomicU64,
+    pub(crate) records_queued: AtomicU64,
+    pub(crate) records_dropped: AtomicU64,
+    pub(crate) records_spooled: AtomicU64,
+    pub(crate) records_posted: AtomicU64,
+    pub(crate) sink_failures: AtomicU64,
+    pub(crate) settings_rejected: AtomicU64,
+}
 
 pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -21,12 +25,38 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
-/// A snapshot of whakapapa's counters for this process (all layers together). Every counter
-/// only grows; none of what it counts ever failed a request.
+impl Counters {
+    /// Counters that start with the settings' rejected values.
+    pub(crate) fn new(settings_rejected: u64) -> Self {
+        Self {
+            settings_rejected: AtomicU64::new(settings_rejected),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            requests: get(&self.requests),
+            capture_failures: get(&self.capture_failures),
+            purposes_resolved: get(&self.purposes_resolved),
+            records_queued: get(&self.records_queued),
+            records_dropped: get(&self.records_dropped),
+            records_spooled: get(&self.records_spooled),
+            records_posted: get(&self.records_posted),
+            sink_failures: get(&self.sink_failures),
+            settings_rejected: get(&self.settings_rejected),
+            symbols_warm: crate::purpose::is_warm(),
+        }
+    }
+}
+
+/// A snapshot of one layer's counters (every service built from it, and its side channel).
+/// Every counter only grows; none of what it counts ever failed a request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Requests that went through a layer with purpose on (each counted once, at its first
+    /// Requests that went through the layer with purpose on (each counted once, at its first
     /// poll).
     pub requests: u64,
     /// Requests sent without identity and purpose because the stack could not be captured or
@@ -46,26 +76,10 @@ pub struct Stats {
     /// Failed spool writes or collector posts (each batch counts once per sink; its records are
     /// [`Flushed::failed`](crate::Flushed)).
     pub sink_failures: u64,
-    /// Environment values that could not be used and were ignored, each logged once as a
-    /// warning ([`Settings::from_env`](crate::Settings::from_env)).
+    /// Environment values the layer's settings could not use and ignored, each logged once as
+    /// a warning ([`Settings::from_env`](crate::Settings::from_env)).
     pub settings_rejected: u64,
-    /// Whether debug info has been loaded in the background.
+    /// Whether debug info has been loaded in the background (once per process, for every
+    /// layer).
     pub symbols_warm: bool,
-}
-
-/// The counters so far.
-pub fn stats() -> Stats {
-    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    Stats {
-        requests: get(&REQUESTS),
-        capture_failures: get(&CAPTURE_FAILURES),
-        purposes_resolved: get(&PURPOSES_RESOLVED),
-        records_queued: get(&RECORDS_QUEUED),
-        records_dropped: get(&RECORDS_DROPPED),
-        records_spooled: get(&RECORDS_SPOOLED),
-        records_posted: get(&RECORDS_POSTED),
-        sink_failures: get(&SINK_FAILURES),
-        settings_rejected: get(&SETTINGS_REJECTED),
-        symbols_warm: crate::purpose::is_warm(),
-    }
 }

@@ -54,7 +54,7 @@ async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
     let started = Instant::now();
     let line = first_request(service).await;
     let took = started.elapsed();
-    let warm = whakapapa::stats().symbols_warm;
+    let warm = layer.handle().stats().symbols_warm;
 
     let ua = seen.lock().unwrap()[0]["user-agent"]
         .to_str()
@@ -79,7 +79,7 @@ async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
     let started_both = || {
         let names = whakapapa_threads();
         names.iter().any(|n| n == "whakapapa-sidec")
-            && (names.iter().any(|n| n == "whakapapa-warm-") || whakapapa::stats().symbols_warm)
+            && (names.iter().any(|n| n == "whakapapa-warm-") || layer.handle().stats().symbols_warm)
     };
     let named = Instant::now();
     while !started_both() && named.elapsed() < Duration::from_secs(10) {
@@ -91,9 +91,10 @@ async fn the_first_request_goes_before_debug_info_and_its_frames_follow() {
         whakapapa_threads()
     );
 
-    let flushed = tokio::task::spawn_blocking(move || layer.flush(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let flushed =
+        tokio::task::spawn_blocking(move || layer.handle().flush(Duration::from_secs(60)))
+            .await
+            .unwrap();
     assert!(flushed.is_complete(), "{flushed}");
     let records: Vec<Record> = std::fs::read_to_string(&spool)
         .unwrap()

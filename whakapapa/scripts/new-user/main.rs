@@ -43,7 +43,8 @@ fn new_pod() -> Pod {
 
 #[cfg(feature = "whakapapa")]
 async fn make_client() -> anyhow::Result<kube::Client> {
-    Ok(whakapapa::infer_client(whakapapa::identity!()).await?)
+    let (client, _whakapapa) = whakapapa::infer_client(whakapapa::identity!()).await?;
+    Ok(client)
 }
 
 #[cfg(not(feature = "whakapapa"))]

@@ -1,4 +1,5 @@
-//! Test modules and the stand-in API server they share.
+//! Test modules and what they share: the test kit's stand-in API server, seeded with the pods
+//! they ask for.
 
 mod build_script;
 mod passthrough;
@@ -7,13 +8,13 @@ mod release;
 mod requests;
 mod settings;
 mod sidechannel;
-pub mod standin;
 mod trap;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 use whakapapa::wire::user_agent;
 use whakapapa::{PurposeLayer, Record, Settings};
+use whakapapa_testkit::{StandInApiServer, StandInConfig, fixtures};
 
 /// How long a test waits for debug info to load before its requests, which would otherwise go
 /// with their fingerprint alone until it has (a debug build's first load takes seconds).
@@ -68,11 +69,16 @@ pub fn settings(spool: &Path) -> Settings {
     Settings::new(whakapapa::identity!()).with_spool(spool)
 }
 
+/// A stand-in API server holding the pods `default/NAME`, one for each of `pods`.
+pub async fn standin(pods: &[&str]) -> StandInApiServer {
+    let config = pods.iter().fold(StandInConfig::default(), |config, name| {
+        config.with_object(fixtures::pod("default", name))
+    });
+    StandInApiServer::start(config).await.unwrap()
+}
+
 /// A client from kube's default stack with `layer` on top.
-pub fn default_stack_client(
-    server: &standin::StandInApiServer,
-    layer: &PurposeLayer,
-) -> kube::Client {
+pub fn default_stack_client(server: &StandInApiServer, layer: &PurposeLayer) -> kube::Client {
     kube::client::ClientBuilder::try_from(server.config())
         .unwrap()
         .with_layer(layer)

@@ -1,7 +1,6 @@
 //! Switched off, the layer changes nothing: the request is byte-identical to one sent without it.
 //! Asked for (`WHAKAPAPA_IDENTITY`), off sends the identity alone as the user agent.
 
-use super::standin::StandInApiServer;
 use super::{default_stack_client, settings};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -10,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tracing_subscriber::layer::SubscriberExt as _;
 use whakapapa::settings::{ENV_IDENTITY, ENV_SUBMIT_PURPOSE};
 use whakapapa::{PurposeLayer, Settings};
+use whakapapa_testkit::{StandInApiServer, StandInConfig};
 
 async fn list_once(client: kube::Client) {
     let api: Api<Pod> = Api::default_namespaced(client);
@@ -20,7 +20,9 @@ async fn list_once(client: kube::Client) {
 
 #[tokio::test]
 async fn off_is_byte_identical_to_no_layer() {
-    let server = StandInApiServer::start().await;
+    let server = StandInApiServer::start(StandInConfig::default().with_connections_recorded())
+        .await
+        .unwrap();
     // One client, so one connection, per variant.
     list_once(kube::Client::try_from(server.config()).unwrap()).await;
     let off = PurposeLayer::new(Settings::off(whakapapa::identity!()));
@@ -51,7 +53,7 @@ async fn off_is_byte_identical_to_no_layer() {
 
 #[tokio::test]
 async fn an_existing_user_agent_is_kept_as_a_parameter() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let on = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     on.wait_warm(super::WARM_UP);
@@ -85,7 +87,9 @@ fn header_lines(raw: &[u8]) -> Vec<String> {
 
 #[tokio::test]
 async fn identity_when_off_adds_the_user_agent_and_nothing_else() {
-    let server = StandInApiServer::start().await;
+    let server = StandInApiServer::start(StandInConfig::default().with_connections_recorded())
+        .await
+        .unwrap();
     list_once(kube::Client::try_from(server.config()).unwrap()).await;
     let me = whakapapa::identity!();
     // From the environment, as a deployment would ask for it.
@@ -135,7 +139,7 @@ async fn identity_when_off_adds_the_user_agent_and_nothing_else() {
 
 #[tokio::test]
 async fn identity_when_off_keeps_a_user_agent_the_caller_set() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let layer =
         PurposeLayer::new(Settings::off(whakapapa::identity!()).with_identity_when_off(true));
     let client = default_stack_client(&server, &layer);
@@ -168,12 +172,13 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
 
 #[tokio::test]
 async fn a_bad_identity_switch_is_one_warning_and_off_stays_byte_identical() {
-    let server = StandInApiServer::start().await;
+    let server = StandInApiServer::start(StandInConfig::default().with_connections_recorded())
+        .await
+        .unwrap();
     list_once(kube::Client::try_from(server.config()).unwrap()).await;
     let warnings = Warnings::default();
     let guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(warnings.clone()));
-    let before = whakapapa::stats().settings_rejected;
     let settings = Settings::from_vars(whakapapa::identity!(), |name| match name {
         ENV_SUBMIT_PURPOSE => Some("0".to_owned()),
         ENV_IDENTITY => Some("sometimes".to_owned()),
@@ -190,8 +195,8 @@ async fn a_bad_identity_switch_is_one_warning_and_off_stays_byte_identical() {
         "{}",
         warnings[0]
     );
-    assert!(whakapapa::stats().settings_rejected > before);
     let layer = PurposeLayer::new(settings);
+    assert_eq!(layer.handle().stats().settings_rejected, 1);
     layer.wait_warm(super::WARM_UP);
     assert!(!layer.sends_identity_only());
     list_once(default_stack_client(&server, &layer)).await;

@@ -1,6 +1,5 @@
 //! The layer on plain tower and hyper clients, without kube.
 
-use super::standin::StandInApiServer;
 use super::{frame, parse_ua};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -23,12 +22,12 @@ where
 
 #[tokio::test]
 async fn a_hyper_client_gets_identity_and_purpose() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["plain-1"]).await;
     let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let layer = PurposeLayer::new(Settings::new(whakapapa::identity!()));
     layer.wait_warm(super::WARM_UP);
-    let url = format!("{}/api/v1/namespaces/default/pods/plain-1", server.url);
+    let url = format!("{}/api/v1/namespaces/default/pods/plain-1", server.url());
     let line = get_with_hyper(layer.layer(hyper), url).await;
     let ua = server.seen_with("plain-1")[0].user_agent();
     let parsed = parse_ua(&ua);

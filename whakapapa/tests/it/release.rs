@@ -2,7 +2,6 @@
 //! (`debug = "limited"`), async fns inlined into their callers still appear by name with their
 //! `file:line`. Every other test of this binary then runs optimized too.
 
-use super::standin::StandInApiServer;
 use super::{default_stack_client, frame, parse_ua, settings};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -22,7 +21,7 @@ async fn calls_the_inlined_lookup(api: &Api<Pod>) -> [u32; 2] {
 
 #[tokio::test]
 async fn optimized_builds_keep_inlined_async_fns() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["release-1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);

@@ -1,6 +1,5 @@
 //! Requests through real `kube::Client`s name the functions and lines that made them.
 
-use super::standin::{StandInApiServer, pod};
 use super::{default_stack_client, frame, parse_ua, settings, spool_records};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -12,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use whakapapa::PurposeLayer;
 use whakapapa::wire::audit_id;
+use whakapapa_testkit::{StandInApiServer, StandInConfig, fixtures};
 
 const LIST: &str = "kube_client::api::Api<K>::list@kube-client-5.0.0/src/api/core_methods.rs:";
 
@@ -32,7 +32,7 @@ async fn list_pods_for_inventory(api: &Api<Pod>) -> u32 {
 
 #[tokio::test]
 async fn list_names_the_api_method_then_the_calling_fn() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
@@ -80,6 +80,7 @@ async fn list_names_the_api_method_then_the_calling_fn() {
 
     assert!(
         layer
+            .handle()
             .flush(std::time::Duration::from_secs(10))
             .is_complete()
     );
@@ -108,7 +109,7 @@ async fn get_pod_for_checkout(api: &Api<Pod>, name: &str) -> u32 {
 }
 
 async fn create_pod_for_rollout(api: &Api<Pod>) -> u32 {
-    let (pp, new_pod) = (PostParams::default(), pod("default", "rollout-1"));
+    let (pp, new_pod) = (PostParams::default(), fixtures::pod("default", "rollout-1"));
     let line = line!() + 1;
     api.create(&pp, &new_pod).await.unwrap();
     line
@@ -127,19 +128,27 @@ async fn watch_pods_for_dashboard(api: &Api<Pod>) -> u32 {
 /// Built with the one-line helper rather than `ClientBuilder` + layer.
 #[tokio::test]
 async fn get_create_and_watch_through_the_helper() {
-    let server = StandInApiServer::start().await;
+    let config = StandInConfig::default()
+        .with_object(fixtures::pod("default", "checkout-7"))
+        .with_object(fixtures::labelled_pod(
+            "default",
+            "dashboard-0",
+            "app",
+            "dashboard",
+        ));
+    let server = StandInApiServer::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("p.jsonl");
-    let client = whakapapa::client_with(server.config(), settings(&spool)).unwrap();
+    let (client, handle) = whakapapa::client_with(server.config(), settings(&spool)).unwrap();
     let api: Api<Pod> = Api::default_namespaced(client);
 
     let get_line = get_pod_for_checkout(&api, "checkout-7").await;
     let create_line = create_pod_for_rollout(&api).await;
     let watch_line = watch_pods_for_dashboard(&api).await;
-    // The helper's layer is out of reach: flush every side channel of the process (other
-    // tests' too, whose collector may be down: only nothing left pending is asserted).
-    let flushed = whakapapa::flush(std::time::Duration::from_secs(10));
-    assert_eq!(flushed.pending, 0, "{flushed}");
+    // The helper's handle speaks for its own layer alone: one record per request's purpose.
+    let flushed = handle.flush(std::time::Duration::from_secs(10));
+    assert!(flushed.is_complete(), "{flushed}");
+    assert_eq!(flushed.delivered, 3, "{flushed}");
 
     let cases = [
         (
@@ -209,7 +218,7 @@ async fn innermost_reconcile_step(api: &Api<Pod>) -> u32 {
 
 #[tokio::test]
 async fn nested_async_fns_appear_innermost_first() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["nested-1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
@@ -236,7 +245,7 @@ async fn fetch_in_spawned_task(api: Api<Pod>) -> u32 {
 
 #[tokio::test]
 async fn a_spawned_task_names_its_own_fn() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["spawned-1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
@@ -264,7 +273,7 @@ async fn run_pod_watcher(api: Api<Pod>) -> u32 {
 
 #[tokio::test]
 async fn a_runtime_watcher_names_the_fn_that_drives_it() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
@@ -282,6 +291,7 @@ async fn a_runtime_watcher_names_the_fn_that_drives_it() {
     );
     assert!(
         layer
+            .handle()
             .flush(std::time::Duration::from_secs(10))
             .is_complete()
     );
@@ -323,12 +333,16 @@ async fn reconcile_pod(pod: Arc<Pod>, api: Arc<Api<Pod>>) -> Result<Action, kube
 
 #[tokio::test]
 async fn a_controller_reconcile_names_the_reconciler() {
-    let server = StandInApiServer::start().await;
+    // The controller watches the labelled pod; its reconciler gets the other.
+    let config = StandInConfig::default()
+        .with_object(fixtures::labelled_pod("default", "web-0", "app", "web"))
+        .with_object(fixtures::pod("default", "reconciled-web-0"));
+    let server = StandInApiServer::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
     let api: Api<Pod> = Api::default_namespaced(default_stack_client(&server, &layer));
-    let mut runs = Controller::new(api.clone(), watcher::Config::default())
+    let mut runs = Controller::new(api.clone(), watcher::Config::default().labels("app=web"))
         .run(
             reconcile_pod,
             |_, _, _| Action::await_change(),
@@ -360,7 +374,7 @@ async fn list_twice_from_one_line_and_once_from_another(api: &Api<Pod>) {
 
 #[tokio::test]
 async fn same_line_same_fingerprint_other_line_other_fingerprint() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
@@ -377,7 +391,7 @@ async fn same_line_same_fingerprint_other_line_other_fingerprint() {
 
 #[tokio::test]
 async fn fingerprints_do_not_depend_on_the_layer_or_client() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     for spool in ["a.jsonl", "b.jsonl"] {
         let layer = PurposeLayer::new(settings(&dir.path().join(spool)));
@@ -409,7 +423,7 @@ async fn pong_then_list(api: &Api<Pod>, depth: usize) {
 
 #[tokio::test]
 async fn a_200_frame_stack_fits_in_1024_bytes() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let layer = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     layer.wait_warm(super::WARM_UP);
@@ -433,6 +447,7 @@ async fn a_200_frame_stack_fits_in_1024_bytes() {
     // The side channel has the full purpose: far more frames than the user agent holds.
     assert!(
         layer
+            .handle()
             .flush(std::time::Duration::from_secs(10))
             .is_complete()
     );

@@ -2,7 +2,6 @@
 //! and requests still carry identity and purpose.
 
 use super::sidechannel::stand_in_collector;
-use super::standin::StandInApiServer;
 use super::{default_stack_client, frame, parse_ua, spool_records};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -45,7 +44,6 @@ async fn get_pod_despite_bad_settings(api: &Api<Pod>, name: &str) -> u32 {
 /// Each bad value beside a good sink: the good one keeps working.
 #[tokio::test]
 async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
-    let server = StandInApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let unwritable = dir.path().join("no-such-dir").join("p.jsonl");
     let unwritable = unwritable.to_str().unwrap().to_owned();
@@ -59,6 +57,10 @@ async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
         (ENV_QUEUE_CAPACITY, "0", ENV_SPOOL),
         (ENV_QUEUE_CAPACITY, "100000000000", ENV_SPOOL),
     ];
+    let pods: Vec<String> = (0..cases.len())
+        .map(|i| format!("bad-setting-{i}"))
+        .collect();
+    let server = super::standin(&pods.iter().map(String::as_str).collect::<Vec<_>>()).await;
     for (i, (bad, value, good)) in cases.into_iter().enumerate() {
         let case = format!("{bad}={value:?}");
         // A good sink of its own, since a purpose goes to one destination once per process.
@@ -67,7 +69,6 @@ async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
         let warnings = Warnings::default();
         let subscriber = tracing_subscriber::registry().with(warnings.clone());
         let guard = tracing::subscriber::set_default(subscriber);
-        let rejected_before = whakapapa::stats().settings_rejected;
         let good_value = if good == ENV_SPOOL {
             spool.to_str().unwrap().to_owned()
         } else {
@@ -97,11 +98,7 @@ async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
             "{case}: the warning names the variable, the value and the rule: {}",
             warnings[0]
         );
-        assert_eq!(
-            whakapapa::stats().settings_rejected - rejected_before,
-            1,
-            "{case}"
-        );
+        assert_eq!(layer.handle().stats().settings_rejected, 1, "{case}");
         let seen = server.seen_with(&name);
         assert_eq!(seen.len(), 1, "{case}");
         let ua = parse_ua(&seen[0].user_agent());
@@ -114,9 +111,10 @@ async fn each_bad_env_value_leaves_requests_flowing_with_one_warning() {
         // The good sink next to the bad value got the purpose.
         // Off the runtime's thread, which serves the stand-in collector.
         let flushing = layer.clone();
-        let flushed = tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(10)))
-            .await
-            .unwrap();
+        let flushed =
+            tokio::task::spawn_blocking(move || flushing.handle().flush(Duration::from_secs(10)))
+                .await
+                .unwrap();
         assert!(flushed.is_complete(), "{case}: {flushed}");
         assert_eq!(flushed.delivered, 1, "{case}: {flushed}");
         let delivered = if good == ENV_SPOOL {

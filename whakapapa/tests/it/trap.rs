@@ -1,7 +1,6 @@
 //! The trap: a purpose captured in `Service::call` lacks the caller, because kube's `Buffer`
 //! runs `call` on its worker task. The layer captures at the future's first poll instead.
 
-use super::standin::StandInApiServer;
 use super::{default_stack_client, frame, parse_ua, settings};
 use http::Request;
 use k8s_openapi::api::core::v1::Pod;
@@ -53,7 +52,7 @@ async fn get_from_the_trap_caller(api: &Api<Pod>) -> u32 {
 
 #[tokio::test]
 async fn a_capture_in_call_lacks_the_caller_but_the_layer_has_it() {
-    let server = StandInApiServer::start().await;
+    let server = super::standin(&["trap-1"]).await;
     let dir = tempfile::tempdir().unwrap();
     let purpose = PurposeLayer::new(settings(&dir.path().join("p.jsonl")));
     purpose.wait_warm(super::WARM_UP);

@@ -1,6 +1,4 @@
-//! What the bench binaries share for their settings and figures. Not every user calls every
-//! function.
-#![allow(dead_code)]
+//! What the bench binaries share for their settings and figures.
 
 /// A number from the environment, else `default`; a non-number is a mistake worth stopping for.
 pub fn env_u64(name: &str, default: u64) -> u64 {

@@ -14,12 +14,15 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use whakapapa_e2e::{StandInApiServer, StandInConfig};
+//! use whakapapa_testkit::{StandInApiServer, StandInConfig, fixtures};
 //!
-//! let config = StandInConfig::default().with_audit_webhook("http://127.0.0.1:8080/audit");
+//! let config = StandInConfig::default()
+//!     .with_audit_webhook("http://127.0.0.1:8080/audit")
+//!     .with_object(fixtures::pod("default", "web-0"));
 //! let server = StandInApiServer::start(config).await?;
-//! println!("kube-rs clients can talk to {}", server.url());
-//! // ... run a kube::Client against server.url() ...
+//! let client = kube::Client::try_from(server.config())?;
+//! // ... requests through `client` ...
+//! println!("{} requests", server.seen().len());
 //! server.flush_audit().await; // every audit event so far is acknowledged (or given up)
 //! let stats = server.shutdown().await;
 //! println!("{} audit events delivered", stats.events_delivered);
@@ -31,6 +34,7 @@ mod audit_webhook;
 mod http;
 mod objects;
 mod openapi;
+mod record;
 mod request_info;
 mod resources;
 mod selector;
@@ -44,6 +48,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use audit::UserInfo;
 pub use audit_webhook::AuditStats;
+pub use record::Seen;
+
+use record::{Recorder, RecordingListener};
 
 /// How a [`StandInApiServer`] behaves.
 #[derive(Clone, Debug)]
@@ -70,6 +77,11 @@ pub struct StandInConfig {
     pub default_user: UserInfo,
     /// Longest a watch stays open (a smaller `timeoutSeconds` wins).
     pub watch_timeout: Duration,
+    /// Objects the store holds before the first request, as a client would create them.
+    pub objects: Vec<serde_json::Value>,
+    /// Keep every connection's bytes as the client sent them
+    /// ([`StandInApiServer::raw_connections`]).
+    pub record_connections: bool,
 }
 
 impl Default for StandInConfig {
@@ -92,6 +104,8 @@ impl Default for StandInConfig {
                 ],
             },
             watch_timeout: Duration::from_secs(60),
+            objects: Vec::new(),
+            record_connections: false,
         }
     }
 }
@@ -107,6 +121,21 @@ impl StandInConfig {
     pub fn with_audit_batching(mut self, max_size: usize, max_wait: Duration) -> Self {
         self.audit_batch_max_size = max_size.max(1);
         self.audit_batch_max_wait = max_wait;
+        self
+    }
+
+    /// Starts with `object` stored (its `apiVersion` and `kind` say where; a namespaced one
+    /// goes to its `metadata.namespace`, which must exist: `default` does).
+    pub fn with_object(mut self, object: impl serde::Serialize) -> Self {
+        // A fixture that does not serialise is caught as a bad object by `start`.
+        self.objects
+            .push(serde_json::to_value(object).unwrap_or(serde_json::Value::Null));
+        self
+    }
+
+    /// Keeps every connection's bytes as the client sent them.
+    pub fn with_connections_recorded(mut self) -> Self {
+        self.record_connections = true;
         self
     }
 
@@ -130,6 +159,14 @@ pub enum StandInError {
         /// The URL given.
         url: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// An object of [`StandInConfig::objects`] cannot be stored.
+    #[error("stand-in object {object}: {reason}")]
+    Object {
+        /// `apiVersion/kind namespace/name`, as far as the object tells.
+        object: String,
+        /// Why it cannot be stored.
         reason: String,
     },
 }
@@ -174,14 +211,24 @@ impl StandInApiServer {
             }
             None => (None, None),
         };
+        let mut store = objects::ObjectStore::new();
+        for object in config.objects {
+            seed(&mut store, object)?;
+        }
         let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(StandInError::Bind)?;
         let addr = listener.local_addr().map_err(StandInError::Bind)?;
+        let recorder = Arc::new(Recorder::new(config.record_connections));
+        let listener = RecordingListener {
+            inner: listener,
+            recorder: recorder.clone(),
+        };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (changes, _) = tokio::sync::broadcast::channel(4096);
         let state = Arc::new(http::AppState {
-            store: Mutex::new(objects::ObjectStore::new()),
+            store: Mutex::new(store),
+            recorder,
             changes,
             audit: backend,
             users: http::Users {
@@ -197,7 +244,7 @@ impl StandInApiServer {
         let server = tokio::spawn(
             axum::serve(
                 listener,
-                http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+                http::app(state.clone()).into_make_service_with_connect_info::<record::Peer>(),
             )
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
@@ -221,6 +268,38 @@ impl StandInApiServer {
     /// Its base URL, `http://127.0.0.1:PORT`, for `kube::Config::new`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A kube config for it (default namespace `default`, no credentials).
+    pub fn config(&self) -> kube::Config {
+        kube::Config::new(
+            self.url()
+                .parse()
+                .expect("http://127.0.0.1:PORT is a valid URI"),
+        )
+    }
+
+    /// The requests received so far, oldest first.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.recorder.seen()
+    }
+
+    /// The requests received so far whose path and query contain `needle`.
+    pub fn seen_with(&self, needle: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| {
+                s.uri
+                    .path_and_query()
+                    .is_some_and(|p| p.as_str().contains(needle))
+            })
+            .collect()
+    }
+
+    /// Each connection's bytes as the client sent them, oldest first; empty unless
+    /// [`StandInConfig::with_connections_recorded`].
+    pub fn raw_connections(&self) -> Vec<Vec<u8>> {
+        self.state.recorder.raw()
     }
 
     /// Sends the audit events buffered so far and waits until every batch sent so far is
@@ -275,4 +354,39 @@ impl StandInApiServer {
         }
         stats
     }
+}
+
+/// Stores `object` as a create of its kind would, before any request.
+fn seed(store: &mut objects::ObjectStore, object: serde_json::Value) -> Result<(), StandInError> {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+    };
+    let described = format!(
+        "{}/{} {}/{}",
+        text("/apiVersion"),
+        text("/kind"),
+        text("/metadata/namespace"),
+        text("/metadata/name")
+    );
+    let bad = |reason: String| StandInError::Object {
+        object: described.clone(),
+        reason,
+    };
+    let rt = resources::of_kind(text("/apiVersion"), text("/kind"))
+        .ok_or_else(|| bad("not a kind the stand-in serves".to_owned()))?;
+    let namespace = rt
+        .namespaced
+        .then(|| text("/metadata/namespace").to_owned());
+    let fresh = objects::Fresh {
+        now: "2026-01-01T00:00:00Z".to_owned(),
+        uid: audit::uuid_v4(fastrand::u128(..).to_le_bytes()),
+        name_suffix: String::new(),
+    };
+    store
+        .create(rt, namespace.as_deref(), object.clone(), &fresh)
+        .map(drop)
+        .map_err(|e| bad(e.to_string()))
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 const OPENAPI_V2_GZ: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/data/kubernetes/openapi-v2-1.36.json.gz"
+    "/../data/kubernetes/openapi-v2-1.36.json.gz"
 ));
 
 /// The document's JSON bytes.

@@ -139,6 +139,13 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
+/// The resource type whose objects have `api_version` and `kind`.
+pub fn of_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+}
+
 const VERBS: [&str; 8] = [
     "create",
     "delete",

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use tokio::task::JoinSet;
 use super::audit::{self, RequestAudit, ResponseStatus, Stage, UserInfo};
 use super::audit_webhook::AuditBackend;
 use super::objects::{ApiError, Change, Fresh, ObjectStore, PatchKind, Selection};
+use super::record::{Peer, Recorder};
 use super::request_info::{RequestInfo, resolve};
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
@@ -43,6 +43,7 @@ pub(crate) struct Users {
 /// Everything the handler needs.
 pub(crate) struct AppState {
     pub store: Mutex<ObjectStore>,
+    pub recorder: Arc<Recorder>,
     pub changes: broadcast::Sender<Change>,
     pub audit: Option<AuditBackend>,
     pub users: Users,
@@ -150,6 +151,9 @@ fn error_response(error: &ApiError) -> Reply {
 
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    state
+        .recorder
+        .request(&parts.method, &parts.uri, &parts.headers);
     let query: Vec<(String, String)> = Query::try_from_uri(&parts.uri)
         .map(|Query(q)| q)
         .unwrap_or_default();
@@ -160,8 +164,8 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
     });
     let peer = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<Peer>>()
+        .map(|c| c.0.0.ip());
     let source_ips = audit::source_ips(
         headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
         headers.get("x-real-ip").and_then(|v| v.to_str().ok()),
