@@ -10,8 +10,7 @@
 //! (`WHAKAPAPA_BENCH_EVENTS=200000` for more lines, `WHAKAPAPA_BENCH_RUNS=9` for more runs,
 //! `WHAKAPAPA_BENCH_ONLY=line` to run only `line`, e.g. under a profiler.)
 
-#[path = "support/events.rs"]
-mod events;
+use whakapapa_testkit::events;
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -17,8 +17,7 @@
 //! `WHAKAPAPA_BENCH_GENERATE=FILE` to only write the busy log's events to FILE, with
 //! `WHAKAPAPA_BENCH_LOG=cluster` the cluster log's, `WHAKAPAPA_BENCH_FROM=N` from request N.)
 
-#[path = "support/events.rs"]
-mod events;
+use whakapapa_testkit::events;
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;

@@ -14,8 +14,7 @@
 //! - `WHAKAPAPA_BENCH_BASELINE_BIN=/path/to/whakapapa-collector` built without rollups also
 //!   measures ingest of `WHAKAPAPA_INGEST_BENCH_EVENTS` (1000000) events with both binaries.
 
-#[path = "support/events.rs"]
-mod events;
+use whakapapa_testkit::events;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,4 @@
 //! Integration tests of whakapapa-collector: one binary, one module per area under `it/`.
 
-#[path = "../benches/support/events.rs"]
-mod events;
+use whakapapa_testkit::events;
 mod it;

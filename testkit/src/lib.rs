@@ -4,8 +4,12 @@
 //!   requests from an in-memory store, audits them to a webhook the way kube-apiserver does,
 //!   and records what clients sent;
 //! - [`fixtures`]: objects the tests seed it with;
-//! - [`figures`]: the benches' settings and medians.
+//! - [`figures`]: the benches' settings and medians;
+//! - `events` (feature `events`): generated audit events over a catalog, for the collector's
+//!   benches and tests.
 
+#[cfg(feature = "events")]
+pub mod events;
 pub mod figures;
 pub mod fixtures;
 mod standin;

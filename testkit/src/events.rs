@@ -4,9 +4,7 @@
 //!
 //! Deterministic: request `i` is always the same event, and its audit ID carries `i` in its
 //! last 48 bits ([`Events::seq_of`]), so a test can tell which requests a database holds.
-//! Shared by `benches/ingest.rs` and the integration tests (`#[path]`); not every user calls
-//! every function.
-#![allow(dead_code)]
+//! The collector's benches and integration tests share them (the `events` feature).
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
