@@ -4,10 +4,43 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use rusqlite::Connection;
 use serde::Serialize;
 
-use super::Table;
-use super::journeys::Journey;
+use super::journeys::{self, Journey, MINING, journeys_query, sequence_cell};
+use super::sql::{Sql, release};
+use super::tests::gaps;
+use super::{Answer, Filters, Given, LIMIT, Param, Query, Render, Result, Table};
+
+/// `suggest`'s options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Longest list returned.
+    pub limit: usize,
+    /// How journeys are mined.
+    pub journeys: journeys::Params,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "suggest";
+    const PARAMS: &'static [Param] = &[LIMIT, MINING[0], MINING[1], MINING[2]];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        Ok(Params {
+            journeys: journeys::Params::parse_mining(g)?,
+            limit: g.positive("limit")?.unwrap_or(20),
+        })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Ok(Answer::new(suggest_query(
+            conn,
+            f,
+            self.limit,
+            &self.journeys,
+        )?))
+    }
+}
 
 /// What the generator needs of an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,32 +325,40 @@ pub fn code(
     out
 }
 
-/// As a table (without the code).
-pub fn table(s: &[Suggestion]) -> Table {
-    let mut t = Table::new(
-        "suggest",
-        &[
-            "endpoint", "level", "category", "programs", "hits", "journey",
-        ],
-    );
-    for x in s {
-        t.row(vec![
-            x.endpoint.clone(),
-            x.level.clone(),
-            x.category.clone(),
-            x.programs.to_string(),
-            x.hits.to_string(),
-            x.journey
-                .as_ref()
-                .map(|j| j.sequence.join(" > "))
-                .unwrap_or_default(),
-        ]);
+/// A suggestion as the table lists it (without the code).
+#[derive(Default, Serialize)]
+struct SuggestionCells<'a> {
+    endpoint: &'a str,
+    level: &'a str,
+    category: &'a str,
+    programs: u64,
+    hits: u64,
+    journey: String,
+}
+
+impl Render for Vec<Suggestion> {
+    fn tables(&self) -> Vec<Table> {
+        let rows: Vec<SuggestionCells<'_>> = self
+            .iter()
+            .map(|x| SuggestionCells {
+                endpoint: &x.endpoint,
+                level: &x.level,
+                category: &x.category,
+                programs: x.programs,
+                hits: x.hits,
+                journey: x.journey.as_ref().map(sequence_cell).unwrap_or_default(),
+            })
+            .collect();
+        vec![Table::of("suggest", &rows)]
     }
-    t
+
+    fn text(&self) -> String {
+        text(self)
+    }
 }
 
 /// As text: each suggestion's heading and code.
-pub fn text(s: &[Suggestion]) -> String {
+fn text(s: &[Suggestion]) -> String {
     let mut out = String::new();
     for (i, x) in s.iter().enumerate() {
         if i > 0 {
@@ -337,6 +378,57 @@ pub fn text(s: &[Suggestion]) -> String {
         out.push_str("(none)\n");
     }
     out
+}
+
+/// `suggest`.
+fn suggest_query(
+    conn: &Connection,
+    f: &Filters,
+    limit: usize,
+    o: &journeys::Params,
+) -> Result<Vec<Suggestion>> {
+    let (rid, _, _) = release(conn, f)?;
+    let sql = Sql::default();
+    let catalog: BTreeMap<String, EndpointInfo> = sql
+        .rows(
+            conn,
+            &format!(
+                "SELECT operation_id, method, path, level, category, api_group, version, kind, action \
+                 FROM endpoints WHERE release_id = {rid}"
+            ),
+            |x| {
+                Ok(EndpointInfo {
+                    endpoint: x.get(0)?,
+                    method: x.get(1)?,
+                    path: x.get(2)?,
+                    level: x.get(3)?,
+                    category: x.get(4)?,
+                    group: x.get(5)?,
+                    version: x.get(6)?,
+                    kind: x.get(7)?,
+                    action: x.get(8)?,
+                })
+            },
+        )?
+        .into_iter()
+        .map(|e| (e.endpoint.clone(), e))
+        .collect();
+    let candidates: Vec<Candidate> = gaps(conn, f)?
+        .into_iter()
+        .filter(|g| g.eligible)
+        .filter_map(|g| {
+            catalog.get(&g.endpoint).map(|info| Candidate {
+                info: info.clone(),
+                programs: g.programs,
+                hits: g.hits,
+            })
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(vec![]);
+    }
+    let js = journeys_query(conn, f, rid, o)?;
+    Ok(suggest(candidates, &js, &catalog, limit))
 }
 
 #[cfg(test)]
@@ -451,7 +543,7 @@ async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::
             "// #1 patchAppsV1NamespacedDeploymentScale — 2 program(s), 5 request(s)\n/// patch"
         ));
         assert_eq!(
-            table(&s).rows[0][5],
+            s.tables()[0].rows[0][5],
             "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
         );
     }
