@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::answer::to_json;
 use super::sql::{Sql, fixed_time, src};
-use super::usage::{EndpointRow, endpoint_rows};
+use super::usage::{EndpointRow, Level, endpoint_rows};
 use super::{Counting, Filters, Render, Result, Table};
 
 /// The top-level object.
@@ -69,7 +69,7 @@ pub struct Endpoint {
     /// API group.
     pub group: String,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Tests that hit it; `[null]` when none.
     pub tests: Vec<Option<String>>,
     /// Action.
@@ -118,38 +118,39 @@ pub struct SeenTest {
     pub listed: Option<(String, String, String)>,
 }
 
-/// Builds the export from endpoint rows counted with `counting=tests`, the endpoints'
-/// descriptions, the tests per endpoint (operationId → test names) and every test seen.
+/// Builds the export from endpoint rows counted with `counting=tests` (with their
+/// descriptions), the tests per endpoint (operationId → test names) and every test seen.
 pub fn export(
     release: &str,
     release_date: Option<String>,
     sources: Vec<String>,
     rows: &[EndpointRow],
-    descriptions: &HashMap<String, String>,
     endpoint_tests: &BTreeMap<String, Vec<String>>,
     tests: &[SeenTest],
 ) -> Coverage {
     let endpoints: Vec<Endpoint> = rows
         .iter()
         .map(|r| {
-            let t = endpoint_tests.get(&r.endpoint).filter(|t| !t.is_empty());
+            let t = endpoint_tests
+                .get(&r.endpoint.operation_id)
+                .filter(|t| !t.is_empty());
             Endpoint {
-                kind: r.kind.clone(),
-                path: r.path.clone(),
-                group: r.group.clone(),
-                level: r.level.clone(),
+                kind: r.endpoint.kind.clone(),
+                path: r.endpoint.path.clone(),
+                group: r.endpoint.group.clone(),
+                level: r.endpoint.level,
                 tests: match t {
                     Some(t) => t.iter().cloned().map(Some).collect(),
                     None => vec![None],
                 },
-                action: r.action.clone(),
+                action: r.endpoint.action.clone(),
                 tested: r.tested,
                 release: release.to_owned(),
-                version: r.version.clone(),
-                category: r.category.clone(),
-                endpoint: r.endpoint.clone(),
+                version: r.endpoint.version.clone(),
+                category: r.endpoint.category.clone(),
+                endpoint: r.endpoint.operation_id.clone(),
                 conf_tested: r.conf_tested,
-                description: descriptions.get(&r.endpoint).cloned(),
+                description: r.endpoint.description.clone(),
             }
         })
         .collect();
@@ -204,7 +205,7 @@ struct Totals<'a> {
 struct EndpointCells<'a> {
     endpoint: &'a str,
     path: &'a str,
-    level: &'a str,
+    level: Level,
     category: &'a str,
     group: &'a str,
     version: &'a str,
@@ -243,7 +244,7 @@ impl Render for Coverage {
             .map(|e| EndpointCells {
                 endpoint: &e.endpoint,
                 path: &e.path,
-                level: &e.level,
+                level: e.level,
                 category: &e.category,
                 group: &e.group,
                 version: &e.version,
@@ -292,7 +293,7 @@ pub(crate) fn run(
     label: &str,
     loaded_at: String,
 ) -> Result<Coverage> {
-    let rows = endpoint_rows(conn, f, Counting::Tests, rid, None, false)?;
+    let mut rows = endpoint_rows(conn, f, Counting::Tests, rid, None, false)?;
     let mut q = Sql::default();
     let s = src(&mut q, f);
     let r = q.p(rid);
@@ -332,7 +333,7 @@ pub(crate) fn run(
     )?;
     let mut d = Sql::default();
     let r = d.p(rid);
-    let descriptions: HashMap<String, String> = d
+    let mut descriptions: HashMap<String, String> = d
         .rows(
             conn,
             &format!(
@@ -343,6 +344,9 @@ pub(crate) fn run(
         )?
         .into_iter()
         .collect();
+    for r in &mut rows {
+        r.endpoint.description = descriptions.remove(&r.endpoint.operation_id);
+    }
     let sql = Sql::default();
     let sources = sql.rows(
         conn,
@@ -354,7 +358,6 @@ pub(crate) fn run(
         Some(fixed_time(loaded_at)),
         sources,
         &rows,
-        &descriptions,
         &endpoint_tests,
         &tests,
     ))
@@ -363,19 +366,23 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::usage::{Endpoint, Method};
 
     #[test]
     fn export_uses_apisnoop_keys_and_null_tests() {
         let mk = |ep: &str, tested, conf, eligible, pending| EndpointRow {
-            endpoint: ep.into(),
-            method: "get".into(),
-            path: "/api/v1/pods".into(),
-            level: "stable".into(),
-            category: "core".into(),
-            group: String::new(),
-            version: "v1".into(),
-            kind: "Pod".into(),
-            action: "list".into(),
+            endpoint: Endpoint {
+                operation_id: ep.into(),
+                method: Method::Get,
+                path: "/api/v1/pods".into(),
+                level: Level::Stable,
+                category: "core".into(),
+                group: String::new(),
+                version: "v1".into(),
+                kind: "Pod".into(),
+                action: "list".into(),
+                description: None,
+            },
             tested,
             conf_tested: conf,
             eligible,
@@ -385,16 +392,13 @@ mod tests {
             tests: 0,
             locs: 0,
         };
-        let rows = [
+        let mut rows = [
             mk("listCoreV1Pod", true, true, true, false),
             mk("readCoreV1Pod", true, false, true, false),
             mk("x", false, false, false, false),
             mk("deleteCoreV1Pod", true, true, false, true),
         ];
-        let descriptions = HashMap::from([(
-            "listCoreV1Pod".to_string(),
-            "list objects of kind Pod".to_string(),
-        )]);
+        rows[0].endpoint.description = Some("list objects of kind Pod".to_string());
         let mut et = BTreeMap::new();
         et.insert(
             "listCoreV1Pod".to_string(),
@@ -405,7 +409,6 @@ mod tests {
             Some("2026-11-20T10:00:00Z".into()),
             vec!["audit.log".into()],
             &rows,
-            &descriptions,
             &et,
             &[
                 SeenTest {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::sql::release;
-use super::usage::{Counts, EndpointRow, endpoint_rows, grouped};
+use super::usage::{Counts, EndpointRow, Level, endpoint_rows, grouped};
 use super::{
     Answer, COUNTING, Counting, Error, Filters, Given, Param, Query, Render, Result, Table,
 };
@@ -66,7 +66,7 @@ impl Query for Params {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LevelCounts {
     /// The level.
-    pub level: String,
+    pub level: Level,
     /// Its counts.
     #[serde(flatten)]
     pub counts: Counts,
@@ -76,7 +76,7 @@ pub struct LevelCounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CategoryCounts {
     /// The level.
-    pub level: String,
+    pub level: Level,
     /// The category.
     pub category: String,
     /// Its counts.
@@ -112,8 +112,8 @@ pub fn coverage(
     let by_category: Vec<CategoryCounts> = grouped(rows)
         .into_values()
         .map(|rs| CategoryCounts {
-            level: rs[0].level.clone(),
-            category: rs[0].category.clone(),
+            level: rs[0].endpoint.level,
+            category: rs[0].endpoint.category.clone(),
             counts: Counts::of(&rs),
         })
         .collect();
@@ -133,7 +133,7 @@ pub fn coverage(
                 l.counts = sum;
             }
             _ => by_level.push(LevelCounts {
-                level: c.level.clone(),
+                level: c.level,
                 counts: c.counts,
             }),
         }

@@ -74,9 +74,10 @@ fn endpoints(conn: &Connection, f: &Filters, o: &Params) -> Result<Vec<EndpointR
     let mut rows = endpoint_rows(conn, f, o.counting, rid, None, true)?;
     let group = o.group.as_deref().map(|g| if g == "core" { "" } else { g });
     rows.retain(|r| {
-        o.level.as_ref().is_none_or(|l| &r.level == l)
-            && o.category.as_ref().is_none_or(|c| &r.category == c)
-            && group.is_none_or(|g| r.group == g)
+        let e = &r.endpoint;
+        o.level.as_ref().is_none_or(|l| e.level.as_str() == l)
+            && o.category.as_ref().is_none_or(|c| &e.category == c)
+            && group.is_none_or(|g| e.group == g)
             && o.tested.is_none_or(|t| r.tested == t)
             && o.eligible.is_none_or(|e| r.eligible == e)
     });

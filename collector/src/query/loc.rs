@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::sql::{Sql, release, src};
-use super::usage::{CodeHits, codes_cell};
+use super::usage::{CodeHits, Method, codes_cell};
 use super::{Answer, Filters, Frame, Given, Param, Query, Render, Result, Table};
 
 /// `loc`'s options.
@@ -90,7 +90,7 @@ pub struct LocEndpoint {
     /// operationId.
     pub endpoint: String,
     /// HTTP method.
-    pub method: String,
+    pub method: Method,
     /// Path template.
     pub path: String,
     /// Audit verb.
@@ -118,7 +118,7 @@ pub struct LocAnswer {
 #[derive(Default, Serialize)]
 struct EndpointCells<'a> {
     endpoint: &'a str,
-    method: &'a str,
+    method: Method,
     path: &'a str,
     verb: &'a str,
     hits: u64,
@@ -133,7 +133,7 @@ impl Render for LocAnswer {
             .iter()
             .map(|r| EndpointCells {
                 endpoint: &r.endpoint,
-                method: &r.method,
+                method: r.method,
                 path: &r.path,
                 verb: &r.verb,
                 hits: r.hits,
@@ -227,7 +227,7 @@ fn loc_query(conn: &Connection, f: &Filters, loc: &LocSpec, text: &str) -> Resul
             ),
             |x| {
                 Ok((
-                    (x.get::<_, String>(0)?, x.get::<_, String>(1)?, x.get::<_, String>(2)?, x.get::<_, String>(3)?),
+                    (x.get::<_, String>(0)?, x.get::<_, Method>(1)?, x.get::<_, String>(2)?, x.get::<_, String>(3)?),
                     x.get::<_, i64>(4)?,
                     x.get::<_, i64>(5)?,
                     x.get::<_, i64>(6)? as u64,
@@ -235,7 +235,7 @@ fn loc_query(conn: &Connection, f: &Filters, loc: &LocSpec, text: &str) -> Resul
             },
         )?;
         // (endpoint, method, path, verb) -> (hits, identities, hits by code)
-        type Key = (String, String, String, String);
+        type Key = (String, Method, String, String);
         type Use = (u64, BTreeSet<i64>, BTreeMap<i64, u64>);
         let mut by: BTreeMap<Key, Use> = BTreeMap::new();
         for (k, code, ident, hits) in rows {

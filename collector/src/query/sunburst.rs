@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::coverage::coverage;
 use super::sql::release;
-use super::usage::{Counts, EndpointRow, endpoint_rows, grouped};
+use super::usage::{Counts, EndpointRow, Level, endpoint_rows, grouped};
 use super::{Answer, COUNTING, Counting, Filters, Given, Param, Query, Render, Result, Table};
 
 /// `sunburst`'s options.
@@ -69,7 +69,7 @@ pub struct SunburstCategory {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SunburstLevel {
     /// The level.
-    pub level: String,
+    pub level: Level,
     /// Its counts.
     #[serde(flatten)]
     pub counts: Counts,
@@ -97,27 +97,27 @@ pub fn sunburst(release: &str, counting: Counting, rows: &[EndpointRow]) -> Sunb
         .by_level
         .iter()
         .map(|l| SunburstLevel {
-            level: l.level.clone(),
+            level: l.level,
             counts: l.counts,
             categories: Vec::new(),
         })
         .collect();
     for mut rs in grouped(rows).into_values() {
-        rs.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        rs.sort_by(|a, b| a.endpoint.operation_id.cmp(&b.endpoint.operation_id));
         let level = levels
             .iter_mut()
-            .find(|l| l.level == rs[0].level)
+            .find(|l| l.level == rs[0].endpoint.level)
             .expect("every level of the rows is in the coverage");
         level.categories.push(SunburstCategory {
-            category: rs[0].category.clone(),
+            category: rs[0].endpoint.category.clone(),
             counts: Counts::of(&rs),
             endpoints: rs
                 .iter()
                 .map(|r| SunburstEndpoint {
-                    endpoint: r.endpoint.clone(),
-                    path: r.path.clone(),
-                    kind: r.kind.clone(),
-                    action: r.action.clone(),
+                    endpoint: r.endpoint.operation_id.clone(),
+                    path: r.endpoint.path.clone(),
+                    kind: r.endpoint.kind.clone(),
+                    action: r.endpoint.action.clone(),
                     tested: r.tested,
                     conf_tested: r.conf_tested,
                     eligible: r.eligible,
@@ -137,7 +137,7 @@ pub fn sunburst(release: &str, counting: Counting, rows: &[EndpointRow]) -> Sunb
 /// A leaf as the table lists it, under its level and category.
 #[derive(Default, Serialize)]
 struct Leaf<'a> {
-    level: &'a str,
+    level: Level,
     category: &'a str,
     endpoint: &'a str,
     tested: bool,
@@ -153,7 +153,7 @@ impl Render for Sunburst {
             for c in &l.categories {
                 for e in &c.endpoints {
                     leaves.push(Leaf {
-                        level: &l.level,
+                        level: l.level,
                         category: &c.category,
                         endpoint: &e.endpoint,
                         tested: e.tested,
@@ -182,7 +182,7 @@ mod tests {
             .iter()
             .map(|l| {
                 (
-                    l.level.clone(),
+                    l.level.to_string(),
                     l.categories
                         .iter()
                         .map(|c| {

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::apps::UsedEndpoint;
 use super::sql::{Sql, release, src};
+use super::usage::Level;
 use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
 
 /// `tests`' options.
@@ -58,7 +59,7 @@ pub struct GapRow {
     /// operationId.
     pub endpoint: String,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Category.
     pub category: String,
     /// Conformance eligible.

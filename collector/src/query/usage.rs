@@ -1,25 +1,30 @@
 //! Endpoints with their use: the rows `coverage`, `sunburst`, `endpoints`, `endpoint` and the
 //! APISnoop export are built from, and the counts they add up.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, Row};
 use serde::Serialize;
 
 use super::sql::{Sql, src};
 use super::{Counting, Filters, Result};
+pub use crate::catalog::{Level, Method};
 
-/// An endpoint with its use (APISnoop's field names plus counts).
+/// An endpoint as the release's catalog describes it: what every answer that lists endpoints
+/// shows of one, flattened into the rows that add counts to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EndpointRow {
+pub struct Endpoint {
     /// operationId.
-    pub endpoint: String,
+    #[serde(rename = "endpoint")]
+    pub operation_id: String,
     /// HTTP method.
-    pub method: String,
+    pub method: Method,
     /// Path template.
     pub path: String,
-    /// alpha, beta, stable.
-    pub level: String,
+    /// Maturity.
+    pub level: Level,
     /// Category.
     pub category: String,
     /// API group (`""` for core).
@@ -30,6 +35,62 @@ pub struct EndpointRow {
     pub kind: String,
     /// `x-kubernetes-action`.
     pub action: String,
+    /// The operation's description, when the answer carries it (APISnoop's export).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Endpoint {
+    /// The columns [`Endpoint::from_row`] reads, of `endpoints e`.
+    pub(crate) const COLUMNS: &'static str = "e.operation_id, e.method, e.path, e.level, \
+        e.category, e.api_group, e.version, e.kind, e.action";
+
+    /// An endpoint from [`Endpoint::COLUMNS`] at `at..at + 9` (without its description).
+    pub(crate) fn from_row(x: &Row<'_>, at: usize) -> rusqlite::Result<Endpoint> {
+        Ok(Endpoint {
+            operation_id: x.get(at)?,
+            method: x.get(at + 1)?,
+            path: x.get(at + 2)?,
+            level: x.get(at + 3)?,
+            category: x.get(at + 4)?,
+            group: x.get(at + 5)?,
+            version: x.get(at + 6)?,
+            kind: x.get(at + 7)?,
+            action: x.get(at + 8)?,
+            description: None,
+        })
+    }
+}
+
+/// A stored name that is not one of ours: the database was not written by this collector.
+fn not_ours(what: &str, name: &str) -> FromSqlError {
+    FromSqlError::Other(format!("{what} {name:?} is not one the catalog writes").into())
+}
+
+impl FromSql for Method {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = v.as_str()?;
+        Method::from_name(name).ok_or_else(|| not_ours("method", name))
+    }
+}
+
+impl FromSql for Level {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        match v.as_str()? {
+            "alpha" => Ok(Level::Alpha),
+            "beta" => Ok(Level::Beta),
+            "stable" => Ok(Level::Stable),
+            other => Err(not_ours("level", other)),
+        }
+    }
+}
+
+/// An endpoint with its use (APISnoop's field names plus counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointRow {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
     /// Hit by a request counted under the query's `counting`.
     pub tested: bool,
     /// Hit by a conformance test.
@@ -89,20 +150,16 @@ impl Counts {
     }
 }
 
-/// Levels in APISnoop's order.
-const LEVELS: [&str; 3] = ["stable", "beta", "alpha"];
-
-pub(crate) fn level_rank(level: &str) -> usize {
-    LEVELS
-        .iter()
-        .position(|l| *l == level)
-        .unwrap_or(LEVELS.len())
+/// A level's place in APISnoop's order: stable, beta, alpha.
+pub(crate) fn level_rank(level: Level) -> Reverse<Level> {
+    Reverse(level)
 }
 
-pub(crate) fn grouped(rows: &[EndpointRow]) -> BTreeMap<(usize, &str), Vec<&EndpointRow>> {
-    let mut by: BTreeMap<(usize, &str), Vec<&EndpointRow>> = BTreeMap::new();
+/// Rows by level (APISnoop's order) and category.
+pub(crate) fn grouped(rows: &[EndpointRow]) -> BTreeMap<(Reverse<Level>, &str), Vec<&EndpointRow>> {
+    let mut by: BTreeMap<(Reverse<Level>, &str), Vec<&EndpointRow>> = BTreeMap::new();
     for r in rows {
-        by.entry((level_rank(&r.level), r.category.as_str()))
+        by.entry((level_rank(r.endpoint.level), r.endpoint.category.as_str()))
             .or_default()
             .push(r);
     }
@@ -112,11 +169,15 @@ pub(crate) fn grouped(rows: &[EndpointRow]) -> BTreeMap<(usize, &str), Vec<&Endp
 /// Sorts endpoint rows as `endpoints` lists them: level, category, name.
 pub fn sort_endpoints(rows: &mut [EndpointRow]) {
     rows.sort_by(|a, b| {
-        (level_rank(&a.level), &a.category, &a.endpoint).cmp(&(
-            level_rank(&b.level),
-            &b.category,
-            &b.endpoint,
-        ))
+        let key = |r: &EndpointRow| {
+            let e = &r.endpoint;
+            (
+                level_rank(e.level),
+                e.category.clone(),
+                e.operation_id.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
     });
 }
 
@@ -159,23 +220,15 @@ pub(crate) fn endpoint_rows(
     let catalog = sql.rows(
         conn,
         &format!(
-            "SELECT e.id, e.operation_id, e.method, e.path, e.level, e.category, e.api_group, \
-             e.version, e.kind, e.action, e.eligible, e.pending FROM endpoints e \
-             WHERE e.release_id = {r}{one} ORDER BY e.idx"
+            "SELECT e.id, {}, e.eligible, e.pending FROM endpoints e \
+             WHERE e.release_id = {r}{one} ORDER BY e.idx",
+            Endpoint::COLUMNS
         ),
         |x| {
             Ok((
                 x.get::<_, i64>(0)?,
                 EndpointRow {
-                    endpoint: x.get(1)?,
-                    method: x.get(2)?,
-                    path: x.get(3)?,
-                    level: x.get(4)?,
-                    category: x.get(5)?,
-                    group: x.get(6)?,
-                    version: x.get(7)?,
-                    kind: x.get(8)?,
-                    action: x.get(9)?,
+                    endpoint: Endpoint::from_row(x, 1)?,
                     tested: false,
                     conf_tested: false,
                     eligible: x.get::<_, i64>(10)? != 0,
@@ -289,22 +342,25 @@ pub(crate) mod sample {
 
     pub(crate) fn row(
         ep: &str,
-        level: &str,
+        level: Level,
         cat: &str,
         tested: bool,
         conf: bool,
         eligible: bool,
     ) -> EndpointRow {
         EndpointRow {
-            endpoint: ep.into(),
-            method: "get".into(),
-            path: format!("/{ep}"),
-            level: level.into(),
-            category: cat.into(),
-            group: String::new(),
-            version: "v1".into(),
-            kind: "Pod".into(),
-            action: "get".into(),
+            endpoint: Endpoint {
+                operation_id: ep.into(),
+                method: Method::Get,
+                path: format!("/{ep}"),
+                level,
+                category: cat.into(),
+                group: String::new(),
+                version: "v1".into(),
+                kind: "Pod".into(),
+                action: "get".into(),
+                description: None,
+            },
             tested,
             conf_tested: conf,
             eligible,
@@ -318,11 +374,11 @@ pub(crate) mod sample {
 
     pub(crate) fn rows() -> Vec<EndpointRow> {
         vec![
-            row("b", "alpha", "apps", false, false, false),
-            row("a", "stable", "core", true, true, true),
-            row("c", "stable", "core", true, false, true),
-            row("d", "stable", "apps", false, false, false),
-            row("e", "beta", "core", true, false, false),
+            row("b", Level::Alpha, "apps", false, false, false),
+            row("a", Level::Stable, "core", true, true, true),
+            row("c", Level::Stable, "core", true, false, true),
+            row("d", Level::Stable, "apps", false, false, false),
+            row("e", Level::Beta, "core", true, false, false),
         ]
     }
 }
