@@ -223,3 +223,13 @@ fn accesses(conn: &Connection, f: &Filters) -> Result<Vec<rbac::Access>> {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options("apps", &[("rbac", "true")], Params { rbac: true });
+    }
+}

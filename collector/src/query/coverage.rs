@@ -180,6 +180,18 @@ mod tests {
     use crate::query::usage::sample::rows;
 
     #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "coverage",
+            &[("counting", "any"), ("export", "apisnoop")],
+            Params {
+                counting: Counting::Any,
+                apisnoop: true,
+            },
+        );
+    }
+
+    #[test]
     fn coverage_counts_per_level_and_category_in_apisnoop_order() {
         let c = coverage("1.36.0", Counting::Tests, 7, &rows());
         assert_eq!(

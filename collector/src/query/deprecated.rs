@@ -329,6 +329,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "deprecated",
+            &[("removed-in", "1.37")],
+            Params {
+                removed_in: Some("1.37".parse().unwrap()),
+            },
+        );
+        crate::query::request::options(
+            "deprecated",
+            &[("removed_in", "v1.9")],
+            Params {
+                removed_in: Some("1.9".parse().unwrap()),
+            },
+        );
+        crate::query::request::options("deprecated", &[], Params { removed_in: None });
+    }
+
+    #[test]
     fn releases_compare_as_numbers() {
         let r = |s: &str| s.parse::<Release>().unwrap();
         assert!(r("1.9") < r("1.16"));

@@ -355,6 +355,11 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options("deps", &[("limit", "7")], Params { limit: 7 });
+    }
+
     fn u(app: &str, verb: &str, res: &str, line: Option<u32>, hits: u64) -> Use {
         Use {
             app: app.into(),

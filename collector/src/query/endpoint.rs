@@ -299,3 +299,20 @@ fn endpoint_detail(
         purposes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "endpoint",
+            &[("endpoint", "listCoreV1Pod"), ("limit", "5")],
+            Params {
+                endpoint: "listCoreV1Pod".into(),
+                limit: 5,
+            },
+        );
+    }
+}

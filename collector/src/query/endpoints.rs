@@ -84,3 +84,28 @@ fn endpoints(conn: &Connection, f: &Filters, o: &Params) -> Result<Vec<EndpointR
     sort_endpoints(&mut rows);
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "endpoints",
+            &[
+                ("level", "stable"),
+                ("tested", "false"),
+                ("eligible", "true"),
+                ("group", ""),
+            ],
+            Params {
+                level: Some("stable".into()),
+                tested: Some(false),
+                eligible: Some(true),
+                group: Some(String::new()),
+                ..Default::default()
+            },
+        );
+    }
+}

@@ -117,6 +117,55 @@ struct Row(Vec<(String, String)>);
 /// Serializes one scalar into its cell text.
 struct Cell;
 
+/// The compound values no cell holds and no row is: lists, tuples, bytes, struct variants.
+macro_rules! not_compound {
+    () => {
+        fn serialize_bytes(self, _: &[u8]) -> Result<Self::Ok, NotFlat> {
+            not_flat("bytes")
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotFlat> {
+            not_flat("a list")
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotFlat> {
+            not_flat("a tuple")
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, NotFlat> {
+            not_flat("a tuple")
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, NotFlat> {
+            not_flat("a tuple")
+        }
+        fn serialize_struct_variant(
+            self,
+            name: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, NotFlat> {
+            not_flat(name)
+        }
+    };
+}
+
+/// A row is named cells: one scalar is not a row.
+macro_rules! not_cells {
+    ($($f:ident: $t:ty),*) => {$(
+        fn $f(self, _: $t) -> Result<(), NotFlat> {
+            not_flat("a row of one value")
+        }
+    )*};
+}
+
 macro_rules! cell_display {
     ($($f:ident: $t:ty),*) => {$(
         fn $f(self, v: $t) -> Result<String, NotFlat> {
@@ -141,9 +190,6 @@ impl ser::Serializer for Cell {
         serialize_u32: u32, serialize_u64: u64, serialize_f32: f32, serialize_f64: f64,
         serialize_char: char, serialize_str: &str);
 
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, NotFlat> {
-        not_flat("bytes")
-    }
     fn serialize_none(self) -> Result<String, NotFlat> {
         Ok(String::new())
     }
@@ -180,28 +226,7 @@ impl ser::Serializer for Cell {
     ) -> Result<String, NotFlat> {
         v.serialize(self)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotFlat> {
-        not_flat("a list")
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotFlat> {
-        not_flat("a tuple")
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotFlat> {
-        not_flat("a tuple")
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotFlat> {
-        not_flat("a tuple")
-    }
+    not_compound!();
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotFlat> {
         not_flat("a map")
     }
@@ -210,15 +235,6 @@ impl ser::Serializer for Cell {
         name: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStruct, NotFlat> {
-        not_flat(name)
-    }
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotFlat> {
         not_flat(name)
     }
 }
@@ -279,48 +295,11 @@ impl ser::Serializer for &mut Row {
     fn serialize_map(self, _: Option<usize>) -> Result<Self, NotFlat> {
         Ok(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<(), NotFlat> {
-        not_flat("a row of one bool")
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), NotFlat> {
-        not_flat("a row of one number")
-    }
-    fn serialize_char(self, _: char) -> Result<(), NotFlat> {
-        not_flat("a row of one char")
-    }
-    fn serialize_str(self, _: &str) -> Result<(), NotFlat> {
-        not_flat("a row of one string")
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), NotFlat> {
-        not_flat("bytes")
-    }
+    not_cells!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
+        serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_f32: f32, serialize_f64: f64,
+        serialize_char: char, serialize_str: &str);
+
     fn serialize_none(self) -> Result<(), NotFlat> {
         Ok(())
     }
@@ -357,37 +336,7 @@ impl ser::Serializer for &mut Row {
     ) -> Result<(), NotFlat> {
         v.serialize(self)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotFlat> {
-        not_flat("a list")
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotFlat> {
-        not_flat("a tuple")
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotFlat> {
-        not_flat("a tuple")
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotFlat> {
-        not_flat("a tuple")
-    }
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotFlat> {
-        not_flat(name)
-    }
+    not_compound!();
 }
 
 fn is_number(s: &str) -> bool {

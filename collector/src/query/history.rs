@@ -384,3 +384,19 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
         releases,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "history",
+            &[("counting", "conformance")],
+            Params {
+                counting: Counting::Conformance,
+            },
+        );
+    }
+}

@@ -426,6 +426,25 @@ pub(crate) fn journeys_query(
 mod tests {
     use super::*;
 
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "journeys",
+            &[
+                ("min-support", "3"),
+                ("max-len", "2"),
+                ("gap", "5"),
+                ("limit", "9"),
+            ],
+            Params {
+                min_support: 3,
+                max_len: 2,
+                gap_secs: 5,
+                limit: 9,
+            },
+        );
+    }
+
     fn step(client: i64, stack: &[&str], ep: &str, at_s: i64) -> Step {
         Step {
             client,

@@ -283,6 +283,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "loc",
+            &[("loc", "src/main.rs:17")],
+            Params {
+                loc: LocSpec::FileLine("src/main.rs".into(), 17),
+                text: "src/main.rs:17".into(),
+            },
+        );
+    }
+
+    #[test]
     fn loc_spec_tells_lines_files_and_functions_apart() {
         let cases = [
             (

@@ -41,7 +41,7 @@ pub mod journeys;
 pub mod loc;
 pub mod rbac;
 pub mod releases;
-mod request;
+pub(crate) mod request;
 pub mod search;
 pub(crate) mod sql;
 pub mod suggest;

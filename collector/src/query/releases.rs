@@ -84,3 +84,13 @@ fn releases(conn: &Connection, f: &Filters) -> Result<Vec<ReleaseRow>> {
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options("releases", &[], Params);
+    }
+}

@@ -351,120 +351,19 @@ impl Request {
     }
 }
 
+/// Asserts that query `name` parses `params` into `want` (each query's tests use it).
+#[cfg(test)]
+pub(crate) fn options<Q: Query + PartialEq>(name: &str, params: &[(&str, &str)], want: Q) {
+    let got = Request::from_params(name, params.iter().copied()).unwrap();
+    assert_eq!(got.name(), name);
+    assert_eq!(got.options::<Q>(), Some(&want), "{name} {params:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     type Case<'a, T> = (&'a str, &'a [(&'a str, &'a str)], T);
-
-    fn options<Q: Query + PartialEq>(name: &str, params: &[(&str, &str)], want: Q) {
-        let got = Request::from_params(name, params.iter().copied()).unwrap();
-        assert_eq!(got.name(), name);
-        assert_eq!(got.options::<Q>(), Some(&want), "{name} {params:?}");
-    }
-
-    #[test]
-    fn parses_every_query_and_its_options() {
-        use crate::query::*;
-        options("releases", &[], releases::Params);
-        options(
-            "coverage",
-            &[("counting", "any"), ("export", "apisnoop")],
-            coverage::Params {
-                counting: Counting::Any,
-                apisnoop: true,
-            },
-        );
-        options("sunburst", &[], sunburst::Params::default());
-        options(
-            "endpoints",
-            &[
-                ("level", "stable"),
-                ("tested", "false"),
-                ("eligible", "true"),
-                ("group", ""),
-            ],
-            endpoints::Params {
-                level: Some("stable".into()),
-                tested: Some(false),
-                eligible: Some(true),
-                group: Some(String::new()),
-                ..Default::default()
-            },
-        );
-        options(
-            "endpoint",
-            &[("endpoint", "listCoreV1Pod"), ("limit", "5")],
-            endpoint::Params {
-                endpoint: "listCoreV1Pod".into(),
-                limit: 5,
-            },
-        );
-        options(
-            "loc",
-            &[("loc", "src/main.rs:17")],
-            loc::Params {
-                loc: loc::LocSpec::FileLine("src/main.rs".into(), 17),
-                text: "src/main.rs:17".into(),
-            },
-        );
-        options(
-            "search",
-            &[("q", "reconcile")],
-            search::Params {
-                q: "reconcile".into(),
-                limit: 50,
-            },
-        );
-        options("apps", &[("rbac", "true")], apps::Params { rbac: true });
-        options("tests", &[("gaps", "")], tests::Params { gaps: true });
-        options("deps", &[("limit", "7")], deps::Params { limit: 7 });
-        options(
-            "journeys",
-            &[
-                ("min-support", "3"),
-                ("max-len", "2"),
-                ("gap", "5"),
-                ("limit", "9"),
-            ],
-            journeys::Params {
-                min_support: 3,
-                max_len: 2,
-                gap_secs: 5,
-                limit: 9,
-            },
-        );
-        options(
-            "suggest",
-            &[("limit", "1")],
-            suggest::Params {
-                limit: 1,
-                journeys: journeys::Params::default(),
-            },
-        );
-        options(
-            "history",
-            &[("counting", "conformance")],
-            history::Params {
-                counting: Counting::Conformance,
-            },
-        );
-        options(
-            "deprecated",
-            &[("removed-in", "1.37")],
-            deprecated::Params {
-                removed_in: Some("1.37".parse().unwrap()),
-            },
-        );
-        options(
-            "deprecated",
-            &[("removed_in", "v1.9")],
-            deprecated::Params {
-                removed_in: Some("1.9".parse().unwrap()),
-            },
-        );
-        options("deprecated", &[], deprecated::Params { removed_in: None });
-    }
 
     #[test]
     fn parses_filters() {

@@ -162,3 +162,20 @@ fn search(conn: &Connection, f: &Filters, needle: &str, limit: usize) -> Result<
     files.truncate(limit);
     Ok(SearchAnswer { functions, files })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "search",
+            &[("q", "reconcile")],
+            Params {
+                q: "reconcile".into(),
+                limit: 50,
+            },
+        );
+    }
+}

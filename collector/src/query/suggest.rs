@@ -402,6 +402,18 @@ mod tests {
     use super::*;
     use crate::query::usage::Method;
 
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "suggest",
+            &[("limit", "1")],
+            Params {
+                limit: 1,
+                journeys: journeys::Params::default(),
+            },
+        );
+    }
+
     fn info(
         op: &str,
         method: Method,

@@ -174,6 +174,11 @@ mod tests {
     use crate::query::usage::sample::rows;
 
     #[test]
+    fn parses_its_options() {
+        crate::query::request::options("sunburst", &[], Params::default());
+    }
+
+    #[test]
     fn sunburst_nests_levels_categories_endpoints() {
         let s = sunburst("1.36.0", Counting::Any, &rows());
         type Shape = Vec<(String, Vec<(String, Vec<String>)>)>;

@@ -180,3 +180,13 @@ pub(crate) fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
         },
     )
 }
+
+#[cfg(test)]
+mod own {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options("tests", &[("gaps", "")], Params { gaps: true });
+    }
+}
