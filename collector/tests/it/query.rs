@@ -573,7 +573,7 @@ fn cases() -> Vec<Case> {
         });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
-    assert!(out.len() >= 24, "the golden cases are in {}", dir.display());
+    assert!(!out.is_empty(), "no golden cases in {}", dir.display());
     // No answer without the case that prints it.
     for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();
