@@ -1,5 +1,5 @@
 //! `apps`: the program identities seen and what they use; `apps --rbac`: the least-privilege
-//! RBAC each needs for what it did ([`rbac`](super::rbac)).
+//! RBAC each needs for what it did ([`rbac`] derives it).
 
 use std::collections::HashMap;
 

@@ -149,7 +149,7 @@ const LOCS_PER_SIDE: usize = 10;
 
 /// Joins writers to readers of each resource; `requests` gives each app's total requests.
 /// Keeps the `limit` edges with the most requests (writes + reads), each with its
-/// [`LOCS_PER_SIDE`] busiest lines of code per side; `total_edges` counts them all.
+/// `LOCS_PER_SIDE` busiest lines of code per side; `total_edges` counts them all.
 pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> Deps {
     // (group, resource) -> app -> (writes, reads)
     type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
