@@ -51,20 +51,9 @@ pub struct RunCoverage {
     /// The CI build it read (`ingest gs://...`, `ingest --prow-job`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<CiRun>,
-    /// Requests it stored.
-    pub requests: u64,
-    /// Endpoints of the release.
-    pub total_endpoints: u64,
-    /// Tested by this run.
-    pub tested_endpoints: u64,
-    /// Hit by a conformance test in this run.
-    pub conf_tested_endpoints: u64,
-    /// Eligible endpoints of the release.
-    pub eligible_endpoints: u64,
-    /// Eligible and tested by this run.
-    pub tested_eligible_endpoints: u64,
-    /// Eligible and hit by a conformance test in this run.
-    pub conf_tested_eligible_endpoints: u64,
+    /// What this run's requests covered of the release.
+    #[serde(flatten)]
+    pub coverage: Covered,
     /// Tested by this run or an earlier one (same release).
     pub cumulative_tested_endpoints: u64,
     /// Eligible and tested by this run or an earlier one.
@@ -95,20 +84,48 @@ pub struct CiRun {
 pub struct ReleaseCoverage {
     /// Label.
     pub release: String,
-    /// Requests mapped to it.
+    /// What all runs' requests covered of it.
+    #[serde(flatten)]
+    pub coverage: Covered,
+}
+
+/// What some requests covered of a release's endpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Covered {
+    /// Requests mapped to the release.
     pub requests: u64,
-    /// Endpoints.
+    /// Endpoints of the release.
     pub total_endpoints: u64,
     /// Tested.
     pub tested_endpoints: u64,
     /// Hit by a conformance test.
     pub conf_tested_endpoints: u64,
-    /// Eligible.
+    /// Eligible endpoints of the release.
     pub eligible_endpoints: u64,
     /// Eligible and tested.
     pub tested_eligible_endpoints: u64,
     /// Eligible and hit by a conformance test.
     pub conf_tested_eligible_endpoints: u64,
+}
+
+impl Covered {
+    /// No request yet, of a release with `total` endpoints, `eligible` of them eligible.
+    fn of(total: u64, eligible: u64) -> Covered {
+        Covered {
+            total_endpoints: total,
+            eligible_endpoints: eligible,
+            ..Covered::default()
+        }
+    }
+
+    /// Adds one endpoint's `hits`, tested or not, hit by a conformance test or not.
+    fn add(&mut self, hits: u64, tested: bool, conf: bool, eligible: bool) {
+        self.requests += hits;
+        self.tested_endpoints += tested as u64;
+        self.conf_tested_endpoints += conf as u64;
+        self.tested_eligible_endpoints += (tested && eligible) as u64;
+        self.conf_tested_eligible_endpoints += (conf && eligible) as u64;
+    }
 }
 
 /// `history`: coverage per run and per release.
@@ -139,13 +156,8 @@ struct RunCells<'a> {
     #[serde(flatten)]
     ci: Option<CiCells<'a>>,
     release: Option<&'a str>,
-    requests: u64,
-    total_endpoints: u64,
-    tested_endpoints: u64,
-    conf_tested_endpoints: u64,
-    eligible_endpoints: u64,
-    tested_eligible_endpoints: u64,
-    conf_tested_eligible_endpoints: u64,
+    #[serde(flatten)]
+    coverage: Covered,
     cumulative_tested_endpoints: u64,
     cumulative_tested_eligible_endpoints: u64,
 }
@@ -173,13 +185,7 @@ impl Render for History {
                         version: cell(c.map(|c| &c.version)),
                     }),
                     release: r.release.as_deref(),
-                    requests: r.requests,
-                    total_endpoints: r.total_endpoints,
-                    tested_endpoints: r.tested_endpoints,
-                    conf_tested_endpoints: r.conf_tested_endpoints,
-                    eligible_endpoints: r.eligible_endpoints,
-                    tested_eligible_endpoints: r.tested_eligible_endpoints,
-                    conf_tested_eligible_endpoints: r.conf_tested_eligible_endpoints,
+                    coverage: r.coverage,
                     cumulative_tested_endpoints: r.cumulative_tested_endpoints,
                     cumulative_tested_eligible_endpoints: r.cumulative_tested_eligible_endpoints,
                 }
@@ -313,13 +319,7 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
             finished_at: finished_at.map(fixed_time),
             release: label.or_else(|| Some(rel.1.clone())),
             ci,
-            requests: 0,
-            total_endpoints: rel.2,
-            tested_endpoints: 0,
-            conf_tested_endpoints: 0,
-            eligible_endpoints: rel.3,
-            tested_eligible_endpoints: 0,
-            conf_tested_eligible_endpoints: 0,
+            coverage: Covered::of(rel.2, rel.3),
             cumulative_tested_endpoints: 0,
             cumulative_tested_eligible_endpoints: 0,
         };
@@ -328,12 +328,8 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
             if r != rel.0 {
                 continue;
             }
-            c.requests += hits;
             let t = tested(hits, test, conf);
-            c.tested_endpoints += t as u64;
-            c.conf_tested_endpoints += (conf > 0) as u64;
-            c.tested_eligible_endpoints += (t && eligible) as u64;
-            c.conf_tested_eligible_endpoints += (conf > 0 && eligible) as u64;
+            c.coverage.add(hits, t, conf > 0, eligible);
             if t {
                 cum.0.insert(ep);
                 if eligible {
@@ -354,25 +350,14 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
         .iter()
         .map(|(id, label, total, eligible)| {
             let eps = per_release.remove(id).unwrap_or_default();
-            let mut c = ReleaseCoverage {
-                release: label.clone(),
-                requests: 0,
-                total_endpoints: *total,
-                tested_endpoints: 0,
-                conf_tested_endpoints: 0,
-                eligible_endpoints: *eligible,
-                tested_eligible_endpoints: 0,
-                conf_tested_eligible_endpoints: 0,
-            };
+            let mut coverage = Covered::of(*total, *eligible);
             for (hits, test, conf, el) in eps.into_values() {
-                let t = tested(hits, test, conf);
-                c.requests += hits;
-                c.tested_endpoints += t as u64;
-                c.conf_tested_endpoints += (conf > 0) as u64;
-                c.tested_eligible_endpoints += (t && el) as u64;
-                c.conf_tested_eligible_endpoints += (conf > 0 && el) as u64;
+                coverage.add(hits, tested(hits, test, conf), conf > 0, el);
             }
-            c
+            ReleaseCoverage {
+                release: label.clone(),
+                coverage,
+            }
         })
         .collect();
     if f.release.is_some() {
