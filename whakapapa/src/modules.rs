@@ -73,35 +73,16 @@ pub(crate) fn symbols(ip: usize) -> Vec<Symbol> {
     resolve(&loader, offset)
 }
 
-/// The symbols at `offset` of the file `loader` read.
+/// The symbols at `offset` of the file `loader` read, kept (the cache holds them).
 pub(crate) fn resolve(loader: &Loader, offset: u64) -> Vec<Symbol> {
     let mut out = Vec::new();
-    if let Ok(mut frames) = loader.find_frames(offset) {
-        while let Ok(Some(frame)) = frames.next() {
-            let function = frame
-                .function
-                .as_ref()
-                .and_then(|f| f.demangle().ok())
-                .map(|name| Arc::from(name.as_ref()));
-            let (file, line) = frame
-                .location
-                .map_or((None, None), |l| (l.file.map(Arc::from), l.line));
-            out.push(Symbol {
-                function,
-                file,
-                line,
-            });
-        }
-    }
-    if out.is_empty()
-        && let Some(name) = loader.find_symbol(offset)
-    {
-        let name = addr2line::demangle_auto(name.into(), None);
+    whakapapa_wire::stack::symbols_at(loader, offset, |s| {
         out.push(Symbol {
-            function: Some(Arc::from(name.as_ref())),
-            ..Symbol::default()
-        });
-    }
+            function: s.function.map(Arc::from),
+            file: s.file.map(Arc::from),
+            line: s.line,
+        })
+    });
     out
 }
 

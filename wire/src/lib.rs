@@ -4,7 +4,9 @@
 //! headers that kube-apiserver keeps in its audit log, and the full purpose goes once per
 //! fingerprint through a side channel (KEP.md "Wire format"). This crate renders and parses
 //! all three, with no I/O and no dependency but serde, so that the library, the collector
-//! and any other tool agree by construction (kube-core's role under kube-client):
+//! and any other tool agree by construction (kube-core's role under kube-client). The
+//! `addr2line` feature adds [`stack::symbols_at`], the one way both name an address from debug
+//! info.
 //!
 //! - [`user_agent`]: the `User-Agent` grammar, [`user_agent::render`] and
 //!   [`user_agent::parse`] (and [`user_agent::split`], the same without copying);

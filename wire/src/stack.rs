@@ -39,6 +39,35 @@ pub struct Symbol<'a> {
     pub line: Option<u32>,
 }
 
+/// Calls `each` with the symbols at `offset` of the file `loader` read, innermost inlined frame
+/// first: debug info's frames (demangled, without hash), else the symbol table's name alone.
+/// Nothing when the offset is unknown. With the `addr2line` feature; the library resolves its
+/// own stack with it and `whakapapa-collector symbolize` a binary's debug file, so both name an
+/// address alike.
+#[cfg(feature = "addr2line")]
+pub fn symbols_at(loader: &addr2line::Loader, offset: u64, mut each: impl FnMut(Symbol<'_>)) {
+    let mut any = false;
+    if let Ok(mut frames) = loader.find_frames(offset) {
+        while let Ok(Some(frame)) = frames.next() {
+            let function = frame.function.as_ref().and_then(|f| f.demangle().ok());
+            let (file, line) = frame.location.map_or((None, None), |l| (l.file, l.line));
+            any = true;
+            each(Symbol {
+                function: function.as_deref(),
+                file,
+                line,
+            });
+        }
+    }
+    if !any && let Some(name) = loader.find_symbol(offset) {
+        let name = addr2line::demangle_auto(name.into(), None);
+        each(Symbol {
+            function: Some(&name),
+            ..Symbol::default()
+        });
+    }
+}
+
 /// A purpose made from resolved symbols: kept frames, the test, their fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stack {

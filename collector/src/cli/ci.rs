@@ -3,13 +3,17 @@
 //! result, Kubernetes version and commit. A build already read whole is skipped, and objects
 //! already read are not read again, so a cron job can run the same command every hour.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 use super::{Ingest, IngestArgs, progress_bar};
 use crate::ingest::gcs::{self, Client, Target};
+use crate::ingest::spec;
+use crate::mapping::Mapper;
 use crate::store::ci::{self, CiBuild, CiObject};
+use crate::store::{ReleaseId, read};
 
 /// Where a build's Kubernetes version is when `finished.json` does not say (kind jobs).
 const KIND_VERSION: &str = "kubernetes-version.txt";
@@ -86,14 +90,15 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
                 }
             );
         }
+        let (release, mapper) = catalog_for(&ingest, &args, &url, build.version.as_deref())?;
         let run = match &stored {
             Some(s) => s.run,
-            None => store.begin_run_blocking("ci", &url, Some(ingest.release))?,
+            None => store.begin_run_blocking("ci", &url, Some(release))?,
         };
         let total: u64 = new.iter().map(|o| o.size).sum();
         let mut objects = Vec::new();
         let summary = ingest
-            .pipeline(run)
+            .pipeline_with(run, release, mapper)
             .with_progress(progress_bar(Some(total)))
             .run_with(|feed| {
                 for object in &new {
@@ -151,6 +156,65 @@ pub(super) fn run(args: IngestArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The catalog a build's requests are mapped with. Without `--openapi`, a build of Kubernetes
+/// 1.33 is mapped with a stored 1.33 release (the one loaded last) when the database has one:
+/// its endpoints are the ones that build served. Otherwise the catalog loaded for the command,
+/// with a warning when its minor release is not the build's.
+fn catalog_for(
+    ingest: &Ingest,
+    args: &IngestArgs,
+    url: &str,
+    version: Option<&str>,
+) -> anyhow::Result<(ReleaseId, Arc<Mapper>)> {
+    let default = (ingest.release, ingest.mapper.clone());
+    let Some(want) = version.and_then(minor) else {
+        return Ok(default);
+    };
+    let label = &ingest.loaded.release.label;
+    if args.catalog.openapi.is_some() || minor(label) == Some(want) {
+        return Ok(default);
+    }
+    let conn = ingest.store.reader()?;
+    let found = read::release_labels(&conn)?
+        .into_iter()
+        .rev()
+        .find(|l| minor(l) == Some(want));
+    let Some(found) = found else {
+        eprintln!(
+            "warning: {url}: the build is Kubernetes {}, and the database holds no {}.{} \
+             release: its requests are mapped with {label} (ingest once with --openapi and \
+             that release's OpenAPI document to map them with its own)",
+            version.unwrap_or_default(),
+            want.0,
+            want.1
+        );
+        return Ok(default);
+    };
+    let stored = read::release(&conn, Some(&found))?
+        .with_context(|| format!("release {found} disappeared"))?;
+    let catalog = spec::catalog_of(&stored)
+        .with_context(|| format!("cannot read the stored catalog of {found}"))?;
+    println!(
+        "{url}: Kubernetes {}: mapped with the stored release {found}",
+        version.unwrap_or_default()
+    );
+    Ok((stored.id, Arc::new(Mapper::new(&catalog))))
+}
+
+/// `v1.33.4`, `1.36.0-alpha.1.23+0123abcd`, `1.33.0` → (1, 33).
+fn minor(version: &str) -> Option<(u32, u32)> {
+    let v = version.trim();
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Some((major, minor.parse().ok()?))
 }
 
 fn describe(target: &Target) -> String {
@@ -213,4 +277,20 @@ fn build_info(
         file(&prowjob),
         kind_version.as_ref().map(|(_, b)| b.as_slice()),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minor;
+
+    #[test]
+    fn a_builds_version_reads_as_its_minor_release() {
+        assert_eq!(minor("v1.33.4"), Some((1, 33)));
+        assert_eq!(minor("v1.36.0-alpha.1.23+0123abcd"), Some((1, 36)));
+        assert_eq!(minor("1.36.0"), Some((1, 36)));
+        assert_eq!(minor("v1.37"), Some((1, 37)));
+        for bad in ["cluster", "v1", "vx.2", ""] {
+            assert_eq!(minor(bad), None, "{bad}");
+        }
+    }
 }

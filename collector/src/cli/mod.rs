@@ -11,6 +11,7 @@
 //! Every setting is a flag (some also an environment variable); a bad value is an error.
 
 mod ci;
+pub mod gate;
 mod manifests;
 pub mod query;
 mod summary;
@@ -56,6 +57,9 @@ pub enum Command {
     Manifests(manifests::ManifestsArgs),
     /// Answer a query (coverage, endpoints, loc, apps, deps, ...) from the database.
     Query(Box<query::QueryArgs>),
+    /// The conformance gate: fail when an eligible endpoint of the release is hit by no
+    /// conformance test, or a pending one already is.
+    Gate(Box<gate::GateArgs>),
     /// Name the frames of purposes sent by programs built without debug info, from the
     /// build's unstripped binary or its `objcopy --only-keep-debug` file.
     Symbolize(crate::symbolize::SymbolizeArgs),
@@ -223,6 +227,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest_command(args),
         Command::Manifests(args) => manifests::run(args),
         Command::Query(args) => query::run(*args),
+        Command::Gate(args) => gate::run(*args),
         Command::Symbolize(args) => crate::symbolize::command(args),
         Command::Remap(args) => remap_command(args),
         Command::Serve(args) => {
@@ -427,11 +432,21 @@ impl Ingest {
 
     /// A pipeline into `run`, mapped with the catalog.
     fn pipeline(&self, run: store::RunId) -> Pipeline {
+        self.pipeline_with(run, self.release, self.mapper.clone())
+    }
+
+    /// A pipeline into `run`, mapped with another stored release's catalog.
+    fn pipeline_with(
+        &self,
+        run: store::RunId,
+        release: ReleaseId,
+        mapper: Arc<Mapper>,
+    ) -> Pipeline {
         Pipeline::new(
             self.store.clone(),
             run,
-            Some(self.release),
-            Some(self.mapper.clone()),
+            Some(release),
+            Some(mapper),
             self.options.clone(),
         )
     }

@@ -166,22 +166,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
     let request = Request::from_params(&args.name, args.params()?)
         .with_context(|| format!("bad query `{}`", args.name))?;
-    if !args.db.exists() {
-        bail!("no database {}: ingest first", args.db.display());
-    }
-    let conn = store::open_reader(&args.db)?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .context("cannot read the database's schema version")?;
-    let conn = if version < store::SCHEMA_VERSION {
-        // A file written by an older collector lacks the newer rollups: migrate it (as `serve`
-        // and `ingest` would) before answering.
-        drop(conn);
-        drop(store::Store::open(&args.db, store::Options::default())?);
-        store::open_reader(&args.db)?
-    } else {
-        conn
-    };
+    let conn = open(&args.db)?;
     let answer = request
         .run(&conn)
         .with_context(|| format!("query `{}` failed", args.name))?;
@@ -189,4 +174,25 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     out.write_all(answer.render(format).as_bytes())
         .and_then(|_| out.flush())
         .context("cannot write the answer")
+}
+
+/// A read connection to an existing database, migrated first when an older collector wrote it.
+pub(crate) fn open(db: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    if !db.exists() {
+        bail!("no database {}: ingest first", db.display());
+    }
+    let conn = store::open_reader(db)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .context("cannot read the database's schema version")?;
+    let conn = if version < store::SCHEMA_VERSION {
+        // A file written by an older collector lacks the newer rollups: migrate it (as `serve`
+        // and `ingest` would) before answering.
+        drop(conn);
+        drop(store::Store::open(db, store::Options::default())?);
+        store::open_reader(db)?
+    } else {
+        conn
+    };
+    Ok(conn)
 }

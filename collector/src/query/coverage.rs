@@ -17,6 +17,8 @@ pub struct Params {
     pub counting: Counting,
     /// Write APISnoop's coverage JSON instead.
     pub apisnoop: bool,
+    /// Totals and gaps per owning SIG instead (`by=sig`, [`super::sig`]).
+    pub by_sig: bool,
 }
 
 impl Query for Params {
@@ -24,6 +26,7 @@ impl Query for Params {
     const PARAMS: &'static [Param] = &[
         COUNTING,
         Param::value("export", "LAYOUT", "`apisnoop`: APISnoop's coverage JSON"),
+        Param::value("by", "KEY", "`sig`: totals and gaps per owning SIG"),
     ];
 
     fn parse(g: &mut Given) -> Result<Self> {
@@ -41,7 +44,31 @@ impl Query for Params {
                 }
             })?
             .unwrap_or(false);
-        Ok(Params { counting, apisnoop })
+        let by_sig = g
+            .parsed(&["by"], |k, v| {
+                if v == "sig" {
+                    Ok(true)
+                } else {
+                    Err(Error::BadValue {
+                        name: k.to_owned(),
+                        value: v.to_owned(),
+                        expected: "sig",
+                    })
+                }
+            })?
+            .unwrap_or(false);
+        if by_sig && apisnoop {
+            return Err(Error::BadValue {
+                name: "by".to_owned(),
+                value: "sig".to_owned(),
+                expected: "no --export apisnoop beside it",
+            });
+        }
+        Ok(Params {
+            counting,
+            apisnoop,
+            by_sig,
+        })
     }
 
     fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
@@ -52,6 +79,10 @@ impl Query for Params {
             )?));
         }
         let rows = endpoint_rows(conn, f, self.counting, rid, None, false)?;
+        if self.by_sig {
+            let c = super::sig::coverage(conn, f, (rid, &label), self.counting, &rows)?;
+            return Ok(Answer::new(c));
+        }
         let requests = rows.iter().map(|r| r.hits).sum();
         Ok(Answer::new(coverage(
             &label,
@@ -187,7 +218,29 @@ mod tests {
             Params {
                 counting: Counting::Any,
                 apisnoop: true,
+                by_sig: false,
             },
+        );
+        crate::query::request::options(
+            "coverage",
+            &[("by", "sig")],
+            Params {
+                by_sig: true,
+                ..Params::default()
+            },
+        );
+        let err = |params: &[(&str, &str)]| {
+            crate::query::Request::from_params("coverage", params.iter().copied())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&[("by", "app")]),
+            "bad value \"app\" for `by`: expected sig"
+        );
+        assert!(
+            err(&[("by", "sig"), ("export", "apisnoop")]).contains("no --export apisnoop"),
+            "by=sig and export=apisnoop together"
         );
     }
 

@@ -21,6 +21,8 @@ pub struct Params {
     pub tested: Option<bool>,
     /// Only eligible (`true`) or ineligible (`false`) endpoints.
     pub eligible: Option<bool>,
+    /// Only endpoints this SIG owns (`sig-storage` or `storage`), per the SIG table.
+    pub owner: Option<String>,
 }
 
 impl Query for Params {
@@ -44,6 +46,11 @@ impl Query for Params {
             "BOOL",
             "Only eligible (true) or ineligible (false) endpoints",
         ),
+        Param::value(
+            "owner",
+            "SIG",
+            "Only endpoints this SIG owns, per the SIG table",
+        ),
     ];
 
     fn parse(g: &mut Given) -> Result<Self> {
@@ -54,6 +61,7 @@ impl Query for Params {
             group: g.any_text("group")?,
             tested: g.bool("tested")?,
             eligible: g.bool("eligible")?,
+            owner: g.text("owner")?,
         })
     }
 
@@ -81,6 +89,10 @@ fn endpoints(conn: &Connection, f: &Filters, o: &Params) -> Result<Vec<EndpointR
             && o.tested.is_none_or(|t| r.tested == t)
             && o.eligible.is_none_or(|e| r.eligible == e)
     });
+    if let Some(sig) = &o.owner {
+        let table = super::sig::SigTable::load()?;
+        rows.retain(|r| super::sig::owns(&table, &r.endpoint.path, sig));
+    }
     sort_endpoints(&mut rows);
     Ok(rows)
 }
@@ -98,12 +110,14 @@ mod tests {
                 ("tested", "false"),
                 ("eligible", "true"),
                 ("group", ""),
+                ("owner", "storage"),
             ],
             Params {
                 level: Some("stable".into()),
                 tested: Some(false),
                 eligible: Some(true),
                 group: Some(String::new()),
+                owner: Some("storage".into()),
                 ..Default::default()
             },
         );

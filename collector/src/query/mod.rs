@@ -33,16 +33,23 @@ pub mod apps;
 pub mod coverage;
 pub mod deprecated;
 pub mod deps;
+pub mod diff;
 pub mod endpoint;
 pub mod endpoints;
 mod format;
+pub mod gate;
 pub mod history;
+pub mod indirect;
 pub mod journeys;
 pub mod loc;
+pub(crate) mod priorities;
+pub mod progress;
 pub mod rbac;
 pub mod releases;
 pub(crate) mod request;
+pub mod runs;
 pub mod search;
+pub mod sig;
 pub(crate) mod sql;
 pub mod suggest;
 pub mod sunburst;
@@ -109,6 +116,10 @@ pub static QUERIES: &[Entry] = &[
     Entry::of::<suggest::Params>(),
     Entry::of::<history::Params>(),
     Entry::of::<deprecated::Params>(),
+    Entry::of::<gate::Params>(),
+    Entry::of::<diff::Params>(),
+    Entry::of::<indirect::Params>(),
+    Entry::of::<progress::Params>(),
 ];
 
 /// Every query's name, in [`QUERIES`] order.
@@ -148,6 +159,12 @@ pub enum Error {
     /// The endpoint asked for is not in the release.
     #[error("no endpoint `{0}` in release {1}")]
     UnknownEndpoint(String, String),
+    /// The runs asked for are not in the database.
+    #[error("no run `{0}` in the database (see `query history`)")]
+    UnknownRun(String),
+    /// The SIG table (`WHAKAPAPA_SIGS`) does not read.
+    #[error("bad SIG table {0}")]
+    SigTable(String),
     /// Reading the database failed.
     #[error("cannot read the database")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -156,14 +173,17 @@ pub enum Error {
 impl Error {
     /// Whether the asker is at fault (HTTP 400/404) rather than the database (500).
     pub fn is_input(&self) -> bool {
-        !matches!(self, Error::Database(_))
+        !matches!(self, Error::Database(_) | Error::SigTable(_))
     }
 
     /// Whether it names something that does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Error::UnknownRelease(_) | Error::UnknownEndpoint(..) | Error::UnknownQuery(_)
+            Error::UnknownRelease(_)
+                | Error::UnknownEndpoint(..)
+                | Error::UnknownQuery(_)
+                | Error::UnknownRun(_)
         )
     }
 }

@@ -326,7 +326,15 @@ impl Request {
             until: given.parsed(&["until"], parse_time)?,
             ok_only: given.switch("ok-only")?,
         };
-        let asked = (entry.parse)(&mut given)?;
+        let asked = match (entry.parse)(&mut given) {
+            // A parameter the query does not take says more than the one it misses (`diff
+            // run=1`: `run` is not one of diff's, rather than "missing `base`").
+            Err(e @ Error::MissingParam(_)) => {
+                given.finish()?;
+                return Err(e);
+            }
+            asked => asked?,
+        };
         given.finish()?;
         Ok(Request {
             entry,

@@ -52,6 +52,8 @@ pub struct Candidate {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
 }
 
 /// A suggested test.
@@ -69,6 +71,8 @@ pub struct Suggestion {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
     /// The journey the test follows (`null`: none seen; the test calls the endpoint alone).
     pub journey: Option<Journey>,
     /// The test's Rust source.
@@ -105,6 +109,7 @@ pub fn suggest(
                 category: c.info.category.clone(),
                 programs: c.programs,
                 hits: c.hits,
+                locs: c.locs.clone(),
                 journey,
                 code,
             }
@@ -239,6 +244,9 @@ pub fn code(
         c.programs,
         c.hits
     );
+    if !c.locs.is_empty() {
+        let _ = writeln!(out, "/// Called from {}.", c.locs.join(", "));
+    }
     let steps: Vec<Endpoint> = match journey {
         Some(j) => {
             let _ = writeln!(
@@ -311,6 +319,7 @@ struct SuggestionCells<'a> {
     category: &'a str,
     programs: u64,
     hits: u64,
+    lines_of_code: String,
     journey: String,
 }
 
@@ -324,6 +333,7 @@ impl Render for Vec<Suggestion> {
                 category: &x.category,
                 programs: x.programs,
                 hits: x.hits,
+                lines_of_code: x.locs.join("; "),
                 journey: x.journey.as_ref().map(sequence_cell).unwrap_or_default(),
             })
             .collect();
@@ -387,6 +397,7 @@ fn suggest_query(
                 info: info.clone(),
                 programs: g.programs,
                 hits: g.hits,
+                locs: g.locs.clone(),
             })
         })
         .collect();
@@ -485,11 +496,13 @@ mod tests {
                 info: nodes.clone(),
                 programs: 1,
                 hits: 50,
+                locs: vec![],
             },
             Candidate {
                 info: scale.clone(),
                 programs: 2,
                 hits: 5,
+                locs: vec!["src/scale.rs:7".into(), "src/main.rs:3".into()],
             },
         ];
         let s = suggest(cands, &journeys, &catalog, 5);
@@ -503,6 +516,7 @@ mod tests {
             s[0].code,
             r#"/// patchAppsV1NamespacedDeploymentScale (PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale) is conformance eligible and no test calls it;
 /// 2 program(s) do, 5 request(s).
+/// Called from src/scale.rs:7, src/main.rs:3.
 /// The calls follow scaler's `scaler::scale`, seen 4 time(s) in this order.
 #[tokio::test]
 #[ignore = "needs a cluster"]
@@ -530,8 +544,11 @@ async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::
             "// #1 patchAppsV1NamespacedDeploymentScale — 2 program(s), 5 request(s)\n/// patch"
         ));
         assert_eq!(
-            s.tables()[0].rows[0][5],
-            "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
+            s.tables()[0].rows[0][5..],
+            [
+                "src/scale.rs:7; src/main.rs:3",
+                "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
+            ]
         );
     }
 

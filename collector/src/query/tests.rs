@@ -68,6 +68,8 @@ pub struct GapRow {
     pub programs: u64,
     /// Requests.
     pub hits: u64,
+    /// The programs' lines of code calling it (`file:line`), most requests first.
+    pub locs: Vec<String>,
 }
 
 /// A test and one endpoint it reached, as the table lists them.
@@ -98,9 +100,33 @@ impl Render for Vec<TestRow> {
     }
 }
 
+/// A gap as the table lists it: the lines of code in one cell.
+#[derive(Default, Serialize)]
+struct GapCells<'a> {
+    endpoint: &'a str,
+    level: Level,
+    category: &'a str,
+    eligible: bool,
+    programs: u64,
+    hits: u64,
+    lines_of_code: String,
+}
+
 impl Render for Vec<GapRow> {
     fn tables(&self) -> Vec<Table> {
-        vec![Table::of("gaps", self)]
+        let rows: Vec<GapCells<'_>> = self
+            .iter()
+            .map(|g| GapCells {
+                endpoint: &g.endpoint,
+                level: g.level,
+                category: &g.category,
+                eligible: g.eligible,
+                programs: g.programs,
+                hits: g.hits,
+                lines_of_code: g.locs.join("; "),
+            })
+            .collect();
+        vec![Table::of("gaps", &rows)]
     }
 }
 
@@ -157,7 +183,8 @@ pub(crate) fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
     let mut q = Sql::default();
     let s = src(&mut q, f);
     let r = q.p(rid);
-    q.rows(
+    let mut locs = super::priorities::program_locs(conn, f, rid)?;
+    let rows = q.rows(
         conn,
         &format!(
             "{s} SELECT e.operation_id, e.level, e.category, e.eligible, \
@@ -176,9 +203,17 @@ pub(crate) fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
                 eligible: x.get::<_, i64>(3)? != 0,
                 programs: x.get::<_, i64>(4)? as u64,
                 hits: x.get::<_, i64>(5)? as u64,
+                locs: Vec::new(),
             })
         },
-    )
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|g| GapRow {
+            locs: locs.remove(&g.endpoint).unwrap_or_default(),
+            ..g
+        })
+        .collect())
 }
 
 #[cfg(test)]

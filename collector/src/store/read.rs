@@ -197,6 +197,19 @@ pub fn integrity_check(conn: &Connection) -> Result<String> {
         .map_err(sql("check integrity"))
 }
 
+/// Every stored release's label, oldest first.
+pub fn release_labels(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT label FROM releases ORDER BY id")
+        .map_err(sql("list releases"))?;
+    let labels = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(sql("list releases"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql("list releases"))?;
+    Ok(labels)
+}
+
 /// The release with a label, or the most recently loaded one.
 pub fn release(conn: &Connection, label: Option<&str>) -> Result<Option<StoredRelease>> {
     type Row = (i64, String, Vec<u8>, Option<String>, Option<String>, i64);

@@ -184,35 +184,16 @@ impl Owned {
 }
 
 /// The symbols at `offset`, innermost inlined frame first, as the library resolves them in
-/// process: debug info's frames, else the symbol table's name.
+/// process (the same walk).
 fn resolve(loader: &addr2line::Loader, offset: u64) -> Vec<Owned> {
     let mut out = Vec::new();
-    if let Ok(mut frames) = loader.find_frames(offset) {
-        while let Ok(Some(frame)) = frames.next() {
-            let function = frame
-                .function
-                .as_ref()
-                .and_then(|f| f.demangle().ok())
-                .map(|name| name.into_owned());
-            let (file, line) = frame
-                .location
-                .map_or((None, None), |l| (l.file.map(str::to_owned), l.line));
-            out.push(Owned {
-                function,
-                file,
-                line,
-            });
-        }
-    }
-    if out.is_empty()
-        && let Some(name) = loader.find_symbol(offset)
-    {
+    whakapapa_wire::stack::symbols_at(loader, offset, |s| {
         out.push(Owned {
-            function: Some(addr2line::demangle_auto(name.into(), None).into_owned()),
-            file: None,
-            line: None,
-        });
-    }
+            function: s.function.map(str::to_owned),
+            file: s.file.map(str::to_owned),
+            line: s.line,
+        })
+    });
     out
 }
 

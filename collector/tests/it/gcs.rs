@@ -559,3 +559,99 @@ fn an_object_down_for_every_attempt_is_named_and_read_on_the_next_run() {
     let (ok, out, _) = collector(&host, &args);
     assert!(ok && out.contains("already ingested (run 1)"), "{out}");
 }
+
+/// A build's requests are mapped with the stored release of the build's Kubernetes version
+/// (finished.json's `job-version`), not the default catalog; a version the database has no
+/// release of is mapped with the default, with a warning that says how to do better.
+#[test]
+fn each_build_maps_with_the_stored_release_of_its_kubernetes_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("w.db");
+    let db = db.to_str().unwrap();
+    // 1.33.0, stored once from its OpenAPI document: configmaps only.
+    let spec = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": {"/api/v1/namespaces/{namespace}/configmaps/{name}": {"get": {
+            "operationId": "readCoreV1NamespacedConfigMap", "tags": ["core_v1"],
+            "x-kubernetes-action": "get",
+            "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": "ConfigMap"}}}}});
+    let spec_file = tmp.path().join("openapi-1.33.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let empty = tmp.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let (ok, _, err) = collector(
+        "127.0.0.1:9",
+        &[
+            "ingest",
+            "--db",
+            db,
+            "--openapi",
+            spec_file.to_str().unwrap(),
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+
+    let mut b = Bucket::default();
+    for (build, version, tag) in [("101", "v1.33.4", "old"), ("102", "v1.35.2", "mid")] {
+        let dir = format!("logs/ci-audit/{build}");
+        b.objects.insert(
+            format!("{dir}/started.json"),
+            br#"{"timestamp": 1795687200}"#.to_vec(),
+        );
+        b.objects.insert(
+            format!("{dir}/finished.json"),
+            format!(r#"{{"timestamp": 1795690800, "result": "SUCCESS", "metadata": {{"job-version": "{version}"}}}}"#).into_bytes(),
+        );
+        b.objects
+            .insert(format!("{dir}/artifacts/audit/audit.log"), log(tag, 3));
+    }
+    let host = serve(Arc::new(Mutex::new(b)));
+    let run = |build: &str| {
+        let (ok, out, err) = collector(
+            &host,
+            &[
+                "ingest",
+                "--db",
+                db,
+                "--prow-job",
+                "ci-audit",
+                "--build",
+                build,
+            ],
+        );
+        assert!(ok, "{out}\n{err}");
+        (out, err)
+    };
+    let (out, _) = run("101");
+    assert!(
+        out.contains("Kubernetes v1.33.4: mapped with the stored release 1.33.0"),
+        "{out}"
+    );
+    let (_, err) = run("102");
+    assert!(
+        err.contains("the build is Kubernetes v1.35.2, and the database holds no 1.35 release")
+            && err.contains("--openapi"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["query", "releases", "--db", db, "--format", "json"])
+        .output()
+        .unwrap();
+    let releases: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let requests: BTreeMap<String, u64> = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["release"].as_str().unwrap().to_owned(),
+                r["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        BTreeMap::from([("1.33.0".to_owned(), 3), ("1.36.0".to_owned(), 3)]),
+        "the 1.33 build on 1.33.0's endpoints, the 1.35 build on the embedded 1.36.0"
+    );
+}

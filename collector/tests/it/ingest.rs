@@ -36,6 +36,13 @@ pub fn collector(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) 
     )
 }
 
+/// The binary's stdout for `args`, which must succeed (its stderr in the panic otherwise).
+pub fn collector_ok(args: &[&str]) -> String {
+    let (ok, out, err) = collector(args, None);
+    assert!(ok, "{args:?}: {err}");
+    out
+}
+
 /// The value of a `  label   N` line of the summary.
 pub fn figure(summary: &str, label: &str) -> u64 {
     summary

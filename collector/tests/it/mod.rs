@@ -2,14 +2,17 @@
 
 mod admission;
 mod bomb;
+mod conform;
 mod conformance_meta;
 mod crash;
 mod deploy;
 mod deprecated;
 mod fixture;
 mod gcs;
+mod indirect;
 mod ingest;
 mod managed;
+mod progress;
 mod query;
 mod real_conformance;
 mod remap;

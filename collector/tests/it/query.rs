@@ -950,7 +950,7 @@ async fn http_checks(f: &Fixture) {
         (
             "/api/v1/bogus",
             StatusCode::NOT_FOUND,
-            "unknown query `bogus` (one of: releases, coverage, sunburst, endpoints, endpoint, loc, search, apps, tests, deps, journeys, suggest, history, deprecated)",
+            "unknown query `bogus` (one of: releases, coverage, sunburst, endpoints, endpoint, loc, search, apps, tests, deps, journeys, suggest, history, deprecated, gate, diff, indirect, progress)",
         ),
     ] {
         let (got, body) = http_get(&f.db, uri).await;

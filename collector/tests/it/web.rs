@@ -618,6 +618,92 @@ fn page_filters_and_clicks_through_in_chromium() {
     });
 }
 
+/// A test's view lists what controllers did on its behalf (the `indirect` query), apart from
+/// its own requests; over the indirect fixture's log ingested by the real command.
+#[test]
+fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, crate::it::indirect::log()).unwrap();
+    let db = dir.path().join("w.db");
+    let args = [
+        "whakapapa-collector",
+        "ingest",
+        "--db",
+        &db.to_string_lossy(),
+        "--openapi",
+        "embedded",
+        &log.to_string_lossy(),
+    ];
+    cli::run(Cli::parse_from(args)).expect("ingest");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let _one = BROWSER.lock().await;
+        let addr = serve(&db).await;
+        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let outcome = AssertUnwindSafe(async {
+            let test = crate::it::indirect::DEPLOY_TEST;
+            let q: String = test
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            c.goto(&format!("http://{addr}/?testcase={q}"))
+                .await
+                .unwrap();
+            idle(&c).await;
+            assert_eq!(text(&c, "#test-panel h2").await, test);
+            let own = texts(&c, "#test-endpoints-table .endpoint-link").await;
+            assert_eq!(
+                own.len(),
+                3,
+                "creates its namespace and deployment, deletes the namespace: {own:?}"
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while js(&c, "return !!document.querySelector('#test-indirect-hits')").await
+                != json!(true)
+            {
+                assert!(Instant::now() < deadline, "the indirect rows never came");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(text(&c, "#test-indirect-hits").await, "5");
+            assert_eq!(text(&c, "#test-indirect-only").await, "4");
+            let endpoints = texts(&c, "#test-indirect-table .endpoint-link").await;
+            assert_eq!(
+                endpoints,
+                [
+                    "createCoreV1NamespacedPodBinding",
+                    "createAppsV1NamespacedReplicaSet",
+                    "deleteAppsV1NamespacedReplicaSet",
+                    "createCoreV1NamespacedPod"
+                ]
+            );
+            let programs = texts(&c, "#test-indirect-table tbody td:first-child .sub").await;
+            assert!(
+                programs
+                    .iter()
+                    .any(|p| p.ends_with(":replicaset-controller")),
+                "{programs:?}"
+            );
+            screenshot(&c, "08-test-indirect.png").await;
+        })
+        .catch_unwind()
+        .await;
+        let _ = c.close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
 async fn drive_small(c: &Client, base: &str) {
     // The sunburst and its totals, as APISnoop counts them (requests from tests).
     c.goto(base).await.unwrap();
@@ -804,6 +890,69 @@ async fn drive_small(c: &Client, base: &str) {
     );
     screenshot(c, "02-endpoint.png").await;
 
+    // A test in the panel opens that test: the endpoints it hits, outlined in the sunburst.
+    click(c, "#ep-tests-table .test-link").await;
+    url_then_idle(c, "testcase", |q| q.starts_with("testcase=")).await;
+    assert_eq!(text(c, "#test-panel h2").await, POD_LIST_TEST);
+    assert_eq!(
+        text(c, "#test-hits").await,
+        "2",
+        "run 0 and run 1 list pods"
+    );
+    assert_eq!(
+        text(c, "#test-release-hits").await,
+        "1",
+        "run 0 was against 0.9.0"
+    );
+    assert_eq!(
+        texts(c, "#test-endpoints-table .endpoint-link").await,
+        ["listCoreV1NamespacedPod"]
+    );
+    let outlined = js(
+        c,
+        "return [...document.querySelectorAll('#sunburst path.ep.selected')].map(p => p.dataset.endpoint)",
+    )
+    .await;
+    assert_eq!(outlined, json!(["listCoreV1NamespacedPod"]));
+    screenshot(c, "02b-test.png").await;
+    // The URL alone restores it.
+    let here = c.current_url().await.unwrap();
+    c.goto(here.as_str()).await.unwrap();
+    idle(c).await;
+    assert_eq!(text(c, "#test-panel h2").await, POD_LIST_TEST);
+    click(c, "#test-endpoints-table .endpoint-link").await;
+    url_then_idle(c, "endpoint", |q| q == "endpoint=listCoreV1NamespacedPod").await;
+
+    // The hits overlay shades endpoints by their requests; untested ones stay faint.
+    click(c, "#overlay-hits").await;
+    url_then_idle(c, "overlay", |q| q.contains("overlay=hits")).await;
+    let shade = |id: &str| {
+        format!(
+            "return Number(document.querySelector(\"#sunburst path[data-endpoint='{id}']\").dataset.shade)"
+        )
+    };
+    let pods = js(c, &shade("listCoreV1NamespacedPod")).await;
+    let patch = js(c, &shade("patchCoreV1NamespacedConfigMap")).await;
+    let node = js(c, &shade("listCoreV1Node")).await;
+    let (pods, patch, node) = (
+        pods.as_f64().unwrap(),
+        patch.as_f64().unwrap(),
+        node.as_f64().unwrap(),
+    );
+    assert_eq!(pods, 1.0, "the busiest endpoint is the darkest");
+    assert!(patch < pods && patch > node, "{pods} > {patch} > {node}");
+    assert_eq!(node, 0.15, "no request");
+    click(c, "#overlay-hits").await;
+    url_then_idle(c, "no overlay", |q| !q.contains("overlay")).await;
+    assert_eq!(
+        js(
+            c,
+            "return document.querySelectorAll('#sunburst path.ep[data-shade]').length"
+        )
+        .await,
+        json!(0)
+    );
+
     // A program in the panel filters the whole page by it; back undoes that.
     click(c, "#ep-apps-table button").await;
     url_then_idle(c, "app", |q| q.contains("app=shop-controller")).await;
@@ -912,7 +1061,47 @@ async fn drive_small(c: &Client, base: &str) {
         texts(c, "#history-releases-table tbody td:nth-child(3)").await,
         ["1 / 8", "3 / 11"]
     );
+    // Conformance progress per release: 0.9.0 is the baseline; 1.0.0 first tests the pod read
+    // and brings deployments without a test.
+    let groups = |release: &'static str| {
+        format!(
+            "return Object.fromEntries([...document.querySelectorAll(\"#progress-chart rect.pg[data-release='{release}']\")]\
+             .map(r => [r.dataset.group, Number(r.dataset.value)]))"
+        )
+    };
+    assert_eq!(
+        js(c, &groups("0.9.0")).await,
+        json!({"tested": 1, "old_covered_by_new": 0, "promoted_with_tests": 0, "promoted_without_tests": 0, "untested": 6})
+    );
+    assert_eq!(
+        js(c, &groups("1.0.0")).await,
+        json!({"tested": 1, "old_covered_by_new": 1, "promoted_with_tests": 0, "promoted_without_tests": 1, "untested": 5})
+    );
+    assert_eq!(
+        texts(c, "#progress-new-table tbody td").await,
+        [
+            "1.0.0",
+            "listAppsV1NamespacedDeployment",
+            "promoted without tests"
+        ]
+    );
+    assert_eq!(
+        texts(c, "#progress-chart text.pg-pct").await,
+        ["14.3%", "25.0%"]
+    );
     screenshot(c, "04-history.png").await;
+    click(c, "#progress-mode button[data-mode='percent']").await;
+    url_then_idle(c, "relchart", |q| q.contains("relchart=percent")).await;
+    assert_eq!(
+        js(c, &groups("1.0.0")).await,
+        json!({"tested": 12.5, "old_covered_by_new": 12.5, "promoted_with_tests": 0, "promoted_without_tests": 12.5, "untested": 62.5})
+    );
+    js(
+        c,
+        "document.querySelector('#progress-chart').scrollIntoView(); return null",
+    )
+    .await;
+    screenshot(c, "04b-progress-percent.png").await;
 
     // Dependencies: shop-controller writes the configmap the dashboard reads (the e2e test's
     // configmap is in another namespace).

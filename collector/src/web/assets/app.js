@@ -1,4 +1,4 @@
-// whakapapa's page: coverage sunburst, endpoint and line-of-code explorer, coverage over time,
+// whakapapa's page: coverage sunburst, endpoint, test and line-of-code explorer, coverage over time,
 // the dependency graph and the deprecated APIs programs call, all drawn by hand from the JSON API under api/v1. No framework, no build
 // step. The URL's query string holds the whole view (filters, tab, zoom, selection) so a view
 // can be shared; the first paint fetches only `releases` and `sunburst`, the rest on demand.
@@ -7,7 +7,7 @@
 // Filters every query takes; sent to the API exactly as they appear in the page's URL.
 const FILTER_KEYS = ['release', 'app', 'test', 'sig', 'conformance', 'since', 'until', 'ok-only', 'counting'];
 // What the page shows; never sent to the API.
-const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'q', 'removed-in'];
+const VIEW_KEYS = ['view', 'focus', 'endpoint', 'loc', 'testcase', 'q', 'removed-in', 'overlay', 'relchart'];
 // Rows drawn per list before a "show more" button: long lists stay cheap to draw.
 const ROWS = 25;
 // Rows asked of the API per list of an endpoint or search.
@@ -15,7 +15,7 @@ const LIMIT = 200;
 
 let state = {};
 let sunburstData = null;
-// Endpoints the line of code in the panel reaches, outlined in the sunburst.
+// Endpoints the line of code or the test in the panel reaches, outlined in the sunburst.
 let reached = new Set();
 // Bumped by every load, so that a slow answer to an old view never overwrites a newer one.
 const generation = { sunburst: 0, panel: 0, history: 0, deps: 0, deprecated: 0 };
@@ -186,6 +186,7 @@ function fillFilters() {
     input.classList.toggle('set', !!v);
   }
   $('#search').value = state.q || '';
+  $('#overlay-hits').checked = state.overlay === 'hits';
 }
 
 function readFilter(input) {
@@ -285,6 +286,9 @@ function drawSunburst() {
   svg.classList.toggle('dense', n > 300);
   const frag = document.createDocumentFragment();
   const legend = { conf: 0, tested: 0, untested: 0, ineligible: 0 };
+  // The hits overlay shades each endpoint by its requests on a log scale, so one busy endpoint
+  // does not wash out the rest; the colour still says tested or not.
+  const shade = state.overlay === 'hits' ? hitsShade(levels) : null;
   let a = 0;
   for (const l of levels) {
     const la = a;
@@ -293,9 +297,10 @@ function drawSunburst() {
       for (const e of c.endpoints) {
         const cls = endpointClass(e);
         legend[cls]++;
-        const selected = state.endpoint === e.endpoint || (state.loc && reached.has(e.endpoint)) ? ' selected' : '';
+        const selected = state.endpoint === e.endpoint || ((state.loc || state.testcase) && reached.has(e.endpoint)) ? ' selected' : '';
+        const s = shade ? shade(e.hits) : null;
         frag.append(
-          svgEl('path', { d: arcPath(a, a + step, R.endpoint[0], R.endpoint[1]), class: `ep ${cls}${selected}`, 'data-endpoint': e.endpoint, 'data-path': e.path },
+          svgEl('path', { d: arcPath(a, a + step, R.endpoint[0], R.endpoint[1]), class: `ep ${cls}${selected}`, 'data-endpoint': e.endpoint, 'data-path': e.path, 'data-shade': s === null ? null : s.toFixed(3), style: s === null ? null : `fill-opacity:${s.toFixed(3)}` },
             svgEl('title', {}, `${e.endpoint}\n${e.path}\n${cls} · ${fmt(e.hits)} requests`)),
         );
         a += step;
@@ -331,6 +336,20 @@ function drawSunburst() {
     if (cat) crumbs.append(el('a', { onclick: () => zoom(lv) }, lv), ' › ', cat);
     else crumbs.append(lv);
   }
+}
+
+// Opacity for an endpoint's requests: 0.15 for none, 0.3 to 1 from one request to the most any
+// endpoint drawn has.
+function hitsShade(levels) {
+  let max = 0;
+  for (const l of levels) for (const c of l.categories) for (const e of c.endpoints) max = Math.max(max, e.hits);
+  const top = Math.log1p(max);
+  return (hits) => (hits > 0 && top > 0 ? 0.3 + (0.7 * Math.log1p(hits)) / top : 0.15);
+}
+
+function onOverlay(ev) {
+  go({ overlay: ev.target.checked ? 'hits' : '' });
+  drawSunburst();
 }
 
 function ringLabel(text, a0, a1, r) {
@@ -446,7 +465,7 @@ async function loadSunburst() {
 // Panel: one endpoint, one line of code, or search results.
 
 function selectEndpoint(id) {
-  go({ endpoint: id, loc: '', q: '' });
+  go({ endpoint: id, loc: '', testcase: '', q: '' });
   for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
   const p = document.querySelector(`#sunburst path[data-endpoint="${CSS.escape(id)}"]`);
   if (p) {
@@ -458,12 +477,18 @@ function selectEndpoint(id) {
 }
 
 function selectLoc(loc) {
-  go({ loc, endpoint: '', q: '' });
+  go({ loc, endpoint: '', testcase: '', q: '' });
   for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
   loadPanel();
 }
 
-// Outlines in the sunburst the endpoints a line of code reaches.
+function selectTest(name) {
+  go({ testcase: name, endpoint: '', loc: '', q: '' });
+  for (const p of document.querySelectorAll('#sunburst path.selected')) p.classList.remove('selected');
+  loadPanel();
+}
+
+// Outlines in the sunburst the endpoints a line of code or a test reaches.
 function markEndpoints(ids) {
   const svg = $('#sunburst');
   for (const p of svg.querySelectorAll('path.selected')) p.classList.remove('selected');
@@ -477,6 +502,10 @@ function markEndpoints(ids) {
 
 function endpointLink(id) {
   return el('button', { class: 'link endpoint-link', type: 'button', 'data-endpoint': id, onclick: () => selectEndpoint(id) }, id);
+}
+
+function testLink(name) {
+  return el('button', { class: 'link test-link', type: 'button', 'data-test': name, title: 'this test\'s endpoints', onclick: () => selectTest(name) }, name);
 }
 
 function locLink(f, text) {
@@ -523,6 +552,16 @@ async function loadPanel() {
       node = locPanel(d);
       reached = new Set(d.endpoints.map((e) => e.endpoint));
       markEndpoints(reached);
+    } else if (state.testcase) {
+      // `test` matches a substring: of the tests it finds, the panel is the one of that name.
+      const d = await loading('test', () => api('tests', { test: state.testcase }));
+      if (g !== generation.panel) return;
+      const t = d.find((row) => row.test === state.testcase);
+      node = testPanel(t, state.testcase);
+      reached = new Set(t ? t.endpoints.map((e) => e.endpoint) : []);
+      markEndpoints(reached);
+      // What other programs did on its behalf scans every request: drawn when it comes.
+      if (t) loadIndirect(g, t.test);
     } else if (state.q) {
       const d = await loading('search', () => api('search', { q: state.q, limit: LIMIT }));
       if (g !== generation.panel) return;
@@ -580,7 +619,7 @@ function endpointPanel(d) {
     rowsTable('ep-apps-table', ['program', 'identity', 'requests'], d.apps, (a) => [
       el('button', { class: 'link', type: 'button', title: 'filter by this program', onclick: () => setFilter('app', a.app) }, a.app), el('code', {}, a.identity), num(a.hits)]),
     el('h3', {}, 'Tests'),
-    rowsTable('ep-tests-table', ['test', 'SIG', 'conformance', 'requests'], d.tests, (t) => [t.test, t.sig || '', t.conformance ? 'yes' : '', num(t.hits)]),
+    rowsTable('ep-tests-table', ['test', 'SIG', 'conformance', 'requests'], d.tests, (t) => [testLink(t.test), t.sig || '', t.conformance ? 'yes' : '', num(t.hits)]),
     el('h3', {}, 'Purposes (call stacks)'),
     rowsTable('ep-purposes-table', ['stack', 'requests'], d.purposes, (p) => [
       el('details', {},
@@ -588,6 +627,48 @@ function endpointPanel(d) {
         el('ol', {}, p.frames.map((f) => el('li', {}, el('code', {}, f.function), ' ', locLink(f))))),
       num(p.hits)]),
   );
+}
+
+// One test: the endpoints its requests hit, by requests, under the page's filters.
+function testPanel(t, name) {
+  if (!t) return el('p', { class: 'hint', id: 'test-panel-none' }, `No requests from the test “${name}” under these filters.`);
+  return el('div', { id: 'test-panel', 'data-test': t.test },
+    el('h2', {}, t.test),
+    el('p', {},
+      t.sig ? el('span', { class: 'badge sig' }, t.sig) : null,
+      t.conformance ? el('span', { class: 'badge conf' }, 'conformance') : null,
+      el('button', { class: 'link', type: 'button', id: 'test-filter', title: 'count only this test everywhere', onclick: () => setFilter('test', t.test) }, 'filter by this test')),
+    el('div', { class: 'stats' },
+      el('div', { title: 'every request of the test, to any release or to no endpoint' }, el('b', { id: 'test-hits' }, fmt(t.hits)), 'requests'),
+      el('div', {}, el('b', { id: 'test-release-hits' }, fmt(t.endpoints.reduce((n, e) => n + e.hits, 0))), 'to this release'),
+      el('div', {}, el('b', { id: 'test-endpoints' }, fmt(t.endpoints.length)), 'endpoints')),
+    el('h3', {}, 'Endpoints it hits'),
+    rowsTable('test-endpoints-table', ['endpoint', 'requests'], t.endpoints, (e) => [endpointLink(e.endpoint), num(e.hits)]),
+    el('h3', { title: 'requests of programs that are no test, in the namespaces the test owns, while it runs' }, 'On its behalf (indirect)'),
+    el('div', { id: 'test-indirect' }, el('span', { class: 'hint' }, 'loading…')),
+  );
+}
+
+async function loadIndirect(g, test) {
+  let node;
+  try {
+    const d = await loading('indirect', () => api('indirect', { test }));
+    if (g !== generation.panel) return;
+    const rows = d.rows.filter((r) => r.test === test);
+    const only = new Set(d.indirect_only);
+    node = el('div', {},
+      el('div', { class: 'stats' },
+        el('div', {}, el('b', { id: 'test-indirect-hits' }, fmt(rows.reduce((n, r) => n + r.hits, 0))), 'requests'),
+        el('div', {}, el('b', { id: 'test-indirect-only' }, fmt(new Set(rows.filter((r) => only.has(r.endpoint)).map((r) => r.endpoint)).size)), 'endpoints only this way')),
+      rowsTable('test-indirect-table', ['program', 'endpoint', 'requests'], rows, (r) => [
+        el('span', { title: r.detail }, r.app, r.detail ? el('div', { class: 'sub' }, r.detail) : null),
+        endpointLink(r.endpoint), num(r.hits)]));
+  } catch (e) {
+    if (g !== generation.panel) return;
+    node = el('p', { class: 'hint error' }, e.message);
+  }
+  const slot = $('#test-indirect');
+  if (slot) slot.replaceChildren(node);
 }
 
 function locPanel(d) {
@@ -627,7 +708,7 @@ function onSearch(ev) {
   const q = ev.target.value.trim();
   searchTimer = setTimeout(() => {
     if (q === (state.q || '')) return;
-    go(q ? { q, endpoint: '', loc: '' } : { q: '' });
+    go(q ? { q, endpoint: '', loc: '', testcase: '' } : { q: '' });
     loadPanel();
   }, ev.type === 'change' ? 0 : 300);
 }
@@ -637,9 +718,78 @@ function onSearch(ev) {
 
 async function loadHistory() {
   const g = ++generation.history;
-  const d = await loading('history', () => api('history'));
+  const [d, p] = await loading('history', () => Promise.all([api('history'), api('progress')]));
   if (g !== generation.history) return;
   drawHistory(d);
+  progressData = p;
+  drawProgress();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conformance progress per release: one stacked bar a release, as a number of endpoints or as a
+// percentage of those promoted so far (`relchart`, as APISnoop's page has it).
+
+let progressData = null;
+const PROGRESS_GROUPS = [
+  ['tested', 'tested'],
+  ['old_covered_by_new', 'old, first tested'],
+  ['promoted_with_tests', 'new, with tests'],
+  ['promoted_without_tests', 'new, without tests'],
+  ['untested', 'untested'],
+];
+
+function drawProgress() {
+  const p = progressData;
+  const svg = $('#progress-chart');
+  if (!p) return;
+  const percent = state.relchart === 'percent';
+  for (const b of document.querySelectorAll('#progress-mode button')) b.classList.toggle('active', (b.dataset.mode === 'percent') === percent);
+  const W = 760;
+  const H = 300;
+  const m = { l: 52, r: 16, t: 12, b: 64 };
+  const rels = p.releases;
+  const frag = document.createDocumentFragment();
+  const top = percent ? 100 : Math.max(1, ...rels.map((r) => r.endpoints));
+  const y = (v) => H - m.b - (v * (H - m.t - m.b)) / top;
+  const band = rels.length ? (W - m.l - m.r) / rels.length : 0;
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    const v = top * f;
+    frag.append(svgEl('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }),
+      svgEl('text', { x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, percent ? `${Math.round(v)}%` : fmt(Math.round(v))));
+  }
+  if (!rels.length) frag.append(svgEl('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no release whose label is a version'));
+  rels.forEach((r, i) => {
+    const x = m.l + i * band + band * 0.15;
+    const w = band * 0.7;
+    let acc = 0;
+    for (const [key, label] of PROGRESS_GROUPS) {
+      const n = r[key];
+      const v = percent ? (r.endpoints ? (100 * n) / r.endpoints : 0) : n;
+      frag.append(svgEl('rect', { class: `pg ${key}`, x, width: w, y: y(acc + v), height: Math.max(0, y(acc) - y(acc + v)), 'data-release': r.release, 'data-group': key, 'data-value': percent ? v.toFixed(1) : n },
+        svgEl('title', {}, `${r.release}: ${label}\n${fmt(n)} of ${fmt(r.endpoints)} (${pct(n, r.endpoints)})`)));
+      acc += v;
+    }
+    frag.append(svgEl('text', { x: x + w / 2, y: H - m.b + 16, 'text-anchor': 'middle' }, r.release),
+      svgEl('text', { x: x + w / 2, y: H - m.b + 30, 'text-anchor': 'middle', class: 'pg-pct' }, pct(r.conformance_tested, r.endpoints)));
+  });
+  PROGRESS_GROUPS.forEach(([key, label], i) => {
+    const lx = m.l + i * 142;
+    frag.append(svgEl('rect', { class: `pg ${key}`, x: lx, y: H - 18, width: 12, height: 12 }), svgEl('text', { x: lx + 16, y: H - 8 }, label));
+  });
+  svg.replaceChildren(frag);
+  $('#progress-new').replaceChildren(rowsTable('progress-new-table', ['release', 'new endpoint', 'state'],
+    rels.flatMap((r) => r.new_endpoints.map((e) => ({ release: r.release, ...e }))),
+    (e) => [e.release, endpointLink(e.endpoint), e.state.replaceAll('_', ' ')]));
+  $('#progress-runs').replaceChildren(rowsTable('progress-runs-table', ['release', 'run', 'requests', 'source'],
+    rels.flatMap((r) => r.runs.map((s) => ({ release: r.release, ...s }))),
+    (s) => [s.release, `#${s.run}`, num(s.requests), s.url ? el('a', { href: s.url, rel: 'noopener' }, `${s.job} ${s.build}`) : el('code', {}, s.source)]));
+}
+
+function onProgressMode(ev) {
+  const mode = ev.target.dataset.mode;
+  if (!mode) return;
+  go({ relchart: mode === 'percent' ? 'percent' : '' });
+  drawProgress();
 }
 
 function drawHistory(d) {
@@ -842,7 +992,7 @@ function refresh() {
   const v = state.view || 'coverage';
   const jobs = [loadSunburst()];
   if (v !== 'coverage') showView(v);
-  if (state.endpoint || state.loc || state.q) jobs.push(loadPanel());
+  if (state.endpoint || state.loc || state.testcase || state.q) jobs.push(loadPanel());
   return Promise.allSettled(jobs);
 }
 
@@ -861,6 +1011,8 @@ async function start() {
   $('#token').addEventListener('submit', onToken);
   $('#search').addEventListener('input', onSearch);
   $('#search').addEventListener('change', onSearch);
+  $('#overlay-hits').addEventListener('change', onOverlay);
+  $('#progress-mode').addEventListener('click', onProgressMode);
   $('#deprecated-removed-in').addEventListener('input', onRemovedIn);
   $('#deprecated-removed-in').addEventListener('change', onRemovedIn);
   const sb = $('#sunburst');
@@ -883,7 +1035,7 @@ async function start() {
   showView(state.view || 'coverage');
   // First paint: releases and the sunburst only, in parallel; everything else on demand.
   const first = [loadReleases().catch(() => {}), loadSunburst().catch(() => {})];
-  if (state.endpoint || state.loc || state.q) first.push(loadPanel());
+  if (state.endpoint || state.loc || state.testcase || state.q) first.push(loadPanel());
   await Promise.allSettled(first);
   performance.mark('whakapapa:ready');
   document.body.dataset.ready = 'true';
