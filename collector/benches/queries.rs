@@ -244,7 +244,7 @@ fn main() {
         let mut bytes = 0;
         let (med, min, max) = time(2, runs, || {
             let conn = store::open_reader(&db).expect("open");
-            let json = store::queries::run(&conn, &req).expect("answer").to_json();
+            let json = req.run(&conn).expect("answer").to_json();
             bytes = json.len();
         });
         println!(

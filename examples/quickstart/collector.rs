@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use whakapapa_collector::http::{self, AppState, Limits};
 use whakapapa_collector::ingest::spec::{self, SpecSource};
 use whakapapa_collector::mapping::Mapper;
+use whakapapa_collector::query::loc::LocAnswer;
 use whakapapa_collector::query::{Answer, Format, Request};
 use whakapapa_collector::store::{self, RunId, Store};
 
@@ -137,7 +138,9 @@ impl Answers {
         let request = Request::from_params(name, params.iter().copied())
             .with_context(|| format!("bad query `{name}`"))?;
         let conn = store::open_reader(&self.db)?;
-        store::queries::run(&conn, &request).with_context(|| format!("query `{name}` failed"))
+        request
+            .run(&conn)
+            .with_context(|| format!("query `{name}` failed"))
     }
 
     /// As [`query`](Self::query), printed as the CLI prints a table.
@@ -150,7 +153,10 @@ impl Answers {
 /// function, `file:line`, endpoint, verb, hits — from `loc FILE` for the lines, then
 /// `loc FILE:LINE` for each line's endpoints. Rows by line, then endpoint.
 pub fn loc_rows(collector: &Answers, file: &str) -> anyhow::Result<Vec<Vec<String>>> {
-    let Answer::Loc(lines) = collector.query("loc", &[("loc", file)])? else {
+    let Ok(lines) = collector
+        .query("loc", &[("loc", file)])?
+        .into_inner::<LocAnswer>()
+    else {
         anyhow::bail!("query loc answered something else than lines of code");
     };
     let mut matched = lines.matched;
@@ -159,7 +165,10 @@ pub fn loc_rows(collector: &Answers, file: &str) -> anyhow::Result<Vec<Vec<Strin
     let mut rows = Vec::new();
     for frame in matched {
         let at = format!("{}:{}", frame.file, frame.line);
-        let Answer::Loc(line) = collector.query("loc", &[("loc", at.as_str())])? else {
+        let Ok(line) = collector
+            .query("loc", &[("loc", at.as_str())])?
+            .into_inner::<LocAnswer>()
+        else {
             anyhow::bail!("query loc answered something else than lines of code");
         };
         let mut endpoints = line.endpoints;

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ::quickstart::{CONTROLLER_FILE as FILE, CONTROLLER_SOURCE as SOURCE, collector, wiring};
-use whakapapa_collector::query::Answer;
+use whakapapa_collector::query::coverage::Coverage;
+use whakapapa_collector::query::loc::LocAnswer;
 
 /// The 1-based line of the only line of the controller containing `marker`.
 pub(super) fn line_of(marker: &str) -> usize {
@@ -148,10 +149,11 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
 
     for &(function, call, endpoint, verb, hits) in EXPECTED {
         let at = format!("{FILE}:{}", line_of(call));
-        let Answer::Loc(answer) = collector
+        let Ok(answer) = collector
             .answers()
             .query("loc", &[("loc", at.as_str())])
             .unwrap()
+            .into_inner::<LocAnswer>()
         else {
             panic!("loc answers with lines of code");
         };
@@ -199,10 +201,11 @@ async fn each_line_of_the_controller_is_joined_to_the_endpoint_it_hits() {
         ])
     );
 
-    let Answer::Coverage(coverage) = collector
+    let Ok(coverage) = collector
         .answers()
         .query("coverage", &[("counting", "any")])
         .unwrap()
+        .into_inner::<Coverage>()
     else {
         panic!("coverage answers with coverage");
     };
@@ -310,10 +313,11 @@ fn reached_from(collector: &collector::Collector, marker: &str) -> Vec<(String, 
     assert_eq!(lines.len(), 1, "{marker:?} marks one line");
     let line = lines[0];
     let at = format!("tests/e2e/quickstart.rs:{line}");
-    let Answer::Loc(answer) = collector
+    let Ok(answer) = collector
         .answers()
         .query("loc", &[("loc", at.as_str())])
         .unwrap()
+        .into_inner::<LocAnswer>()
     else {
         panic!("loc answers with lines of code");
     };

@@ -276,8 +276,8 @@ async fn kube_apiserver_audits_each_request_of_the_controller_once() {
     let request =
         whakapapa_collector::query::Request::from_params("loc", [("loc", at.as_str())]).unwrap();
     let conn = whakapapa_collector::store::open_reader(&db).unwrap();
-    let answer = whakapapa_collector::store::queries::run(&conn, &request).unwrap();
-    let whakapapa_collector::query::Answer::Loc(loc) = answer else {
+    let answer = request.run(&conn).unwrap();
+    let Ok(loc) = answer.into_inner::<whakapapa_collector::query::loc::LocAnswer>() else {
         panic!("loc answers with lines of code");
     };
     let reached: Vec<&str> = loc.endpoints.iter().map(|e| e.endpoint.as_str()).collect();

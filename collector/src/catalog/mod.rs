@@ -42,10 +42,13 @@ const BETA_WITHOUT_BETA_PATH: [&str; 2] = [
 ];
 
 /// An HTTP method of an OpenAPI operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// GET
+    #[default]
     Get,
     /// PUT
     Put,
@@ -104,7 +107,9 @@ impl fmt::Display for Method {
 }
 
 /// API maturity of an endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Path contains "alpha".
@@ -112,6 +117,7 @@ pub enum Level {
     /// Path contains "beta" (or one of the two hard-coded beta operations).
     Beta,
     /// Everything else.
+    #[default]
     Stable,
 }
 

@@ -8,9 +8,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::query::{FilterArgs, open};
-use crate::query::gate::Baseline;
-use crate::query::{Answer, Format, Query, Request};
-use crate::store;
+use crate::query::gate::{self, Baseline, Gate};
+use crate::query::{Format, Query as _, Request};
 
 /// `gate` arguments.
 #[derive(Debug, Clone, Args)]
@@ -60,24 +59,26 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
             params.push((k, "true".to_owned()));
         }
     }
-    let mut request = Request::from_params("gate", params).context("bad gate")?;
+    let request = Request::from_params("gate", params).context("bad gate")?;
+    let mut options = request
+        .options::<gate::Params>()
+        .cloned()
+        .expect("a gate request has the gate's options");
     if let Some(path) = &args.baseline {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the baseline {}", path.display()))?;
         let b = Baseline::from_json(&bytes)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("bad baseline {}", path.display()))?;
-        if let Query::Gate { baseline, .. } = &mut request.query {
-            *baseline = Some(b);
-        }
+        options.baseline = Some(b);
     }
     let conn = open(&args.db)?;
-    let answer = store::queries::run(&conn, &request).context("gate failed to run")?;
-    let Answer::Gate(g) = &answer else {
-        unreachable!("a gate request is answered by a gate");
-    };
+    let answer = options
+        .run(&conn, &request.filters)
+        .context("gate failed to run")?;
+    let g: &Gate = answer.get().expect("a gate request is answered by a gate");
     if let Some(path) = &args.junit {
-        std::fs::write(path, crate::query::gate::junit(g))
+        std::fs::write(path, gate::junit(g))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::Args;
 
-use crate::query::{Format, QUERY_NAMES, Request};
+use crate::query::{self, Format, Request};
 use crate::store;
 
 /// The filters every query takes.
@@ -43,7 +43,7 @@ pub struct FilterArgs {
 #[derive(Debug, Clone, Args)]
 pub struct QueryArgs {
     /// The query.
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(QUERY_NAMES))]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(query::names()))]
     pub name: String,
     /// The endpoint (`endpoint`), line of code (`loc`) or text (`search`) asked about.
     #[arg(value_name = "ARG")]
@@ -57,79 +57,77 @@ pub struct QueryArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub filters: FilterArgs,
-    /// What makes an endpoint tested: tests, conformance or any (coverage, sunburst,
-    /// endpoints, history).
-    #[arg(long, value_name = "RULE")]
-    pub counting: Option<String>,
-    /// `sig`: totals and gaps per owning SIG (coverage).
-    #[arg(long, value_name = "KEY")]
-    pub by: Option<String>,
-    /// Only endpoints this SIG owns, per the SIG table (endpoints).
-    #[arg(long, value_name = "SIG")]
-    pub owner: Option<String>,
-    /// `apisnoop`: APISnoop's coverage JSON (coverage).
-    #[arg(long, value_name = "LAYOUT")]
-    pub export: Option<String>,
-    /// Only this level (endpoints).
-    #[arg(long)]
-    pub level: Option<String>,
-    /// Only this category (endpoints).
-    #[arg(long)]
-    pub category: Option<String>,
-    /// Only this API group, `core` for the core group (endpoints).
-    #[arg(long)]
-    pub group: Option<String>,
-    /// Only tested (true) or untested (false) endpoints (endpoints).
-    #[arg(long, value_name = "BOOL")]
-    pub tested: Option<String>,
-    /// Only eligible (true) or ineligible (false) endpoints (endpoints).
-    #[arg(long, value_name = "BOOL")]
-    pub eligible: Option<String>,
-    /// operationId (endpoint).
-    #[arg(long, value_name = "OPERATION_ID")]
-    pub endpoint: Option<String>,
-    /// `file:line`, a file, or a function path prefix (loc).
-    #[arg(long, value_name = "LOC")]
-    pub loc: Option<String>,
-    /// Substring of functions and files (search).
-    #[arg(long, value_name = "TEXT")]
-    pub q: Option<String>,
-    /// Longest list returned (endpoint, search, suggest).
-    #[arg(long)]
-    pub limit: Option<String>,
-    /// Least-privilege RBAC YAML per app (apps).
-    #[arg(long)]
-    pub rbac: bool,
-    /// Endpoints programs use and no test does (tests).
-    #[arg(long)]
-    pub gaps: bool,
-    /// Episodes a sequence must appear in (journeys, suggest).
-    #[arg(long, value_name = "N")]
-    pub min_support: Option<String>,
-    /// Longest sequence (journeys, suggest).
-    #[arg(long, value_name = "N")]
-    pub max_len: Option<String>,
-    /// Idle seconds that end an episode (journeys, suggest).
-    #[arg(long, value_name = "SECONDS")]
-    pub gap: Option<String>,
-    /// Only APIs removed in this release or earlier, such as 1.37 (deprecated).
-    #[arg(long, value_name = "RELEASE")]
-    pub removed_in: Option<String>,
-    /// The runs before: a run id, ci:BUILD, ci:JOB/BUILD or release:LABEL (diff).
-    #[arg(long, value_name = "RUN")]
-    pub base: Option<String>,
-    /// The runs after, as --base (diff).
-    #[arg(long, value_name = "RUN")]
-    pub head: Option<String>,
-    /// Seconds after a test's last request in a namespace that what others do there is still
-    /// on its behalf (indirect; default 60).
-    #[arg(long, value_name = "SECONDS")]
-    pub grace: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub options: Options,
+}
+
+/// The queries' own parameters as flags, one per name in the registry ([`query::QUERIES`]),
+/// each saying which queries take it; as given, in (parameter, value) pairs.
+#[derive(Debug, Clone, Default)]
+pub struct Options(pub Vec<(&'static str, String)>);
+
+/// Every parameter name once, with the queries that take it, in registry order.
+fn flags() -> Vec<(query::Param, Vec<&'static str>)> {
+    let mut out: Vec<(query::Param, Vec<&'static str>)> = Vec::new();
+    for e in query::QUERIES {
+        for p in e.params {
+            match out.iter_mut().find(|(q, _)| q.name == p.name) {
+                Some((_, takers)) => takers.push(e.name),
+                None => out.push((*p, vec![e.name])),
+            }
+        }
+    }
+    out
+}
+
+impl clap::FromArgMatches for Options {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut o = Options::default();
+        o.update_from_arg_matches(m)?;
+        Ok(o)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for (p, _) in flags() {
+            match p.value_name {
+                None if m.get_flag(p.name) => self.0.push((p.name, "true".to_owned())),
+                None => {}
+                Some(_) => {
+                    if let Some(v) = m.get_one::<String>(p.name) {
+                        self.0.push((p.name, v.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for Options {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for (p, takers) in flags() {
+            let arg = clap::Arg::new(p.name).long(p.name).help(format!(
+                "{} ({})",
+                p.help,
+                takers.join(", ")
+            ));
+            cmd = cmd.arg(match p.value_name {
+                None => arg.action(clap::ArgAction::SetTrue),
+                Some(v) => arg.value_name(v),
+            });
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 impl QueryArgs {
     /// The flags given, as the HTTP API's (parameter, value) pairs.
-    pub fn params(&self) -> Vec<(&'static str, String)> {
+    pub fn params(&self) -> anyhow::Result<Vec<(&'static str, String)>> {
         let f = &self.filters;
         let mut p: Vec<(&'static str, String)> = Vec::new();
         let mut opt = |k: &'static str, v: &Option<String>| {
@@ -143,60 +141,34 @@ impl QueryArgs {
         opt("sig", &f.sig);
         opt("since", &f.since);
         opt("until", &f.until);
-        opt("counting", &self.counting);
-        opt("export", &self.export);
-        opt("by", &self.by);
-        opt("owner", &self.owner);
-        opt("level", &self.level);
-        opt("category", &self.category);
-        opt("group", &self.group);
-        opt("tested", &self.tested);
-        opt("eligible", &self.eligible);
-        opt("endpoint", &self.endpoint);
-        opt("loc", &self.loc);
-        opt("q", &self.q);
-        opt("limit", &self.limit);
-        opt("min-support", &self.min_support);
-        opt("max-len", &self.max_len);
-        opt("gap", &self.gap);
-        opt("removed-in", &self.removed_in);
-        opt("base", &self.base);
-        opt("head", &self.head);
-        opt("grace", &self.grace);
-        for (k, on) in [
-            ("conformance", f.conformance),
-            ("ok-only", f.ok_only),
-            ("rbac", self.rbac),
-            ("gaps", self.gaps),
-        ] {
+        for (k, on) in [("conformance", f.conformance), ("ok-only", f.ok_only)] {
             if on {
                 p.push((k, "true".to_owned()));
             }
         }
+        p.extend(self.options.0.iter().cloned());
         if let Some(t) = &self.target {
-            let key = match self.name.as_str() {
-                "endpoint" => "endpoint",
-                "loc" => "loc",
-                "search" => "q",
-                other => {
-                    // Not a parameter of this query: the same error as any unknown one.
-                    p.push(("ARG", format!("{other} takes no positional argument")));
-                    return p;
-                }
-            };
-            p.push((key, t.clone()));
+            let positional = query::QUERIES
+                .iter()
+                .find(|e| e.name == self.name)
+                .and_then(|e| e.positional);
+            match positional {
+                Some(key) => p.push((key, t.clone())),
+                None => bail!("query `{}` takes no positional argument", self.name),
+            }
         }
-        p
+        Ok(p)
     }
 }
 
 /// Runs `query`: prints the answer on stdout.
 pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
-    let request = Request::from_params(&args.name, args.params())
+    let request = Request::from_params(&args.name, args.params()?)
         .with_context(|| format!("bad query `{}`", args.name))?;
     let conn = open(&args.db)?;
-    let answer = store::queries::run(&conn, &request)
+    let answer = request
+        .run(&conn)
         .with_context(|| format!("query `{}` failed", args.name))?;
     let mut out = std::io::stdout().lock();
     out.write_all(answer.render(format).as_bytes())

@@ -93,7 +93,7 @@ async fn answer(
     store.fold().await.map_err(ApiError::Fold)?;
     let json = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let conn = store.reader().map_err(ApiError::Open)?;
-        Ok(store::queries::run(&conn, &request)?.to_json())
+        Ok(request.run(&conn)?.to_json())
     })
     .await
     .map_err(ApiError::Join)??;

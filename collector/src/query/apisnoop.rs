@@ -10,9 +10,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{EndpointRow, Table};
+use super::answer::to_json;
+use super::sql::{Sql, fixed_time, src};
+use super::usage::{EndpointRow, Level, endpoint_rows};
+use super::{Counting, Filters, Render, Result, Table};
 
 /// The top-level object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,7 +69,7 @@ pub struct Endpoint {
     /// API group.
     pub group: String,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Tests that hit it; `[null]` when none.
     pub tests: Vec<Option<String>>,
     /// Action.
@@ -114,38 +118,39 @@ pub struct SeenTest {
     pub listed: Option<(String, String, String)>,
 }
 
-/// Builds the export from endpoint rows counted with `counting=tests`, the endpoints'
-/// descriptions, the tests per endpoint (operationId → test names) and every test seen.
+/// Builds the export from endpoint rows counted with `counting=tests` (with their
+/// descriptions), the tests per endpoint (operationId → test names) and every test seen.
 pub fn export(
     release: &str,
     release_date: Option<String>,
     sources: Vec<String>,
     rows: &[EndpointRow],
-    descriptions: &HashMap<String, String>,
     endpoint_tests: &BTreeMap<String, Vec<String>>,
     tests: &[SeenTest],
 ) -> Coverage {
     let endpoints: Vec<Endpoint> = rows
         .iter()
         .map(|r| {
-            let t = endpoint_tests.get(&r.endpoint).filter(|t| !t.is_empty());
+            let t = endpoint_tests
+                .get(&r.endpoint.operation_id)
+                .filter(|t| !t.is_empty());
             Endpoint {
-                kind: r.kind.clone(),
-                path: r.path.clone(),
-                group: r.group.clone(),
-                level: r.level.clone(),
+                kind: r.endpoint.kind.clone(),
+                path: r.endpoint.path.clone(),
+                group: r.endpoint.group.clone(),
+                level: r.endpoint.level,
                 tests: match t {
                     Some(t) => t.iter().cloned().map(Some).collect(),
                     None => vec![None],
                 },
-                action: r.action.clone(),
+                action: r.endpoint.action.clone(),
                 tested: r.tested,
                 release: release.to_owned(),
-                version: r.version.clone(),
-                category: r.category.clone(),
-                endpoint: r.endpoint.clone(),
+                version: r.endpoint.version.clone(),
+                category: r.endpoint.category.clone(),
+                endpoint: r.endpoint.operation_id.clone(),
                 conf_tested: r.conf_tested,
-                description: descriptions.get(&r.endpoint).cloned(),
+                description: r.endpoint.description.clone(),
             }
         })
         .collect();
@@ -177,105 +182,207 @@ pub fn export(
     }
 }
 
-impl Coverage {
-    /// As tables: totals, endpoints, tests.
-    pub fn tables(&self) -> Vec<Table> {
-        let mut totals = Table::new(
-            "totals",
-            &[
-                "release",
-                "total endpoints",
-                "tested endpoints",
-                "total conformance eligible endpoints",
-                "tested conformance eligible endpoints",
-                "pending conformance eligible endpoints",
-                "tested pending conformance eligible endpoints",
-            ],
-        );
-        totals.row(vec![
-            self.release.clone(),
-            self.total_endpoints.to_string(),
-            self.tested_endpoints.to_string(),
-            self.total_eligible.to_string(),
-            self.tested_eligible.to_string(),
-            self.pending.to_string(),
-            self.tested_pending.to_string(),
-        ]);
-        let mut eps = Table::new(
-            "endpoints",
-            &[
-                "endpoint",
-                "path",
-                "level",
-                "category",
-                "group",
-                "version",
-                "kind",
-                "action",
-                "tested",
-                "conf_tested",
-                "tests",
-            ],
-        );
-        for e in &self.endpoints {
-            eps.row(vec![
-                e.endpoint.clone(),
-                e.path.clone(),
-                e.level.clone(),
-                e.category.clone(),
-                e.group.clone(),
-                e.version.clone(),
-                e.kind.clone(),
-                e.action.clone(),
-                e.tested.to_string(),
-                e.conf_tested.to_string(),
-                e.tests
+/// The totals as the table lists them.
+#[derive(Default, Serialize)]
+struct Totals<'a> {
+    release: &'a str,
+    #[serde(rename = "total endpoints")]
+    total_endpoints: u64,
+    #[serde(rename = "tested endpoints")]
+    tested_endpoints: u64,
+    #[serde(rename = "total conformance eligible endpoints")]
+    total_eligible: u64,
+    #[serde(rename = "tested conformance eligible endpoints")]
+    tested_eligible: u64,
+    #[serde(rename = "pending conformance eligible endpoints")]
+    pending: u64,
+    #[serde(rename = "tested pending conformance eligible endpoints")]
+    tested_pending: u64,
+}
+
+/// An endpoint as the table lists it: its tests in one cell.
+#[derive(Default, Serialize)]
+struct EndpointCells<'a> {
+    endpoint: &'a str,
+    path: &'a str,
+    level: Level,
+    category: &'a str,
+    group: &'a str,
+    version: &'a str,
+    kind: &'a str,
+    action: &'a str,
+    tested: bool,
+    conf_tested: bool,
+    tests: String,
+}
+
+/// A test as the table lists it.
+#[derive(Default, Serialize)]
+struct TestCells<'a> {
+    test: &'a str,
+    conformance_test: bool,
+    testname: Option<&'a str>,
+    file: Option<&'a str>,
+    promotion_release: Option<&'a str>,
+}
+
+impl Render for Coverage {
+    /// Totals, endpoints, tests.
+    fn tables(&self) -> Vec<Table> {
+        let totals = Totals {
+            release: &self.release,
+            total_endpoints: self.total_endpoints,
+            tested_endpoints: self.tested_endpoints,
+            total_eligible: self.total_eligible,
+            tested_eligible: self.tested_eligible,
+            pending: self.pending,
+            tested_pending: self.tested_pending,
+        };
+        let endpoints: Vec<EndpointCells<'_>> = self
+            .endpoints
+            .iter()
+            .map(|e| EndpointCells {
+                endpoint: &e.endpoint,
+                path: &e.path,
+                level: e.level,
+                category: &e.category,
+                group: &e.group,
+                version: &e.version,
+                kind: &e.kind,
+                action: &e.action,
+                tested: e.tested,
+                conf_tested: e.conf_tested,
+                tests: e
+                    .tests
                     .iter()
                     .flatten()
                     .cloned()
                     .collect::<Vec<_>>()
                     .join("; "),
-            ]);
-        }
-        let mut tests = Table::new(
-            "tests",
-            &[
-                "test",
-                "conformance_test",
-                "testname",
-                "file",
-                "promotion_release",
-            ],
-        );
-        for t in &self.tests {
-            tests.row(vec![
-                t.test.clone(),
-                t.conformance_test.to_string(),
-                t.testname.clone().unwrap_or_default(),
-                t.file.clone().unwrap_or_default(),
-                t.promotion_release.clone().unwrap_or_default(),
-            ]);
-        }
-        vec![totals, eps, tests]
+            })
+            .collect();
+        let tests: Vec<TestCells<'_>> = self
+            .tests
+            .iter()
+            .map(|t| TestCells {
+                test: &t.test,
+                conformance_test: t.conformance_test,
+                testname: t.testname.as_deref(),
+                file: t.file.as_deref(),
+                promotion_release: t.promotion_release.as_deref(),
+            })
+            .collect();
+        vec![
+            Table::of("totals", &[totals]),
+            Table::of("endpoints", &endpoints),
+            Table::of("tests", &tests),
+        ]
     }
+
+    /// The export is JSON whatever the format asked (APISnoop's layout has no table).
+    fn text(&self) -> String {
+        to_json(self)
+    }
+}
+
+/// `coverage --export apisnoop`.
+pub(crate) fn run(
+    conn: &Connection,
+    f: &Filters,
+    rid: i64,
+    label: &str,
+    loaded_at: String,
+) -> Result<Coverage> {
+    let mut rows = endpoint_rows(conn, f, Counting::Tests, rid, None, false)?;
+    let mut q = Sql::default();
+    let s = src(&mut q, f);
+    let r = q.p(rid);
+    let mut endpoint_tests: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (ep, t) in q.rows(
+        conn,
+        &format!(
+            "{s} SELECT DISTINCT e.operation_id, t.name FROM src s \
+             JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r} \
+             JOIN tests t ON t.id = s.test_id ORDER BY 1, 2"
+        ),
+        |x| Ok((x.get::<_, String>(0)?, x.get::<_, String>(1)?)),
+    )? {
+        endpoint_tests.entry(ep).or_default().push(t);
+    }
+    let tests = q.rows(
+        conn,
+        &format!(
+            "{s}, seen AS (SELECT DISTINCT t.name, t.conformance FROM src s \
+             JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r} \
+             JOIN tests t ON t.id = s.test_id) \
+             SELECT seen.name, seen.conformance, c.testname, c.file, c.promotion_release \
+             FROM seen LEFT JOIN conformance_tests c ON c.release_id = {r} AND c.codename = seen.name \
+             ORDER BY 1"
+        ),
+        |x| {
+            let testname: Option<String> = x.get(2)?;
+            Ok(SeenTest {
+                name: x.get(0)?,
+                conformance: x.get::<_, i64>(1)? != 0,
+                listed: match testname {
+                    Some(testname) => Some((testname, x.get(3)?, x.get(4)?)),
+                    None => None,
+                },
+            })
+        },
+    )?;
+    let mut d = Sql::default();
+    let r = d.p(rid);
+    let mut descriptions: HashMap<String, String> = d
+        .rows(
+            conn,
+            &format!(
+                "SELECT operation_id, description FROM endpoints \
+                 WHERE release_id = {r} AND description IS NOT NULL"
+            ),
+            |x| Ok((x.get(0)?, x.get(1)?)),
+        )?
+        .into_iter()
+        .collect();
+    for r in &mut rows {
+        r.endpoint.description = descriptions.remove(&r.endpoint.operation_id);
+    }
+    let sql = Sql::default();
+    let sources = sql.rows(
+        conn,
+        "SELECT source FROM ingest_runs GROUP BY source ORDER BY MIN(id)",
+        |x| x.get(0),
+    )?;
+    Ok(export(
+        label,
+        Some(fixed_time(loaded_at)),
+        sources,
+        &rows,
+        &endpoint_tests,
+        &tests,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::usage::{Endpoint, Method};
 
     #[test]
     fn export_uses_apisnoop_keys_and_null_tests() {
         let mk = |ep: &str, tested, conf, eligible, pending| EndpointRow {
-            endpoint: ep.into(),
-            method: "get".into(),
-            path: "/api/v1/pods".into(),
-            level: "stable".into(),
-            category: "core".into(),
-            group: String::new(),
-            version: "v1".into(),
-            kind: "Pod".into(),
-            action: "list".into(),
+            endpoint: Endpoint {
+                operation_id: ep.into(),
+                method: Method::Get,
+                path: "/api/v1/pods".into(),
+                level: Level::Stable,
+                category: "core".into(),
+                group: String::new(),
+                version: "v1".into(),
+                kind: "Pod".into(),
+                action: "list".into(),
+                description: None,
+            },
             tested,
             conf_tested: conf,
             eligible,
@@ -285,16 +392,13 @@ mod tests {
             tests: 0,
             locs: 0,
         };
-        let rows = [
+        let mut rows = [
             mk("listCoreV1Pod", true, true, true, false),
             mk("readCoreV1Pod", true, false, true, false),
             mk("x", false, false, false, false),
             mk("deleteCoreV1Pod", true, true, false, true),
         ];
-        let descriptions = HashMap::from([(
-            "listCoreV1Pod".to_string(),
-            "list objects of kind Pod".to_string(),
-        )]);
+        rows[0].endpoint.description = Some("list objects of kind Pod".to_string());
         let mut et = BTreeMap::new();
         et.insert(
             "listCoreV1Pod".to_string(),
@@ -305,7 +409,6 @@ mod tests {
             Some("2026-11-20T10:00:00Z".into()),
             vec!["audit.log".into()],
             &rows,
-            &descriptions,
             &et,
             &[
                 SeenTest {

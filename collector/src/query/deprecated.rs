@@ -4,10 +4,10 @@
 //!
 //! # Example
 //! ```
-//! use whakapapa_collector::query::{Query, Request, deprecated::Release};
+//! use whakapapa_collector::query::{Request, deprecated::{Params, Release}};
 //! let req = Request::from_params("deprecated", [("removed-in", "1.37")]).unwrap();
 //! let want: Release = "1.37".parse().unwrap();
-//! assert_eq!(req.query, Query::Deprecated { removed_in: Some(want) });
+//! assert_eq!(req.options::<Params>(), Some(&Params { removed_in: Some(want) }));
 //! assert!("1.9".parse::<Release>().unwrap() < "1.16".parse().unwrap());
 //! ```
 //!
@@ -28,8 +28,40 @@ use std::str::FromStr;
 use rusqlite::{Connection, OptionalExtension as _};
 use serde::Serialize;
 
-use super::{Error, Filters, Frame, Result, Table};
-use crate::store::queries::{Sql, db, frames_of, own_line, time, when, who};
+use super::sql::{Sql, db, frames_of, own_line, time, when, who};
+use super::{Answer, Error, Filters, Frame, Given, Param, Query, Render, Result, Table};
+
+/// `deprecated`'s options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params {
+    /// Only APIs removed in this release or earlier.
+    pub removed_in: Option<Release>,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "deprecated";
+    const PARAMS: &'static [Param] = &[Param::value(
+        "removed-in",
+        "RELEASE",
+        "Only APIs removed in this release or earlier, such as 1.37",
+    )];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        // `removed_in` as well: the spelling of the issue that asked for the route.
+        let removed_in = g.parsed(&["removed-in", "removed_in"], |k, v| {
+            v.parse().map_err(|expected| Error::BadValue {
+                name: k.to_owned(),
+                value: v.to_owned(),
+                expected,
+            })
+        })?;
+        Ok(Params { removed_in })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Ok(Answer::new(run(conn, f, self.removed_in)?))
+    }
+}
 
 /// A Kubernetes minor release (`1.25`), ordered by number: 1.9 < 1.16 < 1.37.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,7 +105,7 @@ impl fmt::Display for Release {
 }
 
 /// Requests of one program, from one line of code, to one deprecated API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeprecatedRow {
     /// Program name (the identity's name, else its text); empty without a user agent.
     pub app: String,
@@ -144,11 +176,7 @@ struct Group {
 /// Answers `deprecated`: every deprecated API the requests the filters select called, or only
 /// those removed in `removed_in` or earlier. `--release` keeps the requests mapped against that
 /// release; without it, every request counts.
-pub fn run(
-    conn: &Connection,
-    f: &Filters,
-    removed_in: Option<Release>,
-) -> Result<Vec<DeprecatedRow>> {
+fn run(conn: &Connection, f: &Filters, removed_in: Option<Release>) -> Result<Vec<DeprecatedRow>> {
     let mut q = Sql::default();
     let j = who(&mut q, f, "r");
     let mut w = when(&mut q, f);
@@ -259,43 +287,65 @@ pub fn run(
     Ok(rows)
 }
 
-/// The answer as a table: one row per program, line of code and API.
-pub fn table(rows: &[DeprecatedRow]) -> Table {
-    let mut t = Table::new(
-        "deprecated",
-        &[
-            "app",
-            "line_of_code",
-            "function",
-            "api",
-            "endpoint",
-            "removed_in",
-            "requests",
-            "last_seen",
-        ],
-    );
-    for r in rows {
-        let (line, function) = match &r.loc {
-            Some(f) => (format!("{}:{}", f.file, f.line), f.function.clone()),
-            None => (String::new(), String::new()),
-        };
-        t.row(vec![
-            r.app.clone(),
-            line,
-            function,
-            r.api.clone(),
-            r.endpoint.clone().unwrap_or_default(),
-            r.removed_release.clone().unwrap_or_default(),
-            r.requests.to_string(),
-            r.last_seen.clone(),
-        ]);
+/// A row as the table lists it: the line of code split in two.
+#[derive(Default, Serialize)]
+struct RowCells<'a> {
+    app: &'a str,
+    line_of_code: String,
+    function: &'a str,
+    api: &'a str,
+    endpoint: Option<&'a str>,
+    removed_in: Option<&'a str>,
+    requests: u64,
+    last_seen: &'a str,
+}
+
+impl Render for Vec<DeprecatedRow> {
+    /// One row per program, line of code and API.
+    fn tables(&self) -> Vec<Table> {
+        let rows: Vec<RowCells<'_>> = self
+            .iter()
+            .map(|r| RowCells {
+                app: &r.app,
+                line_of_code: r
+                    .loc
+                    .as_ref()
+                    .map(|f| format!("{}:{}", f.file, f.line))
+                    .unwrap_or_default(),
+                function: r.loc.as_ref().map_or("", |f| f.function.as_str()),
+                api: &r.api,
+                endpoint: r.endpoint.as_deref(),
+                removed_in: r.removed_release.as_deref(),
+                requests: r.requests,
+                last_seen: &r.last_seen,
+            })
+            .collect();
+        vec![Table::of("deprecated", &rows)]
     }
-    t
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "deprecated",
+            &[("removed-in", "1.37")],
+            Params {
+                removed_in: Some("1.37".parse().unwrap()),
+            },
+        );
+        crate::query::request::options(
+            "deprecated",
+            &[("removed_in", "v1.9")],
+            Params {
+                removed_in: Some("1.9".parse().unwrap()),
+            },
+        );
+        crate::query::request::options("deprecated", &[], Params { removed_in: None });
+    }
 
     #[test]
     fn releases_compare_as_numbers() {

@@ -6,9 +6,33 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Frame, Table};
+use super::sql::{Sql, frames_of, own_line, src, when, who};
+use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
+
+/// `deps`' options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Edges kept (those with the most requests).
+    pub limit: usize,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "deps";
+    const PARAMS: &'static [Param] = &[LIMIT];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        Ok(Params {
+            limit: g.positive("limit")?.unwrap_or(100),
+        })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Ok(Answer::new(deps_query(conn, f, self.limit)?))
+    }
+}
 
 /// Requests of one app, verb and resource from one line of code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +149,7 @@ const LOCS_PER_SIDE: usize = 10;
 
 /// Joins writers to readers of each resource; `requests` gives each app's total requests.
 /// Keeps the `limit` edges with the most requests (writes + reads), each with its
-/// [`LOCS_PER_SIDE`] busiest lines of code per side; `total_edges` counts them all.
+/// `LOCS_PER_SIDE` busiest lines of code per side; `total_edges` counts them all.
 pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> Deps {
     // (group, resource) -> app -> (writes, reads)
     type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
@@ -232,41 +256,109 @@ fn locs_cell(l: &[LocUse]) -> String {
         .join("; ")
 }
 
-impl Deps {
-    /// As a table: one row per edge.
-    pub fn tables(&self) -> Vec<Table> {
-        let mut t = Table::new(
-            "deps",
-            &[
-                "writer",
-                "reader",
-                "group",
-                "resource",
-                "writes",
-                "reads",
-                "writer_locs",
-                "reader_locs",
-            ],
-        );
-        for e in &self.edges {
-            t.row(vec![
-                e.writer.clone(),
-                e.reader.clone(),
-                e.group.clone(),
-                e.resource.clone(),
-                e.writes.to_string(),
-                e.reads.to_string(),
-                locs_cell(&e.writer_locs),
-                locs_cell(&e.reader_locs),
-            ]);
-        }
-        vec![t]
+/// An edge as the table lists it: each side's lines of code in one cell.
+#[derive(Default, Serialize)]
+struct EdgeCells<'a> {
+    writer: &'a str,
+    reader: &'a str,
+    group: &'a str,
+    resource: &'a str,
+    writes: u64,
+    reads: u64,
+    writer_locs: String,
+    reader_locs: String,
+}
+
+impl Render for Deps {
+    fn tables(&self) -> Vec<Table> {
+        let rows: Vec<EdgeCells<'_>> = self
+            .edges
+            .iter()
+            .map(|e| EdgeCells {
+                writer: &e.writer,
+                reader: &e.reader,
+                group: &e.group,
+                resource: &e.resource,
+                writes: e.writes,
+                reads: e.reads,
+                writer_locs: locs_cell(&e.writer_locs),
+                reader_locs: locs_cell(&e.reader_locs),
+            })
+            .collect();
+        vec![Table::of("deps", &rows)]
     }
+}
+
+/// `deps` (scans `requests`).
+fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
+    let mut q = Sql::default();
+    let j = who(&mut q, f, "r");
+    let w = when(&mut q, f);
+    let rows = q.rows(
+        conn,
+        &format!(
+            "SELECT COALESCE(i.name, i.text), r.purpose_id, r.verb, COALESCE(r.api_group, ''), r.resource, \
+             NULLIF(r.namespace, ''), COUNT(*) \
+             FROM requests r{j} JOIN identities i ON i.id = r.identity_id \
+             WHERE {w} AND r.resource IS NOT NULL \
+             AND r.verb IN ('create', 'update', 'patch', 'delete', 'deletecollection', 'get', 'list', 'watch') \
+             GROUP BY 1, 2, 3, 4, 5, 6"
+        ),
+        |x| {
+            Ok((
+                x.get::<_, String>(0)?,
+                x.get::<_, Option<i64>>(1)?,
+                x.get::<_, String>(2)?,
+                x.get::<_, String>(3)?,
+                x.get::<_, String>(4)?,
+                x.get::<_, Option<String>>(5)?,
+                x.get::<_, i64>(6)? as u64,
+            ))
+        },
+    )?;
+    let purposes: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r.1)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let frames = frames_of(conn, &purposes)?;
+    let uses: Vec<Use> = rows
+        .into_iter()
+        .map(|(app, p, verb, group, resource, namespace, hits)| Use {
+            app,
+            verb,
+            group,
+            resource,
+            namespace,
+            loc: p.and_then(|p| frames.get(&p)).and_then(|fr| own_line(fr)),
+            hits,
+        })
+        .collect();
+    let mut q2 = Sql::default();
+    let s = src(&mut q2, f);
+    let requests: BTreeMap<String, u64> = q2
+        .rows(
+            conn,
+            &format!(
+                "{s} SELECT COALESCE(i.name, i.text), SUM(s.hits) FROM src s \
+                 JOIN identities i ON i.id = s.identity_id GROUP BY 1"
+            ),
+            |x| Ok((x.get::<_, String>(0)?, x.get::<_, i64>(1)? as u64)),
+        )?
+        .into_iter()
+        .collect();
+    Ok(build(&uses, &requests, limit))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options("deps", &[("limit", "7")], Params { limit: 7 });
+    }
 
     fn u(app: &str, verb: &str, res: &str, line: Option<u32>, hits: u64) -> Use {
         Use {

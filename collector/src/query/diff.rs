@@ -3,9 +3,10 @@
 //!
 //! # Example
 //! ```
-//! use whakapapa_collector::query::{Query, Request, runs::RunSel};
+//! use whakapapa_collector::query::{Request, diff::Params, runs::RunSel};
 //! let req = Request::from_params("diff", [("base", "3"), ("head", "ci:1790")]).unwrap();
-//! assert_eq!(req.query, Query::Diff { base: RunSel::Run(3), head: RunSel::Ci("1790".into()) });
+//! let want = Params { base: RunSel::Run(3), head: RunSel::Ci("1790".into()) };
+//! assert_eq!(req.options::<Params>(), Some(&want));
 //! ```
 //!
 //! Each side is a set of runs ([`RunSel`]: a run, a CI build, a release). An endpoint's state on
@@ -21,8 +22,46 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::runs::{self, RunSel, Runs};
-use super::{Filters, Result, Table};
-use crate::store::queries::{frames_of, own_line};
+use super::sql::{frames_of, own_line, release};
+use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
+
+/// `diff`'s options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// The runs before.
+    pub base: RunSel,
+    /// The runs after.
+    pub head: RunSel,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "diff";
+    const PARAMS: &'static [Param] = &[
+        Param::value(
+            "base",
+            "RUN",
+            "The runs before: a run id, ci:BUILD, ci:JOB/BUILD or release:LABEL",
+        ),
+        Param::value("head", "RUN", "The runs after, as --base"),
+    ];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        let base = g.value("base", runs::EXPECTED)?;
+        let head = g.value("head", runs::EXPECTED)?;
+        Ok(Params {
+            base: base.ok_or(Given::missing("base"))?,
+            head: head.ok_or(Given::missing("head"))?,
+        })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        let rid = match &f.release {
+            Some(_) => Some(release(conn, f)?.0),
+            None => None,
+        };
+        Ok(Answer::new(run(conn, f, rid, &self.base, &self.head)?))
+    }
+}
 
 /// An endpoint's coverage on one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -34,16 +73,6 @@ pub enum State {
     Tested,
     /// Hit by a conformance test.
     Conformance,
-}
-
-impl State {
-    fn name(self) -> &'static str {
-        match self {
-            State::Untested => "untested",
-            State::Tested => "tested",
-            State::Conformance => "conformance",
-        }
-    }
 }
 
 /// Endpoint changes of one level and category.
@@ -274,72 +303,110 @@ fn join(list: &[String]) -> String {
     list.join("; ")
 }
 
-/// The answer as tables: runs, the summary, the endpoints, the tests.
-pub fn tables(d: &Diff) -> Vec<Table> {
-    let mut r = Table::new("runs", &["side", "selector", "runs"]);
-    for (side, x) in [("base", &d.base), ("head", &d.head)] {
-        let ids: Vec<String> = x.runs.iter().map(i64::to_string).collect();
-        r.row(vec![side.to_owned(), x.selector.clone(), ids.join(" ")]);
+/// A side as the table lists it.
+#[derive(Default, Serialize)]
+struct RunCells<'a> {
+    side: &'a str,
+    selector: &'a str,
+    runs: String,
+}
+
+/// An endpoint as the table lists it: its tests and lines of code in one cell each.
+#[derive(Default, Serialize)]
+struct EndpointCells<'a> {
+    endpoint: &'a str,
+    level: &'a str,
+    category: &'a str,
+    eligible: bool,
+    base: Option<State>,
+    head: Option<State>,
+    tests_gained: String,
+    tests_lost: String,
+    locs: String,
+}
+
+/// A test as the table lists it.
+#[derive(Default, Serialize)]
+struct TestCells<'a> {
+    test: &'a str,
+    conformance: bool,
+    endpoints_gained: String,
+    endpoints_lost: String,
+}
+
+impl Render for Diff {
+    /// Runs, the summary, the endpoints, the tests.
+    fn tables(&self) -> Vec<Table> {
+        let runs: Vec<RunCells<'_>> = [("base", &self.base), ("head", &self.head)]
+            .into_iter()
+            .map(|(side, x)| RunCells {
+                side,
+                selector: &x.selector,
+                runs: x
+                    .runs
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .collect();
+        let endpoints: Vec<EndpointCells<'_>> = self
+            .endpoints
+            .iter()
+            .map(|x| EndpointCells {
+                endpoint: &x.endpoint,
+                level: &x.level,
+                category: &x.category,
+                eligible: x.eligible,
+                base: Some(x.base),
+                head: Some(x.head),
+                tests_gained: join(&x.tests_gained),
+                tests_lost: join(&x.tests_lost),
+                locs: join(&x.locs),
+            })
+            .collect();
+        let tests: Vec<TestCells<'_>> = self
+            .tests
+            .iter()
+            .map(|x| TestCells {
+                test: &x.test,
+                conformance: x.conformance,
+                endpoints_gained: join(&x.endpoints_gained),
+                endpoints_lost: join(&x.endpoints_lost),
+            })
+            .collect();
+        vec![
+            Table::of("runs", &runs),
+            Table::of("summary", &self.summary),
+            Table::of("endpoints", &endpoints),
+            Table::of("tests", &tests),
+        ]
     }
-    let mut s = Table::new(
-        "summary",
-        &[
-            "level",
-            "category",
-            "newly_tested",
-            "no_longer_tested",
-            "newly_conf_tested",
-            "no_longer_conf_tested",
-        ],
-    );
-    for c in &d.summary {
-        s.row(vec![
-            c.level.clone(),
-            c.category.clone(),
-            c.newly_tested.to_string(),
-            c.no_longer_tested.to_string(),
-            c.newly_conf_tested.to_string(),
-            c.no_longer_conf_tested.to_string(),
-        ]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "diff",
+            &[("base", "release:1.35.0"), ("head", "4")],
+            Params {
+                base: RunSel::Release("1.35.0".into()),
+                head: RunSel::Run(4),
+            },
+        );
+        let err = |params: &[(&str, &str)]| {
+            crate::query::Request::from_params("diff", params.iter().copied())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(err(&[("base", "1")]), "missing parameter `head`");
+        assert_eq!(
+            err(&[("run", "1")]),
+            "unknown parameter `run` for query `diff`"
+        );
     }
-    let mut e = Table::new(
-        "endpoints",
-        &[
-            "endpoint",
-            "level",
-            "category",
-            "eligible",
-            "base",
-            "head",
-            "tests_gained",
-            "tests_lost",
-            "locs",
-        ],
-    );
-    for x in &d.endpoints {
-        e.row(vec![
-            x.endpoint.clone(),
-            x.level.clone(),
-            x.category.clone(),
-            x.eligible.to_string(),
-            x.base.name().to_owned(),
-            x.head.name().to_owned(),
-            join(&x.tests_gained),
-            join(&x.tests_lost),
-            join(&x.locs),
-        ]);
-    }
-    let mut t = Table::new(
-        "tests",
-        &["test", "conformance", "endpoints_gained", "endpoints_lost"],
-    );
-    for x in &d.tests {
-        t.row(vec![
-            x.test.clone(),
-            x.conformance.to_string(),
-            join(&x.endpoints_gained),
-            join(&x.endpoints_lost),
-        ]);
-    }
-    vec![r, s, e, t]
 }

@@ -1,7 +1,12 @@
-//! Printing answers: aligned text tables, JSON, CSV.
+//! Printing answers: aligned text tables, JSON, CSV. A table is built from rows that derive
+//! `Serialize` ([`Table::of`]): a row's fields are its columns, so the JSON and the table of an
+//! answer cannot drift apart.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
+
+use serde::Serialize;
+use serde::ser::{self, Impossible};
 
 /// How an answer is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,26 +45,298 @@ pub struct Table {
     /// Its name (the heading when an answer has several).
     pub name: &'static str,
     /// Column names.
-    pub columns: Vec<&'static str>,
+    pub columns: Vec<String>,
     /// Rows, one cell per column.
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    /// A table with columns and no rows yet.
-    pub fn new(name: &'static str, columns: &[&'static str]) -> Table {
+    /// A table of rows, one column per field as the row serializes (flattened fields included;
+    /// `None` an empty cell). The columns are the first row's, or a default row's when there is
+    /// none, so an empty table still has its header.
+    pub fn of<R: Serialize + Default>(name: &'static str, rows: &[R]) -> Table {
+        let mut columns = Vec::new();
+        let mut cells = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let row = row_of(r);
+            if i == 0 {
+                columns = row.iter().map(|(k, _)| k.clone()).collect();
+            }
+            debug_assert_eq!(
+                row.len(),
+                columns.len(),
+                "{name}: every row has every column"
+            );
+            cells.push(row.into_iter().map(|(_, v)| v).collect());
+        }
+        if rows.is_empty() {
+            columns = row_of(&R::default()).into_iter().map(|(k, _)| k).collect();
+        }
         Table {
             name,
-            columns: columns.to_vec(),
-            rows: Vec::new(),
+            columns,
+            rows: cells,
         }
     }
+}
 
-    /// Adds a row.
-    pub fn row(&mut self, cells: Vec<String>) {
-        debug_assert_eq!(cells.len(), self.columns.len(), "{}", self.name);
-        self.rows.push(cells);
+/// A row's (column, cell) pairs. Rows are the answers' own types, flat by construction (the
+/// golden tests print every one): a nested value is a bug, not input.
+fn row_of<R: Serialize>(r: &R) -> Vec<(String, String)> {
+    let mut row = Row(Vec::new());
+    r.serialize(&mut row)
+        .unwrap_or_else(|e| panic!("a table row is flat: {e}"));
+    row.0
+}
+
+/// Why a value is not a table row or cell.
+#[derive(Debug)]
+struct NotFlat(String);
+
+impl fmt::Display for NotFlat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
+}
+
+impl std::error::Error for NotFlat {}
+
+impl ser::Error for NotFlat {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        NotFlat(msg.to_string())
+    }
+}
+
+fn not_flat<T>(what: &str) -> Result<T, NotFlat> {
+    Err(NotFlat(format!("{what} is not a table cell")))
+}
+
+/// Serializes a struct (or a map, which `#[serde(flatten)]` makes of it) into named cells.
+struct Row(Vec<(String, String)>);
+
+/// Serializes one scalar into its cell text.
+struct Cell;
+
+/// The compound values no cell holds and no row is: lists, tuples, bytes, struct variants.
+macro_rules! not_compound {
+    () => {
+        fn serialize_bytes(self, _: &[u8]) -> Result<Self::Ok, NotFlat> {
+            not_flat("bytes")
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotFlat> {
+            not_flat("a list")
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotFlat> {
+            not_flat("a tuple")
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, NotFlat> {
+            not_flat("a tuple")
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, NotFlat> {
+            not_flat("a tuple")
+        }
+        fn serialize_struct_variant(
+            self,
+            name: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, NotFlat> {
+            not_flat(name)
+        }
+    };
+}
+
+/// A row is named cells: one scalar is not a row.
+macro_rules! not_cells {
+    ($($f:ident: $t:ty),*) => {$(
+        fn $f(self, _: $t) -> Result<(), NotFlat> {
+            not_flat("a row of one value")
+        }
+    )*};
+}
+
+macro_rules! cell_display {
+    ($($f:ident: $t:ty),*) => {$(
+        fn $f(self, v: $t) -> Result<String, NotFlat> {
+            Ok(v.to_string())
+        }
+    )*};
+}
+
+impl ser::Serializer for Cell {
+    type Ok = String;
+    type Error = NotFlat;
+    type SerializeSeq = Impossible<String, NotFlat>;
+    type SerializeTuple = Impossible<String, NotFlat>;
+    type SerializeTupleStruct = Impossible<String, NotFlat>;
+    type SerializeTupleVariant = Impossible<String, NotFlat>;
+    type SerializeMap = Impossible<String, NotFlat>;
+    type SerializeStruct = Impossible<String, NotFlat>;
+    type SerializeStructVariant = Impossible<String, NotFlat>;
+
+    cell_display!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
+        serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_f32: f32, serialize_f64: f64,
+        serialize_char: char, serialize_str: &str);
+
+    fn serialize_none(self) -> Result<String, NotFlat> {
+        Ok(String::new())
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<String, NotFlat> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<String, NotFlat> {
+        Ok(String::new())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<String, NotFlat> {
+        Ok(String::new())
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<String, NotFlat> {
+        Ok(variant.to_owned())
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<String, NotFlat> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        v: &T,
+    ) -> Result<String, NotFlat> {
+        v.serialize(self)
+    }
+    not_compound!();
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotFlat> {
+        not_flat("a map")
+    }
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, NotFlat> {
+        not_flat(name)
+    }
+}
+
+impl ser::SerializeStruct for &mut Row {
+    type Ok = ();
+    type Error = NotFlat;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), NotFlat> {
+        self.0.push((key.to_owned(), v.serialize(Cell)?));
+        Ok(())
+    }
+    fn skip_field(&mut self, _: &'static str) -> Result<(), NotFlat> {
+        Ok(())
+    }
+    fn end(self) -> Result<(), NotFlat> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for &mut Row {
+    type Ok = ();
+    type Error = NotFlat;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, k: &T) -> Result<(), NotFlat> {
+        self.0.push((k.serialize(Cell)?, String::new()));
+        Ok(())
+    }
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), NotFlat> {
+        let cell = v.serialize(Cell)?;
+        match self.0.last_mut() {
+            Some(last) => last.1 = cell,
+            None => return not_flat("a value without a key"),
+        }
+        Ok(())
+    }
+    fn end(self) -> Result<(), NotFlat> {
+        Ok(())
+    }
+}
+
+impl ser::Serializer for &mut Row {
+    type Ok = ();
+    type Error = NotFlat;
+    type SerializeSeq = Impossible<(), NotFlat>;
+    type SerializeTuple = Impossible<(), NotFlat>;
+    type SerializeTupleStruct = Impossible<(), NotFlat>;
+    type SerializeTupleVariant = Impossible<(), NotFlat>;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Impossible<(), NotFlat>;
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, NotFlat> {
+        Ok(self)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self, NotFlat> {
+        Ok(self)
+    }
+    not_cells!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
+        serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_f32: f32, serialize_f64: f64,
+        serialize_char: char, serialize_str: &str);
+
+    fn serialize_none(self) -> Result<(), NotFlat> {
+        Ok(())
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), NotFlat> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), NotFlat> {
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotFlat> {
+        Ok(())
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<(), NotFlat> {
+        not_flat("a row of one name")
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), NotFlat> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), NotFlat> {
+        v.serialize(self)
+    }
+    not_compound!();
 }
 
 fn is_number(s: &str) -> bool {
@@ -106,7 +383,7 @@ pub(crate) fn text(tables: &[Table]) -> String {
             out.push_str(s.trim_end());
             out.push('\n');
         };
-        line(&mut out, &mut t.columns.iter().copied(), true);
+        line(&mut out, &mut t.columns.iter().map(String::as_str), true);
         for r in &t.rows {
             line(&mut out, &mut r.iter().map(String::as_str), false);
         }
@@ -137,9 +414,7 @@ pub(crate) fn csv(tables: &[Table]) -> String {
         if tables.len() > 1 {
             let _ = writeln!(out, "# {}", t.name);
         }
-        let rows = std::iter::once(t.columns.iter().map(|c| c.to_string()).collect::<Vec<_>>())
-            .chain(t.rows.iter().cloned());
-        for r in rows {
+        for r in std::iter::once(&t.columns).chain(&t.rows) {
             for (j, c) in r.iter().enumerate() {
                 if j > 0 {
                     out.push(',');
@@ -156,12 +431,57 @@ pub(crate) fn csv(tables: &[Table]) -> String {
 mod tests {
     use super::*;
 
+    #[derive(Default, Serialize)]
+    struct Hits<'a> {
+        name: &'a str,
+        hits: u64,
+    }
+
+    #[derive(Default, Serialize)]
+    struct Flat {
+        x: Option<String>,
+    }
+
     fn sample() -> Vec<Table> {
-        let mut a = Table::new("totals", &["name", "hits"]);
-        a.row(vec!["listCoreV1Pod".into(), "12".into()]);
-        a.row(vec!["a, \"quoted\"".into(), "3".into()]);
-        let b = Table::new("empty", &["x"]);
+        let a = Table::of(
+            "totals",
+            &[
+                Hits {
+                    name: "listCoreV1Pod",
+                    hits: 12,
+                },
+                Hits {
+                    name: "a, \"quoted\"",
+                    hits: 3,
+                },
+            ],
+        );
+        let b = Table::of::<Flat>("empty", &[]);
         vec![a, b]
+    }
+
+    #[test]
+    fn rows_flatten_and_options_print_empty() {
+        #[derive(Default, Serialize)]
+        struct Outer<'a> {
+            app: Option<&'a str>,
+            #[serde(flatten)]
+            inner: Hits<'a>,
+            #[serde(flatten)]
+            more: Option<Flat>,
+            conformance: bool,
+        }
+        let t = Table::of(
+            "t",
+            &[Outer {
+                app: None,
+                inner: Hits { name: "n", hits: 2 },
+                more: Some(Flat { x: None }),
+                conformance: true,
+            }],
+        );
+        assert_eq!(t.columns, ["app", "name", "hits", "x", "conformance"]);
+        assert_eq!(t.rows, [["", "n", "2", "", "true"]]);
     }
 
     #[test]

@@ -28,7 +28,45 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::runs::{self, RunSel, Runs};
-use super::{Filters, Result, Table};
+use super::sql::release;
+use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
+
+/// `gate`'s options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    /// Only these runs' requests (default: every run).
+    pub run: Option<RunSel>,
+    /// Fail only on what got worse than this (the CLI's `gate --baseline FILE`).
+    pub baseline: Option<Baseline>,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "gate";
+    const PARAMS: &'static [Param] = &[Param::value(
+        "run",
+        "RUN",
+        "Only the requests of these runs: a run id, ci:BUILD, ci:JOB/BUILD or release:LABEL",
+    )];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        Ok(Params {
+            run: g.value("run", runs::EXPECTED)?,
+            baseline: None,
+        })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        let (rid, label, _) = release(conn, f)?;
+        let g = run(
+            conn,
+            f,
+            (rid, &label),
+            self.run.as_ref(),
+            self.baseline.as_ref(),
+        )?;
+        Ok(Answer::new(g))
+    }
+}
 
 /// An earlier coverage, in APISnoop's layout: what the gate compares against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -261,64 +299,66 @@ fn join(list: &[String]) -> String {
     list.join("; ")
 }
 
-/// The answer as tables: the totals, and each check that does not pass (the actionable list).
-pub fn tables(g: &Gate) -> Vec<Table> {
-    let mut t = Table::new(
-        "gate",
-        &[
-            "release",
-            "runs",
-            "baseline",
-            "result",
-            "eligible",
-            "conf_tested_eligible",
-            "pending",
-            "conf_tested_pending",
-            "failed",
-            "known",
-        ],
-    );
-    t.row(vec![
-        g.release.clone(),
-        g.runs
-            .as_ref()
-            .map(|r| r.selector.clone())
-            .unwrap_or_else(|| "all".to_owned()),
-        g.baseline.clone().unwrap_or_default(),
-        if g.pass { "PASS" } else { "FAIL" }.to_owned(),
-        g.eligible.to_string(),
-        g.conf_tested_eligible.to_string(),
-        g.pending.to_string(),
-        g.conf_tested_pending.to_string(),
-        g.failed.to_string(),
-        g.known.to_string(),
-    ]);
-    let mut c = Table::new(
-        "checks",
-        &[
-            "status",
-            "check",
-            "endpoint",
-            "method",
-            "path",
-            "conformance_tests",
-            "other_tests",
-            "action",
-        ],
-    );
-    for x in g.checks.iter().filter(|x| x.status != Status::Pass) {
-        c.row(vec![
-            format!("{:?}", x.status).to_lowercase(),
-            format!("{:?}", x.check).to_lowercase(),
-            x.endpoint.clone(),
-            x.method.clone(),
-            x.path.clone(),
-            join(&x.conformance_tests),
-            join(&x.other_tests),
-            x.action.clone().unwrap_or_default(),
-        ]);
+/// The totals as the table lists them.
+#[derive(Default, Serialize)]
+struct GateCells<'a> {
+    release: &'a str,
+    runs: &'a str,
+    baseline: &'a str,
+    result: &'a str,
+    eligible: u64,
+    conf_tested_eligible: u64,
+    pending: u64,
+    conf_tested_pending: u64,
+    failed: u64,
+    known: u64,
+}
+
+/// A check as the table lists it: the tests in one cell each.
+#[derive(Default, Serialize)]
+struct CheckCells<'a> {
+    status: Option<Status>,
+    check: Option<Check>,
+    endpoint: &'a str,
+    method: &'a str,
+    path: &'a str,
+    conformance_tests: String,
+    other_tests: String,
+    action: &'a str,
+}
+
+impl Render for Gate {
+    /// The totals, and each check that does not pass (the actionable list).
+    fn tables(&self) -> Vec<Table> {
+        let totals = GateCells {
+            release: &self.release,
+            runs: self.runs.as_ref().map_or("all", |r| r.selector.as_str()),
+            baseline: self.baseline.as_deref().unwrap_or_default(),
+            result: if self.pass { "PASS" } else { "FAIL" },
+            eligible: self.eligible,
+            conf_tested_eligible: self.conf_tested_eligible,
+            pending: self.pending,
+            conf_tested_pending: self.conf_tested_pending,
+            failed: self.failed,
+            known: self.known,
+        };
+        let checks: Vec<CheckCells<'_>> = self
+            .checks
+            .iter()
+            .filter(|x| x.status != Status::Pass)
+            .map(|x| CheckCells {
+                status: Some(x.status),
+                check: Some(x.check),
+                endpoint: &x.endpoint,
+                method: &x.method,
+                path: &x.path,
+                conformance_tests: join(&x.conformance_tests),
+                other_tests: join(&x.other_tests),
+                action: x.action.as_deref().unwrap_or_default(),
+            })
+            .collect();
+        vec![Table::of("gate", &[totals]), Table::of("checks", &checks)]
     }
-    vec![t, c]
 }
 
 /// XML text and attribute escaping (the five predefined entities; control characters other
@@ -414,6 +454,28 @@ pub fn junit(g: &Gate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "gate",
+            &[("run", "ci:ci-kubernetes-e2e/1790")],
+            Params {
+                run: Some(RunSel::Ci("ci-kubernetes-e2e/1790".into())),
+                baseline: None,
+            },
+        );
+        let err = |params: &[(&str, &str)]| {
+            crate::query::Request::from_params("gate", params.iter().copied())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&[("base", "1")]),
+            "unknown parameter `base` for query `gate`"
+        );
+        assert!(err(&[("run", "ci:")]).starts_with("bad value \"ci:\" for `run`"));
+    }
 
     #[test]
     fn xml_escapes_markup_and_controls() {

@@ -4,9 +4,9 @@
 //!
 //! # Example
 //! ```
-//! use whakapapa_collector::query::{Query, Request};
+//! use whakapapa_collector::query::{Request, indirect::Params};
 //! let req = Request::from_params("indirect", [("grace", "120"), ("conformance", "true")]).unwrap();
-//! assert_eq!(req.query, Query::Indirect { grace_secs: 120 });
+//! assert_eq!(req.options::<Params>(), Some(&Params { grace_secs: 120 }));
 //! ```
 //!
 //! e2e tests work in namespaces of their own. A test *owns* a namespace when it created the
@@ -24,11 +24,40 @@ use std::collections::BTreeSet;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Filters, Result, Table};
-use crate::store::queries::{Sql, release, time, when};
+use super::sql::{Sql, release, time, when};
+use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
 
 /// The grace period after a test's last request in a namespace, in seconds, when not given.
 pub const DEFAULT_GRACE_SECS: u64 = 60;
+
+/// `indirect`'s options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// How long after a test's last request in a namespace it still owns it.
+    pub grace_secs: u64,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "indirect";
+    const PARAMS: &'static [Param] = &[Param::value(
+        "grace",
+        "SECONDS",
+        "Seconds after a test's last request in a namespace that what others do there is \
+         still on its behalf (default 60)",
+    )];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        Ok(Params {
+            grace_secs: g
+                .value("grace", "a number of seconds")?
+                .unwrap_or(DEFAULT_GRACE_SECS),
+        })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Ok(Answer::new(run(conn, f, self.grace_secs)?))
+    }
+}
 
 /// Requests of one program to one endpoint on behalf of one test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -159,32 +188,68 @@ fn chosen_tests(q: &mut Sql, f: &Filters) -> String {
     c
 }
 
-/// The answer's tables: the rows, then the endpoints reached only indirectly.
-pub fn tables(a: &IndirectAnswer) -> Vec<Table> {
-    let mut t = Table::new(
-        "indirect",
-        &[
-            "test",
-            "app",
-            "detail",
-            "endpoint",
-            "requests",
-            "first_seen",
-        ],
-    );
-    for r in &a.rows {
-        t.row(vec![
-            r.test.clone(),
-            r.app.clone(),
-            r.detail.clone(),
-            r.endpoint.clone(),
-            r.hits.to_string(),
-            r.first_seen.clone(),
-        ]);
+/// A row as the table lists it.
+#[derive(Default, Serialize)]
+struct RowCells<'a> {
+    test: &'a str,
+    app: &'a str,
+    detail: &'a str,
+    endpoint: &'a str,
+    requests: u64,
+    first_seen: &'a str,
+}
+
+/// An endpoint reached only indirectly.
+#[derive(Default, Serialize)]
+struct OnlyCells<'a> {
+    endpoint: &'a str,
+}
+
+impl Render for IndirectAnswer {
+    /// The rows, then the endpoints reached only indirectly.
+    fn tables(&self) -> Vec<Table> {
+        let rows: Vec<RowCells<'_>> = self
+            .rows
+            .iter()
+            .map(|r| RowCells {
+                test: &r.test,
+                app: &r.app,
+                detail: &r.detail,
+                endpoint: &r.endpoint,
+                requests: r.hits,
+                first_seen: &r.first_seen,
+            })
+            .collect();
+        let only: Vec<OnlyCells<'_>> = self
+            .indirect_only
+            .iter()
+            .map(|e| OnlyCells { endpoint: e })
+            .collect();
+        vec![
+            Table::of("indirect", &rows),
+            Table::of("indirect_only", &only),
+        ]
     }
-    let mut only = Table::new("indirect_only", &["endpoint"]);
-    for e in &a.indirect_only {
-        only.row(vec![e.clone()]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options("indirect", &[("grace", "5")], Params { grace_secs: 5 });
+        crate::query::request::options(
+            "indirect",
+            &[],
+            Params {
+                grace_secs: DEFAULT_GRACE_SECS,
+            },
+        );
+        let err = crate::query::Request::from_params("indirect", [("grace", "soon")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad value \"soon\" for `grace`: expected a number of seconds"
+        );
     }
-    vec![t, only]
 }

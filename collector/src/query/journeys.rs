@@ -11,9 +11,89 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use rusqlite::{Connection, params_from_iter};
 use serde::Serialize;
 
-use super::Table;
+use super::sql::{Sql, db, is_library, release, when, who};
+use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
+
+/// How journeys are mined (`journeys`, and the journeys `suggest` draws on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Episodes a sequence must appear in.
+    pub min_support: u64,
+    /// Longest sequence mined.
+    pub max_len: usize,
+    /// Seconds without a request that end an episode.
+    pub gap_secs: u64,
+    /// Journeys returned (the most supported).
+    pub limit: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            min_support: 2,
+            max_len: 4,
+            gap_secs: 60,
+            limit: 100,
+        }
+    }
+}
+
+/// The mining parameters, as `journeys` and `suggest` take them.
+pub(crate) const MINING: [Param; 3] = [
+    Param::value("min-support", "N", "Episodes a sequence must appear in"),
+    Param::value("max-len", "N", "Longest sequence"),
+    Param::value("gap", "SECONDS", "Idle seconds that end an episode"),
+];
+
+impl Params {
+    /// Takes the mining parameters (not `limit`).
+    pub(crate) fn parse_mining(g: &mut Given) -> Result<Self> {
+        let mut o = Params::default();
+        if let Some(n) = g.positive("min-support")? {
+            o.min_support = n as u64;
+        }
+        if let Some(n) = g.parsed(&["max-len"], |k, v| {
+            let n = super::request::parse_limit(k, v)?;
+            if n < 2 {
+                return Err(super::Error::BadValue {
+                    name: k.to_owned(),
+                    value: v.to_owned(),
+                    expected: "an integer of at least 2",
+                });
+            }
+            Ok(n)
+        })? {
+            o.max_len = n;
+        }
+        if let Some(n) = g.positive("gap")? {
+            o.gap_secs = n as u64;
+        }
+        Ok(o)
+    }
+}
+
+impl Query for Params {
+    const NAME: &'static str = "journeys";
+    const PARAMS: &'static [Param] = &[MINING[0], MINING[1], MINING[2], LIMIT];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        let mut o = Params::parse_mining(g)?;
+        if let Some(l) = g.positive("limit")? {
+            o.limit = l;
+        }
+        Ok(o)
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        let (rid, _, _) = release(conn, f)?;
+        let mut js = journeys_query(conn, f, rid, self)?;
+        js.truncate(self.limit);
+        Ok(Answer::new(js))
+    }
+}
 
 /// One request, as journeys see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,23 +278,172 @@ pub fn mine(episodes: &[Episode], min_support: u64, max_len: usize) -> Vec<Journ
     m.finish(min_support)
 }
 
-/// As a table.
-pub fn table(js: &[Journey]) -> Table {
-    let mut t = Table::new("journeys", &["app", "purpose", "support", "sequence"]);
-    for j in js {
-        t.row(vec![
-            j.app.clone(),
-            j.purpose.clone(),
-            j.support.to_string(),
-            j.sequence.join(" > "),
-        ]);
+/// A journey as the table lists it: its sequence in one cell.
+#[derive(Default, Serialize)]
+struct JourneyCells<'a> {
+    app: &'a str,
+    purpose: &'a str,
+    support: u64,
+    sequence: String,
+}
+
+/// A journey as a table row (`suggest` lists them too).
+pub(crate) fn sequence_cell(j: &Journey) -> String {
+    j.sequence.join(" > ")
+}
+
+impl Render for Vec<Journey> {
+    fn tables(&self) -> Vec<Table> {
+        let rows: Vec<JourneyCells<'_>> = self
+            .iter()
+            .map(|j| JourneyCells {
+                app: &j.app,
+                purpose: &j.purpose,
+                support: j.support,
+                sequence: sequence_cell(j),
+            })
+            .collect();
+        vec![Table::of("journeys", &rows)]
     }
-    t
+}
+
+/// `journeys` (scans `requests` in client and time order).
+pub(crate) fn journeys_query(
+    conn: &Connection,
+    f: &Filters,
+    rid: i64,
+    o: &Params,
+) -> Result<Vec<Journey>> {
+    // Names and stacks once, by id; the requests then stream by client and time, so memory
+    // holds one episode and the sequences counted, never the requests.
+    let sql = Sql::default();
+    let apps: HashMap<i64, Arc<str>> = sql
+        .rows(
+            conn,
+            "SELECT id, COALESCE(name, text) FROM identities",
+            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
+        )?
+        .into_iter()
+        .collect();
+    let endpoints: HashMap<i64, Arc<str>> = sql
+        .rows(
+            conn,
+            &format!("SELECT id, operation_id FROM endpoints WHERE release_id = {rid}"),
+            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
+        )?
+        .into_iter()
+        .collect();
+    let mut stacks: HashMap<i64, Arc<Vec<String>>> = HashMap::new();
+    let mut frames = sql.rows(
+        conn,
+        "SELECT pf.purpose_id, f.function FROM purpose_frames pf \
+         JOIN frames f ON f.id = pf.frame_id ORDER BY pf.purpose_id, pf.depth",
+        |x| Ok((x.get::<_, i64>(0)?, x.get::<_, String>(1)?)),
+    )?;
+    frames.retain(|(_, function)| {
+        !is_library(&Frame {
+            function: function.clone(),
+            file: String::new(),
+            line: 0,
+        })
+    });
+    for (p, function) in frames {
+        match stacks.get_mut(&p) {
+            Some(s) => Arc::make_mut(s).push(function),
+            None => {
+                stacks.insert(p, Arc::new(vec![function]));
+            }
+        }
+    }
+    let none = Arc::new(Vec::new());
+
+    let mut q = Sql::default();
+    let j = who(&mut q, f, "r");
+    let w = when(&mut q, f);
+    let r = q.p(rid);
+    let text = format!(
+        "SELECT COALESCE(r.identity_id, 0), COALESCE(r.user_id, 0), COALESCE(r.source_ips, ''), \
+         COALESCE(r.test_id, 0), COALESCE(r.purpose_id, 0), r.endpoint_id, r.received_us \
+         FROM requests r{j} JOIN endpoints e ON e.id = r.endpoint_id AND e.release_id = {r} \
+         WHERE {w} AND r.identity_id IS NOT NULL ORDER BY 1, 2, 3, 4, r.received_us, r.id"
+    );
+    let mut st = conn.prepare(&text).map_err(db)?;
+    let mut rows = st.query(params_from_iter(q.params.iter())).map_err(db)?;
+    let gap = o.gap_secs as i64 * 1_000_000;
+    let mut miner = Miner::new(o.max_len);
+    // The episode being read: its client, app, stacks, endpoints, last time.
+    type Client = (i64, i64, String, i64);
+    type Open = (Client, Arc<str>, Vec<Arc<Vec<String>>>, Vec<Arc<str>>, i64);
+    let mut cur: Option<Open> = None;
+    let flush = |miner: &mut Miner, e: Open| {
+        let refs: Vec<&Arc<Vec<String>>> = e.2.iter().collect();
+        let purpose: Arc<str> = Arc::from(common_purpose(&refs));
+        miner.add(&e.1, &purpose, &e.3);
+    };
+    while let Some(x) = rows.next().map_err(db)? {
+        let client: Client = (
+            x.get(0).map_err(db)?,
+            x.get(1).map_err(db)?,
+            x.get(2).map_err(db)?,
+            x.get(3).map_err(db)?,
+        );
+        let purpose: i64 = x.get(4).map_err(db)?;
+        let endpoint: i64 = x.get(5).map_err(db)?;
+        let at: i64 = x.get(6).map_err(db)?;
+        let stack = stacks
+            .get(&purpose)
+            .cloned()
+            .unwrap_or_else(|| none.clone());
+        let ep = endpoints
+            .get(&endpoint)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""));
+        match &mut cur {
+            Some(c) if c.0 == client && at - c.4 <= gap => {
+                c.2.push(stack);
+                c.3.push(ep);
+                c.4 = at;
+            }
+            _ => {
+                if let Some(done) = cur.take() {
+                    flush(&mut miner, done);
+                }
+                let app = apps
+                    .get(&client.0)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(""));
+                cur = Some((client, app, vec![stack], vec![ep], at));
+            }
+        }
+    }
+    if let Some(done) = cur.take() {
+        flush(&mut miner, done);
+    }
+    Ok(miner.finish(o.min_support))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "journeys",
+            &[
+                ("min-support", "3"),
+                ("max-len", "2"),
+                ("gap", "5"),
+                ("limit", "9"),
+            ],
+            Params {
+                min_support: 3,
+                max_len: 2,
+                gap_secs: 5,
+                limit: 9,
+            },
+        );
+    }
 
     fn step(client: i64, stack: &[&str], ep: &str, at_s: i64) -> Step {
         Step {
@@ -281,7 +510,7 @@ mod tests {
             got,
             vec![(vec!["get", "list"], 3), (vec!["get", "list", "patch"], 2)]
         );
-        let t = table(&js);
+        let t = js.tables().remove(0);
         assert_eq!(t.rows[1], ["shop", "reconcile", "2", "get > list > patch"]);
         assert!(mine(&eps, 4, 3).is_empty());
     }

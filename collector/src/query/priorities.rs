@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::Connection;
 
+use super::sql::{Sql, frames_of, own_line, when, who};
 use super::{Filters, Result};
-use crate::store::queries::{Sql, frames_of, own_line, when, who};
 
 /// operationId (of release `rid`) → the programs' own lines of code (`file:line`) calling it,
 /// most requests first, from requests of no test the filters select.

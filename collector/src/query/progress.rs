@@ -4,9 +4,9 @@
 //!
 //! # Example
 //! ```
-//! use whakapapa_collector::query::{Query, Request};
+//! use whakapapa_collector::query::{Request, progress::Params};
 //! let req = Request::from_params("progress", [("release", "1.36.0")]).unwrap();
-//! assert_eq!(req.query, Query::Progress);
+//! assert_eq!(req.options::<Params>(), Some(&Params));
 //! ```
 //!
 //! The releases are the stored catalogs whose labels read as versions (`1.35.0`, `v1.36`), in
@@ -34,8 +34,24 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Error, Filters, Result, Table};
-use crate::store::queries::{Sql, src};
+use super::sql::{Sql, src};
+use super::{Answer, Error, Filters, Given, Query, Render, Result, Table};
+
+/// `progress` takes no options beyond the filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params;
+
+impl Query for Params {
+    const NAME: &'static str = "progress";
+
+    fn parse(_: &mut Given) -> Result<Self> {
+        Ok(Params)
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Ok(Answer::new(run(conn, f)?))
+    }
+}
 
 /// The state of an endpoint at a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -51,18 +67,6 @@ pub enum State {
     Tested,
     /// Promoted before, still untested.
     Untested,
-}
-
-impl State {
-    fn as_str(self) -> &'static str {
-        match self {
-            State::PromotedWithTests => "promoted_with_tests",
-            State::PromotedWithoutTests => "promoted_without_tests",
-            State::OldCoveredByNew => "old_covered_by_new",
-            State::Tested => "tested",
-            State::Untested => "untested",
-        }
-    }
 }
 
 /// An endpoint promoted in a release, and its state there.
@@ -300,61 +304,79 @@ fn source_runs(conn: &Connection) -> Result<HashMap<i64, Vec<SourceRun>>> {
     Ok(by)
 }
 
-/// The answer's tables: per release, its new endpoints, and the runs counted.
-pub fn tables(p: &Progress) -> Vec<Table> {
-    let mut t = Table::new(
-        "progress",
-        &[
-            "release",
-            "endpoints",
-            "promoted_with_tests",
-            "promoted_without_tests",
-            "old_covered_by_new",
-            "tested",
-            "untested",
-            "no_longer_tested",
-            "conformance_tested",
-        ],
-    );
-    let mut new = Table::new("new_endpoints", &["release", "endpoint", "state"]);
-    let mut runs = Table::new(
-        "runs",
-        &[
-            "release", "run", "requests", "job", "build", "source", "url",
-        ],
-    );
-    for r in &p.releases {
-        t.row(vec![
-            r.release.clone(),
-            r.endpoints.to_string(),
-            r.promoted_with_tests.to_string(),
-            r.promoted_without_tests.to_string(),
-            r.old_covered_by_new.to_string(),
-            r.tested.to_string(),
-            r.untested.to_string(),
-            r.no_longer_tested.to_string(),
-            r.conformance_tested.to_string(),
-        ]);
-        for e in &r.new_endpoints {
-            new.row(vec![
-                r.release.clone(),
-                e.endpoint.clone(),
-                e.state.as_str().to_owned(),
-            ]);
+/// A release's counts as the table lists them.
+#[derive(Default, Serialize)]
+struct ProgressCells<'a> {
+    release: &'a str,
+    endpoints: u64,
+    promoted_with_tests: u64,
+    promoted_without_tests: u64,
+    old_covered_by_new: u64,
+    tested: u64,
+    untested: u64,
+    no_longer_tested: u64,
+    conformance_tested: u64,
+}
+
+/// An endpoint promoted in a release, as the table lists it.
+#[derive(Default, Serialize)]
+struct NewCells<'a> {
+    release: &'a str,
+    endpoint: &'a str,
+    state: Option<State>,
+}
+
+/// A run counted for a release, as the table lists it.
+#[derive(Default, Serialize)]
+struct RunCells<'a> {
+    release: &'a str,
+    run: i64,
+    requests: u64,
+    job: Option<&'a str>,
+    build: Option<&'a str>,
+    source: &'a str,
+    url: Option<&'a str>,
+}
+
+impl Render for Progress {
+    /// Per release, its new endpoints, and the runs counted.
+    fn tables(&self) -> Vec<Table> {
+        let mut t = Vec::new();
+        let mut new = Vec::new();
+        let mut runs = Vec::new();
+        for r in &self.releases {
+            t.push(ProgressCells {
+                release: &r.release,
+                endpoints: r.endpoints,
+                promoted_with_tests: r.promoted_with_tests,
+                promoted_without_tests: r.promoted_without_tests,
+                old_covered_by_new: r.old_covered_by_new,
+                tested: r.tested,
+                untested: r.untested,
+                no_longer_tested: r.no_longer_tested,
+                conformance_tested: r.conformance_tested,
+            });
+            new.extend(r.new_endpoints.iter().map(|e| NewCells {
+                release: &r.release,
+                endpoint: &e.endpoint,
+                state: Some(e.state),
+            }));
+            runs.extend(r.runs.iter().map(|s| RunCells {
+                release: &r.release,
+                run: s.run,
+                requests: s.requests,
+                job: s.job.as_deref(),
+                build: s.build.as_deref(),
+                source: &s.source,
+                url: s.url.as_deref(),
+            }));
         }
-        for s in &r.runs {
-            runs.row(vec![
-                r.release.clone(),
-                s.run.to_string(),
-                s.requests.to_string(),
-                s.job.clone().unwrap_or_default(),
-                s.build.clone().unwrap_or_default(),
-                s.source.clone(),
-                s.url.clone().unwrap_or_default(),
-            ]);
-        }
+        vec![
+            Table::of("progress", &t),
+            Table::of("new_endpoints", &new),
+            Table::of("runs", &runs),
+        ]
     }
-    vec![t, new, runs]
 }
 
 #[cfg(test)]

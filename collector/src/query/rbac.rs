@@ -370,19 +370,21 @@ pub fn yaml_all(apps: &[AppRbac]) -> String {
     apps.iter().map(|a| a.yaml.as_str()).collect()
 }
 
+/// A rule as the table lists it, each list in one cell.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleCells<'a> {
+    app: &'a str,
+    namespace: &'a str,
+    api_groups: String,
+    resources: String,
+    #[serde(rename = "nonResourceURLs")]
+    non_resource_urls: String,
+    verbs: String,
+}
+
 /// As a table: one row per rule.
 pub fn tables(apps: &[AppRbac]) -> Vec<Table> {
-    let mut t = Table::new(
-        "rbac",
-        &[
-            "app",
-            "namespace",
-            "apiGroups",
-            "resources",
-            "nonResourceURLs",
-            "verbs",
-        ],
-    );
     let j = |v: &[String]| {
         v.iter()
             .map(|s| {
@@ -395,6 +397,7 @@ pub fn tables(apps: &[AppRbac]) -> Vec<Table> {
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let mut rows = Vec::new();
     for a in apps {
         let scopes = std::iter::once(("", &a.cluster_rules)).chain(
             a.namespaced_rules
@@ -403,18 +406,18 @@ pub fn tables(apps: &[AppRbac]) -> Vec<Table> {
         );
         for (ns, rules) in scopes {
             for r in rules {
-                t.row(vec![
-                    a.app.clone(),
-                    ns.to_owned(),
-                    j(&r.api_groups),
-                    j(&r.resources),
-                    j(&r.non_resource_urls),
-                    j(&r.verbs),
-                ]);
+                rows.push(RuleCells {
+                    app: &a.app,
+                    namespace: ns,
+                    api_groups: j(&r.api_groups),
+                    resources: j(&r.resources),
+                    non_resource_urls: j(&r.non_resource_urls),
+                    verbs: j(&r.verbs),
+                });
             }
         }
     }
-    vec![t]
+    vec![Table::of("rbac", &rows)]
 }
 
 #[cfg(test)]

@@ -1,34 +1,15 @@
-//! What a query asks: its name, options and the filters every query shares.
+//! What a query asks: the filters every query shares, the `(name, value)` parameters a query
+//! reads its own options from ([`Given`]), and the parsed [`Request`].
 
+use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
 use jiff::Timestamp;
+use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Error, Result};
-
-/// Every query's name, as in `query <name>` and `/api/v1/<name>`.
-pub const QUERY_NAMES: &[&str] = &[
-    "releases",
-    "coverage",
-    "sunburst",
-    "endpoints",
-    "endpoint",
-    "loc",
-    "search",
-    "apps",
-    "tests",
-    "deps",
-    "journeys",
-    "suggest",
-    "history",
-    "deprecated",
-    "gate",
-    "diff",
-    "indirect",
-    "progress",
-];
+use super::{Answer, Entry, Error, QUERIES, Query, Result};
 
 /// What makes an endpoint "tested".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -115,219 +96,168 @@ impl Filters {
     }
 }
 
-/// A line of code, a file, or a function path prefix, as `loc` takes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LocSpec {
-    /// `file:line`.
-    FileLine(String, i64),
-    /// A file (matched whole, or as the tail of a path after a `/`).
-    File(String),
-    /// A function path prefix (`shop_controller::inventory`).
-    Function(String),
-}
-
-impl FromStr for LocSpec {
-    type Err = &'static str;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("file:line, a file or a function path prefix");
-        }
-        if let Some((file, line)) = s.rsplit_once(':')
-            && !file.ends_with(':')
-            && !file.is_empty()
-            && let Ok(line) = line.parse::<i64>()
-        {
-            return Ok(LocSpec::FileLine(file.to_owned(), line));
-        }
-        let last = s.rsplit('/').next().unwrap_or(s);
-        if !s.contains("::") && (s.contains('/') || last.contains('.')) {
-            Ok(LocSpec::File(s.to_owned()))
-        } else {
-            Ok(LocSpec::Function(s.to_owned()))
-        }
-    }
-}
-
-/// Options of `endpoints`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EndpointsOptions {
-    /// What makes an endpoint tested.
-    pub counting: Counting,
-    /// Only this level.
-    pub level: Option<String>,
-    /// Only this category.
-    pub category: Option<String>,
-    /// Only this API group (`core` or `""` for the core group).
-    pub group: Option<String>,
-    /// Only tested (`true`) or untested (`false`) endpoints.
-    pub tested: Option<bool>,
-    /// Only eligible (`true`) or ineligible (`false`) endpoints.
-    pub eligible: Option<bool>,
-    /// Only endpoints this SIG owns (`sig-storage` or `storage`), per the SIG table.
-    pub owner: Option<String>,
-}
-
-/// Options of `journeys` (and of the journeys `suggest` draws on).
+/// A parameter a query takes beyond the filters: its name in HTTP and as a CLI flag
+/// (`--NAME`), and its help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JourneyOptions {
-    /// Episodes a sequence must appear in.
-    pub min_support: u64,
-    /// Longest sequence mined.
-    pub max_len: usize,
-    /// Seconds without a request that end an episode.
-    pub gap_secs: u64,
-    /// Journeys returned (the most supported).
-    pub limit: usize,
+pub struct Param {
+    /// `counting`, `min-support`, ...
+    pub name: &'static str,
+    /// The CLI's placeholder for its value; `None`: a switch (`--rbac`, `?rbac=true`).
+    pub value_name: Option<&'static str>,
+    /// What it does, in a sentence without the final period.
+    pub help: &'static str,
 }
 
-impl Default for JourneyOptions {
-    fn default() -> Self {
-        JourneyOptions {
-            min_support: 2,
-            max_len: 4,
-            gap_secs: 60,
-            limit: 100,
+impl Param {
+    /// A parameter with a value.
+    pub const fn value(name: &'static str, value_name: &'static str, help: &'static str) -> Param {
+        Param {
+            name,
+            value_name: Some(value_name),
+            help,
+        }
+    }
+
+    /// A switch: `true` or `false`, `true` when given without a value.
+    pub const fn switch(name: &'static str, help: &'static str) -> Param {
+        Param {
+            name,
+            value_name: None,
+            help,
         }
     }
 }
 
-/// One query with its own options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Query {
-    /// Releases in the database.
-    Releases,
-    /// APISnoop's totals, by level and category.
-    Coverage {
-        /// What makes an endpoint tested.
-        counting: Counting,
-        /// Write APISnoop's coverage JSON instead.
-        apisnoop: bool,
-    },
-    /// Coverage per owning SIG (`coverage --by sig`).
-    SigCoverage {
-        /// What makes an endpoint tested.
-        counting: Counting,
-    },
-    /// Coverage as a level → category → endpoint tree.
-    Sunburst {
-        /// What makes an endpoint tested.
-        counting: Counting,
-    },
-    /// Each endpoint with hits, apps, tests and lines of code.
-    Endpoints(EndpointsOptions),
-    /// One endpoint: its lines of code, apps, tests, codes and purposes.
-    Endpoint {
-        /// operationId.
-        endpoint: String,
-        /// Longest list returned.
-        limit: usize,
-    },
-    /// The endpoints a line of code reaches.
-    Loc {
-        /// What to look for.
-        loc: LocSpec,
-        /// As given.
-        text: String,
-    },
-    /// Functions and files matching a substring.
-    Search {
-        /// The substring.
-        q: String,
-        /// Longest list returned.
-        limit: usize,
-    },
-    /// Program identities and what they use.
-    Apps {
-        /// RBAC rules instead.
-        rbac: bool,
-    },
-    /// Tests and their endpoints.
-    Tests {
-        /// Endpoints programs use and no test does, instead.
-        gaps: bool,
-    },
-    /// Programs that write what other programs read.
-    Deps {
-        /// Edges kept (those with the most requests).
-        limit: usize,
-    },
-    /// Frequent ordered endpoint sequences.
-    Journeys(JourneyOptions),
-    /// Skeleton tests for untested eligible endpoints.
-    Suggest {
-        /// Longest list returned.
-        limit: usize,
-        /// How journeys are mined.
-        journeys: JourneyOptions,
-    },
-    /// Coverage per ingest run and per release.
-    History {
-        /// What makes an endpoint tested.
-        counting: Counting,
-    },
-    /// Programs and lines of code calling deprecated APIs.
-    Deprecated {
-        /// Only APIs removed in this release or earlier.
-        removed_in: Option<super::deprecated::Release>,
-    },
-    /// The release-blocking conformance check.
-    Gate {
-        /// Only these runs' requests (default: every run).
-        run: Option<super::runs::RunSel>,
-        /// Fail only on what got worse than this (CLI `--baseline FILE`).
-        baseline: Option<super::gate::Baseline>,
-    },
-    /// Coverage changes between two sets of runs.
-    Diff {
-        /// Before.
-        base: super::runs::RunSel,
-        /// After.
-        head: super::runs::RunSel,
-    },
-    /// Conformance progress per release.
-    Progress,
-    /// Requests other programs made on tests' behalf.
-    Indirect {
-        /// How long after a test's last request in a namespace it still owns it.
-        grace_secs: u64,
-    },
+/// `counting`, as the coverage queries take it.
+pub const COUNTING: Param = Param::value(
+    "counting",
+    "RULE",
+    "What makes an endpoint tested: tests, conformance or any",
+);
+
+/// `limit`, as the queries with long lists take it.
+pub const LIMIT: Param = Param::value("limit", "N", "Longest list returned");
+
+/// The parameters given to one query, less the filters: each query takes its own with the
+/// methods below; what is left is not one of its parameters (an error).
+#[derive(Debug)]
+pub struct Given {
+    query: &'static str,
+    pairs: Vec<(String, String)>,
 }
 
-impl Query {
-    /// The query's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Query::Releases => "releases",
-            Query::Coverage { .. } | Query::SigCoverage { .. } => "coverage",
-            Query::Sunburst { .. } => "sunburst",
-            Query::Endpoints(_) => "endpoints",
-            Query::Endpoint { .. } => "endpoint",
-            Query::Loc { .. } => "loc",
-            Query::Search { .. } => "search",
-            Query::Apps { .. } => "apps",
-            Query::Tests { .. } => "tests",
-            Query::Deps { .. } => "deps",
-            Query::Journeys(_) => "journeys",
-            Query::Suggest { .. } => "suggest",
-            Query::History { .. } => "history",
-            Query::Deprecated { .. } => "deprecated",
-            Query::Gate { .. } => "gate",
-            Query::Diff { .. } => "diff",
-            Query::Indirect { .. } => "indirect",
-            Query::Progress => "progress",
+impl Given {
+    /// Every value of `name` (or an alias), in the order given; they are no longer left.
+    fn take(&mut self, names: &[&str]) -> Vec<(String, String)> {
+        let (taken, left) = std::mem::take(&mut self.pairs)
+            .into_iter()
+            .partition(|(k, _)| names.contains(&k.as_str()));
+        self.pairs = left;
+        taken
+    }
+
+    /// The last value of `name` (or an alias), each value checked by `parse`.
+    pub fn parsed<T>(
+        &mut self,
+        names: &[&str],
+        parse: impl Fn(&str, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut last = None;
+        for (k, v) in self.take(names) {
+            last = Some(parse(&k, &v)?);
+        }
+        Ok(last)
+    }
+
+    /// A non-empty text.
+    pub fn text(&mut self, name: &str) -> Result<Option<String>> {
+        self.parsed(&[name], nonempty)
+    }
+
+    /// Any text, empty included.
+    pub fn any_text(&mut self, name: &str) -> Result<Option<String>> {
+        self.parsed(&[name], |_, v| Ok(v.to_owned()))
+    }
+
+    /// A value that parses as `T` (`expected` says how it should look).
+    pub fn value<T: FromStr>(&mut self, name: &str, expected: &'static str) -> Result<Option<T>> {
+        self.parsed(&[name], |k, v| parse(k, v, expected))
+    }
+
+    /// `true` or `false` (empty: `true`).
+    pub fn bool(&mut self, name: &str) -> Result<Option<bool>> {
+        self.parsed(&[name], parse_bool)
+    }
+
+    /// A switch: `false` unless given.
+    pub fn switch(&mut self, name: &str) -> Result<bool> {
+        Ok(self.bool(name)?.unwrap_or(false))
+    }
+
+    /// A positive integer.
+    pub fn positive(&mut self, name: &str) -> Result<Option<usize>> {
+        self.parsed(&[name], parse_limit)
+    }
+
+    /// [`COUNTING`], by default `tests`.
+    pub fn counting(&mut self) -> Result<Counting> {
+        Ok(self
+            .value(COUNTING.name, "tests, conformance or any")?
+            .unwrap_or_default())
+    }
+
+    /// A missing required parameter's error.
+    pub fn missing(name: &'static str) -> Error {
+        Error::MissingParam(name)
+    }
+
+    /// The first parameter left: none of the query's.
+    fn finish(self) -> Result<()> {
+        match self.pairs.into_iter().next() {
+            Some((k, _)) => Err(Error::UnknownParam(k, self.query)),
+            None => Ok(()),
         }
     }
 }
 
-/// A query with its filters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A query's parsed options, as the registry runs them.
+pub(crate) trait Asked: Any + fmt::Debug + Send + Sync {
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<Q: Query> Asked for Q {
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Query::run(self, conn, f)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+pub(crate) fn parse_boxed<Q: Query>(g: &mut Given) -> Result<Box<dyn Asked>> {
+    Ok(Box::new(Q::parse(g)?))
+}
+
+/// A query with its options and filters, ready to run.
+#[derive(Debug)]
 pub struct Request {
-    /// The query.
-    pub query: Query,
+    entry: &'static Entry,
+    asked: Box<dyn Asked>,
     /// The filters.
     pub filters: Filters,
+}
+
+fn nonempty(name: &str, value: &str) -> Result<String> {
+    if value.is_empty() {
+        Err(Error::BadValue {
+            name: name.to_owned(),
+            value: String::new(),
+            expected: "a non-empty value",
+        })
+    } else {
+        Ok(value.to_owned())
+    }
 }
 
 fn parse<T: FromStr>(name: &str, value: &str, expected: &'static str) -> Result<T> {
@@ -350,15 +280,11 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
     }
 }
 
-fn parse_counting(name: &str, value: &str) -> Result<Counting> {
-    parse(name, value, "tests, conformance or any")
-}
-
 fn parse_time(name: &str, value: &str) -> Result<Timestamp> {
     parse(name, value, "an RFC 3339 time such as 2026-11-20T10:00:00Z")
 }
 
-fn parse_limit(name: &str, value: &str) -> Result<usize> {
+pub(crate) fn parse_limit(name: &str, value: &str) -> Result<usize> {
     let n: usize = parse(name, value, "a positive integer")?;
     if n == 0 {
         return Err(Error::BadValue {
@@ -379,178 +305,66 @@ impl Request {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let qname: &'static str = QUERY_NAMES
+        let entry = QUERIES
             .iter()
-            .find(|n| **n == name)
+            .find(|e| e.name == name)
             .ok_or_else(|| Error::UnknownQuery(name.to_owned()))?;
-        let mut filters = Filters::default();
-        let mut counting = Counting::default();
-        let mut apisnoop = false;
-        let mut by_sig = false;
-        let mut eo = EndpointsOptions::default();
-        let mut endpoint = None;
-        let mut loc = None;
-        let mut q = None;
-        let mut limit = None;
-        let mut flag = false;
-        let mut jo = JourneyOptions::default();
-        let mut removed_in = None;
-        let mut runs: [Option<super::runs::RunSel>; 3] = [None, None, None];
-        let mut grace_secs = super::indirect::DEFAULT_GRACE_SECS;
-        for (k, v) in params {
-            let (k, v) = (k.as_ref(), v.as_ref());
-            let nonempty = |v: &str| -> Result<String> {
-                if v.is_empty() {
-                    Err(Error::BadValue {
-                        name: k.to_owned(),
-                        value: String::new(),
-                        expected: "a non-empty value",
-                    })
-                } else {
-                    Ok(v.to_owned())
-                }
-            };
-            let takes = |names: &[&str]| names.contains(&qname);
-            match k {
-                "release" => filters.release = Some(nonempty(v)?),
-                "app" => filters.app = Some(nonempty(v)?),
-                "test" => filters.test = Some(nonempty(v)?),
-                "sig" => filters.sig = Some(nonempty(v)?),
-                "conformance" => filters.conformance = parse_bool(k, v)?,
-                "since" => filters.since = Some(parse_time(k, v)?),
-                "until" => filters.until = Some(parse_time(k, v)?),
-                "ok-only" => filters.ok_only = parse_bool(k, v)?,
-                "counting" if takes(&["coverage", "sunburst", "endpoints", "history"]) => {
-                    counting = parse_counting(k, v)?
-                }
-                "export" if qname == "coverage" => {
-                    if v != "apisnoop" {
-                        return Err(Error::BadValue {
-                            name: k.to_owned(),
-                            value: v.to_owned(),
-                            expected: "apisnoop",
-                        });
-                    }
-                    apisnoop = true;
-                }
-                "by" if qname == "coverage" => {
-                    if v != "sig" {
-                        return Err(Error::BadValue {
-                            name: k.to_owned(),
-                            value: v.to_owned(),
-                            expected: "sig",
-                        });
-                    }
-                    by_sig = true;
-                }
-                "owner" if qname == "endpoints" => eo.owner = Some(nonempty(v)?),
-                "level" if qname == "endpoints" => eo.level = Some(nonempty(v)?),
-                "category" if qname == "endpoints" => eo.category = Some(nonempty(v)?),
-                "group" if qname == "endpoints" => eo.group = Some(v.to_owned()),
-                "tested" if qname == "endpoints" => eo.tested = Some(parse_bool(k, v)?),
-                "eligible" if qname == "endpoints" => eo.eligible = Some(parse_bool(k, v)?),
-                "endpoint" if qname == "endpoint" => endpoint = Some(nonempty(v)?),
-                "loc" if qname == "loc" => {
-                    loc = Some((
-                        parse::<LocSpec>(k, v, "file:line, a file or a function path prefix")?,
-                        v.trim().to_owned(),
-                    ))
-                }
-                "q" if qname == "search" => q = Some(nonempty(v)?),
-                "limit" if takes(&["endpoint", "search", "suggest", "deps", "journeys"]) => {
-                    limit = Some(parse_limit(k, v)?)
-                }
-                "rbac" if qname == "apps" => flag = parse_bool(k, v)?,
-                "gaps" if qname == "tests" => flag = parse_bool(k, v)?,
-                "min-support" if takes(&["journeys", "suggest"]) => {
-                    jo.min_support = parse_limit(k, v)? as u64
-                }
-                "max-len" if takes(&["journeys", "suggest"]) => {
-                    jo.max_len = parse_limit(k, v)?;
-                    if jo.max_len < 2 {
-                        return Err(Error::BadValue {
-                            name: k.to_owned(),
-                            value: v.to_owned(),
-                            expected: "an integer of at least 2",
-                        });
-                    }
-                }
-                "gap" if takes(&["journeys", "suggest"]) => jo.gap_secs = parse_limit(k, v)? as u64,
-                // `removed_in` as well: the spelling of the issue that asked for the route.
-                "removed-in" | "removed_in" if qname == "deprecated" => {
-                    removed_in = Some(parse(k, v, "a release such as 1.37")?)
-                }
-                "run" | "base" | "head" if takes(&["gate", "diff"]) => {
-                    let i = ["run", "base", "head"]
-                        .iter()
-                        .position(|n| *n == k)
-                        .unwrap_or(0);
-                    if (i == 0) != (qname == "gate") {
-                        return Err(Error::UnknownParam(k.to_owned(), qname));
-                    }
-                    runs[i] = Some(parse(k, v, super::runs::EXPECTED)?)
-                }
-                "grace" if qname == "indirect" => grace_secs = parse(k, v, "a number of seconds")?,
-                _ => return Err(Error::UnknownParam(k.to_owned(), qname)),
-            }
-        }
-        eo.counting = counting;
-        if qname == "journeys"
-            && let Some(l) = limit
-        {
-            jo.limit = l;
-        }
-        let query = match qname {
-            "releases" => Query::Releases,
-            "coverage" if by_sig && apisnoop => {
-                return Err(Error::BadValue {
-                    name: "by".to_owned(),
-                    value: "sig".to_owned(),
-                    expected: "no --export apisnoop beside it",
-                });
-            }
-            "coverage" if by_sig => Query::SigCoverage { counting },
-            "coverage" => Query::Coverage { counting, apisnoop },
-            "sunburst" => Query::Sunburst { counting },
-            "endpoints" => Query::Endpoints(eo),
-            "endpoint" => Query::Endpoint {
-                endpoint: endpoint.ok_or(Error::MissingParam("endpoint"))?,
-                limit: limit.unwrap_or(100),
-            },
-            "loc" => {
-                let (loc, text) = loc.ok_or(Error::MissingParam("loc"))?;
-                Query::Loc { loc, text }
-            }
-            "search" => Query::Search {
-                q: q.ok_or(Error::MissingParam("q"))?,
-                limit: limit.unwrap_or(50),
-            },
-            "apps" => Query::Apps { rbac: flag },
-            "tests" => Query::Tests { gaps: flag },
-            "deps" => Query::Deps {
-                limit: limit.unwrap_or(100),
-            },
-            "journeys" => Query::Journeys(jo),
-            "suggest" => Query::Suggest {
-                limit: limit.unwrap_or(20),
-                journeys: jo,
-            },
-            "history" => Query::History { counting },
-            "deprecated" => Query::Deprecated { removed_in },
-            "gate" => Query::Gate {
-                run: runs[0].take(),
-                baseline: None,
-            },
-            "diff" => Query::Diff {
-                base: runs[1].take().ok_or(Error::MissingParam("base"))?,
-                head: runs[2].take().ok_or(Error::MissingParam("head"))?,
-            },
-            "indirect" => Query::Indirect { grace_secs },
-            "progress" => Query::Progress,
-            _ => unreachable!("QUERY_NAMES and this match list the same names"),
+        let mut given = Given {
+            query: entry.name,
+            pairs: params
+                .into_iter()
+                .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+                .collect(),
         };
-        Ok(Request { query, filters })
+        let filters = Filters {
+            release: given.text("release")?,
+            app: given.text("app")?,
+            test: given.text("test")?,
+            sig: given.text("sig")?,
+            conformance: given.switch("conformance")?,
+            since: given.parsed(&["since"], parse_time)?,
+            until: given.parsed(&["until"], parse_time)?,
+            ok_only: given.switch("ok-only")?,
+        };
+        let asked = match (entry.parse)(&mut given) {
+            // A parameter the query does not take says more than the one it misses (`diff
+            // run=1`: `run` is not one of diff's, rather than "missing `base`").
+            Err(e @ Error::MissingParam(_)) => {
+                given.finish()?;
+                return Err(e);
+            }
+            asked => asked?,
+        };
+        given.finish()?;
+        Ok(Request {
+            entry,
+            asked,
+            filters,
+        })
     }
+
+    /// The query's name.
+    pub fn name(&self) -> &'static str {
+        self.entry.name
+    }
+
+    /// The query's options, when they are a `Q` (`None`: another query's).
+    pub fn options<Q: Query>(&self) -> Option<&Q> {
+        self.asked.as_any().downcast_ref()
+    }
+
+    /// Answers it on a read connection (`store::open_reader`).
+    pub fn run(&self, conn: &Connection) -> Result<Answer> {
+        self.asked.run(conn, &self.filters)
+    }
+}
+
+/// Asserts that query `name` parses `params` into `want` (each query's tests use it).
+#[cfg(test)]
+pub(crate) fn options<Q: Query + PartialEq>(name: &str, params: &[(&str, &str)], want: Q) {
+    let got = Request::from_params(name, params.iter().copied()).unwrap();
+    assert_eq!(got.name(), name);
+    assert_eq!(got.options::<Q>(), Some(&want), "{name} {params:?}");
 }
 
 #[cfg(test)]
@@ -558,138 +372,6 @@ mod tests {
     use super::*;
 
     type Case<'a, T> = (&'a str, &'a [(&'a str, &'a str)], T);
-
-    #[test]
-    fn parses_every_query_and_its_options() {
-        let cases: &[Case<'_, Query>] = &[
-            ("releases", &[], Query::Releases),
-            (
-                "coverage",
-                &[("counting", "any"), ("export", "apisnoop")],
-                Query::Coverage {
-                    counting: Counting::Any,
-                    apisnoop: true,
-                },
-            ),
-            (
-                "sunburst",
-                &[],
-                Query::Sunburst {
-                    counting: Counting::Tests,
-                },
-            ),
-            (
-                "endpoints",
-                &[
-                    ("level", "stable"),
-                    ("tested", "false"),
-                    ("eligible", "true"),
-                    ("group", ""),
-                ],
-                Query::Endpoints(EndpointsOptions {
-                    level: Some("stable".into()),
-                    tested: Some(false),
-                    eligible: Some(true),
-                    group: Some(String::new()),
-                    ..Default::default()
-                }),
-            ),
-            (
-                "endpoint",
-                &[("endpoint", "listCoreV1Pod"), ("limit", "5")],
-                Query::Endpoint {
-                    endpoint: "listCoreV1Pod".into(),
-                    limit: 5,
-                },
-            ),
-            (
-                "loc",
-                &[("loc", "src/main.rs:17")],
-                Query::Loc {
-                    loc: LocSpec::FileLine("src/main.rs".into(), 17),
-                    text: "src/main.rs:17".into(),
-                },
-            ),
-            (
-                "search",
-                &[("q", "reconcile")],
-                Query::Search {
-                    q: "reconcile".into(),
-                    limit: 50,
-                },
-            ),
-            ("apps", &[("rbac", "true")], Query::Apps { rbac: true }),
-            ("tests", &[("gaps", "")], Query::Tests { gaps: true }),
-            ("deps", &[("limit", "7")], Query::Deps { limit: 7 }),
-            (
-                "journeys",
-                &[
-                    ("min-support", "3"),
-                    ("max-len", "2"),
-                    ("gap", "5"),
-                    ("limit", "9"),
-                ],
-                Query::Journeys(JourneyOptions {
-                    min_support: 3,
-                    max_len: 2,
-                    gap_secs: 5,
-                    limit: 9,
-                }),
-            ),
-            (
-                "suggest",
-                &[("limit", "1")],
-                Query::Suggest {
-                    limit: 1,
-                    journeys: JourneyOptions::default(),
-                },
-            ),
-            (
-                "history",
-                &[("counting", "conformance")],
-                Query::History {
-                    counting: Counting::Conformance,
-                },
-            ),
-            (
-                "deprecated",
-                &[("removed-in", "1.37")],
-                Query::Deprecated {
-                    removed_in: Some("1.37".parse().unwrap()),
-                },
-            ),
-            (
-                "deprecated",
-                &[("removed_in", "v1.9")],
-                Query::Deprecated {
-                    removed_in: Some("1.9".parse().unwrap()),
-                },
-            ),
-            ("deprecated", &[], Query::Deprecated { removed_in: None }),
-            (
-                "gate",
-                &[("run", "ci:ci-kubernetes-e2e/1790")],
-                Query::Gate {
-                    run: Some(super::super::runs::RunSel::Ci(
-                        "ci-kubernetes-e2e/1790".into(),
-                    )),
-                    baseline: None,
-                },
-            ),
-            (
-                "diff",
-                &[("base", "release:1.35.0"), ("head", "4")],
-                Query::Diff {
-                    base: super::super::runs::RunSel::Release("1.35.0".into()),
-                    head: super::super::runs::RunSel::Run(4),
-                },
-            ),
-        ];
-        for (name, params, want) in cases {
-            let got = Request::from_params(name, params.iter().copied()).unwrap();
-            assert_eq!(&got.query, want, "{name}");
-        }
-    }
 
     #[test]
     fn parses_filters() {
@@ -762,18 +444,6 @@ mod tests {
                 &[("removed-in", "next")],
                 "bad value \"next\" for `removed-in`: expected a release such as 1.37",
             ),
-            ("diff", &[("base", "1")], "missing parameter `head`"),
-            (
-                "diff",
-                &[("run", "1")],
-                "unknown parameter `run` for query `diff`",
-            ),
-            (
-                "gate",
-                &[("base", "1")],
-                "unknown parameter `base` for query `gate`",
-            ),
-            ("gate", &[("run", "ci:")], "bad value \"ci:\" for `run`"),
             (
                 "coverage",
                 &[("removed-in", "1.37")],
@@ -786,30 +456,6 @@ mod tests {
                 err.to_string().starts_with(want),
                 "{name} {params:?}: {err}"
             );
-        }
-    }
-
-    #[test]
-    fn loc_spec_tells_lines_files_and_functions_apart() {
-        let cases = [
-            (
-                "src/inventory.rs:42",
-                LocSpec::FileLine("src/inventory.rs".into(), 42),
-            ),
-            ("inventory.rs", LocSpec::File("inventory.rs".into())),
-            ("src/inventory.rs", LocSpec::File("src/inventory.rs".into())),
-            (
-                "shop_controller::inventory",
-                LocSpec::Function("shop_controller::inventory".into()),
-            ),
-            ("main", LocSpec::Function("main".into())),
-            (
-                "kube_client::api::Api<K>::list",
-                LocSpec::Function("kube_client::api::Api<K>::list".into()),
-            ),
-        ];
-        for (text, want) in cases {
-            assert_eq!(text.parse::<LocSpec>().unwrap(), want, "{text}");
         }
     }
 }

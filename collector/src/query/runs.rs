@@ -20,8 +20,8 @@ use std::str::FromStr;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::sql::{Sql, when, who};
 use super::{Error, Filters, Result};
-use crate::store::queries::{Sql, who};
 
 /// What the parameter's value may look like.
 pub const EXPECTED: &str = "a run id, ci:BUILD, ci:JOB/BUILD or release:LABEL";
@@ -149,7 +149,7 @@ pub(crate) fn test_hits(
         )
     } else {
         let j = who(&mut q, f, "r");
-        let w = crate::store::queries::when(&mut q, f);
+        let w = when(&mut q, f);
         let only = match runs {
             // Ids read from the database: integers, safe to inline.
             Some(ids) => format!(

@@ -19,7 +19,8 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::runs;
-use super::{Counting, EndpointRow, Error, Filters, Result, Table};
+use super::usage::{EndpointRow, Level};
+use super::{Counting, Error, Filters, Render, Result, Table};
 
 /// The table shipped with the collector.
 const SHIPPED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sigs.yaml"));
@@ -151,7 +152,7 @@ pub struct SigEndpoint {
     /// Path template.
     pub path: String,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Category.
     pub category: String,
     /// Its owners, from the SIG table.
@@ -207,7 +208,8 @@ pub fn coverage(
     let mut sigs: BTreeMap<String, SigTotals> = BTreeMap::new();
     let mut endpoints = Vec::with_capacity(rows.len());
     for r in rows {
-        let owners = table.owners(&r.path).to_vec();
+        let e = &r.endpoint;
+        let owners = table.owners(&e.path).to_vec();
         for o in &owners {
             let s = sigs.entry(o.clone()).or_insert_with(|| SigTotals {
                 sig: o.clone(),
@@ -222,13 +224,13 @@ pub fn coverage(
             s.pending += r.pending as u64;
         }
         endpoints.push(SigEndpoint {
-            endpoint: r.endpoint.clone(),
-            path: r.path.clone(),
-            level: r.level.clone(),
-            category: r.category.clone(),
+            endpoint: e.operation_id.clone(),
+            path: e.path.clone(),
+            level: e.level,
+            category: e.category.clone(),
             owners,
             test_sigs: test_sigs
-                .get(r.endpoint.as_str())
+                .get(e.operation_id.as_str())
                 .map(|s| s.iter().map(|x| x.to_string()).collect())
                 .unwrap_or_default(),
             tested: r.tested,
@@ -245,78 +247,70 @@ pub fn coverage(
     })
 }
 
-/// The answer as tables: totals per SIG; the gaps (eligible endpoints not tested) by SIG; every
-/// endpoint with its owners.
-pub fn tables(c: &SigCoverage) -> Vec<Table> {
-    let mut s = Table::new(
-        "by_sig",
-        &[
-            "sig",
-            "total",
-            "tested",
-            "conf_tested",
-            "eligible",
-            "tested_eligible",
-            "conf_tested_eligible",
-            "pending",
-        ],
-    );
-    for x in &c.sigs {
-        s.row(vec![
-            x.sig.clone(),
-            x.total.to_string(),
-            x.tested.to_string(),
-            x.conf_tested.to_string(),
-            x.eligible.to_string(),
-            x.tested_eligible.to_string(),
-            x.conf_tested_eligible.to_string(),
-            x.pending.to_string(),
-        ]);
+/// A gap as the table lists it: one row per owner.
+#[derive(Default, Serialize)]
+struct GapCells<'a> {
+    sig: &'a str,
+    endpoint: &'a str,
+    path: &'a str,
+    test_sigs: String,
+}
+
+/// An endpoint as the table lists it: its owners and tests' SIGs in one cell each.
+#[derive(Default, Serialize)]
+struct EndpointCells<'a> {
+    endpoint: &'a str,
+    level: Level,
+    category: &'a str,
+    owners: String,
+    test_sigs: String,
+    tested: bool,
+    conf_tested: bool,
+    eligible: bool,
+    pending: bool,
+}
+
+impl Render for SigCoverage {
+    /// Totals per SIG; the gaps (eligible endpoints not tested) by SIG; every endpoint with its
+    /// owners.
+    fn tables(&self) -> Vec<Table> {
+        let mut gaps: Vec<(&str, &SigEndpoint)> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.eligible && !e.tested)
+            .flat_map(|e| e.owners.iter().map(move |o| (o.as_str(), e)))
+            .collect();
+        gaps.sort_by(|a, b| (a.0, &a.1.endpoint).cmp(&(b.0, &b.1.endpoint)));
+        let gaps: Vec<GapCells<'_>> = gaps
+            .into_iter()
+            .map(|(sig, e)| GapCells {
+                sig,
+                endpoint: &e.endpoint,
+                path: &e.path,
+                test_sigs: e.test_sigs.join(" "),
+            })
+            .collect();
+        let endpoints: Vec<EndpointCells<'_>> = self
+            .endpoints
+            .iter()
+            .map(|x| EndpointCells {
+                endpoint: &x.endpoint,
+                level: x.level,
+                category: &x.category,
+                owners: x.owners.join(" "),
+                test_sigs: x.test_sigs.join(" "),
+                tested: x.tested,
+                conf_tested: x.conf_tested,
+                eligible: x.eligible,
+                pending: x.pending,
+            })
+            .collect();
+        vec![
+            Table::of("by_sig", &self.sigs),
+            Table::of("gaps", &gaps),
+            Table::of("endpoints", &endpoints),
+        ]
     }
-    let mut g = Table::new("gaps", &["sig", "endpoint", "path", "test_sigs"]);
-    let mut gaps: Vec<(&str, &SigEndpoint)> = c
-        .endpoints
-        .iter()
-        .filter(|e| e.eligible && !e.tested)
-        .flat_map(|e| e.owners.iter().map(move |o| (o.as_str(), e)))
-        .collect();
-    gaps.sort_by(|a, b| (a.0, &a.1.endpoint).cmp(&(b.0, &b.1.endpoint)));
-    for (sig, e) in gaps {
-        g.row(vec![
-            sig.to_owned(),
-            e.endpoint.clone(),
-            e.path.clone(),
-            e.test_sigs.join(" "),
-        ]);
-    }
-    let mut e = Table::new(
-        "endpoints",
-        &[
-            "endpoint",
-            "level",
-            "category",
-            "owners",
-            "test_sigs",
-            "tested",
-            "conf_tested",
-            "eligible",
-            "pending",
-        ],
-    );
-    for x in &c.endpoints {
-        e.row(vec![
-            x.endpoint.clone(),
-            x.level.clone(),
-            x.category.clone(),
-            x.owners.join(" "),
-            x.test_sigs.join(" "),
-            x.tested.to_string(),
-            x.conf_tested.to_string(),
-            x.eligible.to_string(),
-            x.pending.to_string(),
-        ]);
-    }
-    vec![s, g, e]
 }
 
 #[cfg(test)]

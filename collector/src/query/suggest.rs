@@ -4,39 +4,50 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use rusqlite::Connection;
 use serde::Serialize;
 
-use super::Table;
-use super::journeys::Journey;
+use super::journeys::{self, Journey, MINING, journeys_query, sequence_cell};
+use super::sql::{Sql, release};
+use super::tests::gaps;
+use super::usage::{Endpoint, Level};
+use super::{Answer, Filters, Given, LIMIT, Param, Query, Render, Result, Table};
 
-/// What the generator needs of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointInfo {
-    /// operationId.
-    pub endpoint: String,
-    /// HTTP method.
-    pub method: String,
-    /// Path template.
-    pub path: String,
-    /// Level.
-    pub level: String,
-    /// Category.
-    pub category: String,
-    /// API group.
-    pub group: String,
-    /// API version.
-    pub version: String,
-    /// Kind.
-    pub kind: String,
-    /// Action.
-    pub action: String,
+/// `suggest`'s options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Longest list returned.
+    pub limit: usize,
+    /// How journeys are mined.
+    pub journeys: journeys::Params,
+}
+
+impl Query for Params {
+    const NAME: &'static str = "suggest";
+    const PARAMS: &'static [Param] = &[LIMIT, MINING[0], MINING[1], MINING[2]];
+
+    fn parse(g: &mut Given) -> Result<Self> {
+        Ok(Params {
+            journeys: journeys::Params::parse_mining(g)?,
+            limit: g.positive("limit")?.unwrap_or(20),
+        })
+    }
+
+    fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
+        Ok(Answer::new(suggest_query(
+            conn,
+            f,
+            self.limit,
+            &self.journeys,
+        )?))
+    }
 }
 
 /// An untested eligible endpoint with its use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     /// The endpoint.
-    pub info: EndpointInfo,
+    pub info: Endpoint,
     /// Distinct programs using it.
     pub programs: u64,
     /// Requests.
@@ -53,7 +64,7 @@ pub struct Suggestion {
     /// Path template.
     pub path: String,
     /// Level.
-    pub level: String,
+    pub level: Level,
     /// Category.
     pub category: String,
     /// Programs using it.
@@ -72,14 +83,14 @@ pub struct Suggestion {
 pub fn suggest(
     mut candidates: Vec<Candidate>,
     journeys: &[Journey],
-    catalog: &BTreeMap<String, EndpointInfo>,
+    catalog: &BTreeMap<String, Endpoint>,
     limit: usize,
 ) -> Vec<Suggestion> {
     candidates.sort_by(|a, b| {
         b.programs
             .cmp(&a.programs)
             .then(b.hits.cmp(&a.hits))
-            .then_with(|| a.info.endpoint.cmp(&b.info.endpoint))
+            .then_with(|| a.info.operation_id.cmp(&b.info.operation_id))
     });
     candidates
         .into_iter()
@@ -88,13 +99,13 @@ pub fn suggest(
             // journeys are sorted by support, then length: the first one through it is best.
             let journey = journeys
                 .iter()
-                .find(|j| j.sequence.contains(&c.info.endpoint))
+                .find(|j| j.sequence.contains(&c.info.operation_id))
                 .cloned();
             let code = code(&c, journey.as_ref(), catalog);
             Suggestion {
-                endpoint: c.info.endpoint.clone(),
+                endpoint: c.info.operation_id.clone(),
                 path: c.info.path.clone(),
-                level: c.info.level.clone(),
+                level: c.info.level,
                 category: c.info.category.clone(),
                 programs: c.programs,
                 hits: c.hits,
@@ -144,12 +155,12 @@ fn concrete_path(path: &str) -> String {
         .replace("{path}", "")
 }
 
-fn step_code(out: &mut String, n: usize, e: &EndpointInfo) {
+fn step_code(out: &mut String, n: usize, e: &Endpoint) {
     let _ = writeln!(
         out,
         "    // {n}. {}: {} {}",
-        e.endpoint,
-        e.method.to_uppercase(),
+        e.operation_id,
+        e.method.as_str().to_uppercase(),
         e.path
     );
     let sub = e.path.rsplit('/').next().unwrap_or("");
@@ -188,7 +199,7 @@ fn step_code(out: &mut String, n: usize, e: &EndpointInfo) {
             let _ = writeln!(
                 out,
                 "    {{\n        let request = http::Request::builder().method(\"{}\").uri(\"{}\").body(Vec::new())?;\n        let _ = client.request_text(request).await?;\n    }}",
-                e.method.to_uppercase(),
+                e.method.as_str().to_uppercase(),
                 concrete_path(&e.path)
             );
         }
@@ -197,7 +208,7 @@ fn step_code(out: &mut String, n: usize, e: &EndpointInfo) {
 
 /// A subresource (`.../{name}/scale`) is reached through its parent's `Api<K>` in kube-rs: the
 /// step takes the parent's group, version and kind when the catalog has the parent.
-fn with_parent_type(e: &EndpointInfo, catalog: &BTreeMap<String, EndpointInfo>) -> EndpointInfo {
+fn with_parent_type(e: &Endpoint, catalog: &BTreeMap<String, Endpoint>) -> Endpoint {
     let Some((parent, _)) = e
         .path
         .rsplit_once('/')
@@ -206,7 +217,7 @@ fn with_parent_type(e: &EndpointInfo, catalog: &BTreeMap<String, EndpointInfo>) 
         return e.clone();
     };
     match catalog.values().find(|c| c.path == parent) {
-        Some(p) => EndpointInfo {
+        Some(p) => Endpoint {
             group: p.group.clone(),
             version: p.version.clone(),
             kind: p.kind.clone(),
@@ -220,15 +231,15 @@ fn with_parent_type(e: &EndpointInfo, catalog: &BTreeMap<String, EndpointInfo>) 
 pub fn code(
     c: &Candidate,
     journey: Option<&Journey>,
-    catalog: &BTreeMap<String, EndpointInfo>,
+    catalog: &BTreeMap<String, Endpoint>,
 ) -> String {
     let e = &c.info;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "/// {} ({} {}) is conformance eligible and no test calls it;\n/// {} program(s) do, {} request(s).",
-        e.endpoint,
-        e.method.to_uppercase(),
+        e.operation_id,
+        e.method.as_str().to_uppercase(),
         e.path,
         c.programs,
         c.hits
@@ -236,7 +247,7 @@ pub fn code(
     if !c.locs.is_empty() {
         let _ = writeln!(out, "/// Called from {}.", c.locs.join(", "));
     }
-    let steps: Vec<EndpointInfo> = match journey {
+    let steps: Vec<Endpoint> = match journey {
         Some(j) => {
             let _ = writeln!(
                 out,
@@ -246,8 +257,8 @@ pub fn code(
             j.sequence
                 .iter()
                 .map(|op| {
-                    catalog.get(op).cloned().unwrap_or_else(|| EndpointInfo {
-                        endpoint: op.clone(),
+                    catalog.get(op).cloned().unwrap_or_else(|| Endpoint {
+                        operation_id: op.clone(),
                         ..e.clone()
                     })
                 })
@@ -278,7 +289,7 @@ pub fn code(
     let _ = writeln!(
         out,
         "#[tokio::test]\n#[ignore = \"needs a cluster\"]\nasync fn {}() -> Result<(), Box<dyn std::error::Error>> {{",
-        snake(&e.endpoint)
+        snake(&e.operation_id)
     );
     if !imports.is_empty() {
         let _ = writeln!(out, "    use kube::api::{{{}}};", imports.join(", "));
@@ -300,39 +311,42 @@ pub fn code(
     out
 }
 
-/// As a table (without the code).
-pub fn table(s: &[Suggestion]) -> Table {
-    let mut t = Table::new(
-        "suggest",
-        &[
-            "endpoint",
-            "level",
-            "category",
-            "programs",
-            "hits",
-            "lines_of_code",
-            "journey",
-        ],
-    );
-    for x in s {
-        t.row(vec![
-            x.endpoint.clone(),
-            x.level.clone(),
-            x.category.clone(),
-            x.programs.to_string(),
-            x.hits.to_string(),
-            x.locs.join("; "),
-            x.journey
-                .as_ref()
-                .map(|j| j.sequence.join(" > "))
-                .unwrap_or_default(),
-        ]);
+/// A suggestion as the table lists it (without the code).
+#[derive(Default, Serialize)]
+struct SuggestionCells<'a> {
+    endpoint: &'a str,
+    level: Level,
+    category: &'a str,
+    programs: u64,
+    hits: u64,
+    lines_of_code: String,
+    journey: String,
+}
+
+impl Render for Vec<Suggestion> {
+    fn tables(&self) -> Vec<Table> {
+        let rows: Vec<SuggestionCells<'_>> = self
+            .iter()
+            .map(|x| SuggestionCells {
+                endpoint: &x.endpoint,
+                level: x.level,
+                category: &x.category,
+                programs: x.programs,
+                hits: x.hits,
+                lines_of_code: x.locs.join("; "),
+                journey: x.journey.as_ref().map(sequence_cell).unwrap_or_default(),
+            })
+            .collect();
+        vec![Table::of("suggest", &rows)]
     }
-    t
+
+    fn text(&self) -> String {
+        text(self)
+    }
 }
 
 /// As text: each suggestion's heading and code.
-pub fn text(s: &[Suggestion]) -> String {
+fn text(s: &[Suggestion]) -> String {
     let mut out = String::new();
     for (i, x) in s.iter().enumerate() {
         if i > 0 {
@@ -354,28 +368,82 @@ pub fn text(s: &[Suggestion]) -> String {
     out
 }
 
+/// `suggest`.
+fn suggest_query(
+    conn: &Connection,
+    f: &Filters,
+    limit: usize,
+    o: &journeys::Params,
+) -> Result<Vec<Suggestion>> {
+    let (rid, _, _) = release(conn, f)?;
+    let sql = Sql::default();
+    let catalog: BTreeMap<String, Endpoint> = sql
+        .rows(
+            conn,
+            &format!(
+                "SELECT {} FROM endpoints e WHERE e.release_id = {rid}",
+                Endpoint::COLUMNS
+            ),
+            |x| Endpoint::from_row(x, 0),
+        )?
+        .into_iter()
+        .map(|e| (e.operation_id.clone(), e))
+        .collect();
+    let candidates: Vec<Candidate> = gaps(conn, f)?
+        .into_iter()
+        .filter(|g| g.eligible)
+        .filter_map(|g| {
+            catalog.get(&g.endpoint).map(|info| Candidate {
+                info: info.clone(),
+                programs: g.programs,
+                hits: g.hits,
+                locs: g.locs.clone(),
+            })
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(vec![]);
+    }
+    let js = journeys_query(conn, f, rid, o)?;
+    Ok(suggest(candidates, &js, &catalog, limit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::usage::Method;
+
+    #[test]
+    fn parses_its_options() {
+        crate::query::request::options(
+            "suggest",
+            &[("limit", "1")],
+            Params {
+                limit: 1,
+                journeys: journeys::Params::default(),
+            },
+        );
+    }
 
     fn info(
         op: &str,
-        method: &str,
+        method: Method,
         path: &str,
         group: &str,
         kind: &str,
         action: &str,
-    ) -> EndpointInfo {
-        EndpointInfo {
-            endpoint: op.into(),
-            method: method.into(),
+    ) -> Endpoint {
+        Endpoint {
+            operation_id: op.into(),
+            method,
             path: path.into(),
-            level: "stable".into(),
+            level: Level::Stable,
             category: "apps".into(),
             group: group.into(),
             version: "v1".into(),
             kind: kind.into(),
             action: action.into(),
+            description: None,
         }
     }
 
@@ -383,7 +451,7 @@ mod tests {
     fn writes_a_test_following_the_best_journey() {
         let read = info(
             "readAppsV1NamespacedDeployment",
-            "get",
+            Method::Get,
             "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
             "apps",
             "Deployment",
@@ -391,28 +459,35 @@ mod tests {
         );
         let scale = info(
             "patchAppsV1NamespacedDeploymentScale",
-            "patch",
+            Method::Patch,
             "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
             "apps",
             "Scale",
             "patch",
         );
-        let nodes = info("listCoreV1Node", "get", "/api/v1/nodes", "", "Node", "list");
-        let catalog: BTreeMap<String, EndpointInfo> = [&read, &scale, &nodes]
+        let nodes = info(
+            "listCoreV1Node",
+            Method::Get,
+            "/api/v1/nodes",
+            "",
+            "Node",
+            "list",
+        );
+        let catalog: BTreeMap<String, Endpoint> = [&read, &scale, &nodes]
             .iter()
-            .map(|e| (e.endpoint.clone(), (*e).clone()))
+            .map(|e| (e.operation_id.clone(), (*e).clone()))
             .collect();
         let journeys = vec![
             Journey {
                 app: "other".into(),
                 purpose: "x".into(),
-                sequence: vec![nodes.endpoint.clone(), read.endpoint.clone()],
+                sequence: vec![nodes.operation_id.clone(), read.operation_id.clone()],
                 support: 9,
             },
             Journey {
                 app: "scaler".into(),
                 purpose: "scaler::scale".into(),
-                sequence: vec![read.endpoint.clone(), scale.endpoint.clone()],
+                sequence: vec![read.operation_id.clone(), scale.operation_id.clone()],
                 support: 4,
             },
         ];
@@ -433,7 +508,7 @@ mod tests {
         let s = suggest(cands, &journeys, &catalog, 5);
         assert_eq!(
             s.iter().map(|s| s.endpoint.as_str()).collect::<Vec<_>>(),
-            [scale.endpoint.as_str(), nodes.endpoint.as_str()]
+            [scale.operation_id.as_str(), nodes.operation_id.as_str()]
         );
         assert_eq!(s[0].journey.as_ref().unwrap().app, "scaler");
         assert_eq!(s[1].journey.as_ref().unwrap().app, "other");
@@ -469,15 +544,11 @@ async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::
             "// #1 patchAppsV1NamespacedDeploymentScale — 2 program(s), 5 request(s)\n/// patch"
         ));
         assert_eq!(
-            table(&s).rows[0][5..],
+            s.tables()[0].rows[0][5..],
             [
                 "src/scale.rs:7; src/main.rs:3",
                 "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
             ]
-        );
-        assert_eq!(
-            table(&s).rows[0][6],
-            "readAppsV1NamespacedDeployment > patchAppsV1NamespacedDeploymentScale"
         );
     }
 
@@ -485,7 +556,7 @@ async fn patch_apps_v1_namespaced_deployment_scale() -> Result<(), Box<dyn std::
     fn falls_back_to_a_raw_request_and_maps_groups() {
         let proxy = info(
             "connectCoreV1GetNamespacedPodProxy",
-            "get",
+            Method::Get,
             "/api/v1/namespaces/{namespace}/pods/{name}/proxy",
             "",
             "PodProxyOptions",

@@ -21,7 +21,6 @@ pub mod ci;
 mod key;
 mod migrate;
 mod model;
-pub mod queries;
 pub mod read;
 mod rollup;
 mod writer;

@@ -331,7 +331,7 @@ pub(crate) fn fixture() -> Fixture {
 fn ask(db: &Path, name: &str, params: &[(&str, &str)]) -> Answer {
     let conn = store::open_reader(db).unwrap();
     let req = Request::from_params(name, params.iter().copied()).unwrap();
-    store::queries::run(&conn, &req).unwrap()
+    req.run(&conn).unwrap()
 }
 
 fn json_of(db: &Path, name: &str, params: &[(&str, &str)]) -> Value {
@@ -470,7 +470,7 @@ fn gate_fails_on_each_check_and_passes_when_both_hold() {
     let conn = store::open_reader(&f.db).unwrap();
     let req = Request::from_params("gate", [("run", "ci:9999")]).unwrap();
     assert_eq!(
-        store::queries::run(&conn, &req).unwrap_err().to_string(),
+        req.run(&conn).unwrap_err().to_string(),
         "no run `ci:9999` in the database (see `query history`)"
     );
 }

@@ -314,7 +314,7 @@ fn fixture() -> Fixture {
 fn ask(db: &Path, params: &[(&str, &str)]) -> Value {
     let conn = store::open_reader(db).unwrap();
     let req = Request::from_params("deprecated", params.iter().copied()).unwrap();
-    serde_json::from_str(&store::queries::run(&conn, &req).unwrap().to_json()).unwrap()
+    serde_json::from_str(&req.run(&conn).unwrap().to_json()).unwrap()
 }
 
 /// (app, file:line, api, endpoint, removed release, requests) of each row.
@@ -446,7 +446,7 @@ fn deprecated_apis_by_program_and_line_of_code() {
     assert_eq!(ask(&f.db, &[("release", "1.24.0")]), all);
     let conn = store::open_reader(&f.db).unwrap();
     let req = Request::from_params("deprecated", [("release", "1.23.0")]).unwrap();
-    let err = store::queries::run(&conn, &req).unwrap_err();
+    let err = req.run(&conn).unwrap_err();
     assert_eq!(err.to_string(), "no release `1.23.0` in the database");
     assert_eq!(
         brief(&ask(&f.db, &[("app", "shop-controller")])),

@@ -211,8 +211,7 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
     // The side channel's stack has a frame the user agents lack (src/main.rs:5): the GKE and
     // EKS requests whose user agent carries its fingerprint are found by it.
     let req = Request::from_params("loc", [("loc", "src/main.rs:5")]).unwrap();
-    let answer: Value =
-        serde_json::from_str(&store::queries::run(&reader, &req).unwrap().to_json()).unwrap();
+    let answer: Value = serde_json::from_str(&req.run(&reader).unwrap().to_json()).unwrap();
     // Rows are per endpoint and verb: gke-1, eks-1 and eks-3 list; gke-3 watches, which maps
     // to the list endpoint too.
     let hits = |verb: &str| {

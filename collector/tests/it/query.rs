@@ -426,7 +426,7 @@ fn fixture() -> Fixture {
 fn ask(db: &Path, name: &str, params: &[(&str, &str)]) -> Answer {
     let conn = store::open_reader(db).unwrap();
     let req = Request::from_params(name, params.iter().copied()).unwrap();
-    store::queries::run(&conn, &req).unwrap()
+    req.run(&conn).unwrap()
 }
 
 fn json_of(db: &Path, name: &str, params: &[(&str, &str)]) -> Value {
@@ -511,7 +511,8 @@ fn write_golden_answers() {
             std::fs::copy(&p, dir.join("inputs").join(name)).unwrap();
         }
     }
-    for (file, name, params) in CASES {
+    for c in cases() {
+        let (file, name, params) = (&c.file, &c.name, &c.params());
         let a = ask(&f.db, name, params);
         for (ext, format) in [
             ("txt", Format::Table),
@@ -527,62 +528,64 @@ fn write_golden_answers() {
     }
 }
 
-type Case = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
+/// A golden case: its file name, the query and its parameters, from `CASE.args`
+/// (`NAME param=value ...`) beside the answers it prints.
+struct Case {
+    file: String,
+    name: String,
+    params: Vec<(String, String)>,
+}
 
-const CASES: &[Case] = &[
-    ("releases", "releases", &[]),
-    ("coverage", "coverage", &[]),
-    ("coverage_any", "coverage", &[("counting", "any")]),
-    ("sunburst", "sunburst", &[]),
-    ("endpoints", "endpoints", &[]),
-    (
-        "endpoints_untested_eligible",
-        "endpoints",
-        &[("tested", "false"), ("eligible", "true")],
-    ),
-    (
-        "endpoint",
-        "endpoint",
-        &[("endpoint", "listCoreV1NamespacedPod")],
-    ),
-    ("loc_file", "loc", &[("loc", "src/inventory.rs")]),
-    ("loc_line", "loc", &[("loc", "src/main.rs:17")]),
-    ("loc_function", "loc", &[("loc", "dashboard::")]),
-    ("search", "search", &[("q", "inventory")]),
-    ("apps", "apps", &[]),
-    ("rbac", "apps", &[("rbac", "true")]),
-    ("tests", "tests", &[]),
-    ("gaps", "tests", &[("gaps", "true")]),
-    ("deps", "deps", &[]),
-    ("journeys", "journeys", &[]),
-    ("suggest", "suggest", &[]),
-    ("history", "history", &[]),
-    ("apisnoop", "coverage", &[("export", "apisnoop")]),
-    (
-        "coverage_app",
-        "coverage",
-        &[("app", "shop-controller"), ("counting", "any")],
-    ),
-    (
-        "coverage_ok_only",
-        "endpoints",
-        &[("ok-only", "true"), ("category", "core")],
-    ),
-    ("coverage_sig", "tests", &[("sig", "apps")]),
-    (
-        "endpoints_since",
-        "endpoints",
-        &[
-            ("since", "2026-11-20T10:00:30Z"),
-            ("counting", "any"),
-            ("category", "core"),
-        ],
-    ),
-];
+impl Case {
+    fn params(&self) -> Vec<(&str, &str)> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/query");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "args") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut words = text.split_whitespace();
+        let name = words
+            .next()
+            .unwrap_or_else(|| panic!("{}: empty", path.display()));
+        let params = words
+            .map(|w| {
+                let (k, v) = w
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("{}: {w:?} is not name=value", path.display()));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        out.push(Case {
+            file: path.file_stem().unwrap().to_string_lossy().into_owned(),
+            name: name.to_owned(),
+            params,
+        });
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    assert!(!out.is_empty(), "no golden cases in {}", dir.display());
+    // No answer without the case that prints it.
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(
+            out.iter().any(|c| c.file == stem),
+            "{}: no {stem}.args says what it answers",
+            path.display()
+        );
+    }
+    out
+}
 
 fn golden(file: &str, ext: &str) -> String {
     let path =
@@ -610,7 +613,8 @@ fn assert_same(what: &str, got: &str, want: &str) {
 #[test]
 fn every_query_in_every_format() {
     let f = fixture();
-    for (file, name, params) in CASES {
+    for c in cases() {
+        let (file, name, params) = (&c.file, &c.name, &c.params());
         let a = ask(&f.db, name, params);
         for (ext, format) in [
             ("txt", Format::Table),
@@ -843,7 +847,7 @@ fn bad_questions_get_clear_errors() {
     let conn = store::open_reader(&f.db).unwrap();
     let err = |name: &str, params: &[(&str, &str)]| {
         let req = Request::from_params(name, params.iter().copied()).unwrap();
-        store::queries::run(&conn, &req).unwrap_err().to_string()
+        req.run(&conn).unwrap_err().to_string()
     };
     assert_eq!(
         err("coverage", &[("release", "9.9.9")]),
