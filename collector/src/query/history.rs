@@ -23,9 +23,16 @@ impl Query for Params {
     const PARAMS: &'static [Param] = &[COUNTING];
 
     fn parse(g: &mut Given) -> Result<Self> {
-        Ok(Params {
-            counting: g.counting()?,
-        })
+        let counting = g.counting()?;
+        // Indirect hits are attributed over all runs at once, not per run.
+        if counting == Counting::Indirect {
+            return Err(Error::BadValue {
+                name: "counting".into(),
+                value: "indirect".into(),
+                expected: "tests, conformance or any (history counts run by run)",
+            });
+        }
+        Ok(Params { counting })
     }
 
     fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
@@ -297,6 +304,8 @@ fn history(conn: &Connection, f: &Filters, counting: Counting) -> Result<History
         Counting::Tests => test > 0,
         Counting::Conformance => conf > 0,
         Counting::Any => hits > 0,
+        // Refused when the request is parsed.
+        Counting::Indirect => test > 0,
     };
     let mut cumulative: HashMap<i64, (BTreeSet<i64>, BTreeSet<i64>)> = HashMap::new();
     // Per release over all runs: endpoint -> (hits, test, conf, eligible).

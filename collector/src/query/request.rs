@@ -22,6 +22,9 @@ pub enum Counting {
     Conformance,
     /// Hit by a request from any program.
     Any,
+    /// Hit by a test, or by another program on a test's behalf (the `indirect` query's rule
+    /// with its default grace period): what tests exercise through controllers counts too.
+    Indirect,
 }
 
 impl FromStr for Counting {
@@ -31,7 +34,8 @@ impl FromStr for Counting {
             "tests" => Ok(Counting::Tests),
             "conformance" => Ok(Counting::Conformance),
             "any" => Ok(Counting::Any),
-            _ => Err("tests, conformance or any"),
+            "indirect" => Ok(Counting::Indirect),
+            _ => Err("tests, conformance, any or indirect"),
         }
     }
 }
@@ -42,6 +46,7 @@ impl fmt::Display for Counting {
             Counting::Tests => "tests",
             Counting::Conformance => "conformance",
             Counting::Any => "any",
+            Counting::Indirect => "indirect",
         })
     }
 }
@@ -132,7 +137,7 @@ impl Param {
 pub const COUNTING: Param = Param::value(
     "counting",
     "RULE",
-    "What makes an endpoint tested: tests, conformance or any",
+    "What makes an endpoint tested: tests, conformance, any or indirect (tests with what others did on their behalf)",
 );
 
 /// `limit`, as the queries with long lists take it.
@@ -202,7 +207,7 @@ impl Given {
     /// [`COUNTING`], by default `tests`.
     pub fn counting(&mut self) -> Result<Counting> {
         Ok(self
-            .value(COUNTING.name, "tests, conformance or any")?
+            .value(COUNTING.name, "tests, conformance, any or indirect")?
             .unwrap_or_default())
     }
 

@@ -2,7 +2,7 @@
 //! APISnoop export are built from, and the counts they add up.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, Row};
@@ -314,6 +314,15 @@ pub(crate) fn endpoint_rows(
             }
         }
     }
+    let on_behalf: HashSet<String> = if counting == Counting::Indirect {
+        super::indirect::run(conn, f, super::indirect::DEFAULT_GRACE_SECS)?
+            .rows
+            .into_iter()
+            .map(|r| r.endpoint)
+            .collect()
+    } else {
+        HashSet::new()
+    };
     Ok(catalog
         .into_iter()
         .map(|(id, mut row)| {
@@ -324,6 +333,9 @@ pub(crate) fn endpoint_rows(
                 Counting::Tests => test_hits > 0,
                 Counting::Conformance => conf_hits > 0,
                 Counting::Any => hits > 0,
+                Counting::Indirect => {
+                    test_hits > 0 || on_behalf.contains(&row.endpoint.operation_id)
+                }
             };
             row.conf_tested = conf_hits > 0;
             if counts {

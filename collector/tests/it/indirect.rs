@@ -310,6 +310,44 @@ fn controllers_on_a_tests_behalf_are_its_indirect_hits_and_nothing_else_is() {
         "the sig-node test owns nothing"
     );
     assert_eq!(only(&["--app", "kube-scheduler"]), 1);
+    // Asked for, indirect hits count as tested: the test's own four endpoints and the four
+    // reached only through the controllers; the other counts keep their own rules.
+    let tested_under = |counting: &str| {
+        let j: Value = serde_json::from_str(&collector_ok(&[
+            "query",
+            "coverage",
+            "--db",
+            &db,
+            "--format",
+            "json",
+            "--counting",
+            counting,
+        ]))
+        .unwrap();
+        (
+            j["counting"].clone(),
+            j["totals"]["tested"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(tested_under("tests"), (json!("tests"), 4));
+    assert_eq!(tested_under("indirect"), (json!("indirect"), 8));
+    let j: Value = serde_json::from_str(&collector_ok(&[
+        "query",
+        "sunburst",
+        "--db",
+        &db,
+        "--format",
+        "json",
+        "--counting",
+        "indirect",
+    ]))
+    .unwrap();
+    assert_eq!(j["totals"]["tested"], 8, "the sunburst counts alike");
+    let (ok, _, err) = crate::it::ingest::collector(
+        &["query", "history", "--db", &db, "--counting", "indirect"],
+        None,
+    );
+    assert!(!ok && err.contains("history counts run by run"), "{err}");
     // Direct coverage is unchanged by any of it: the controllers' endpoints are untested.
     let tested: Value = serde_json::from_str(&collector_ok(&[
         "query",
