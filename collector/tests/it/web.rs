@@ -179,6 +179,26 @@ async fn idle(c: &Client) {
     }
 }
 
+/// Runs `drive`, then closes the session (and its Chromium) before a failure unwinds past
+/// chromedriver.
+async fn closing(c: &Client, drive: impl std::future::Future<Output = ()>) {
+    let outcome = AssertUnwindSafe(drive).catch_unwind().await;
+    let _ = c.clone().close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Waits up to 10 s for `css` to match: what the page draws after a second request.
+async fn appears(c: &Client, css: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let probe = format!("return !!document.querySelector({css:?})");
+    while js(c, &probe).await != json!(true) {
+        assert!(Instant::now() < deadline, "{what} never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the URL's query string satisfies `f`, then until the page is idle.
 async fn url_then_idle(c: &Client, what: &str, f: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -599,7 +619,7 @@ fn page_filters_and_clicks_through_in_chromium() {
             serve_protected(&db, "s3cret-query-token").await
         );
         let empty = format!("http://{}/", serve(&dir.path().join("empty.db")).await);
-        let outcome = AssertUnwindSafe(async {
+        closing(&c, async {
             drive_small(&c, &base).await;
             drive_token(&c, &protected).await;
             // A database with nothing in it says what to do in the chart's place.
@@ -608,13 +628,7 @@ fn page_filters_and_clicks_through_in_chromium() {
             let why = text(&c, "#sunburst-error").await;
             assert!(why.contains("ingest with --openapi"), "{why}");
         })
-        .catch_unwind()
         .await;
-        // Close the session (and its Chromium) before a failure unwinds past chromedriver.
-        let _ = c.close().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
     });
 }
 
@@ -644,7 +658,7 @@ fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
         let _one = BROWSER.lock().await;
         let addr = serve(&db).await;
         let (_driver, c) = start_browser(&chromium, &chromedriver).await;
-        let outcome = AssertUnwindSafe(async {
+        closing(&c, async {
             let test = crate::it::indirect::DEPLOY_TEST;
             let q: String = test
                 .bytes()
@@ -667,13 +681,7 @@ fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
                 3,
                 "creates its namespace and deployment, deletes the namespace: {own:?}"
             );
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while js(&c, "return !!document.querySelector('#test-indirect-hits')").await
-                != json!(true)
-            {
-                assert!(Instant::now() < deadline, "the indirect rows never came");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            appears(&c, "#test-indirect-hits", "the indirect rows").await;
             assert_eq!(text(&c, "#test-indirect-hits").await, "5");
             assert_eq!(text(&c, "#test-indirect-only").await, "4");
             let endpoints = texts(&c, "#test-indirect-table .endpoint-link").await;
@@ -695,12 +703,7 @@ fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
             );
             screenshot(&c, "08-test-indirect.png").await;
         })
-        .catch_unwind()
         .await;
-        let _ = c.close().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
     });
 }
 
@@ -718,7 +721,7 @@ fn the_conformance_tab_shows_the_gate_the_sigs_and_a_diff() {
         let _one = BROWSER.lock().await;
         let addr = serve(&f.db).await;
         let (_driver, c) = start_browser(&chromium, &chromedriver).await;
-        let outcome = AssertUnwindSafe(async {
+        closing(&c, async {
             c.goto(&format!("http://{addr}/?view=conformance")).await.unwrap();
             idle(&c).await;
             assert_eq!(text(&c, "#gate-status").await, "fails");
@@ -744,11 +747,7 @@ fn the_conformance_tab_shows_the_gate_the_sigs_and_a_diff() {
             c.find(Locator::Css("#diff-head")).await.unwrap().send_keys("3").await.unwrap();
             click(&c, "#diff-go").await;
             url_then_idle(&c, "diff", |q| q.contains("base=2") && q.contains("head=3")).await;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while js(&c, "return !!document.querySelector('#diff-endpoints-table')").await != json!(true) {
-                assert!(Instant::now() < deadline, "the diff never came");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            appears(&c, "#diff-endpoints-table", "the diff").await;
             assert_eq!(
                 texts(&c, "#diff-endpoints-table .endpoint-link").await,
                 ["readCoreV1NamespacedConfigMap", "listFlowcontrolApiserverV1beta3FlowSchema"],
@@ -758,27 +757,14 @@ fn the_conformance_tab_shows_the_gate_the_sigs_and_a_diff() {
             let here = c.current_url().await.unwrap();
             c.goto(here.as_str()).await.unwrap();
             idle(&c).await;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while js(&c, "return !!document.querySelector('#diff-endpoints-table')").await != json!(true) {
-                assert!(Instant::now() < deadline, "the diff never came back");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            appears(&c, "#diff-endpoints-table", "the diff after the reload").await;
             screenshot(&c, "10-diff.png").await;
             c.goto(&format!("http://{addr}/?view=conformance&base=2&head=99")).await.unwrap();
             idle(&c).await;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while js(&c, "return !!document.querySelector('#diff-error')").await != json!(true) {
-                assert!(Instant::now() < deadline, "no error shown");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            appears(&c, "#diff-error", "the error").await;
             assert!(text(&c, "#diff-error").await.contains("99"));
         })
-        .catch_unwind()
         .await;
-        let _ = c.close().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
     });
 }
 
