@@ -203,18 +203,9 @@ fn catalog_for(
     Ok((stored.id, Arc::new(Mapper::new(&catalog))))
 }
 
-/// `v1.33.4`, `1.36.0-alpha.1.23+0123abcd`, `1.33.0` → (1, 33).
+/// A version's minor release: `v1.33.4` → (1, 33).
 fn minor(version: &str) -> Option<(u32, u32)> {
-    let v = version.trim();
-    let v = v.strip_prefix('v').unwrap_or(v);
-    let mut parts = v.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor: String = parts
-        .next()?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Some((major, minor.parse().ok()?))
+    crate::query::progress::version(version).map(|(major, minor, _)| (major, minor))
 }
 
 fn describe(target: &Target) -> String {

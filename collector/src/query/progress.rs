@@ -131,8 +131,9 @@ pub struct Progress {
     pub unversioned: Vec<String>,
 }
 
-/// `1.36.0`, `v1.36`, `1.36.0-rc.1` as (major, minor, patch).
-fn version(label: &str) -> Option<(u32, u32, u32)> {
+/// `1.36.0`, `v1.36`, `1.36.0-rc.1`, `v1.36.0-alpha.1.23+0123abcd` as (major, minor, patch):
+/// release labels and the versions CI builds report.
+pub(crate) fn version(label: &str) -> Option<(u32, u32, u32)> {
     let s = label.trim().strip_prefix('v').unwrap_or(label.trim());
     let core = s.split(['-', '+']).next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
