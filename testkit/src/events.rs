@@ -27,6 +27,10 @@ pub struct Config {
     pub seed: u64,
     /// Microseconds between requests.
     pub spacing_us: i64,
+    /// Requests per reconcile (0: none): each run of this many requests is one program's
+    /// call path, reaching the same endpoints in the same order every time, as a controller's
+    /// loop does (otherwise every request picks its program and call path anew).
+    pub episode_len: u64,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             v1beta1_every: 10,
             seed: 7,
             spacing_us: 50,
+            episode_len: 0,
         }
     }
 }
@@ -189,13 +194,23 @@ impl Events {
         u64::from_str_radix(audit_id.get(24..36)?, 16).ok()
     }
 
+    /// What picks request `i`'s program and call path: the request, or its reconcile.
+    fn pick(&self, i: u64) -> u64 {
+        match self.config.episode_len {
+            0 => i,
+            n => i / n,
+        }
+    }
+
     fn app_of(&self, i: u64) -> usize {
         // Skewed: low-numbered programs are busier.
+        let i = self.pick(i);
         let r = (mix(i.wrapping_mul(31) ^ self.config.seed) % 1_000_000) as f64 / 1_000_000.0;
         ((r * r) * self.apps.len() as f64) as usize % self.apps.len()
     }
 
     fn purpose_of(&self, i: u64) -> usize {
+        let i = self.pick(i);
         (mix(i ^ 0x5555 ^ self.config.seed) % self.config.purposes_per_app.max(1) as u64) as usize
     }
 
@@ -205,7 +220,11 @@ impl Events {
 
     /// The endpoint a program's purpose reaches (`None`: a non-resource or unknown path).
     fn target_of(&self, app: usize, purpose: usize, i: u64) -> Option<usize> {
-        let r = mix(((app as u64) << 24) ^ ((purpose as u64) << 4) ^ (i % 3));
+        let step = match self.config.episode_len {
+            0 => i % 3,
+            n => i % n,
+        };
+        let r = mix(((app as u64) << 24) ^ ((purpose as u64) << 4) ^ step);
         match r % 100 {
             0..=1 => None,
             2..=69 => Some(self.hot[(r >> 8) as usize % self.hot.len()]),

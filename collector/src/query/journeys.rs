@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::sql::{Sql, db, is_library, release, when, who};
 use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
+use crate::store::journeys;
 
 /// How journeys are mined (`journeys`, and the journeys `suggest` draws on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +35,8 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             min_support: 2,
-            max_len: 4,
-            gap_secs: 60,
+            max_len: journeys::MAX_LEN,
+            gap_secs: (journeys::GAP_US / 1_000_000) as u64,
             limit: 100,
         }
     }
@@ -204,6 +205,13 @@ impl Miner {
         id
     }
 
+    /// Adds `support` episodes of a sequence (counted elsewhere: the rollup).
+    fn count(&mut self, app: &Arc<str>, purpose: &Arc<str>, sequence: &[Arc<str>], support: u64) {
+        let (app, purpose) = (self.id(app), self.id(purpose));
+        let seq: Box<[u32]> = sequence.iter().map(|e| self.id(e)).collect();
+        *self.support.entry((app, purpose, seq)).or_default() += support;
+    }
+
     /// Counts one episode: each distinct contiguous sequence once.
     pub fn add(&mut self, app: &Arc<str>, purpose: &Arc<str>, sequence: &[Arc<str>]) {
         if sequence.len() < 2 {
@@ -307,13 +315,99 @@ impl Render for Vec<Journey> {
     }
 }
 
-/// `journeys` (scans `requests` in client and time order).
+/// `journeys`: from the rollup the writer keeps when it counts what is asked, else by a scan.
 pub(crate) fn journeys_query(
     conn: &Connection,
     f: &Filters,
     rid: i64,
     o: &Params,
 ) -> Result<Vec<Journey>> {
+    match from_rollup(conn, f, rid, o)? {
+        Some(js) => Ok(js),
+        None => scan(conn, f, rid, o),
+    }
+}
+
+/// `journeys` from `journey_support` (store/journeys.rs), when it counts what is asked: no
+/// filter but the release, the default gap, sequences no longer than it counts, and counts
+/// not stale. `None` otherwise.
+fn from_rollup(
+    conn: &Connection,
+    f: &Filters,
+    rid: i64,
+    o: &Params,
+) -> Result<Option<Vec<Journey>>> {
+    let plain = Filters {
+        release: f.release.clone(),
+        ..Filters::default()
+    };
+    if *f != plain
+        || o.gap_secs as i64 * 1_000_000 != journeys::GAP_US
+        || o.max_len > journeys::MAX_LEN
+        || !journeys::current(conn).unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    let sql = Sql::default();
+    let endpoints: HashMap<i64, Arc<str>> = sql
+        .rows(
+            conn,
+            &format!("SELECT id, operation_id FROM endpoints WHERE release_id = {rid}"),
+            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
+        )?
+        .into_iter()
+        .collect();
+    // Most sequences of a varied log are in one episode: the partial index skips them.
+    let frequent = if o.min_support >= 2 {
+        " AND s.episodes >= 2"
+    } else {
+        ""
+    };
+    let rows = sql.rows(
+        conn,
+        &format!(
+            "SELECT a.name, p.name, s.sequence, s.episodes FROM journey_support s \
+             JOIN journey_names a ON a.id = s.app_id JOIN journey_names p ON p.id = s.purpose_id \
+             WHERE s.release_id = {rid}{frequent} AND s.episodes >= {}",
+            o.min_support.max(1)
+        ),
+        |x| {
+            Ok((
+                x.get::<_, String>(0)?,
+                x.get::<_, String>(1)?,
+                x.get::<_, Vec<u8>>(2)?,
+                x.get::<_, i64>(3)?,
+            ))
+        },
+    )?;
+    let mut miner = Miner::new(o.max_len);
+    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    let mut name = |n: String| {
+        names
+            .entry(n)
+            .or_insert_with_key(|k| Arc::from(k.as_str()))
+            .clone()
+    };
+    for (app, purpose, blob, episodes) in rows {
+        let Some(ids) = journeys::sequence_ids(&blob) else {
+            continue;
+        };
+        if ids.len() > o.max_len {
+            continue;
+        }
+        let seq: Option<Vec<Arc<str>>> = ids
+            .iter()
+            .map(|id| endpoints.get(&i64::from(*id)).cloned())
+            .collect();
+        if let Some(seq) = seq {
+            miner.count(&name(app), &name(purpose), &seq, episodes as u64);
+        }
+    }
+    Ok(Some(miner.finish(o.min_support)))
+}
+
+/// `journeys` by a scan of `requests` in client and time order.
+fn scan(conn: &Connection, f: &Filters, rid: i64, o: &Params) -> Result<Vec<Journey>> {
     // Names and stacks once, by id; the requests then stream by client and time, so memory
     // holds one episode and the sequences counted, never the requests.
     let sql = Sql::default();

@@ -184,14 +184,7 @@ pub(crate) fn frames_of(conn: &Connection, purposes: &[i64]) -> Result<HashMap<i
 
 /// Whether a frame is kube-rs's own (the API method the application called).
 pub(crate) fn is_library(f: &Frame) -> bool {
-    const LIB: [&str; 5] = [
-        "kube_client::",
-        "kube::",
-        "kube_runtime::",
-        "kube_core::",
-        "<kube_client::",
-    ];
-    LIB.iter().any(|l| f.function.starts_with(l))
+    crate::store::is_library(&f.function)
 }
 
 /// The application's own line of a purpose: the innermost frame outside kube-rs.

@@ -18,6 +18,7 @@
 
 mod checkpoint;
 pub mod ci;
+pub(crate) mod journeys;
 mod key;
 mod migrate;
 mod model;

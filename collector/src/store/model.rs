@@ -491,3 +491,16 @@ pub struct Remapped {
     /// Requests still unmapped.
     pub still_unmapped: u64,
 }
+
+/// Whether a function is kube-rs's rather than the application's: purposes name the
+/// application's own lines and functions, the innermost frames outside kube-rs.
+pub(crate) fn is_library(function: &str) -> bool {
+    const LIB: [&str; 5] = [
+        "kube_client::",
+        "kube::",
+        "kube_runtime::",
+        "kube_core::",
+        "<kube_client::",
+    ];
+    LIB.iter().any(|l| function.starts_with(l))
+}

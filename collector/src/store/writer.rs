@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use tokio::sync::{mpsc, oneshot};
 use whakapapa_wire::{Frame, Identity, TestInfo};
 
+use super::journeys::{self, Journeys};
 use super::rollup::{Advance, Applied, Fold, NewRequest, Pending};
 use super::{
     AgentRecord, Batch, BatchOutcome, EndpointRecord, Error, PurposeUpsert, ReleaseId,
@@ -96,6 +97,8 @@ struct Caches {
     endpoints: HashMap<i64, Vec<i64>>,
     /// Rollup deltas not yet folded in.
     pending: Pending,
+    /// What journey folds keep between them.
+    journeys: Journeys,
 }
 
 /// Entries an id cache may hold before it is emptied (memory stays bounded; a miss costs a
@@ -205,10 +208,18 @@ impl Writer {
     /// came while it ran).
     fn fold_due_chunk(&mut self) -> Result<bool> {
         let fold = self.fold;
+        // A fold someone waits for counts every journey; a scheduled one holds the newest
+        // requests back.
+        let asked = !self.on_sweep.is_empty();
         let done = self.in_transaction(|tx, c| {
-            c.pending
+            let done = c
+                .pending
                 .fold_due_chunk(tx, fold)
-                .map_err(sql("fold rollups"))
+                .map_err(sql("fold rollups"))?;
+            if done {
+                c.journeys.fold(tx, asked).map_err(sql("fold journeys"))?;
+            }
+            Ok(done)
         });
         match &done {
             Ok(false) => {}
@@ -543,7 +554,8 @@ fn error_chain(e: &Error) -> String {
 }
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
-    caches.pending.fold(tx).map_err(sql("fold rollups"))
+    caches.pending.fold(tx).map_err(sql("fold rollups"))?;
+    caches.journeys.fold(tx, true).map_err(sql("fold journeys"))
 }
 
 fn now() -> String {
@@ -1068,7 +1080,12 @@ fn replace_frames(
         return Ok(());
     }
     super::rollup::frames_replaced(tx, purpose_id)
-        .map_err(sql("update rollups for a purpose's frames"))
+        .map_err(sql("update rollups for a purpose's frames"))?;
+    let functions: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+    caches
+        .journeys
+        .frames_replaced(tx, purpose_id, &functions)
+        .map_err(sql("check the journeys of a purpose's frames"))
 }
 
 /// The purpose of a fingerprint seen in a request: frames from the user agent until the side
@@ -1445,6 +1462,8 @@ fn remap(
         touched.insert(endpoint);
     }
     out.remapped = moves.len() as u64;
+    // Journeys counted without these requests' endpoints are counted again.
+    journeys::make_stale(tx).map_err(sql("mark journeys for counting again"))?;
     let touched: Vec<i64> = touched.into_iter().collect();
     caches
         .pending

@@ -11,6 +11,7 @@ mod fixture;
 mod gcs;
 mod indirect;
 mod ingest;
+mod journeys;
 mod managed;
 mod progress;
 mod query;
