@@ -39,12 +39,17 @@ fn cache_dir() -> PathBuf {
 
 fn generator() -> Events {
     // 1,000 programs, 2 in 5 of them with whakapapa stacks of 1-5 own frames: 400 x 84
-    // purposes x ~3 frames = ~100k distinct lines of code.
+    // purposes x ~3 frames = ~100k distinct lines of code. Programs reconcile: runs of 6
+    // requests of one call path in the same order, a request every millisecond (10M requests
+    // are 2.8 hours of a busy cluster), so busy programs make long episodes and quiet ones
+    // many short ones, as in a real log.
     Events::new(
         &events::catalog(),
         Config {
             apps: 1000,
             purposes_per_app: 84,
+            episode_len: 6,
+            spacing_us: 1_000,
             ..Config::default()
         },
     )
@@ -155,7 +160,8 @@ fn time(warm: usize, runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
 fn main() {
     let n = env_u64("WHAKAPAPA_QUERY_BENCH_REQUESTS", 10_000_000);
     let runs = env_u64("WHAKAPAPA_QUERY_BENCH_RUNS", 15).max(1) as usize;
-    let db = cache_dir().join(format!("queries-{n}.db"));
+    // Named for the generator's shape: another shape builds another database.
+    let db = cache_dir().join(format!("queries-{n}-reconciles.db"));
     if !db.exists() {
         build(&db, n);
     }
@@ -253,6 +259,8 @@ fn main() {
         );
     }
 
+    deps_tab(&db, runs.min(7));
+
     if let Ok(base_bin) = std::env::var("WHAKAPAPA_BENCH_BASELINE_BIN") {
         // The same file ingested by this build and by one without rollups, alternating.
         let events = env_u64("WHAKAPAPA_INGEST_BENCH_EVENTS", 1_000_000);
@@ -286,4 +294,63 @@ fn main() {
             without.iter().map(|r| r.round()).collect::<Vec<_>>()
         );
     }
+}
+
+/// The web page's Dependencies tab on this database in headless Chromium, as `serve` answers
+/// it: from navigation until the graph is drawn and no request is in flight, median of `runs`
+/// fresh loads after one warm-up (bar: 1 s).
+fn deps_tab(db: &Path, runs: usize) {
+    use whakapapa_collector::http::{self, AppState, Limits};
+    use whakapapa_testkit::browser;
+
+    let Some((chromium, chromedriver)) = browser::tools("Dependencies tab timing") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = store::Store::open(db, store::Options::default()).expect("open the database");
+        let s = store.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            s.begin_run_blocking("serve", "127.0.0.1:0", None)
+        })
+        .await
+        .expect("join")
+        .expect("begin a run");
+        let state = AppState::new(store, run, None, None, Limits::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, http::app(state)).await });
+        let (_driver, c) = browser::start(&chromium, &chromedriver).await;
+        let url = format!("http://{addr}/?view=deps");
+        let mut ms = Vec::new();
+        let mut edges = serde_json::Value::Null;
+        for i in 0..=runs {
+            c.goto("about:blank").await.expect("blank page");
+            let t = Instant::now();
+            c.goto(&url).await.expect("load the page");
+            browser::idle(&c).await;
+            edges = browser::js(
+                &c,
+                "return document.querySelectorAll('#deps-graph .edge').length",
+            )
+            .await;
+            if i > 0 {
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let _ = c.close().await;
+        let (min, max) = (
+            ms.iter().copied().fold(f64::MAX, f64::min),
+            ms.iter().copied().fold(0.0, f64::max),
+        );
+        println!(
+            "{:<28}{:>12.1}{:>12.1}{:>12.1}   headless Chromium, navigation to the graph drawn ({edges} edges; bar 1000 ms)",
+            "Dependencies tab (page)",
+            median(ms),
+            min,
+            max
+        );
+    });
 }

@@ -5,9 +5,12 @@
 //!   and records what clients sent;
 //! - [`fixtures`]: objects the tests seed it with;
 //! - [`figures`]: the benches' settings and medians;
+//! - `browser` (feature `browser`): headless Chromium through chromedriver;
 //! - `events` (feature `events`): generated audit events over a catalog, for the collector's
 //!   benches and tests.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod figures;

@@ -6,15 +6,12 @@
 //! project's `scripts/setup.sh` (as root), and otherwise prints `SKIPPED: ...` and passes.
 
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser as _;
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures::FutureExt as _;
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use whakapapa_collector::audit;
 use whakapapa_collector::auth::{AuthLayer, Credentials, Token};
@@ -26,6 +23,8 @@ use whakapapa_collector::mapping::Mapper;
 use whakapapa_collector::store::{self, Batch, ReleaseId, RunId, Store};
 use whakapapa_collector::wire::{Frame, user_agent};
 
+use whakapapa_testkit::browser::{self, appears, closing, idle, js, url_then_idle};
+
 use crate::it::fixture::Ev;
 use crate::it::fixture::whakapapa_ua as ua;
 
@@ -35,112 +34,6 @@ static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 // ------------------------------------------------------------------------------------------
 // Browser
-
-/// `chromium` and `chromedriver`, installed by `scripts/setup.sh` when missing and possible.
-fn browser_tools() -> Option<(PathBuf, PathBuf)> {
-    let find = |name: &str| -> Option<PathBuf> {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    };
-    let both = || Some((find("chromium")?, find("chromedriver")?));
-    if let Some(t) = both() {
-        return Some(t);
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup.sh");
-    if root && setup.exists() {
-        eprintln!(
-            "chromium or chromedriver missing: running {}",
-            setup.display()
-        );
-        let ok = Command::new("bash")
-            .arg(&setup)
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok && let Some(t) = both() {
-            return Some(t);
-        }
-    }
-    println!(
-        "SKIPPED: web page browser test: chromium and chromedriver are not installed and \
-         scripts/setup.sh could not install them (needs root and Debian's apt)"
-    );
-    None
-}
-
-/// chromedriver on a free loopback port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_browser(chromium: &Path, chromedriver: &Path) -> (Driver, Client) {
-    let port = free_port();
-    let child = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let profile = tempfile::tempdir().unwrap();
-    let driver = Driver {
-        child,
-        port,
-        _profile: profile,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", driver.port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            // Without the background-networking flags Chromium's own connections are refused
-            // by a closed network and slow every page down.
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000",
-                format!("--user-data-dir={}", driver._profile.path().display()),
-            ],
-        }),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session with chromium");
-    (driver, client)
-}
 
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -156,62 +49,6 @@ async fn screenshot(c: &Client, name: &str) {
     let path = screenshots().join(name);
     std::fs::write(&path, png).unwrap();
     println!("screenshot: {}", path.display());
-}
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
-/// Waits until the page has drawn and no load is in flight.
-async fn idle(c: &Client) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v = js(
-            c,
-            "return document.body.dataset.ready === 'true' && document.body.dataset.busy === '0'",
-        )
-        .await;
-        if v == json!(true) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "page never became idle");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// Runs `drive`, then closes the session (and its Chromium) before a failure unwinds past
-/// chromedriver.
-async fn closing(c: &Client, drive: impl std::future::Future<Output = ()>) {
-    let outcome = AssertUnwindSafe(drive).catch_unwind().await;
-    let _ = c.clone().close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-/// Waits up to 10 s for `css` to match: what the page draws after a second request.
-async fn appears(c: &Client, css: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = format!("return !!document.querySelector({css:?})");
-    while js(c, &probe).await != json!(true) {
-        assert!(Instant::now() < deadline, "{what} never came");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the URL's query string satisfies `f`, then until the page is idle.
-async fn url_then_idle(c: &Client, what: &str, f: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let url = c.current_url().await.unwrap();
-        let q = url.query().unwrap_or("").to_owned();
-        if f(&q) {
-            idle(c).await;
-            return q;
-        }
-        assert!(Instant::now() < deadline, "URL never showed {what}: ?{q}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// The `data-value` of an element (numbers the page shows, unformatted).
@@ -603,7 +440,7 @@ fn small_db(dir: &Path) -> PathBuf {
 
 #[test]
 fn page_filters_and_clicks_through_in_chromium() {
-    let Some((chromium, chromedriver)) = browser_tools() else {
+    let Some((chromium, chromedriver)) = browser::tools("web page browser test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -613,7 +450,7 @@ fn page_filters_and_clicks_through_in_chromium() {
         let _one = BROWSER.lock().await;
         let addr = serve(&db).await;
         let base = format!("http://{addr}/");
-        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let (_driver, c) = browser::start(&chromium, &chromedriver).await;
         let protected = format!(
             "http://{}/",
             serve_protected(&db, "s3cret-query-token").await
@@ -636,7 +473,7 @@ fn page_filters_and_clicks_through_in_chromium() {
 /// its own requests; over the indirect fixture's log ingested by the real command.
 #[test]
 fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
-    let Some((chromium, chromedriver)) = browser_tools() else {
+    let Some((chromium, chromedriver)) = browser::tools("web page browser test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -657,7 +494,7 @@ fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
     rt.block_on(async {
         let _one = BROWSER.lock().await;
         let addr = serve(&db).await;
-        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let (_driver, c) = browser::start(&chromium, &chromedriver).await;
         closing(&c, async {
             let test = crate::it::indirect::DEPLOY_TEST;
             let q: String = test
@@ -712,7 +549,7 @@ fn a_tests_view_shows_what_controllers_did_on_its_behalf() {
 /// that differ by one test, kept in the URL.
 #[test]
 fn the_conformance_tab_shows_the_gate_the_sigs_and_a_diff() {
-    let Some((chromium, chromedriver)) = browser_tools() else {
+    let Some((chromium, chromedriver)) = browser::tools("web page browser test") else {
         return;
     };
     let f = crate::it::conform::fixture();
@@ -720,7 +557,7 @@ fn the_conformance_tab_shows_the_gate_the_sigs_and_a_diff() {
     rt.block_on(async {
         let _one = BROWSER.lock().await;
         let addr = serve(&f.db).await;
-        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let (_driver, c) = browser::start(&chromium, &chromedriver).await;
         closing(&c, async {
             c.goto(&format!("http://{addr}/?view=conformance")).await.unwrap();
             idle(&c).await;
@@ -1274,7 +1111,7 @@ async fn drive_token(c: &Client, base: &str) {
 /// through the store's writer in batches: the first paint must come within a second.
 #[test]
 fn page_loads_within_a_second_on_a_large_database() {
-    let Some((chromium, chromedriver)) = browser_tools() else {
+    let Some((chromium, chromedriver)) = browser::tools("web page browser test") else {
         return;
     };
     let built = Instant::now();
@@ -1348,7 +1185,7 @@ fn page_loads_within_a_second_on_a_large_database() {
         let _one = BROWSER.lock().await;
         let addr = serve(&db.dir.path().join("large.db")).await;
         let base = format!("http://{addr}/");
-        let (_driver, c) = start_browser(&chromium, &chromedriver).await;
+        let (_driver, c) = browser::start(&chromium, &chromedriver).await;
         let mut loads = Vec::new();
         for _ in 0..3 {
             c.goto(&base).await.unwrap();
