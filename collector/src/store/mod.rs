@@ -104,10 +104,23 @@ pub enum Error {
         /// What the refreshed catalog has there (`nothing` past its end).
         found: String,
     },
-    /// The batch was applied, but the transaction it shared with other batches failed to
-    /// commit (nothing of it is stored).
-    #[error("cannot commit the transaction holding this batch: {0}")]
-    Shared(String),
+    /// The batch was applied, but the transaction it shared with other batches failed
+    /// (nothing of it is stored): the failure, as every batch in it is told.
+    #[error("the transaction holding this batch failed")]
+    Shared(#[source] Arc<Error>),
+    /// A failure that more than one waiter is told of (a batch that failed its transaction, a
+    /// fold several callers waited for): it reads as the failure itself.
+    #[error(transparent)]
+    Again(Arc<Error>),
+    /// The writer's request ids fell out of step with the table's (nothing of the batch is
+    /// stored).
+    #[error("request stored as {stored} where {expected} was expected")]
+    OutOfStep {
+        /// The id SQLite gave the row.
+        stored: i64,
+        /// The id the writer's request keys were written with.
+        expected: i64,
+    },
     /// The writer thread is gone (it panicked or the store was closed).
     #[error("the database writer has stopped")]
     WriterGone,

@@ -7,6 +7,7 @@
 use foldhash::HashMap;
 use std::collections::BTreeSet;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -232,18 +233,19 @@ impl Writer {
                     self.caches.pending.start_sweep();
                 }
             }
-            Err(e) => {
-                let why = error_chain(e);
-                self.answer_folds(Err(why));
-            }
+            Err(_) => {}
         }
-        done
+        done.map_err(|e| {
+            let e = Arc::new(e);
+            self.answer_folds(Err(e.clone()));
+            Error::Again(e)
+        })
     }
 
     /// Answers every [`Command::Fold`] still waiting (the fold failed, or the writer stops).
-    fn answer_folds(&mut self, r: std::result::Result<(), String>) {
+    fn answer_folds(&mut self, r: std::result::Result<(), Arc<Error>>) {
         for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
-            let _ = reply.send(r.clone().map_err(Error::Shared));
+            let _ = reply.send(r.clone().map_err(Error::Again));
         }
     }
 
@@ -266,7 +268,7 @@ impl Writer {
                         if let Err(e) = &r {
                             tracing::error!(error = %e, "cannot fold rollups at close");
                         }
-                        self.answer_folds(r.map_err(|e| error_chain(&e)));
+                        self.answer_folds(r.map_err(Arc::new));
                         return;
                     }
                 },
@@ -463,9 +465,18 @@ impl Writer {
                     }
                     Ok(outcome)
                 });
-                let failed = outcome.as_ref().err().map(error_chain);
+                // A batch that fails a shared transaction is told its failure, and so is
+                // every other batch in it.
+                let failed = outcome.is_err();
+                let (outcome, fails_all) = match outcome {
+                    Err(e) if !isolate => {
+                        let e = Arc::new(e);
+                        (Err(Error::Again(e.clone())), Some(e))
+                    }
+                    outcome => (outcome, None),
+                };
                 if isolate {
-                    if failed.is_none() {
+                    if !failed {
                         tx.execute_batch("RELEASE batch")
                             .map_err(sql("release a batch's savepoint"))?;
                     } else {
@@ -477,12 +488,9 @@ impl Writer {
                 }
                 free.free(batch);
                 answers.push((reply, outcome));
-                if let (Some(why), false) = (failed, isolate) {
-                    // The whole transaction rolls back: the batch keeps its error, the others
-                    // in it get this one.
-                    return Err(Error::Shared(format!(
-                        "a batch in the same transaction failed: {why}"
-                    )));
+                if let Some(why) = fails_all {
+                    // The whole transaction rolls back: the others in it are told why.
+                    return Err(Error::Again(why));
                 }
                 if size < limit {
                     match rx.try_recv() {
@@ -495,7 +503,10 @@ impl Writer {
             Ok(())
         });
         // Answers only now: a batch is stored once its transaction commits.
-        let shared = committed.err().map(|e| error_chain(&e));
+        let shared = committed.err().map(|e| match e {
+            Error::Again(e) => e,
+            e => Arc::new(e),
+        });
         for (reply, outcome) in answers {
             let _ = reply.send(match &shared {
                 None => outcome,
@@ -539,18 +550,6 @@ fn fresh_caches(conn: &Connection) -> Result<Caches> {
             .map_err(sql("read the last request id"))?,
         ..Caches::default()
     })
-}
-
-/// An error and its sources, one line.
-fn error_chain(e: &Error) -> String {
-    let mut why = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        why.push_str(": ");
-        why.push_str(&s.to_string());
-        source = s.source();
-    }
-    why
 }
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
@@ -800,10 +799,10 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                 if tx.last_insert_rowid() != new_id {
                     // Only one writer, and ids in step with `max(id) + 1` since its caches were
                     // filled: a different rowid would break the request keys already written.
-                    return Err(Error::Shared(format!(
-                        "request stored as {} where {new_id} was expected",
-                        tx.last_insert_rowid()
-                    )));
+                    return Err(Error::OutOfStep {
+                        stored: tx.last_insert_rowid(),
+                        expected: new_id,
+                    });
                 }
                 if let Some(removed) = record.deprecation() {
                     mark_deprecated(tx, new_id, removed)?;

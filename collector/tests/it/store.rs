@@ -479,10 +479,19 @@ fn failing_batch(durable: bool) {
         assert_eq!(c.wait().unwrap().new, 10);
         5010
     } else {
-        let err = a.unwrap_err().to_string();
+        // Told its transaction failed, and why: the other batch's failure, typed.
+        let err = a.unwrap_err();
+        let mut why = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            why += &format!(": {s}");
+            source = s.source();
+        }
+        assert!(matches!(err, store::Error::Shared(_)), "{why}");
         assert!(
-            err.contains("a batch in the same transaction failed") && err.contains("poisoned"),
-            "{err}"
+            why.starts_with("the transaction holding this batch failed")
+                && why.contains("poisoned"),
+            "{why}"
         );
         assert!(
             db.request("a3").is_empty(),
