@@ -283,8 +283,15 @@ impl Journeys {
         }
     }
 
-    /// Folds requests in; `last` says nothing is held back (and stale counts are counted again).
-    pub(super) fn fold(&mut self, tx: &Transaction<'_>, last: bool) -> rusqlite::Result<()> {
+    /// Folds requests in; `last` says nothing is held back (and stale counts are counted again,
+    /// and `chunk` is ignored); `chunk` bounds the new requests one fold reads, so a fold
+    /// between webhook batches stays short.
+    pub(super) fn fold(
+        &mut self,
+        tx: &Transaction<'_>,
+        last: bool,
+        chunk: Option<i64>,
+    ) -> rusqlite::Result<()> {
         let mut m = marks(tx)?;
         if m.stale {
             if !last {
@@ -316,11 +323,16 @@ impl Journeys {
                 .query_map(params![m.lo, m.hi, m.watermark], Step::read)?
                 .collect::<rusqlite::Result<Vec<_>>>()?,
         };
+        let upto = match chunk {
+            Some(n) if !last => m.hi.saturating_add(n),
+            _ => i64::MAX,
+        };
         let (last_id, newest): (i64, Option<i64>) = tx
             .prepare_cached(
-                "SELECT coalesce(max(id), ?1), max(received_us) FROM requests WHERE id > ?1",
+                "SELECT coalesce(max(id), ?1), max(received_us) FROM requests \
+                 WHERE id > ?1 AND id <= ?2",
             )?
-            .query_row(params![m.hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .query_row(params![m.hi, upto], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let newest = newest.max(held.iter().map(|s| s.at).max());
         let Some(newest) = newest else {
             self.held = Some(held);
@@ -344,7 +356,7 @@ impl Journeys {
                 make_stale(tx)?;
                 if last {
                     // Counted again from the first request, in order: nothing is late then.
-                    return self.fold(tx, true);
+                    return self.fold(tx, true, None);
                 }
                 Ok(())
             }

@@ -217,9 +217,9 @@ impl Writer {
                 .pending
                 .fold_due_chunk(tx, fold)
                 .map_err(sql("fold rollups"))?;
-            if done {
-                c.journeys.fold(tx, asked).map_err(sql("fold journeys"))?;
-            }
+            c.journeys
+                .fold(tx, asked && done, journey_chunk(fold))
+                .map_err(sql("fold journeys"))?;
             Ok(done)
         });
         match &done {
@@ -329,7 +329,10 @@ impl Writer {
                 self.in_transaction(|tx, c| {
                     c.pending
                         .fold_idle_chunk(tx, fold)
-                        .map_err(sql("fold rollups"))
+                        .map_err(sql("fold rollups"))?;
+                    c.journeys
+                        .fold(tx, false, journey_chunk(fold))
+                        .map_err(sql("fold journeys"))
                 })
             };
             if let Err(e) = folded {
@@ -554,7 +557,21 @@ fn fresh_caches(conn: &Connection) -> Result<Caches> {
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
     caches.pending.fold(tx).map_err(sql("fold rollups"))?;
-    caches.journeys.fold(tx, true).map_err(sql("fold journeys"))
+    caches
+        .journeys
+        .fold(tx, true, None)
+        .map_err(sql("fold journeys"))
+}
+
+/// Requests a scheduled journeys fold reads at most: a few batches' worth between webhook
+/// batches (idle folds), all of them in bulk.
+fn journey_chunk(fold: Fold) -> Option<i64> {
+    match fold {
+        Fold::Deferred {
+            when_idle: Some(_), ..
+        } => Some(2_000),
+        _ => None,
+    }
 }
 
 fn now() -> String {
