@@ -113,8 +113,8 @@ impl Shared {
     /// goes wrong leaves it as it was, counted.
     pub(crate) fn decorate<B>(&self, request: &mut Request<B>) {
         stats::bump(&self.counters.requests);
-        // Captured before `catch_unwind`, whose frames the unwinder would otherwise walk too
-        // (each physical frame costs the unwinder a few hundred nanoseconds).
+        // Captured before `catch_unwind`, whose frames the unwinder would otherwise walk too:
+        // the unwinder pays per physical frame.
         let mut trace = Trace::new();
         trace.capture();
         let existing = request.headers().get(USER_AGENT);

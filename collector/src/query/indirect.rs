@@ -112,7 +112,8 @@ pub fn run(conn: &Connection, f: &Filters, grace_secs: u64) -> Result<IndirectAn
     let r = q.p(rid);
     // CROSS JOIN keeps `requests` the outer loop, so both scans of it are linear and the few
     // owned namespaces are probed by an automatic index; SQLite otherwise loops over the
-    // windows and every endpoint of the release (6x slower on a real conformance run's log).
+    // windows and every endpoint of the release, quadratic in practice (BENCHMARKS.md,
+    // queries).
     let rows = q.rows(
         conn,
         &format!(
