@@ -45,6 +45,9 @@ const HOLD_US: i64 = 5_000_000;
 const DELTAS: usize = 200_000;
 /// Call stacks, apps and names kept in memory.
 const CACHE: usize = 100_000;
+/// Open episodes' sequences kept in memory between folds (about 40 bytes each): a busy
+/// client's are not read back from `journey_open` at every fold.
+const OPEN_CACHE: usize = 1_000_000;
 
 /// Endpoint ids in order: 2 to [`MAX_LEN`] of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,8 +187,10 @@ struct Open {
     tail: Vec<i32>,
     /// Functions every stack so far passes through, innermost first (`None`: no stack yet).
     common: Option<Vec<String>>,
-    /// Sequences known to be in `journey_open` for this episode (saves a statement each).
-    seen: HashSet<Seq>,
+    /// The sequences the episode counted (`journey_open`, and those not yet written there).
+    counted: HashSet<Seq>,
+    /// Those not yet written to `journey_open`.
+    new: Vec<Seq>,
     app: i64,
 }
 
@@ -207,6 +212,10 @@ pub(super) struct Journeys {
     names: HashMap<String, i64>,
     apps: HashMap<i64, i64>,
     stacks: HashMap<i64, Arc<Vec<String>>>,
+    /// Open episodes' counted sequences, by client, kept between folds up to [`OPEN_CACHE`]
+    /// of them (a client not here reads its own from `journey_open`).
+    counted: HashMap<i64, HashSet<Seq>>,
+    cached: usize,
 }
 
 /// A fold of `Journeys`: the support deltas it sums.
@@ -418,7 +427,7 @@ impl Journeys {
             }
             if open.as_ref().is_none_or(|(c, _)| *c != step.client) {
                 if let Some((_, done)) = open.take() {
-                    save(tx, &done)?;
+                    self.close(tx, done)?;
                 }
                 let o = self.open(tx, &step.client)?;
                 open = Some((step.client.clone(), o));
@@ -427,7 +436,7 @@ impl Journeys {
             self.step(&mut fold, client.release, o, &step)?;
         }
         if let Some((_, done)) = open.take() {
-            save(tx, &done)?;
+            self.close(tx, done)?;
         }
         fold.flush()?;
         Ok(still)
@@ -451,7 +460,8 @@ impl Journeys {
                     .execute(params![o.id])?;
                 o.tail.clear();
                 o.common = None;
-                o.seen.clear();
+                o.counted.clear();
+                o.new.clear();
             }
         }
         let before = self.name(tx, o.purpose())?;
@@ -468,36 +478,17 @@ impl Journeys {
         let purpose = self.name(tx, o.purpose())?;
         if purpose != before {
             // The episode's sequences so far move to its narrower purpose.
-            let mut q =
-                tx.prepare_cached("SELECT sequence FROM journey_open WHERE client_id = ?1")?;
-            let seqs: Vec<Vec<u8>> = q
-                .query_map(params![o.id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for b in seqs {
-                if let Some(seq) = Seq::from_blob(&b) {
-                    fold.add((release, o.app, before, seq), -1)?;
-                    fold.add((release, o.app, purpose, seq), 1)?;
-                }
+            for &seq in &o.counted {
+                fold.add((release, o.app, before, seq), -1)?;
+                fold.add((release, o.app, purpose, seq), 1)?;
             }
         }
         o.tail.push(s.endpoint);
         let n = o.tail.len();
         for len in 2..=MAX_LEN.min(n) {
             let seq = Seq::of(&o.tail[n - len..]);
-            if o.seen.contains(&seq) {
-                continue;
-            }
-            let new = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO journey_open (client_id, sequence) VALUES (?1, ?2)",
-                )?
-                .execute(params![o.id, seq.blob()])?
-                > 0;
-            if o.seen.len() >= CACHE {
-                o.seen.clear();
-            }
-            o.seen.insert(seq);
-            if new {
+            if o.counted.insert(seq) {
+                o.new.push(seq);
                 fold.add((release, o.app, purpose, seq), 1)?;
             }
         }
@@ -527,14 +518,28 @@ impl Journeys {
             })
             .optional()?;
         Ok(match found {
-            Some((id, last_us, tail, common)) => Open {
-                id,
-                last_us: Some(last_us),
-                tail: sequence_ids(&tail).unwrap_or_default(),
-                common: common.and_then(|c| serde_json::from_str(&c).ok()),
-                seen: HashSet::default(),
-                app,
-            },
+            Some((id, last_us, tail, common)) => {
+                let counted = match self.counted.remove(&id) {
+                    Some(c) => {
+                        self.cached -= c.len();
+                        c
+                    }
+                    None => tx
+                        .prepare_cached("SELECT sequence FROM journey_open WHERE client_id = ?1")?
+                        .query_map(params![id], |r| r.get::<_, Vec<u8>>(0))?
+                        .filter_map(|b| b.map(|b| Seq::from_blob(&b)).transpose())
+                        .collect::<rusqlite::Result<_>>()?,
+                };
+                Open {
+                    id,
+                    last_us: Some(last_us),
+                    tail: sequence_ids(&tail).unwrap_or_default(),
+                    common: common.and_then(|c| serde_json::from_str(&c).ok()),
+                    counted,
+                    new: Vec::new(),
+                    app,
+                }
+            }
             None => {
                 tx.prepare_cached(
                     "INSERT INTO journey_clients (release_id, identity_id, user_id, source_ips, \
@@ -546,7 +551,8 @@ impl Journeys {
                     last_us: None,
                     tail: Vec::new(),
                     common: None,
-                    seen: HashSet::default(),
+                    counted: HashSet::default(),
+                    new: Vec::new(),
                     app,
                 }
             }
@@ -626,7 +632,33 @@ impl Journeys {
     }
 }
 
-/// Stores a client's open episode.
+impl Journeys {
+    /// Stores a client's open episode: its state, and the sequences it counted since it was
+    /// read, in key order (neighbouring pages, not pages all over the table); keeps them in
+    /// memory for the next fold while they fit.
+    fn close(&mut self, tx: &Transaction<'_>, mut o: Open) -> rusqlite::Result<()> {
+        save(tx, &o)?;
+        let mut new: Vec<Vec<u8>> = o.new.drain(..).map(|s| s.blob()).collect();
+        new.sort_unstable();
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO journey_open (client_id, sequence) VALUES (?1, ?2)",
+        )?;
+        for b in new {
+            insert.execute(params![o.id, b])?;
+        }
+        if self.cached + o.counted.len() > OPEN_CACHE {
+            self.counted.clear();
+            self.cached = 0;
+        }
+        if o.counted.len() <= OPEN_CACHE {
+            self.cached += o.counted.len();
+            self.counted.insert(o.id, o.counted);
+        }
+        Ok(())
+    }
+}
+
+/// Stores a client's open episode state.
 fn save(tx: &Transaction<'_>, o: &Open) -> rusqlite::Result<()> {
     let tail: Vec<u8> = o.tail.iter().flat_map(|i| i.to_le_bytes()).collect();
     let common = o
