@@ -160,7 +160,7 @@ async fn run_real(db: &Path) -> anyhow::Result<FinishedReal> {
     let mut last = String::new();
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let request = http::Request::get("/api/v1/apps").body(Vec::new())?;
+        let request = http::Request::get("/api/v1/apps?fresh=true").body(Vec::new())?;
         let now = collector.request_text(request).await?;
         if now == last {
             break;

@@ -82,15 +82,45 @@ pub fn router(store: Store) -> Router {
         .with_state(store)
 }
 
+/// Takes `fresh` (`true`, `1` or empty: yes; `false` or `0`: no) out of the query string.
+fn take_fresh(pairs: &mut Vec<(String, String)>) -> Result<bool, ApiError> {
+    let mut fresh = false;
+    let mut bad = None;
+    pairs.retain(|(k, v)| {
+        if k != "fresh" {
+            return true;
+        }
+        match v.as_str() {
+            "" | "true" | "1" => fresh = true,
+            "false" | "0" => fresh = false,
+            _ => bad = Some(v.clone()),
+        }
+        false
+    });
+    match bad {
+        Some(value) => Err(ApiError::Query(query::Error::BadValue {
+            name: "fresh".into(),
+            value,
+            expected: "true or false",
+        })),
+        None => Ok(fresh),
+    }
+}
+
 async fn answer(
     State(store): State<Store>,
     Path(name): Path<String>,
     pairs: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(pairs) = pairs.map_err(|e| ApiError::QueryString(e.body_text()))?;
+    let Query(mut pairs) = pairs.map_err(|e| ApiError::QueryString(e.body_text()))?;
+    // `fresh`: every batch acknowledged so far is in the answer, folded into the rollups
+    // first (a round trip through the writer, behind the batches it is storing). Without it
+    // the answer is what the rollups hold, folded between batches and at most seconds behind.
+    let fresh = take_fresh(&mut pairs)?;
     let request = Request::from_params(&name, pairs)?;
-    // Every batch acknowledged so far is in the answer.
-    store.fold().await.map_err(ApiError::Fold)?;
+    if fresh {
+        store.fold().await.map_err(ApiError::Fold)?;
+    }
     let json = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let conn = store.reader().map_err(ApiError::Open)?;
         Ok(request.run(&conn)?.to_json())

@@ -252,3 +252,59 @@ fn the_served_webhook_answers_on_a_real_socket() {
     let counts = store::read::counts(&store::open_reader(&db).unwrap()).unwrap();
     assert_eq!((counts.requests, counts.endpoints), (50, 908));
 }
+
+async fn get(state: &AppState, path: &str) -> (StatusCode, String) {
+    let resp = http::app(state.clone())
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `serve` folds its rollups between batches: a query reads what they hold without waiting
+/// behind the writer, and `fresh=true` first folds every batch acknowledged.
+#[test]
+fn a_fresh_query_counts_every_acknowledged_batch() {
+    let hour = std::time::Duration::from_secs(3600);
+    let db = Db::with_options(store::Options::default().durable(true).fold(
+        store::Fold::Deferred {
+            interval: hour,
+            max_keys: 1_000_000,
+            chunk_keys: 500,
+            when_idle: None,
+            idle_keys: 0,
+        },
+    ));
+    block_on(async {
+        let state = state(&db, Limits::default());
+        let (status, _) = post(
+            &state,
+            "/audit",
+            event_list(&batch(0, 40, "ResponseComplete")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let hits = |body: &str| -> u64 {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["endpoint"] == "patchAppsV1NamespacedDeployment")
+                .map(|e| e["hits"].as_u64().unwrap())
+                .sum()
+        };
+        // Nothing folded yet (an hour's interval, no idle folds): the rollups hold nothing.
+        let (status, body) = get(&state, "/api/v1/endpoints").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(hits(&body), 0, "{body}");
+        let (status, body) = get(&state, "/api/v1/endpoints?fresh=true").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(hits(&body), 40, "{body}");
+        let (status, body) = get(&state, "/api/v1/endpoints?fresh=maybe").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("fresh"), "{body}");
+    });
+}
