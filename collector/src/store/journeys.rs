@@ -1,4 +1,4 @@
-//! The journeys rollup (migration 15): each client's episodes counted as its requests are
+//! The journeys rollup (`migrations/0013_journeys.sql`): each client's episodes counted as its requests are
 //! folded in, so `journeys` and `suggest` look support up instead of mining every request.
 //!
 //! The counts are the ones `query/journeys.rs` defines by a scan, for its default gap
