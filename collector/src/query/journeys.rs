@@ -90,7 +90,8 @@ impl Query for Params {
 
     fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
         let (rid, _, _) = release(conn, f)?;
-        let mut js = journeys_query(conn, f, rid, self)?;
+        let limit = self.limit;
+        let mut js = journeys_query(conn, f, rid, self, |js| js.len() >= limit)?;
         js.truncate(self.limit);
         Ok(Answer::new(js))
     }
@@ -205,13 +206,6 @@ impl Miner {
         id
     }
 
-    /// Adds `support` episodes of a sequence (counted elsewhere: the rollup).
-    fn count(&mut self, app: &Arc<str>, purpose: &Arc<str>, sequence: &[Arc<str>], support: u64) {
-        let (app, purpose) = (self.id(app), self.id(purpose));
-        let seq: Box<[u32]> = sequence.iter().map(|e| self.id(e)).collect();
-        *self.support.entry((app, purpose, seq)).or_default() += support;
-    }
-
     /// Counts one episode: each distinct contiguous sequence once.
     pub fn add(&mut self, app: &Arc<str>, purpose: &Arc<str>, sequence: &[Arc<str>]) {
         if sequence.len() < 2 {
@@ -316,13 +310,17 @@ impl Render for Vec<Journey> {
 }
 
 /// `journeys`: from the rollup the writer keeps when it counts what is asked, else by a scan.
+/// `enough` is asked after each support level with the journeys found so far (most supported
+/// first): once it says so, less supported ones are not read (the rollup only; a scan mines
+/// them all).
 pub(crate) fn journeys_query(
     conn: &Connection,
     f: &Filters,
     rid: i64,
     o: &Params,
+    enough: impl FnMut(&[Journey]) -> bool,
 ) -> Result<Vec<Journey>> {
-    match from_rollup(conn, f, rid, o)? {
+    match from_rollup(conn, f, rid, o, enough)? {
         Some(js) => Ok(js),
         None => scan(conn, f, rid, o),
     }
@@ -331,11 +329,16 @@ pub(crate) fn journeys_query(
 /// `journeys` from `journey_support` (store/journeys.rs), when it counts what is asked: no
 /// filter but the release, the default gap, sequences no longer than it counts, and counts
 /// not stale. `None` otherwise.
+///
+/// Sequences are read by support, most first, one level at a time: a sequence is left out
+/// when a sequence one endpoint longer has its support, and so sits in the same level; the
+/// levels read give exactly the journeys a mining of everything would list first.
 fn from_rollup(
     conn: &Connection,
     f: &Filters,
     rid: i64,
     o: &Params,
+    mut enough: impl FnMut(&[Journey]) -> bool,
 ) -> Result<Option<Vec<Journey>>> {
     let plain = Filters {
         release: f.release.clone(),
@@ -357,39 +360,84 @@ fn from_rollup(
         )?
         .into_iter()
         .collect();
-    // Most sequences of a varied log are in one episode: the partial index skips them.
+    let mut names: HashMap<i64, Arc<str>> = HashMap::new();
+    let mut name_of = conn
+        .prepare("SELECT name FROM journey_names WHERE id = ?1")
+        .map_err(db)?;
+    let mut name = |id: i64| -> Result<Arc<str>> {
+        if let Some(n) = names.get(&id) {
+            return Ok(n.clone());
+        }
+        let n: Arc<str> = Arc::from(
+            name_of
+                .query_row([id], |r| r.get::<_, String>(0))
+                .map_err(db)?,
+        );
+        names.insert(id, n.clone());
+        Ok(n)
+    };
+    // Most sequences of a varied log are in one episode: the partial index skips them, and
+    // gives the rest by support.
     let frequent = if o.min_support >= 2 {
-        " AND s.episodes >= 2"
+        " AND episodes >= 2"
     } else {
         ""
     };
-    let rows = sql.rows(
-        conn,
-        &format!(
-            "SELECT a.name, p.name, s.sequence, s.episodes FROM journey_support s \
-             JOIN journey_names a ON a.id = s.app_id JOIN journey_names p ON p.id = s.purpose_id \
-             WHERE s.release_id = {rid}{frequent} AND s.episodes >= {}",
+    let mut st = conn
+        .prepare(&format!(
+            "SELECT app_id, purpose_id, sequence, episodes FROM journey_support \
+             WHERE release_id = {rid}{frequent} AND episodes >= {} ORDER BY episodes DESC",
             o.min_support.max(1)
-        ),
-        |x| {
-            Ok((
-                x.get::<_, String>(0)?,
-                x.get::<_, String>(1)?,
-                x.get::<_, Vec<u8>>(2)?,
-                x.get::<_, i64>(3)?,
-            ))
-        },
-    )?;
-    let mut miner = Miner::new(o.max_len);
-    let mut names: HashMap<String, Arc<str>> = HashMap::new();
-    let mut name = |n: String| {
-        names
-            .entry(n)
-            .or_insert_with_key(|k| Arc::from(k.as_str()))
-            .clone()
+        ))
+        .map_err(db)?;
+    let mut rows = st.query([]).map_err(db)?;
+    let mut out: Vec<Journey> = Vec::new();
+    // One support level: (app, purpose, sequence).
+    let mut level: BTreeSet<(Arc<str>, Arc<str>, Vec<Arc<str>>)> = BTreeSet::new();
+    let mut support = 0;
+    let close = |level: &mut BTreeSet<(Arc<str>, Arc<str>, Vec<Arc<str>>)>,
+                 support: u64,
+                 out: &mut Vec<Journey>| {
+        let mut covered: BTreeSet<(&Arc<str>, &Arc<str>, &[Arc<str>])> = BTreeSet::new();
+        for (app, purpose, seq) in level.iter() {
+            if seq.len() > 2 {
+                for sub in [&seq[1..], &seq[..seq.len() - 1]] {
+                    if level.contains(&(app.clone(), purpose.clone(), sub.to_vec())) {
+                        covered.insert((app, purpose, sub));
+                    }
+                }
+            }
+        }
+        for (app, purpose, seq) in level.iter() {
+            if !covered.contains(&(app, purpose, &seq[..])) {
+                out.push(Journey {
+                    app: app.to_string(),
+                    purpose: purpose.to_string(),
+                    sequence: seq.iter().map(|e| e.to_string()).collect(),
+                    support,
+                });
+            }
+        }
+        level.clear();
     };
-    for (app, purpose, blob, episodes) in rows {
-        let Some(ids) = journeys::sequence_ids(&blob) else {
+    while let Some(x) = rows.next().map_err(db)? {
+        let episodes = x.get::<_, i64>(3).map_err(db)? as u64;
+        if episodes != support {
+            if support != 0 {
+                close(&mut level, support, &mut out);
+                sort(&mut out);
+                if enough(&out) {
+                    return Ok(Some(out));
+                }
+            }
+            support = episodes;
+        }
+        let blob = x
+            .get_ref(2)
+            .map_err(db)?
+            .as_blob()
+            .map_err(|e| db(e.into()))?;
+        let Some(ids) = journeys::sequence_ids(blob) else {
             continue;
         };
         if ids.len() > o.max_len {
@@ -400,10 +448,24 @@ fn from_rollup(
             .map(|id| endpoints.get(&i64::from(*id)).cloned())
             .collect();
         if let Some(seq) = seq {
-            miner.count(&name(app), &name(purpose), &seq, episodes as u64);
+            let app = name(x.get(0).map_err(db)?)?;
+            let purpose = name(x.get(1).map_err(db)?)?;
+            level.insert((app, purpose, seq));
         }
     }
-    Ok(Some(miner.finish(o.min_support)))
+    close(&mut level, support, &mut out);
+    sort(&mut out);
+    Ok(Some(out))
+}
+
+/// By support, then length (longest first), app, purpose, sequence.
+fn sort(js: &mut [Journey]) {
+    js.sort_by(|a, b| {
+        b.support
+            .cmp(&a.support)
+            .then(b.sequence.len().cmp(&a.sequence.len()))
+            .then_with(|| (&a.app, &a.purpose, &a.sequence).cmp(&(&b.app, &b.purpose, &b.sequence)))
+    });
 }
 
 /// `journeys` by a scan of `requests` in client and time order.

@@ -79,6 +79,16 @@ pub struct Suggestion {
     pub code: String,
 }
 
+/// By programs, then hits, then operationId.
+fn rank(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| {
+        b.programs
+            .cmp(&a.programs)
+            .then(b.hits.cmp(&a.hits))
+            .then_with(|| a.info.operation_id.cmp(&b.info.operation_id))
+    });
+}
+
 /// Ranks candidates by programs, then hits, and writes a test for each of the first `limit`.
 pub fn suggest(
     mut candidates: Vec<Candidate>,
@@ -86,12 +96,7 @@ pub fn suggest(
     catalog: &BTreeMap<String, Endpoint>,
     limit: usize,
 ) -> Vec<Suggestion> {
-    candidates.sort_by(|a, b| {
-        b.programs
-            .cmp(&a.programs)
-            .then(b.hits.cmp(&a.hits))
-            .then_with(|| a.info.operation_id.cmp(&b.info.operation_id))
-    });
+    rank(&mut candidates);
     candidates
         .into_iter()
         .take(limit)
@@ -404,7 +409,19 @@ fn suggest_query(
     if candidates.is_empty() {
         return Ok(vec![]);
     }
-    let js = journeys_query(conn, f, rid, o)?;
+    // Journeys are read until each endpoint a test is suggested for has its best one.
+    let mut ranked = candidates.clone();
+    rank(&mut ranked);
+    let wanted: Vec<String> = ranked
+        .iter()
+        .take(limit)
+        .map(|c| c.info.operation_id.clone())
+        .collect();
+    let js = journeys_query(conn, f, rid, o, |js| {
+        wanted
+            .iter()
+            .all(|e| js.iter().any(|j| j.sequence.contains(e)))
+    })?;
     Ok(suggest(candidates, &js, &catalog, limit))
 }
 
