@@ -392,12 +392,9 @@ fn from_rollup(
         .map_err(db)?;
     let mut rows = st.query([]).map_err(db)?;
     let mut out: Vec<Journey> = Vec::new();
-    // One support level: (app, purpose, sequence).
-    let mut level: BTreeSet<(Arc<str>, Arc<str>, Vec<Arc<str>>)> = BTreeSet::new();
+    let mut level: BTreeSet<Named> = BTreeSet::new();
     let mut support = 0;
-    let close = |level: &mut BTreeSet<(Arc<str>, Arc<str>, Vec<Arc<str>>)>,
-                 support: u64,
-                 out: &mut Vec<Journey>| {
+    let close = |level: &mut BTreeSet<Named>, support: u64, out: &mut Vec<Journey>| {
         let mut covered: BTreeSet<(&Arc<str>, &Arc<str>, &[Arc<str>])> = BTreeSet::new();
         for (app, purpose, seq) in level.iter() {
             if seq.len() > 2 {
@@ -457,6 +454,9 @@ fn from_rollup(
     sort(&mut out);
     Ok(Some(out))
 }
+
+/// A sequence of one support level: (app, purpose, endpoints).
+type Named = (Arc<str>, Arc<str>, Vec<Arc<str>>);
 
 /// By support, then length (longest first), app, purpose, sequence.
 fn sort(js: &mut [Journey]) {
