@@ -395,18 +395,20 @@ fn from_rollup(
     let mut level: BTreeSet<Named> = BTreeSet::new();
     let mut support = 0;
     let close = |level: &mut BTreeSet<Named>, support: u64, out: &mut Vec<Journey>| {
-        let mut covered: BTreeSet<(&Arc<str>, &Arc<str>, &[Arc<str>])> = BTreeSet::new();
+        let mut covered: BTreeSet<Named> = BTreeSet::new();
         for (app, purpose, seq) in level.iter() {
             if seq.len() > 2 {
                 for sub in [&seq[1..], &seq[..seq.len() - 1]] {
-                    if level.contains(&(app.clone(), purpose.clone(), sub.to_vec())) {
-                        covered.insert((app, purpose, sub));
+                    let sub = (app.clone(), purpose.clone(), sub.to_vec());
+                    if level.contains(&sub) {
+                        covered.insert(sub);
                     }
                 }
             }
         }
-        for (app, purpose, seq) in level.iter() {
-            if !covered.contains(&(app, purpose, &seq[..])) {
+        for named in level.iter().filter(|n| !covered.contains(*n)) {
+            let (app, purpose, seq) = named;
+            {
                 out.push(Journey {
                     app: app.to_string(),
                     purpose: purpose.to_string(),
