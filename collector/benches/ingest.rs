@@ -188,20 +188,20 @@ fn main() {
             ));
         }
     }
-    println!("\n{:<60}{:>14}", "median of runs", format!("{runs} runs"));
+    println!("\n{:<72}{:>14}", "median of runs", format!("{runs} runs"));
     println!(
-        "{:<60}{:>14.0}  rows/s (baseline)",
+        "{:<72}{:>14.0}  rows/s (baseline)",
         "sqlite: plain 4-column inserts, 10k/tx", sqlite
     );
     for (label, parse, rates, peaks) in results {
         let ingest = median(rates.clone());
         println!(
-            "{:<60}{:>14.0}  events/s (baseline)",
+            "{:<72}{:>14.0}  events/s (baseline)",
             format!("parse: audit::parse_event, 1 thread, {label}"),
             parse
         );
         println!(
-            "{:<60}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
+            "{:<72}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
             format!("ingest, {label}"),
             ingest,
             ingest / parse,
@@ -213,7 +213,7 @@ fn main() {
                 .join(", ")
         );
         println!(
-            "{:<60}{:>14}  MiB peak RSS (max of runs: {} MiB)",
+            "{:<72}{:>14}  MiB peak RSS (max of runs: {} MiB)",
             "  VmHWM",
             median(peaks.clone()),
             peaks.iter().copied().fold(0.0, f64::max)

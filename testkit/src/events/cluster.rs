@@ -513,7 +513,7 @@ impl Events {
         // the catalog (discovery, backups, policy engines), so every endpoint is reached.
         let call = self.cluster_call(i);
         let purpose = self.cluster_purpose(i);
-        let t = if r % 8 == 0 {
+        let t = if r.is_multiple_of(8) {
             (r >> 8) as usize % self.targets.len()
         } else {
             let p = mix(((app as u64) << 24) ^ ((call as u64) << 4) ^ 0x7a);
