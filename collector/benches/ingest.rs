@@ -4,8 +4,11 @@
 //! - `sqlite`: plain inserts of 4-column rows in 10k-row transactions, no index (what SQLite
 //!   can do);
 //! - `ingest`: the real binary, `whakapapa-collector ingest` of a file of generated events
-//!   (fresh database each run), events/s and its peak RSS (VmHWM), on two logs: a busy one
-//!   (1,000 programs, 100 call paths each) and a cluster's (200 programs, 20 call paths);
+//!   (fresh database each run), events/s and its peak RSS (VmHWM), on four logs: a busy one
+//!   (1,000 programs, 100 call paths each), a cluster's (200 programs, 20 call paths), a
+//!   cluster-shaped one as kube-apiserver writes it (Go's escapes, RBAC annotations, ~270
+//!   user agents of real programs, every endpoint) and the same with another user agent on
+//!   every request; `parse` is measured on each log, the ratio is to that log's;
 //! - `webhook`: 400-event `EventList` batches posted to `serve`'s router on a loopback socket,
 //!   durable commits: latency until the 200, p50/p99; back to back by 1 and by 2 clients
 //!   (the server saturated), and open loop as four API servers send (25 batches/s each);
@@ -15,7 +18,9 @@
 //! (`WHAKAPAPA_BENCH_EVENTS=10000000` for a longer run, `WHAKAPAPA_BENCH_ONLY=webhook` for the
 //! webhook alone, `WHAKAPAPA_BENCH_RUNS=5` for more runs,
 //! `WHAKAPAPA_BENCH_GENERATE=FILE` to only write the busy log's events to FILE, with
-//! `WHAKAPAPA_BENCH_LOG=cluster` the cluster log's, `WHAKAPAPA_BENCH_FROM=N` from request N.)
+//! `WHAKAPAPA_BENCH_LOG=cluster` the cluster log's, `cluster-shaped` or `distinct-agents` those
+//! logs', `WHAKAPAPA_BENCH_FROM=N` from request N; `WHAKAPAPA_BENCH_ONLY=cluster-shaped` for
+//! the ingest of the cluster-shaped logs alone.)
 
 use whakapapa_testkit::events;
 
@@ -77,11 +82,26 @@ fn main() {
             Config::default(),
             false,
         ),
+        (
+            "cluster-shaped log",
+            "a cluster's programs, ~270 user agents",
+            Config::cluster(),
+            false,
+        ),
+        (
+            "cluster-shaped log, distinct user agents",
+            "a build of its program per request",
+            Config::cluster_distinct_agents(),
+            false,
+        ),
     ];
+    let only = std::env::var("WHAKAPAPA_BENCH_ONLY").ok();
     if let Ok(path) = std::env::var("WHAKAPAPA_BENCH_GENERATE") {
         // Only write the events (for profiling or for other benchmarks), then stop.
         let config = match std::env::var("WHAKAPAPA_BENCH_LOG").as_deref() {
             Ok("cluster") => Config::default(),
+            Ok("cluster-shaped") => Config::cluster(),
+            Ok("distinct-agents") => Config::cluster_distinct_agents(),
             _ => Config::busy_log(),
         };
         let g = Events::new(&catalog, config);
@@ -97,16 +117,22 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     // A cluster's programs: 200 of them, 20 call paths each. Steady state is what the bar is
     // about ("under continuous load"): a warm-up brings the programs in first.
-    let cluster = Events::new(&catalog, Config::default());
-    rt.block_on(webhook(&cluster, &catalog, dir.path()));
-    rt.block_on(webhook_busy(&catalog, dir.path()));
-    if std::env::var("WHAKAPAPA_BENCH_ONLY").as_deref() == Ok("webhook") {
+    let cluster_shaped_only = only.as_deref() == Some("cluster-shaped");
+    if !cluster_shaped_only {
+        let cluster = Events::new(&catalog, Config::default());
+        rt.block_on(webhook(&cluster, &catalog, dir.path()));
+        rt.block_on(webhook_busy(&catalog, dir.path()));
+    }
+    if only.as_deref() == Some("webhook") {
         return;
     }
     let log = dir.path().join("audit.log");
     let mut results = Vec::new();
-    let mut baselines = None;
+    let sqlite = median((0..runs).map(|_| sqlite_rate(dir.path(), n)).collect());
     for (label, about, config, then_next) in logs {
+        if cluster_shaped_only && config.shape != events::Shape::Cluster {
+            continue;
+        }
         let g = Events::new(&catalog, config);
         let started = Instant::now();
         {
@@ -116,17 +142,16 @@ fn main() {
         }
         let size = std::fs::metadata(&log).expect("log").len();
         println!(
-            "\n{label} ({about}): {n} events over {} endpoints, {:.0} bytes/event, {:.1} MiB, generated in {:.1}s",
+            "\n{label} ({about}): {n} events over {} endpoints, {} user agents, {:.0} bytes/event, {:.1} MiB, generated in {:.1}s",
             g.endpoints(),
+            g.user_agents()
+                .map_or("all distinct".to_owned(), |n| n.to_string()),
             size as f64 / n as f64,
             size as f64 / (1 << 20) as f64,
             started.elapsed().as_secs_f64()
         );
-        if baselines.is_none() {
-            let parse = median((0..runs).map(|_| parse_rate(&log)).collect());
-            let sqlite = median((0..runs).map(|_| sqlite_rate(dir.path(), n)).collect());
-            baselines = Some((parse, sqlite));
-        }
+        // Each log's own: how fast serde_json reads an event depends on its shape.
+        let parse = median((0..runs).map(|_| parse_rate(&log)).collect());
         let mut rates = Vec::new();
         let mut peaks = Vec::new();
         let mut kept = None;
@@ -140,7 +165,7 @@ fn main() {
                 _ => remove_db(&db),
             }
         }
-        results.push((label.to_owned(), rates, peaks));
+        results.push((label.to_owned(), parse, rates, peaks));
         if let Some(db) = kept {
             // A database that knows the log's programs and call paths: the next events of the
             // same log into it, as a day's CI log joins yesterday's.
@@ -155,23 +180,28 @@ fn main() {
                 peaks.push(peak);
             }
             remove_db(&db);
-            results.push((format!("{label}, next {n} (paths known)"), rates, peaks));
+            results.push((
+                format!("{label}, next {n} (paths known)"),
+                parse,
+                rates,
+                peaks,
+            ));
         }
     }
-    let (parse, sqlite) = baselines.expect("baselines");
-    println!("\n{:<52}{:>14}", "median of runs", format!("{runs} runs"));
+    println!("\n{:<72}{:>14}", "median of runs", format!("{runs} runs"));
     println!(
-        "{:<52}{:>14.0}  events/s (baseline)",
-        "parse: audit::parse_event, 1 thread", parse
-    );
-    println!(
-        "{:<52}{:>14.0}  rows/s (baseline)",
+        "{:<72}{:>14.0}  rows/s (baseline)",
         "sqlite: plain 4-column inserts, 10k/tx", sqlite
     );
-    for (label, rates, peaks) in results {
+    for (label, parse, rates, peaks) in results {
         let ingest = median(rates.clone());
         println!(
-            "{:<52}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
+            "{:<72}{:>14.0}  events/s (baseline)",
+            format!("parse: audit::parse_event, 1 thread, {label}"),
+            parse
+        );
+        println!(
+            "{:<72}{:>14.0}  events/s  = {:.2}x parse, {:.2}x sqlite  (runs: {})",
             format!("ingest, {label}"),
             ingest,
             ingest / parse,
@@ -183,7 +213,7 @@ fn main() {
                 .join(", ")
         );
         println!(
-            "{:<52}{:>14}  MiB peak RSS (max of runs: {} MiB)",
+            "{:<72}{:>14}  MiB peak RSS (max of runs: {} MiB)",
             "  VmHWM",
             median(peaks.clone()),
             peaks.iter().copied().fold(0.0, f64::max)

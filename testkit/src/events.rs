@@ -5,6 +5,11 @@
 //! Deterministic: request `i` is always the same event, and its audit ID carries `i` in its
 //! last 48 bits ([`Events::seq_of`]), so a test can tell which requests a database holds.
 //! The collector's benches and integration tests share them (the `events` feature).
+//!
+//! Two shapes ([`Shape`]): the generator's own (the default, which the tests rely on) and a
+//! cluster's log as kube-apiserver writes it ([`Config::cluster`]).
+
+mod cluster;
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -31,6 +36,28 @@ pub struct Config {
     /// call path, reaching the same endpoints in the same order every time, as a controller's
     /// loop does (otherwise every request picks its program and call path anew).
     pub episode_len: u64,
+    /// What the events look like.
+    pub shape: Shape,
+    /// Every request's user agent is another one: each comes from its own build of its
+    /// program (version and commit; another shape of user agent gets a build token), as in a
+    /// log of many CI builds or from a client that randomises its user agent.
+    pub distinct_agents: bool,
+}
+
+/// The shape of generated events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// The generator's own: `apps` programs (whakapapa, client-go and e2e user agents, a
+    /// fifth of them e2e.test with a test per call path), two thirds of the requests on 60
+    /// endpoints.
+    #[default]
+    Synthetic,
+    /// A cluster's log as kube-apiserver writes it (`events/cluster.rs`): Go's JSON escapes,
+    /// RBAC annotations, users with their `extra`, failures with their status, about 270 user
+    /// agents of real programs (100 of them whakapapa agents' call paths), every endpoint
+    /// reached, watches and lists with their parameters; `apps` and `v1beta1_every` are not
+    /// used.
+    Cluster,
 }
 
 impl Default for Config {
@@ -43,6 +70,8 @@ impl Default for Config {
             seed: 7,
             spacing_us: 50,
             episode_len: 0,
+            shape: Shape::Synthetic,
+            distinct_agents: false,
         }
     }
 }
@@ -55,6 +84,26 @@ impl Config {
             apps: 1000,
             purposes_per_app: 100,
             ..Config::default()
+        }
+    }
+
+    /// A cluster's log ([`Shape::Cluster`]): the ingest bench's cluster-shaped log, ten
+    /// whakapapa agents with ten call paths each among the cluster's programs.
+    pub fn cluster() -> Config {
+        Config {
+            shape: Shape::Cluster,
+            purposes_per_app: 10,
+            v1beta1_every: 0,
+            ..Config::default()
+        }
+    }
+
+    /// [`Config::cluster`] with another user agent on every request
+    /// ([`Config::distinct_agents`]).
+    pub fn cluster_distinct_agents() -> Config {
+        Config {
+            distinct_agents: true,
+            ..Config::cluster()
         }
     }
 }
@@ -96,6 +145,7 @@ pub struct Events {
     targets: Vec<Target>,
     hot: Vec<usize>,
     apps: Vec<App>,
+    cluster: Option<cluster::Cluster>,
 }
 
 fn mix(mut z: u64) -> u64 {
@@ -151,12 +201,34 @@ impl Events {
         let apps = (0..config.apps.max(1))
             .map(|k| app(k, config.seed))
             .collect();
+        let cluster = (config.shape == Shape::Cluster).then(|| cluster::Cluster::new(config.seed));
         Events {
             config,
             targets,
             hot,
             apps,
+            cluster,
         }
+    }
+
+    /// Distinct user agents the log holds (every request's own with
+    /// [`Config::distinct_agents`]).
+    pub fn user_agents(&self) -> Option<usize> {
+        if self.config.distinct_agents {
+            return None;
+        }
+        let purposes = self.config.purposes_per_app.max(1);
+        Some(match &self.cluster {
+            Some(c) => c.user_agents(purposes),
+            None => self
+                .apps
+                .iter()
+                .map(|a| match a.kind {
+                    AppKind::ClientGo => 1,
+                    AppKind::E2e | AppKind::Whakapapa => purposes,
+                })
+                .sum(),
+        })
     }
 
     /// Number of catalog endpoints requests are spread over.
@@ -172,21 +244,35 @@ impl Events {
     /// The audit ID of request `i`.
     pub fn audit_id(&self, i: u64) -> String {
         let app = self.app_of(i);
+        if let Some(cluster) = &self.cluster {
+            return match cluster.whakapapa(app) {
+                Some(w) => audit_id::encode(
+                    self.fingerprint(cluster::whakapapa_slot(w), self.cluster_purpose(i)),
+                    (i & 0xffff_ffff_ffff) << 2,
+                ),
+                None => self.plain_audit_id(i),
+            };
+        }
         if self.apps[app].kind == AppKind::Whakapapa {
             let fp = self.fingerprint(app, self.purpose_of(i));
             // The random bits' last 48 carry `i`.
             audit_id::encode(fp, (i & 0xffff_ffff_ffff) << 2)
         } else {
-            let r = mix(i ^ self.config.seed);
-            format!(
-                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-                r >> 32,
-                (r >> 16) & 0xffff,
-                r & 0xfff,
-                (r >> 12) & 0xfff,
-                i & 0xffff_ffff_ffff
-            )
+            self.plain_audit_id(i)
         }
+    }
+
+    /// A random-looking UUID whose last 48 bits carry `i`.
+    fn plain_audit_id(&self, i: u64) -> String {
+        let r = mix(i ^ self.config.seed);
+        format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            r >> 32,
+            (r >> 16) & 0xffff,
+            r & 0xfff,
+            (r >> 12) & 0xfff,
+            i & 0xffff_ffff_ffff
+        )
     }
 
     /// The request number in an audit ID made by [`Events::audit_id`].
@@ -203,10 +289,11 @@ impl Events {
     }
 
     fn app_of(&self, i: u64) -> usize {
+        let apps = self.cluster.as_ref().map_or(self.apps.len(), |c| c.len());
         // Skewed: low-numbered programs are busier.
         let i = self.pick(i);
         let r = (mix(i.wrapping_mul(31) ^ self.config.seed) % 1_000_000) as f64 / 1_000_000.0;
-        ((r * r) * self.apps.len() as f64) as usize % self.apps.len()
+        ((r * r) * apps as f64) as usize % apps
     }
 
     fn purpose_of(&self, i: u64) -> usize {
@@ -289,6 +376,9 @@ impl Events {
 
     /// Writes the events of request `i` (one line each) to `out`.
     pub fn write_request(&self, i: u64, out: &mut Vec<u8>) {
+        if let Some(cluster) = &self.cluster {
+            return self.write_cluster_request(cluster, i, out);
+        }
         let app = self.app_of(i);
         let purpose = self.purpose_of(i);
         let r = mix(i ^ 0xabcdef ^ self.config.seed);
@@ -452,16 +542,23 @@ impl Events {
     /// The side-channel records (full purposes) of every whakapapa program, as JSON lines.
     pub fn purposes_jsonl(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for (k, a) in self.apps.iter().enumerate() {
-            if a.kind != AppKind::Whakapapa {
-                continue;
-            }
+        let programs: Vec<(usize, String)> = match &self.cluster {
+            Some(c) => self.cluster_purposes(c),
+            None => self
+                .apps
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.kind == AppKind::Whakapapa)
+                .map(|(k, a)| (k, a.identity.clone()))
+                .collect(),
+        };
+        for (k, identity) in programs {
             for p in 0..self.config.purposes_per_app {
                 let record = Record {
                     whakapapa: 1,
                     fingerprint: self.fingerprint(k, p),
                     identity: Identity {
-                        text: a.identity.clone(),
+                        text: identity.clone(),
                         ..Identity::default()
                     },
                     test: None,

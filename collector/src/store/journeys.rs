@@ -301,21 +301,6 @@ impl Journeys {
         last: bool,
         chunk: Option<i64>,
     ) -> rusqlite::Result<()> {
-        // The fold's sort of up to every request (a bulk fold's millions, a count from the
-        // first) spills to a file, not to memory as the writer's other temporary tables do:
-        // memory stays bounded at any input size.
-        tx.pragma_update(None, "temp_store", "FILE")?;
-        let folded = self.fold_sorted(tx, last, chunk);
-        tx.pragma_update(None, "temp_store", "MEMORY")?;
-        folded
-    }
-
-    fn fold_sorted(
-        &mut self,
-        tx: &Transaction<'_>,
-        last: bool,
-        chunk: Option<i64>,
-    ) -> rusqlite::Result<()> {
         let mut m = marks(tx)?;
         if m.stale {
             if !last {
@@ -380,7 +365,7 @@ impl Journeys {
                 make_stale(tx)?;
                 if last {
                     // Counted again from the first request, in order: nothing is late then.
-                    return self.fold_sorted(tx, true, None);
+                    return self.fold(tx, true, None);
                 }
                 Ok(())
             }

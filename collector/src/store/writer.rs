@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use whakapapa_wire::{Frame, Identity, TestInfo};
 
 use super::journeys::{self, Journeys};
+use super::key::identity_key;
 use super::rollup::{Advance, Applied, Fold, NewRequest, Pending};
 use super::{
     AgentRecord, Batch, BatchOutcome, EndpointRecord, Error, PurposeUpsert, ReleaseId,
@@ -90,7 +91,7 @@ struct PurposeState {
 #[derive(Debug, Default)]
 struct Caches {
     next_request_id: i64,
-    identities: HashMap<String, i64>,
+    identities: IdentityCache,
     tests: HashMap<String, i64>,
     users: HashMap<String, i64>,
     frames: HashMap<Frame, i64>,
@@ -105,6 +106,52 @@ struct Caches {
 /// Entries an id cache may hold before it is emptied (memory stays bounded; a miss costs a
 /// lookup in the database).
 const CACHE_LIMIT: usize = 200_000;
+
+/// Identities the writer's cache holds at most, and bytes of their texts: whichever comes
+/// first empties it. Its memory is then at most ~8 MiB of text plus ~40 bytes an entry
+/// (~12 MiB), whatever the identities are like: a text is a user agent's, up to 1 KiB (more
+/// only from a source that does not cut user agents as kube-apiserver does, and then the
+/// byte bound comes first).
+const IDENTITY_CACHE_ENTRIES: usize = 100_000;
+const IDENTITY_CACHE_BYTES: usize = 8 << 20;
+
+/// Ids of identities by the key of their text ([`identity_key`]), with the texts back to back
+/// in one buffer to check a hit against: no allocation per identity, and a new identity (in a
+/// log where every request has its own user agent, one per request) costs a copy of its
+/// text. A colliding key's newer entry replaces the older.
+#[derive(Debug, Default)]
+struct IdentityCache {
+    slots: HashMap<i64, u32>,
+    /// Where each entry's text is in `texts`, and its id.
+    entries: Vec<(usize, usize, i64)>,
+    texts: String,
+}
+
+impl IdentityCache {
+    fn get(&self, key: i64, text: &str) -> Option<i64> {
+        let &i = self.slots.get(&key)?;
+        let &(start, end, id) = self.entries.get(i as usize)?;
+        (self.texts.get(start..end) == Some(text)).then_some(id)
+    }
+
+    fn insert(&mut self, key: i64, text: &str, id: i64) {
+        if self.entries.len() >= IDENTITY_CACHE_ENTRIES
+            || self.texts.len() + text.len() > IDENTITY_CACHE_BYTES
+        {
+            self.slots.clear();
+            self.entries.clear();
+            self.texts.clear();
+        }
+        if text.len() > IDENTITY_CACHE_BYTES {
+            return;
+        }
+        let start = self.texts.len();
+        self.texts.push_str(text);
+        // Fewer than IDENTITY_CACHE_ENTRIES entries: the index fits.
+        self.slots.insert(key, self.entries.len() as u32);
+        self.entries.push((start, self.texts.len(), id));
+    }
+}
 
 /// Frames are looked up only for a purpose seen for the first time (or a longer stack of one),
 /// so a small cache serves the frames many purposes share; each entry holds two strings.
@@ -927,33 +974,53 @@ fn endpoint_ids<'c>(
     Ok(&caches.endpoints[&release.0])
 }
 
+/// The id of an identity, stored the first time it is seen: found by the key of its text
+/// (the rows of a key are few, and their texts tell them apart).
 fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &Identity) -> Result<i64> {
-    if let Some(&id) = caches.identities.get(&i.text) {
+    let key = identity_key(&i.text);
+    if let Some(id) = caches.identities.get(key, &i.text) {
         return Ok(id);
     }
     let found = tx
-        .prepare_cached("SELECT id FROM identities WHERE text = ?1")
-        .and_then(|mut s| s.query_row(params![i.text], |r| r.get(0)).optional())
+        .prepare_cached("SELECT id, text FROM identities WHERE key = ?1")
+        .and_then(|mut s| {
+            let mut rows = s.query(params![key])?;
+            while let Some(row) = rows.next()? {
+                if row.get_ref(1)?.as_str()? == i.text {
+                    return Ok(Some(row.get::<_, i64>(0)?));
+                }
+            }
+            Ok(None)
+        })
         .map_err(sql("look up an identity"))?;
-    let id = match found {
-        Some(id) => id,
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO identities (text, name, version, os, arch, source, source_commit, \
-                 built_by, built_at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    i.text, i.name, i.version, i.os, i.arch, i.source, i.commit, i.built_by,
-                    i.built_at, i.detail
-                ])
-            })
-            .map_err(sql("insert an identity"))?;
-            tx.last_insert_rowid()
+    match found {
+        Some(id) => {
+            caches.identities.insert(key, &i.text, id);
+            Ok(id)
         }
-    };
-    bound(&mut caches.identities, CACHE_LIMIT);
-    caches.identities.insert(i.text.clone(), id);
+        None => insert_identity(tx, caches, key, i),
+    }
+}
+
+fn insert_identity(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    key: i64,
+    i: &Identity,
+) -> Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO identities (key, text, name, version, os, arch, source, source_commit, \
+         built_by, built_at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            key, i.text, i.name, i.version, i.os, i.arch, i.source, i.commit, i.built_by,
+            i.built_at, i.detail
+        ])
+    })
+    .map_err(sql("insert an identity"))?;
+    let id = tx.last_insert_rowid();
+    caches.identities.insert(key, &i.text, id);
     Ok(id)
 }
 
@@ -1498,6 +1565,34 @@ pub(super) fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use StageRank::*;
+
+    /// However many identities come, and however long their texts (a client may send a user
+    /// agent of any length to a source that does not cut it), the cache holds at most its
+    /// bytes of text and its entries, and still answers for what it holds.
+    #[test]
+    fn the_identity_cache_is_bounded_by_bytes_and_entries() {
+        let mut cache = IdentityCache::default();
+        let long = "x".repeat(1024);
+        for n in 0..40_000i64 {
+            let text = format!("{long} build/{n}");
+            cache.insert(identity_key(&text), &text, n);
+            assert!(cache.texts.len() <= IDENTITY_CACHE_BYTES);
+            assert_eq!(cache.get(identity_key(&text), &text), Some(n));
+        }
+        let huge = "y".repeat(IDENTITY_CACHE_BYTES + 1);
+        cache.insert(identity_key(&huge), &huge, 1);
+        assert_eq!(cache.get(identity_key(&huge), &huge), None);
+        assert!(cache.texts.capacity() <= 2 * IDENTITY_CACHE_BYTES);
+        for n in 0..(IDENTITY_CACHE_ENTRIES as i64 + 10) {
+            let text = format!("a/{n}");
+            cache.insert(identity_key(&text), &text, n);
+            assert!(cache.entries.len() <= IDENTITY_CACHE_ENTRIES);
+        }
+        // A key shared by two texts answers for neither but its own.
+        cache.insert(5, "one", 1);
+        assert_eq!(cache.get(5, "two"), None);
+        assert_eq!(cache.get(5, "one"), Some(1));
+    }
 
     #[test]
     fn events_are_counted_against_what_is_stored() {

@@ -229,6 +229,98 @@ fn identities_keep_what_follows_the_commit() {
     );
 }
 
+/// Every user agent of one program (a test in it, a call path, one kube-apiserver cut) is one
+/// identity, kept as its raw text; each build of it (its own version and commit) is an
+/// identity of its own, parsed to the same program, so the app is one. A reopened store
+/// (nothing cached) finds them by their key.
+#[test]
+fn user_agents_of_one_program_intern_to_one_identity_that_keeps_its_text() {
+    let id = "shop/v0.3.1 (linux/amd64) git/4f2a9c1";
+    let agents = |from: u64| -> Vec<Ev> {
+        (from..from + 300)
+            .map(|n| {
+                let ua = match n % 3 {
+                    0 => format!("{id} -- tests::case_{n}"),
+                    1 => crate::it::fixture::whakapapa_ua(
+                        id,
+                        n + 1,
+                        &[("shop::step", "src/main.rs", n as u32 + 1)],
+                    ),
+                    _ => format!("{id}{TRUNCATED_SUFFIX}"),
+                };
+                Ev::new(&format!("u{n}"), "ResponseComplete", "get", POD).ua(&ua)
+            })
+            .chain((from..from + 200).map(|n| {
+                let build = format!("shop/v0.3.1-ci.{n}+{n:012x} (linux/amd64) git/{n:07x}");
+                Ev::new(&format!("b{n}"), "ResponseComplete", "get", POD).ua(&build)
+            }))
+            .collect()
+    };
+    let db = Db::new();
+    db.apply(&agents(0));
+    let crate::it::fixture::Db {
+        dir,
+        store,
+        run,
+        release,
+        mapper,
+    } = db;
+    drop(store);
+    let db = Db {
+        store: Store::open(dir.path().join("w.db"), store::Options::default()).unwrap(),
+        dir,
+        run,
+        release,
+        mapper,
+    };
+    // The same user agents again (new requests), then 300 more of them and 200 more builds.
+    db.apply(
+        &agents(0)
+            .into_iter()
+            .take(300)
+            .map(|e| e.at(100.0))
+            .collect::<Vec<_>>(),
+    );
+    db.apply(&agents(1000));
+
+    let reader = store::open_reader(&db.path()).unwrap();
+    let one = |q: &str| -> (i64, i64) {
+        reader
+            .query_row(q, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    assert_eq!(
+        one("SELECT count(*), count(DISTINCT COALESCE(name, text)) FROM identities"),
+        (1 + 400, 1)
+    );
+    let texts: Vec<String> = reader
+        .prepare("SELECT text FROM identities WHERE version = 'v0.3.1'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(texts, [id]);
+    assert_eq!(
+        one(
+            "SELECT count(*), count(DISTINCT r.identity_id) FROM requests r \
+             JOIN identities i ON i.id = r.identity_id WHERE i.text = 'shop/v0.3.1 (linux/amd64) git/4f2a9c1'"
+        ),
+        (900, 1)
+    );
+    let build: (String, String) = reader
+        .query_row(
+            "SELECT version, source_commit FROM identities WHERE text LIKE 'shop/v0.3.1-ci.1005+%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        build,
+        ("v0.3.1-ci.1005+0000000003ed".into(), "00003ed".into())
+    );
+}
+
 #[test]
 fn a_database_reopens_at_its_schema_version_and_keeps_its_rows() {
     let db = Db::new();
