@@ -4,12 +4,12 @@
 //! (a cluster-scoped resource, or a list/watch across all namespaces). A write to a subresource
 //! (`pods/status`) writes the object, so it counts for the resource.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::sql::{Sql, frames_of, own_line, src, when, who};
+use super::sql::{Sql, app_names, by_app_only, frames_of, own_line, src, when, who};
 use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
 
 /// `deps`' options.
@@ -151,21 +151,47 @@ const LOCS_PER_SIDE: usize = 10;
 /// Keeps the `limit` edges with the most requests (writes + reads), each with its
 /// `LOCS_PER_SIDE` busiest lines of code per side; `total_edges` counts them all.
 pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> Deps {
+    let lines = |sides: &BTreeSet<Side<'_>>| -> Result<Vec<Use>> {
+        Ok(uses
+            .iter()
+            .filter(|u| sides.contains(&(u.app.as_str(), u.group.as_str(), u.resource.as_str())))
+            .cloned()
+            .collect())
+    };
+    assemble(uses, requests, limit, lines).expect("uses at hand")
+}
+
+/// An app's use of a resource: (app, group, resource).
+type Side<'a> = (&'a str, &'a str, &'a str);
+
+/// [`build`], where `uses` may come without lines of code: `lines` gives the uses with their
+/// lines of code of the sides of the edges kept, which must sum to the same requests per app,
+/// verb, resource and namespace.
+fn assemble(
+    uses: &[Use],
+    requests: &BTreeMap<String, u64>,
+    limit: usize,
+    lines: impl FnOnce(&BTreeSet<Side<'_>>) -> Result<Vec<Use>>,
+) -> Result<Deps> {
     // (group, resource) -> app -> (writes, reads)
     type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
-    let mut by: BTreeMap<(&str, &str), Sides<'_>> = BTreeMap::new();
-    for u in uses {
-        let side = by
-            .entry((&u.group, &u.resource))
-            .or_default()
-            .entry(&u.app)
-            .or_default();
-        if is_write(&u.verb) {
-            side.0.push(u);
-        } else if is_read(&u.verb) {
-            side.1.push(u);
+    fn sides(uses: &[Use]) -> BTreeMap<(&str, &str), Sides<'_>> {
+        let mut by: BTreeMap<(&str, &str), Sides<'_>> = BTreeMap::new();
+        for u in uses {
+            let side = by
+                .entry((&u.group, &u.resource))
+                .or_default()
+                .entry(&u.app)
+                .or_default();
+            if is_write(&u.verb) {
+                side.0.push(u);
+            } else if is_read(&u.verb) {
+                side.1.push(u);
+            }
         }
+        by
     }
+    let by = sides(uses);
     let matching = |writes: &[&Use], reads: &[&Use]| -> (u64, u64) {
         let w = writes
             .iter()
@@ -202,14 +228,21 @@ pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> De
     });
     all.truncate(limit);
     all.sort_by(|a, b| (a.4, a.5, a.2, a.3).cmp(&(b.4, b.5, b.2, b.3)));
+    let kept: BTreeSet<Side<'_>> = all
+        .iter()
+        .flat_map(|&(_, _, w, r, g, res)| [(w, g, res), (r, g, res)])
+        .collect();
+    let detailed = lines(&kept)?;
+    let by_line = sides(&detailed);
     let mut apps: BTreeSet<&str> = BTreeSet::new();
     let edges = all
         .into_iter()
         .map(|(writes, reads, w, r, group, resource)| {
             apps.insert(w);
             apps.insert(r);
-            let sides = &by[&(group, resource)];
-            let (ws, rs) = (&sides[w].0, &sides[r].1);
+            let side = |app| by_line.get(&(group, resource)).and_then(|s| s.get(app));
+            let ws = side(w).map_or(&[][..], |s| &s.0[..]);
+            let rs = side(r).map_or(&[][..], |s| &s.1[..]);
             let ws: Vec<&Use> = ws
                 .iter()
                 .filter(|x| rs.iter().any(|y| shared(&x.namespace, &y.namespace)))
@@ -236,7 +269,7 @@ pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> De
             }
         })
         .collect();
-    Deps {
+    Ok(Deps {
         nodes: apps
             .into_iter()
             .map(|a| Node {
@@ -246,7 +279,7 @@ pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> De
             .collect(),
         total_edges,
         edges,
-    }
+    })
 }
 
 fn locs_cell(l: &[LocUse]) -> String {
@@ -289,8 +322,135 @@ impl Render for Deps {
     }
 }
 
-/// `deps` (scans `requests`).
+/// `deps`: from the rollups of migration 13 when they hold what the filters ask about, else
+/// from a scan of `requests`.
 fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
+    if !by_app_only(f) {
+        return deps_scan(conn, f, limit);
+    }
+    // Requests per endpoint, identity and object read or written; summed per app below.
+    let mut q = Sql::default();
+    let j = who(&mut q, f, "a");
+    let rows = q.rows(
+        conn,
+        &format!(
+            "SELECT a.endpoint_id, a.identity_id, a.api_group, a.resource, a.namespace, a.verb, \
+             SUM(a.hits) FROM access a{j} WHERE a.url = 0 AND a.verb IN ({OBJECT_VERBS}) \
+             GROUP BY a.endpoint_id, a.identity_id, a.api_group, a.resource, a.namespace, a.verb"
+        ),
+        |x| {
+            Ok((
+                x.get::<_, i64>(0)?,
+                x.get::<_, i64>(1)?,
+                x.get::<_, String>(2)?,
+                x.get::<_, String>(3)?,
+                x.get::<_, String>(4)?,
+                x.get::<_, String>(5)?,
+                x.get::<_, i64>(6)? as u64,
+            ))
+        },
+    )?;
+    let names = app_names(conn)?;
+    // (app, verb, group, resource, namespace) -> requests; and where each app's uses of a
+    // resource are: (endpoint, identity) pairs.
+    let mut counts: HashMap<(&str, String, String, String, String), u64> = HashMap::new();
+    let mut at: HashMap<(&str, String, String), BTreeSet<(i64, i64)>> = HashMap::new();
+    for (endpoint, identity, group, resource, namespace, verb, hits) in rows {
+        let Some(app) = names.get(&identity) else {
+            continue;
+        };
+        at.entry((app, group.clone(), resource.clone()))
+            .or_default()
+            .insert((endpoint, identity));
+        *counts
+            .entry((app, verb, group, resource, namespace))
+            .or_default() += hits;
+    }
+    let uses: Vec<Use> = counts
+        .into_iter()
+        .map(|((app, verb, group, resource, namespace), hits)| Use {
+            app: app.to_owned(),
+            verb,
+            group,
+            resource,
+            namespace: (!namespace.is_empty()).then_some(namespace),
+            loc: None,
+            hits,
+        })
+        .collect();
+    let lines = |kept: &BTreeSet<Side<'_>>| -> Result<Vec<Use>> {
+        let mut rows = Vec::new();
+        for &(app, group, resource) in kept {
+            let key = (app, group.to_owned(), resource.to_owned());
+            for &(endpoint, identity) in at.get(&key).into_iter().flatten() {
+                let mut q = Sql::default();
+                let (e, i) = (q.p(endpoint), q.p(identity));
+                let (g, r) = (q.p(group.to_owned()), q.p(resource.to_owned()));
+                let found = q.rows(
+                    conn,
+                    &format!(
+                        "SELECT purpose_id, namespace, verb, hits FROM object_uses \
+                         WHERE endpoint_id = {e} AND identity_id = {i} AND api_group = {g} \
+                         AND resource = {r}"
+                    ),
+                    |x| {
+                        Ok((
+                            x.get::<_, i64>(0)?,
+                            x.get::<_, String>(1)?,
+                            x.get::<_, String>(2)?,
+                            x.get::<_, i64>(3)? as u64,
+                        ))
+                    },
+                )?;
+                rows.extend(found.into_iter().map(|r| (app, group, resource, r)));
+            }
+        }
+        let purposes: Vec<i64> = rows
+            .iter()
+            .map(|r| r.3.0)
+            .filter(|&p| p != 0)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let frames = frames_of(conn, &purposes)?;
+        Ok(rows
+            .into_iter()
+            .map(|(app, group, resource, (p, namespace, verb, hits))| Use {
+                app: app.to_owned(),
+                verb,
+                group: group.to_owned(),
+                resource: resource.to_owned(),
+                namespace: (!namespace.is_empty()).then_some(namespace),
+                loc: frames.get(&p).and_then(|fr| own_line(fr)),
+                hits,
+            })
+            .collect())
+    };
+    assemble(&uses, &app_requests(conn, f)?, limit, lines)
+}
+
+/// The verbs of `deps`' reads and writes, as an SQL list.
+const OBJECT_VERBS: &str =
+    "'create', 'update', 'patch', 'delete', 'deletecollection', 'get', 'list', 'watch'";
+
+/// Each app's requests (all of them), by app.
+fn app_requests(conn: &Connection, f: &Filters) -> Result<BTreeMap<String, u64>> {
+    let mut q = Sql::default();
+    let s = src(&mut q, f);
+    Ok(q.rows(
+        conn,
+        &format!(
+            "{s} SELECT COALESCE(i.name, i.text), SUM(s.hits) FROM src s \
+             JOIN identities i ON i.id = s.identity_id GROUP BY 1"
+        ),
+        |x| Ok((x.get::<_, String>(0)?, x.get::<_, i64>(1)? as u64)),
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// `deps` from a scan of `requests`.
+pub(crate) fn deps_scan(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
     let mut q = Sql::default();
     let j = who(&mut q, f, "r");
     let w = when(&mut q, f);
@@ -335,20 +495,7 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
             hits,
         })
         .collect();
-    let mut q2 = Sql::default();
-    let s = src(&mut q2, f);
-    let requests: BTreeMap<String, u64> = q2
-        .rows(
-            conn,
-            &format!(
-                "{s} SELECT COALESCE(i.name, i.text), SUM(s.hits) FROM src s \
-                 JOIN identities i ON i.id = s.identity_id GROUP BY 1"
-            ),
-            |x| Ok((x.get::<_, String>(0)?, x.get::<_, i64>(1)? as u64)),
-        )?
-        .into_iter()
-        .collect();
-    Ok(build(&uses, &requests, limit))
+    Ok(build(&uses, &app_requests(conn, f)?, limit))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_deprecation.sql"),
     include_str!("migrations/0010_conformance_meta.sql"),
     include_str!("migrations/0012_purpose_addresses.sql"),
+    include_str!("migrations/0013_access_rollups.sql"),
 ];
 
 /// The schema version this build writes.
