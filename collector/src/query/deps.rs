@@ -4,7 +4,8 @@
 //! (a cluster-scoped resource, or a list/watch across all namespaces). A write to a subresource
 //! (`pods/status`) writes the object, so it counts for the resource.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -140,6 +141,58 @@ fn locs(uses: &[&Use]) -> Vec<LocUse> {
     v
 }
 
+/// One app's reads (or writes) of a resource, summed per namespace.
+#[derive(Debug, Default)]
+struct Summed {
+    total: u64,
+    /// Hits without a namespace (cluster-scoped, or across all namespaces).
+    none: u64,
+    has_none: bool,
+    /// Hits per namespace id, by id.
+    by_ns: Vec<(u32, u64)>,
+}
+
+impl Summed {
+    fn of<'a>(uses: &[&'a Use], names: &mut HashMap<&'a str, u32>) -> Summed {
+        let mut s = Summed::default();
+        let mut by: BTreeMap<u32, u64> = BTreeMap::new();
+        for u in uses {
+            s.total += u.hits;
+            match &u.namespace {
+                None => {
+                    s.has_none = true;
+                    s.none += u.hits;
+                }
+                Some(ns) => {
+                    let next = names.len() as u32;
+                    *by.entry(*names.entry(ns).or_insert(next)).or_default() += u.hits;
+                }
+            }
+        }
+        s.by_ns = by.into_iter().collect();
+        s
+    }
+
+    /// The hits of these uses that share a namespace with some use of `other` ([`shared`]).
+    fn matched(&self, other: &Summed) -> u64 {
+        if other.total == 0 {
+            return 0;
+        }
+        if other.has_none {
+            return self.total;
+        }
+        let mut hits = self.none;
+        let mut theirs = other.by_ns.iter().peekable();
+        for &(ns, h) in &self.by_ns {
+            while theirs.next_if(|&&(o, _)| o < ns).is_some() {}
+            if theirs.peek().is_some_and(|&&(o, _)| o == ns) {
+                hits += h;
+            }
+        }
+        hits
+    }
+}
+
 fn shared(a: &Option<String>, b: &Option<String>) -> bool {
     a.is_none() || b.is_none() || a == b
 }
@@ -192,41 +245,48 @@ fn assemble(
         by
     }
     let by = sides(uses);
-    let matching = |writes: &[&Use], reads: &[&Use]| -> (u64, u64) {
-        let w = writes
-            .iter()
-            .filter(|x| reads.iter().any(|y| shared(&x.namespace, &y.namespace)))
-            .map(|u| u.hits)
-            .sum();
-        let r = reads
-            .iter()
-            .filter(|y| writes.iter().any(|x| shared(&x.namespace, &y.namespace)))
-            .map(|u| u.hits)
-            .sum();
-        (w, r)
-    };
-    // Counts first, for every pair; lines of code only for the edges kept.
-    let mut all: Vec<(u64, u64, &str, &str, &str, &str)> = Vec::new();
+    // Counts first, for every pair; lines of code only for the edges kept. A use counts for an
+    // edge when the other side shares a namespace with it, so each side is summed per
+    // namespace, and the `limit` best edges are kept as they come.
+    let mut total_edges = 0u64;
+    type Ranked<'a> = (Reverse<u64>, &'a str, &'a str, &'a str, &'a str, u64, u64);
+    let mut best: BinaryHeap<Ranked<'_>> = BinaryHeap::new();
     for ((group, resource), sides) in &by {
-        for (w, (writes, _)) in sides.iter().filter(|(_, s)| !s.0.is_empty()) {
-            for (r, (_, reads)) in sides.iter().filter(|(_, s)| !s.1.is_empty()) {
+        let mut names: HashMap<&str, u32> = HashMap::new();
+        let summed: Vec<(&str, Summed, Summed)> = sides
+            .iter()
+            .map(|(app, (writes, reads))| {
+                (
+                    *app,
+                    Summed::of(writes, &mut names),
+                    Summed::of(reads, &mut names),
+                )
+            })
+            .collect();
+        for (w, writes, _) in summed.iter().filter(|s| s.1.total > 0) {
+            for (r, _, reads) in summed.iter().filter(|s| s.2.total > 0) {
                 if w == r {
                     continue;
                 }
-                let (wh, rh) = matching(writes, reads);
-                if wh > 0 && rh > 0 {
-                    all.push((wh, rh, w, r, group, resource));
+                let (wh, rh) = (writes.matched(reads), reads.matched(writes));
+                if wh == 0 || rh == 0 {
+                    continue;
+                }
+                total_edges += 1;
+                let ranked = (Reverse(wh + rh), *group, *resource, *w, *r, wh, rh);
+                if best.len() < limit {
+                    best.push(ranked);
+                } else if best.peek().is_some_and(|worst| ranked < *worst) {
+                    best.pop();
+                    best.push(ranked);
                 }
             }
         }
     }
-    let total_edges = all.len() as u64;
-    all.sort_by(|a, b| {
-        (b.0 + b.1)
-            .cmp(&(a.0 + a.1))
-            .then_with(|| (a.4, a.5, a.2, a.3).cmp(&(b.4, b.5, b.2, b.3)))
-    });
-    all.truncate(limit);
+    let mut all: Vec<(u64, u64, &str, &str, &str, &str)> = best
+        .into_iter()
+        .map(|(_, group, resource, w, r, wh, rh)| (wh, rh, w, r, group, resource))
+        .collect();
     all.sort_by(|a, b| (a.4, a.5, a.2, a.3).cmp(&(b.4, b.5, b.2, b.3)));
     let kept: BTreeSet<Side<'_>> = all
         .iter()
@@ -328,61 +388,100 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
     if !by_app_only(f) {
         return deps_scan(conn, f, limit);
     }
-    // Requests per endpoint, identity and object read or written; summed per app below.
+    // Requests per endpoint, identity and object read or written, summed per app, resource,
+    // namespace and whether read or written: all the join counts. Texts are interned as they
+    // come (the table repeats a few hundred of them).
+    let names = app_names(conn)?;
+    let mut texts: foldhash::HashMap<String, u32> = foldhash::HashMap::default();
+    let mut intern = |t: &str| -> u32 {
+        if let Some(&i) = texts.get(t) {
+            return i;
+        }
+        let i = texts.len() as u32;
+        texts.insert(t.to_owned(), i);
+        i
+    };
+    // (identity, group, resource, namespace, writes) -> requests
+    let mut counts: foldhash::HashMap<(i64, u32, u32, u32, bool), u64> = Default::default();
+    // (identity, group, resource) -> the endpoints with its uses of the resource
+    let mut at: foldhash::HashMap<(i64, u32, u32), Vec<i64>> = Default::default();
+    // identity -> its requests (all of them: `access` counts every request with an identity)
+    let mut requests: foldhash::HashMap<i64, u64> = Default::default();
     let mut q = Sql::default();
     let j = who(&mut q, f, "a");
-    let rows = q.rows(
+    q.rows(
         conn,
         &format!(
-            "SELECT a.endpoint_id, a.identity_id, a.api_group, a.resource, a.namespace, a.verb, \
-             SUM(a.hits) FROM access a{j} WHERE a.url = 0 AND a.verb IN ({OBJECT_VERBS}) \
-             GROUP BY a.endpoint_id, a.identity_id, a.api_group, a.resource, a.namespace, a.verb"
+            "SELECT a.endpoint_id, a.identity_id, a.url, a.api_group, a.resource, a.namespace, \
+             a.verb, a.hits FROM access a{j}"
         ),
         |x| {
-            Ok((
-                x.get::<_, i64>(0)?,
-                x.get::<_, i64>(1)?,
-                x.get::<_, String>(2)?,
-                x.get::<_, String>(3)?,
-                x.get::<_, String>(4)?,
-                x.get::<_, String>(5)?,
-                x.get::<_, i64>(6)? as u64,
-            ))
+            let text = |i| x.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            let (endpoint, identity): (i64, i64) = (x.get(0)?, x.get(1)?);
+            let hits = x.get::<_, i64>(7)? as u64;
+            *requests.entry(identity).or_default() += hits;
+            let verb = text(6)?;
+            if x.get::<_, bool>(2)? || !(is_write(verb) || is_read(verb)) {
+                return Ok(());
+            }
+            let (group, resource) = (intern(text(3)?), intern(text(4)?));
+            let namespace = intern(text(5)?);
+            let writes = is_write(verb);
+            *counts
+                .entry((identity, group, resource, namespace, writes))
+                .or_default() += hits;
+            let endpoints = at.entry((identity, group, resource)).or_default();
+            if endpoints.last() != Some(&endpoint) {
+                endpoints.push(endpoint);
+            }
+            Ok(())
         },
     )?;
-    let names = app_names(conn)?;
-    // (app, verb, group, resource, namespace) -> requests; and where each app's uses of a
-    // resource are: (endpoint, identity) pairs.
-    let mut counts: HashMap<(&str, String, String, String, String), u64> = HashMap::new();
-    let mut at: HashMap<(&str, String, String), BTreeSet<(i64, i64)>> = HashMap::new();
-    for (endpoint, identity, group, resource, namespace, verb, hits) in rows {
-        let Some(app) = names.get(&identity) else {
-            continue;
-        };
-        at.entry((app, group.clone(), resource.clone()))
-            .or_default()
-            .insert((endpoint, identity));
-        *counts
-            .entry((app, verb, group, resource, namespace))
-            .or_default() += hits;
+    let mut text_of = vec![""; texts.len()];
+    for (t, &i) in &texts {
+        text_of[i as usize] = t;
     }
-    let uses: Vec<Use> = counts
+    // Per app: its identities' uses summed, as the scan groups them by app name.
+    let mut by_app: BTreeMap<(&str, u32, u32, u32, bool), u64> = BTreeMap::new();
+    let mut identities_of: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (&(identity, group, resource, namespace, writes), &hits) in &counts {
+        if let Some(app) = names.get(&identity) {
+            *by_app
+                .entry((app, group, resource, namespace, writes))
+                .or_default() += hits;
+        }
+    }
+    for (id, app) in &names {
+        identities_of.entry(app).or_default().push(*id);
+    }
+    // The joins tell reads from writes only: any verb of the kind stands for all of them.
+    let uses: Vec<Use> = by_app
         .into_iter()
-        .map(|((app, verb, group, resource, namespace), hits)| Use {
+        .map(|((app, group, resource, namespace, writes), hits)| Use {
             app: app.to_owned(),
-            verb,
-            group,
-            resource,
-            namespace: (!namespace.is_empty()).then_some(namespace),
+            verb: if writes { "update" } else { "get" }.to_owned(),
+            group: text_of[group as usize].to_owned(),
+            resource: text_of[resource as usize].to_owned(),
+            namespace: Some(text_of[namespace as usize])
+                .filter(|ns| !ns.is_empty())
+                .map(str::to_owned),
             loc: None,
             hits,
         })
         .collect();
     let lines = |kept: &BTreeSet<Side<'_>>| -> Result<Vec<Use>> {
         let mut rows = Vec::new();
+        let id = |t: &str| texts.get(t).copied();
         for &(app, group, resource) in kept {
-            let key = (app, group.to_owned(), resource.to_owned());
-            for &(endpoint, identity) in at.get(&key).into_iter().flatten() {
+            let (Some(g), Some(res)) = (id(group), id(resource)) else {
+                continue;
+            };
+            let identities = identities_of.get(app).into_iter().flatten();
+            let found = identities.flat_map(|&identity| {
+                let endpoints = at.get(&(identity, g, res)).into_iter().flatten();
+                endpoints.map(move |&endpoint| (endpoint, identity))
+            });
+            for (endpoint, identity) in found.collect::<BTreeSet<_>>() {
                 let mut q = Sql::default();
                 let (e, i) = (q.p(endpoint), q.p(identity));
                 let (g, r) = (q.p(group.to_owned()), q.p(resource.to_owned()));
@@ -426,12 +525,14 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
             })
             .collect())
     };
-    assemble(&uses, &app_requests(conn, f)?, limit, lines)
+    let mut per_app: BTreeMap<String, u64> = BTreeMap::new();
+    for (identity, hits) in requests {
+        if let Some(app) = names.get(&identity) {
+            *per_app.entry(app.clone()).or_default() += hits;
+        }
+    }
+    assemble(&uses, &per_app, limit, lines)
 }
-
-/// The verbs of `deps`' reads and writes, as an SQL list.
-const OBJECT_VERBS: &str =
-    "'create', 'update', 'patch', 'delete', 'deletecollection', 'get', 'list', 'watch'";
 
 /// Each app's requests (all of them), by app.
 fn app_requests(conn: &Connection, f: &Filters) -> Result<BTreeMap<String, u64>> {
