@@ -82,15 +82,11 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
     );
     let mut text = Vec::new();
     g.write_lines(0..4000, &mut text).unwrap();
-    let mut events: Vec<Vec<u8>> = split_lines(&text)
-        .into_iter()
-        .map(<[u8]>::to_vec)
-        .collect();
+    let mut events: Vec<Vec<u8>> = split_lines(&text).into_iter().map(<[u8]>::to_vec).collect();
     for (i, line) in events.iter_mut().enumerate() {
         if i % 14 < 2 {
             let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
-            v["impersonatedUser"] =
-                serde_json::json!({"username": format!("system:serviceaccount:shop:robot-{}", i % 3)});
+            v["impersonatedUser"] = serde_json::json!({"username": format!("system:serviceaccount:shop:robot-{}", i % 3)});
             *line = serde_json::to_vec(&v).unwrap();
         }
     }
@@ -153,7 +149,10 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(pending > 0, "requests above their marks when the writer stops");
+    assert!(
+        pending > 0,
+        "requests above their marks when the writer stops"
+    );
     conn.execute_batch("DROP TABLE access; DROP TABLE object_uses;")
         .unwrap();
     conn.execute_batch(include_str!(
