@@ -551,7 +551,7 @@ fn app_requests(conn: &Connection, f: &Filters) -> Result<BTreeMap<String, u64>>
 }
 
 /// `deps` from a scan of `requests`.
-pub(crate) fn deps_scan(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
+fn deps_scan(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
     let mut q = Sql::default();
     let j = who(&mut q, f, "r");
     let w = when(&mut q, f);
