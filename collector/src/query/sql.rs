@@ -3,6 +3,8 @@
 //!
 //! Without `since`/`until` a query reads the rollups of migration 2 (`usage`, `endpoint_usage`,
 //! `run_usage`), kept current at ingest; with a time window it scans `requests` ([`src`]).
+//! `deps` and `apps --rbac` read those of migration 13 unless a filter other than the app's is
+//! set ([`by_app_only`]).
 
 use std::collections::HashMap;
 
