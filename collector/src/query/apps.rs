@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, params_from_iter};
 use serde::Serialize;
 
 use super::rbac::{self, AppRbac};
-use super::sql::{Sql, release, src, time, when, who};
+use super::sql::{Sql, by_app_only, db, release, src, time, when, who};
 use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
 
 /// `apps`' options.
@@ -29,7 +29,7 @@ impl Query for Params {
 
     fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
         Ok(if self.rbac {
-            Answer::new(rbac::derive(&accesses(conn, f)?))
+            Answer::new(rbac(conn, f)?)
         } else {
             Answer::new(apps(conn, f)?)
         })
@@ -195,8 +195,50 @@ fn apps(conn: &Connection, f: &Filters) -> Result<Vec<AppRow>> {
     Ok(rows)
 }
 
-/// Observed accesses per app, for `apps --rbac` (scans `requests`).
-fn accesses(conn: &Connection, f: &Filters) -> Result<Vec<rbac::Access>> {
+/// `apps --rbac`: from the `access` rollup (`0015_access_rollups.sql`) when it holds what the filters ask
+/// about, else from a scan of `requests`. The rollup's rows go to [`rbac::derive`] as they are
+/// read; they may repeat an access (one per endpoint), which it takes as a set.
+fn rbac(conn: &Connection, f: &Filters) -> Result<Vec<AppRbac>> {
+    if !by_app_only(f) {
+        return Ok(rbac::derive(&accesses_scan(conn, f)?));
+    }
+    let mut q = Sql::default();
+    let j = who(&mut q, f, "a");
+    // A non-resource URL's path is in `resource`; '' stands for an absent field, which
+    // `derive` takes as the same.
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT COALESCE(i.name, i.text), u.name, a.verb, a.api_group, \
+             CASE WHEN a.url THEN NULL ELSE a.resource END, a.subresource, a.namespace, \
+             CASE WHEN a.url THEN a.resource ELSE '' END \
+             FROM access a{j} JOIN identities i ON i.id = a.identity_id \
+             LEFT JOIN users u ON u.id = a.user_id"
+        ))
+        .map_err(db)?;
+    let rows = st
+        .query_map(params_from_iter(q.params.iter()), |x| {
+            Ok(rbac::Access {
+                app: x.get(0)?,
+                user: x.get(1)?,
+                verb: x.get(2)?,
+                api_group: x.get(3)?,
+                resource: x.get(4)?,
+                subresource: x.get(5)?,
+                namespace: x.get(6)?,
+                uri: x.get(7)?,
+            })
+        })
+        .map_err(db)?;
+    let mut failed = None;
+    let derived = rbac::derive(rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()));
+    match failed {
+        Some(e) => Err(db(e)),
+        None => Ok(derived),
+    }
+}
+
+/// Observed accesses per app, from a scan of `requests`.
+fn accesses_scan(conn: &Connection, f: &Filters) -> Result<Vec<rbac::Access>> {
     let mut q = Sql::default();
     let j = who(&mut q, f, "r");
     let w = when(&mut q, f);

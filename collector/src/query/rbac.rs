@@ -3,6 +3,7 @@
 //! the namespace it was used in, or in a `ClusterRole` for cluster-scoped or all-namespace use
 //! and for non-resource URLs; resources of one API group with the same verbs share a rule.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -160,17 +161,22 @@ fn subject(user: &str) -> Subject {
     }
 }
 
-/// Derives each app's RBAC from its observed accesses; apps by name.
-pub fn derive(accesses: &[Access]) -> Vec<AppRbac> {
+/// Derives each app's RBAC from its observed accesses (taken as they come, so a query can
+/// stream them); apps by name.
+pub fn derive<A: Borrow<Access>>(accesses: impl IntoIterator<Item = A>) -> Vec<AppRbac> {
     #[derive(Default)]
     struct App {
         subjects: BTreeSet<Subject>,
         cluster: Scope,
         namespaces: BTreeMap<String, Scope>,
     }
-    let mut apps: BTreeMap<&str, App> = BTreeMap::new();
+    let mut apps: BTreeMap<String, App> = BTreeMap::new();
     for a in accesses {
-        let app = apps.entry(a.app.as_str()).or_default();
+        let a = a.borrow();
+        if !apps.contains_key(&a.app) {
+            apps.insert(a.app.clone(), App::default());
+        }
+        let app = apps.get_mut(&a.app).expect("just inserted");
         if let Some(u) = &a.user {
             app.subjects.insert(subject(u));
         }
@@ -204,7 +210,7 @@ pub fn derive(accesses: &[Access]) -> Vec<AppRbac> {
     apps.into_iter()
         .map(|(name, a)| {
             let mut r = AppRbac {
-                app: name.to_owned(),
+                app: name,
                 subjects: a.subjects.into_iter().collect(),
                 cluster_rules: a.cluster.rules(),
                 namespaced_rules: a

@@ -3,6 +3,8 @@
 //!
 //! Without `since`/`until` a query reads the rollups of migration 2 (`usage`, `endpoint_usage`,
 //! `run_usage`), kept current at ingest; with a time window it scans `requests` ([`src`]).
+//! `deps` and `apps --rbac` read those of `0015_access_rollups.sql` unless a filter other than the app's is
+//! set ([`by_app_only`]).
 
 use std::collections::HashMap;
 
@@ -125,6 +127,23 @@ pub(crate) fn src(sql: &mut Sql, f: &Filters) -> String {
              u.code, u.hits, u.first_us, u.last_us FROM usage u{j} WHERE {w})"
         )
     }
+}
+
+/// Whether the filters narrow requests by app at most: the rollups of `0015_access_rollups.sql` (`access`,
+/// `object_uses`) key requests by identity, not by test, status code or time.
+pub(crate) fn by_app_only(f: &Filters) -> bool {
+    !f.has_window() && !f.ok_only && f.test.is_none() && f.sig.is_none() && !f.conformance
+}
+
+/// Every identity's app name (its name, else its text), by id.
+pub(crate) fn app_names(conn: &Connection) -> Result<HashMap<i64, String>> {
+    Sql::default()
+        .rows(
+            conn,
+            "SELECT id, COALESCE(name, text) FROM identities",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(|v| v.into_iter().collect())
 }
 
 /// The release asked for, or the one loaded last: (id, label, loaded_at).

@@ -1,4 +1,4 @@
-//! The query rollups (migrations 2 and 3), folded in from `requests`.
+//! The query rollups (migrations 2, 3 and 13), folded in from `requests`.
 //!
 //! [`Pending::add`] takes exactly what a batch changed ([`Applied`]), inside its transaction,
 //! and sums it in memory by endpoint; a fold writes the sums of a range of endpoints, one
@@ -36,6 +36,8 @@ pub struct NewRequest<'a> {
     pub test_id: Option<i64>,
     /// `requests.user_id`.
     pub user_id: Option<i64>,
+    /// `requests.impersonated_user_id`.
+    pub impersonated_user_id: Option<i64>,
 }
 
 /// A stored request moved to a more complete stage by this batch.
@@ -187,11 +189,20 @@ impl Pending {
                 identity: n.identity_id.unwrap_or(0),
                 test,
                 purpose: n.purpose_id.unwrap_or(0),
-                verb: self.rollup.verb(n.record.verb()),
+                verb: self.rollup.text(n.record.verb()),
                 code: n.record.status_code.unwrap_or(0) as i32,
             };
+            let r = n.record;
+            let object = Object {
+                api_group: r.api_group(),
+                resource: r.resource(),
+                subresource: r.subresource(),
+                namespace: r.namespace(),
+                uri: r.request_uri(),
+                user: n.impersonated_user_id.or(n.user_id).unwrap_or(0),
+            };
             self.rollup
-                .add_new(key, n.record.received_us, conf, applied.run.0);
+                .add_new(key, &object, r.received_us, conf, applied.run.0);
             self.last_id = n.id;
         }
         if !applied.advanced.is_empty() {
@@ -234,7 +245,7 @@ impl Pending {
                 // request as it is now.
                 let into = if pending { &mut self.rollup } else { &mut now };
                 let conf = conformance(&mut self.conformance, tx, test)?;
-                let verb = into.verb(&verb);
+                let verb = into.text(&verb);
                 let key = |code: i64| UsageKey {
                     endpoint,
                     identity,
@@ -351,6 +362,8 @@ impl Pending {
         self.fold(tx)?;
         for table in [
             "usage",
+            "access",
+            "object_uses",
             "endpoint_usage",
             "run_usage",
             "endpoint_apps",
@@ -367,14 +380,16 @@ impl Pending {
         let mut rows = tx.prepare(
             "SELECT run_id, COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), \
              COALESCE(test_id, 0), COALESCE(purpose_id, 0), verb, COALESCE(status_code, 0), \
-             received_us FROM requests WHERE COALESCE(endpoint_id, 0) = ?1 ORDER BY id",
+             received_us, api_group, resource, subresource, namespace, request_uri, \
+             COALESCE(impersonated_user_id, user_id, 0) \
+             FROM requests WHERE COALESCE(endpoint_id, 0) = ?1 ORDER BY id",
         )?;
         for &e in endpoints {
             let mut found = rows.query(params![e])?;
             while let Some(r) = found.next()? {
                 let test: i64 = r.get(3)?;
                 let conf = conformance(&mut self.conformance, tx, test)?;
-                let verb = rollup.verb(r.get_ref(5)?.as_str()?);
+                let verb = rollup.text(r.get_ref(5)?.as_str()?);
                 let key = UsageKey {
                     endpoint: e as i32,
                     identity: r.get(2)?,
@@ -383,7 +398,8 @@ impl Pending {
                     verb,
                     code: r.get(6)?,
                 };
-                rollup.add_new(key, r.get(7)?, conf, r.get(0)?);
+                let object = Object::of(r, 8)?;
+                rollup.add_new(key, &object, r.get(7)?, conf, r.get(0)?);
             }
         }
         rollup.write(tx)?;
@@ -534,7 +550,8 @@ impl Pending {
         let mut rows = tx.prepare_cached(
             "SELECT id, run_id, COALESCE(endpoint_id, 0), COALESCE(identity_id, 0), \
              COALESCE(test_id, 0), COALESCE(purpose_id, 0), verb, COALESCE(status_code, 0), \
-             received_us FROM requests WHERE id > ?1 ORDER BY id",
+             received_us, api_group, resource, subresource, namespace, request_uri, \
+             COALESCE(impersonated_user_id, user_id, 0) FROM requests WHERE id > ?1 ORDER BY id",
         )?;
         let mut rows = rows.query(params![mark])?;
         while let Some(r) = rows.next()? {
@@ -546,7 +563,7 @@ impl Pending {
             }
             let test: i64 = r.get(4)?;
             let conf = conformance(&mut self.conformance, tx, test)?;
-            let verb = rollup.verb(r.get_ref(6)?.as_str()?);
+            let verb = rollup.text(r.get_ref(6)?.as_str()?);
             let key = UsageKey {
                 endpoint: endpoint as i32,
                 identity: r.get(3)?,
@@ -555,7 +572,8 @@ impl Pending {
                 verb,
                 code: r.get(7)?,
             };
-            rollup.add_new(key, r.get(8)?, conf, r.get(1)?);
+            let object = Object::of(r, 9)?;
+            rollup.add_new(key, &object, r.get(8)?, conf, r.get(1)?);
             if rollup.keys >= FOLD_KEYS {
                 std::mem::take(&mut rollup).write(tx)?;
             }
@@ -600,9 +618,74 @@ struct UsageKey {
     identity: i64,
     test: i64,
     purpose: i64,
-    /// Index in [`Rollup::verbs`].
+    /// Index in [`Rollup::texts`].
     verb: u32,
     code: i32,
+}
+
+/// What a request did to which object, as `access` and `object_uses` key it (`0015_access_rollups.sql`).
+#[derive(Debug, Clone, Copy)]
+struct Object<'a> {
+    api_group: Option<&'a str>,
+    /// `None`: a non-resource URL.
+    resource: Option<&'a str>,
+    subresource: Option<&'a str>,
+    namespace: Option<&'a str>,
+    uri: &'a str,
+    /// The impersonated user, else the user (0: none).
+    user: i64,
+}
+
+impl<'a> Object<'a> {
+    /// From columns api_group, resource, subresource, namespace, request_uri and the user of a
+    /// `requests` row, from `at` on.
+    fn of(r: &'a rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Object<'a>> {
+        let text = |i| r.get_ref(at + i).and_then(|v| Ok(v.as_str_or_null()?));
+        Ok(Object {
+            api_group: text(0)?,
+            resource: text(1)?,
+            subresource: text(2)?,
+            namespace: text(3)?,
+            uri: text(4)?.unwrap_or_default(),
+            user: r.get(at + 5)?,
+        })
+    }
+}
+
+/// Verbs of the reads and writes of objects `deps` joins.
+fn reads_or_writes(verb: &str) -> bool {
+    matches!(
+        verb,
+        "get" | "list" | "watch" | "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
+}
+
+// Field order = the access primary key's (texts by first appearance: close enough).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct AccessKey {
+    endpoint: i32,
+    identity: i64,
+    url: bool,
+    /// Indexes in [`Rollup::texts`].
+    group: u32,
+    resource: u32,
+    namespace: u32,
+    verb: u32,
+    subresource: u32,
+    user: i64,
+}
+
+// Field order = the object_uses primary key's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct UseKey {
+    endpoint: i32,
+    identity: i64,
+    purpose: i64,
+    /// Indexes in [`Rollup::texts`].
+    group: u32,
+    resource: u32,
+    namespace: u32,
+    verb: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -660,20 +743,24 @@ struct Rollup {
     endpoint: HashMap<i64, EndpointHits>,
     /// By (run, endpoint).
     run: HashMap<(i64, i64), RunHits>,
-    /// Verbs of the keys, by [`UsageKey::verb`], and back.
-    verbs: Vec<Box<str>>,
-    verb_ids: HashMap<Box<str>, u32>,
+    /// By endpoint, as `usage`: requests per `access` key.
+    access: BTreeMap<i32, HashMap<AccessKey, i64>>,
+    /// By endpoint: requests per `object_uses` key.
+    uses: BTreeMap<i32, HashMap<UseKey, i64>>,
+    /// Verbs and the other texts of the keys, by index, and back.
+    texts: Vec<Box<str>>,
+    text_ids: HashMap<Box<str>, u32>,
 }
 
 impl Rollup {
-    /// The key's index of a verb.
-    fn verb(&mut self, verb: &str) -> u32 {
-        if let Some(&i) = self.verb_ids.get(verb) {
+    /// The keys' index of a text.
+    fn text(&mut self, text: &str) -> u32 {
+        if let Some(&i) = self.text_ids.get(text) {
             return i;
         }
-        let i = self.verbs.len() as u32;
-        self.verbs.push(verb.into());
-        self.verb_ids.insert(verb.into(), i);
+        let i = self.texts.len() as u32;
+        self.texts.push(text.into());
+        self.text_ids.insert(text.into(), i);
         i
     }
 
@@ -684,26 +771,93 @@ impl Rollup {
         self.usage.append(&mut above);
         let keys = part.values().map(HashMap::len).sum();
         self.keys -= keys;
+        fn range_of<K>(
+            map: &mut BTreeMap<i32, K>,
+            range: &RangeInclusive<i32>,
+        ) -> BTreeMap<i32, K> {
+            let mut part = map.split_off(range.start());
+            let mut above = part.split_off(&range.end().saturating_add(1));
+            map.append(&mut above);
+            part
+        }
         let within = |e: i64| range.contains(&(e as i32));
         Rollup {
             usage: part,
             keys,
             endpoint: self.endpoint.extract_if(|&e, _| within(e)).collect(),
             run: self.run.extract_if(|&(_, e), _| within(e)).collect(),
-            verbs: self.verbs.clone(),
-            verb_ids: self.verb_ids.clone(),
+            access: range_of(&mut self.access, &range),
+            uses: range_of(&mut self.uses, &range),
+            texts: self.texts.clone(),
+            text_ids: self.text_ids.clone(),
         }
     }
 
-    /// Adds a request stored for the first time, in `run`.
-    fn add_new(&mut self, key: UsageKey, at: i64, conf: bool, run: i64) {
+    /// Adds a request stored for the first time, in `run`, that did `object`.
+    fn add_new(&mut self, key: UsageKey, object: &Object<'_>, at: i64, conf: bool, run: i64) {
         if key.endpoint != 0 {
             let r = self.run.entry((run, key.endpoint.into())).or_default();
             r.hits += 1;
             r.test_hits += (key.test != 0) as i64;
             r.conf_hits += conf as i64;
         }
+        if key.identity != 0 {
+            self.add_object(&key, object);
+        }
         self.add(key, 1, at, conf, true);
+    }
+
+    /// Counts a request with an identity in `access` and, for a read or write of an object, in
+    /// `object_uses`.
+    fn add_object(&mut self, key: &UsageKey, o: &Object<'_>) {
+        let empty = self.text("");
+        let access = match o.resource {
+            None => AccessKey {
+                endpoint: key.endpoint,
+                identity: key.identity,
+                url: true,
+                group: empty,
+                resource: self.text(o.uri.split('?').next().unwrap_or_default()),
+                subresource: empty,
+                namespace: empty,
+                verb: key.verb,
+                user: o.user,
+            },
+            Some(resource) => AccessKey {
+                endpoint: key.endpoint,
+                identity: key.identity,
+                url: false,
+                group: self.text(o.api_group.unwrap_or_default()),
+                resource: self.text(resource),
+                subresource: self.text(o.subresource.unwrap_or_default()),
+                namespace: self.text(o.namespace.unwrap_or_default()),
+                verb: key.verb,
+                user: o.user,
+            },
+        };
+        *self
+            .access
+            .entry(key.endpoint)
+            .or_default()
+            .entry(access)
+            .or_default() += 1;
+        if !access.url && reads_or_writes(&self.texts[key.verb as usize]) {
+            let used = UseKey {
+                endpoint: key.endpoint,
+                identity: key.identity,
+                purpose: key.purpose,
+                group: access.group,
+                resource: access.resource,
+                namespace: access.namespace,
+                verb: key.verb,
+            };
+            *self
+                .uses
+                .entry(key.endpoint)
+                .or_default()
+                .entry(used)
+                .or_default() += 1;
+        }
     }
 
     /// Adds `n` requests under `key`: a new request (`n` = 1), or one side of a request's move
@@ -757,7 +911,7 @@ impl Rollup {
                 k.identity,
                 k.test,
                 k.purpose,
-                self.verbs[k.verb as usize],
+                self.texts[k.verb as usize],
                 k.code,
                 h.hits,
                 h.first,
@@ -787,7 +941,7 @@ impl Rollup {
                     k.identity,
                     k.test,
                     k.purpose,
-                    self.verbs[k.verb as usize],
+                    self.texts[k.verb as usize],
                     k.code
                 ])?;
             }
@@ -877,6 +1031,47 @@ impl Rollup {
         )?;
         for ((run, id), r) in &self.run {
             ru.execute(params![run, id, r.hits, r.test_hits, r.conf_hits])?;
+        }
+        let t = |i: u32| &*self.texts[i as usize];
+        let mut access = tx.prepare_cached(
+            "INSERT INTO access (endpoint_id, identity_id, url, api_group, resource, namespace, \
+             verb, subresource, user_id, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+        )?;
+        let mut sorted: Vec<(&AccessKey, &i64)> = self.access.values().flatten().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, hits) in sorted {
+            access.execute(params![
+                k.endpoint,
+                k.identity,
+                k.url,
+                t(k.group),
+                t(k.resource),
+                t(k.namespace),
+                t(k.verb),
+                t(k.subresource),
+                k.user,
+                hits
+            ])?;
+        }
+        let mut uses = tx.prepare_cached(
+            "INSERT INTO object_uses (endpoint_id, identity_id, purpose_id, api_group, resource, \
+             namespace, verb, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+        )?;
+        let mut sorted: Vec<(&UseKey, &i64)> = self.uses.values().flatten().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, hits) in sorted {
+            uses.execute(params![
+                k.endpoint,
+                k.identity,
+                k.purpose,
+                t(k.group),
+                t(k.resource),
+                t(k.namespace),
+                t(k.verb),
+                hits
+            ])?;
         }
         Ok(())
     }

@@ -879,6 +879,7 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                     purpose_id,
                     test_id,
                     user_id: user,
+                    impersonated_user_id: impersonated_id,
                 });
             }
             Some(s) if record.stage > s.stage => {

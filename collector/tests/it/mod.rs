@@ -1,5 +1,6 @@
 //! One module per area.
 
+mod access;
 mod admission;
 mod bomb;
 mod conform;
