@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use key::request_key;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
-pub use rollup::{Applied, Fold};
+pub use rollup::Fold;
 
 use writer::Command;
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{RequestRecord, RunId, StageRank};
+use super::{RequestRecord, RunId};
 
 /// A request stored for the first time by this batch.
 #[derive(Debug, Clone, Copy)]
@@ -47,8 +47,6 @@ pub struct Advance<'a> {
     pub id: i64,
     /// The event now stored.
     pub record: &'a RequestRecord,
-    /// Stage before.
-    pub before_stage: StageRank,
     /// Status code before.
     pub before_status: Option<i64>,
 }

@@ -899,7 +899,6 @@ fn apply_batch(tx: &Transaction<'_>, caches: &mut Caches, batch: &Batch) -> Resu
                 advanced.push(Advance {
                     id: s.id,
                     record,
-                    before_stage: s.stage,
                     before_status: s.status,
                 });
             }
