@@ -15,8 +15,13 @@ pub(crate) fn program_locs(
     conn: &Connection,
     f: &Filters,
     rid: i64,
+    only: Option<&[i64]>,
 ) -> Result<HashMap<String, Vec<String>>> {
     let mut q = Sql::default();
+    let only = only.map_or(String::new(), |ids| {
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        format!(" AND e.id IN ({})", ids.join(", "))
+    });
     let text = if f.has_window() {
         let j = who(&mut q, f, "r");
         let w = when(&mut q, f);
@@ -24,7 +29,7 @@ pub(crate) fn program_locs(
         format!(
             "SELECT e.operation_id, r.purpose_id, COUNT(*) FROM requests r{j} \
              JOIN endpoints e ON e.id = r.endpoint_id AND e.release_id = {r} \
-             WHERE {w} AND r.test_id IS NULL AND r.purpose_id IS NOT NULL GROUP BY 1, 2"
+             WHERE {w} AND r.test_id IS NULL AND r.purpose_id IS NOT NULL{only} GROUP BY 1, 2"
         )
     } else {
         let j = who(&mut q, f, "u");
@@ -37,7 +42,7 @@ pub(crate) fn program_locs(
         format!(
             "SELECT e.operation_id, u.purpose_id, SUM(u.hits) FROM usage u{j} \
              JOIN endpoints e ON e.id = u.endpoint_id AND e.release_id = {r} \
-             WHERE u.test_id = 0 AND u.purpose_id <> 0{ok} GROUP BY 1, 2"
+             WHERE u.test_id = 0 AND u.purpose_id <> 0{ok}{only} GROUP BY 1, 2"
         )
     };
     let rows = q.rows(conn, &text, |x| {

@@ -180,10 +180,35 @@ fn tests(conn: &Connection, f: &Filters) -> Result<Vec<TestRow>> {
 /// `tests --gaps`: endpoints programs use and no test does.
 pub(crate) fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
     let (rid, _, _) = release(conn, f)?;
+    // Unfiltered, the endpoints no test hits are the per-endpoint rollup's: only theirs are
+    // read from `usage`.
+    let plain = Filters {
+        release: f.release.clone(),
+        ..Filters::default()
+    };
+    let untested: Option<Vec<i64>> = if *f == plain {
+        Some(Sql::default().rows(
+            conn,
+            &format!(
+                "SELECT u.endpoint_id FROM endpoint_usage u JOIN endpoints e \
+                 ON e.id = u.endpoint_id AND e.release_id = {rid} WHERE u.test_hits = 0"
+            ),
+            |x| x.get(0),
+        )?)
+    } else {
+        None
+    };
+    if untested.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let only = untested.as_ref().map_or(String::new(), |ids| {
+        let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        format!(" WHERE s.endpoint_id IN ({})", ids.join(", "))
+    });
     let mut q = Sql::default();
     let s = src(&mut q, f);
     let r = q.p(rid);
-    let mut locs = super::priorities::program_locs(conn, f, rid)?;
+    let mut locs = super::priorities::program_locs(conn, f, rid, untested.as_deref())?;
     let rows = q.rows(
         conn,
         &format!(
@@ -191,7 +216,7 @@ pub(crate) fn gaps(conn: &Connection, f: &Filters) -> Result<Vec<GapRow>> {
              COUNT(DISTINCT CASE WHEN s.test_id = 0 THEN COALESCE(i.name, i.text) END) AS programs, \
              SUM(s.hits) AS hits FROM src s \
              JOIN endpoints e ON e.id = s.endpoint_id AND e.release_id = {r} \
-             LEFT JOIN identities i ON i.id = s.identity_id \
+             LEFT JOIN identities i ON i.id = s.identity_id{only} \
              GROUP BY s.endpoint_id HAVING SUM(s.test_id <> 0) = 0 AND programs > 0 \
              ORDER BY programs DESC, hits DESC, e.operation_id"
         ),
