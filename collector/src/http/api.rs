@@ -121,6 +121,10 @@ async fn answer(
     if fresh {
         store.fold().await.map_err(ApiError::Fold)?;
     }
+    if request.reads_journeys() {
+        // Counted once, when first asked after a bulk ingest; a no-op when nothing is new.
+        store.fold_journeys().await.map_err(ApiError::Fold)?;
+    }
     let json = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let conn = store.reader().map_err(ApiError::Open)?;
         Ok(request.run(&conn)?.to_json())

@@ -348,6 +348,12 @@ impl Request {
         })
     }
 
+    /// Whether the answer reads the journeys rollup, which the store counts when asked
+    /// ([`crate::store::Store::fold_journeys`]): `journeys` and `suggest`.
+    pub fn reads_journeys(&self) -> bool {
+        matches!(self.entry.name, "journeys" | "suggest")
+    }
+
     /// The query's name.
     pub fn name(&self) -> &'static str {
         self.entry.name

@@ -19,13 +19,14 @@
 //! ```
 //!
 //! Invariant: a request is counted if and only if its id is at most `lo`, or at most `hi` and
-//! received at or before the watermark. A final fold (the end of a run, a [`Command::Fold`],
-//! the writer starting or stopping) holds nothing back. A request older than its client's
+//! received at or before the watermark. `serve` folds between webhook batches, holding back;
+//! bulk ingest folds nothing, and the first `journeys` or `suggest` after it asks for a final
+//! fold ([`Command::Journeys`]), which holds nothing back. A request older than its client's
 //! last counted one, a call stack whose functions change after it was counted, or a remap
 //! makes the counts *stale*: queries scan `requests` until the next final fold counts them all
 //! again.
 //!
-//! [`Command::Fold`]: super::writer::Command
+//! [`Command::Journeys`]: super::writer::Command
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -174,9 +175,14 @@ pub(super) fn make_stale(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Whether the rollup answers for what is folded (not stale).
+/// Whether the rollup counts every stored request (and is not stale).
 pub(crate) fn current(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT stale = 0 FROM journey_state", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT stale = 0 AND lo = hi AND hi = (SELECT coalesce(max(id), 0) FROM requests) \
+         FROM journey_state",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// A client's open episode, as stored in `journey_clients`.

@@ -354,6 +354,17 @@ impl Store {
         self.call_blocking(|reply| Command::Fold { reply })
     }
 
+    /// Counts every stored request into the journeys rollup (`journeys` and `suggest` read
+    /// it): bulk ingest leaves that to the first query that needs it.
+    pub async fn fold_journeys(&self) -> Result<()> {
+        self.call(|reply| Command::Journeys { reply }).await
+    }
+
+    /// [`Store::fold_journeys`] from a thread outside the async runtime.
+    pub fn fold_journeys_blocking(&self) -> Result<()> {
+        self.call_blocking(|reply| Command::Journeys { reply })
+    }
+
     /// Round trip through the writer: it is alive and its connection answers.
     pub async fn ping(&self) -> Result<()> {
         self.call(|reply| Command::Ping { reply }).await

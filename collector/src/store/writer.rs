@@ -70,6 +70,10 @@ pub(super) enum Command {
     Ping {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Counts every request into the journeys rollup now.
+    Journeys {
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// A transaction takes the batches queued behind its first until it holds this many requests,
@@ -256,17 +260,16 @@ impl Writer {
     /// came while it ran).
     fn fold_due_chunk(&mut self) -> Result<bool> {
         let fold = self.fold;
-        // A fold someone waits for counts every journey; a scheduled one holds the newest
-        // requests back.
-        let asked = !self.on_sweep.is_empty();
         let done = self.in_transaction(|tx, c| {
             let done = c
                 .pending
                 .fold_due_chunk(tx, fold)
                 .map_err(sql("fold rollups"))?;
-            c.journeys
-                .fold(tx, asked && done, journey_chunk(fold))
-                .map_err(sql("fold journeys"))?;
+            if let Some(chunk) = journey_chunk(fold) {
+                c.journeys
+                    .fold(tx, false, Some(chunk))
+                    .map_err(sql("fold journeys"))?;
+            }
             Ok(done)
         });
         match &done {
@@ -472,6 +475,14 @@ impl Writer {
                     self.on_sweep.push(reply);
                 }
             }
+            Command::Journeys { reply } => {
+                let r = self.in_transaction(|tx, c| {
+                    c.journeys
+                        .fold(tx, true, None)
+                        .map_err(sql("fold journeys"))
+                });
+                let _ = reply.send(r);
+            }
             Command::Ping { reply } => {
                 let r = self
                     .conn
@@ -603,15 +614,12 @@ fn fresh_caches(conn: &Connection) -> Result<Caches> {
 }
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
-    caches.pending.fold(tx).map_err(sql("fold rollups"))?;
-    caches
-        .journeys
-        .fold(tx, true, None)
-        .map_err(sql("fold journeys"))
+    caches.pending.fold(tx).map_err(sql("fold rollups"))
 }
 
 /// Requests a scheduled journeys fold reads at most: a few batches' worth between webhook
-/// batches (idle folds), all of them in bulk.
+/// batches, in `serve`'s idle time. Bulk ingest folds no journeys: the first `journeys` or
+/// `suggest` after it counts them ([`Command::Journeys`]), so ingest keeps its pace.
 fn journey_chunk(fold: Fold) -> Option<i64> {
     match fold {
         Fold::Deferred {
