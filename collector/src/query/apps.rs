@@ -216,18 +216,7 @@ fn rbac(conn: &Connection, f: &Filters) -> Result<Vec<AppRbac>> {
         ))
         .map_err(db)?;
     let rows = st
-        .query_map(params_from_iter(q.params.iter()), |x| {
-            Ok(rbac::Access {
-                app: x.get(0)?,
-                user: x.get(1)?,
-                verb: x.get(2)?,
-                api_group: x.get(3)?,
-                resource: x.get(4)?,
-                subresource: x.get(5)?,
-                namespace: x.get(6)?,
-                uri: x.get(7)?,
-            })
-        })
+        .query_map(params_from_iter(q.params.iter()), access)
         .map_err(db)?;
     let mut failed = None;
     let derived = rbac::derive(rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()));
@@ -235,6 +224,21 @@ fn rbac(conn: &Connection, f: &Filters) -> Result<Vec<AppRbac>> {
         Some(e) => Err(db(e)),
         None => Ok(derived),
     }
+}
+
+/// An access as both queries select it: app, user, verb, group, resource, subresource,
+/// namespace, non-resource path.
+fn access(x: &rusqlite::Row<'_>) -> rusqlite::Result<rbac::Access> {
+    Ok(rbac::Access {
+        app: x.get(0)?,
+        user: x.get(1)?,
+        verb: x.get(2)?,
+        api_group: x.get(3)?,
+        resource: x.get(4)?,
+        subresource: x.get(5)?,
+        namespace: x.get(6)?,
+        uri: x.get(7)?,
+    })
 }
 
 /// Observed accesses per app, from a scan of `requests`.
@@ -251,18 +255,7 @@ fn accesses_scan(conn: &Connection, f: &Filters) -> Result<Vec<rbac::Access>> {
              LEFT JOIN users u ON u.id = COALESCE(r.impersonated_user_id, r.user_id) \
              WHERE {w} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
         ),
-        |x| {
-            Ok(rbac::Access {
-                app: x.get(0)?,
-                user: x.get(1)?,
-                verb: x.get(2)?,
-                api_group: x.get(3)?,
-                resource: x.get(4)?,
-                subresource: x.get(5)?,
-                namespace: x.get(6)?,
-                uri: x.get(7)?,
-            })
-        },
+        access,
     )
 }
 

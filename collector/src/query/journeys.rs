@@ -351,15 +351,7 @@ fn from_rollup(
     {
         return Ok(None);
     }
-    let sql = Sql::default();
-    let endpoints: HashMap<i64, Arc<str>> = sql
-        .rows(
-            conn,
-            &format!("SELECT id, operation_id FROM endpoints WHERE release_id = {rid}"),
-            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
-        )?
-        .into_iter()
-        .collect();
+    let endpoints = operation_ids(conn, rid)?;
     let mut names: HashMap<i64, Arc<str>> = HashMap::new();
     let mut name_of = conn
         .prepare("SELECT name FROM journey_names WHERE id = ?1")
@@ -460,6 +452,18 @@ fn from_rollup(
 /// A sequence of one support level: (app, purpose, endpoints).
 type Named = (Arc<str>, Arc<str>, Vec<Arc<str>>);
 
+/// The operationIds of a release's endpoints, by endpoint id.
+fn operation_ids(conn: &Connection, rid: i64) -> Result<HashMap<i64, Arc<str>>> {
+    Ok(Sql::default()
+        .rows(
+            conn,
+            &format!("SELECT id, operation_id FROM endpoints WHERE release_id = {rid}"),
+            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
+        )?
+        .into_iter()
+        .collect())
+}
+
 /// By support, then length (longest first), app, purpose, sequence.
 fn sort(js: &mut [Journey]) {
     js.sort_by(|a, b| {
@@ -483,14 +487,7 @@ fn scan(conn: &Connection, f: &Filters, rid: i64, o: &Params) -> Result<Vec<Jour
         )?
         .into_iter()
         .collect();
-    let endpoints: HashMap<i64, Arc<str>> = sql
-        .rows(
-            conn,
-            &format!("SELECT id, operation_id FROM endpoints WHERE release_id = {rid}"),
-            |x| Ok((x.get::<_, i64>(0)?, Arc::from(x.get::<_, String>(1)?))),
-        )?
-        .into_iter()
-        .collect();
+    let endpoints = operation_ids(conn, rid)?;
     let mut stacks: HashMap<i64, Arc<Vec<String>>> = HashMap::new();
     let mut frames = sql.rows(
         conn,
