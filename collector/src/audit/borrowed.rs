@@ -350,7 +350,7 @@ impl<'a> Text<'a> {
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for EventRef<'a> {
-    /// The fields as written, then [`EventRef::resolve`]d.
+    /// The fields as written, then resolved (`EventRef::resolve`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Resolved where it lies: the event is not copied out of the result and back.
         let mut event = EventRef::deserialize(d);

@@ -1,5 +1,5 @@
 //! Full purposes from whakapapa's side channel (KEP.md "Side channel"): one
-//! [`Record`](whakapapa_wire::Record) per fingerprint with the identity and every frame, read
+//! [`Record`] per fingerprint with the identity and every frame, read
 //! from a request body or a spool file.
 //!
 //! # Example
