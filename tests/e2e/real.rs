@@ -112,10 +112,11 @@ async fn wait_stored(db: &Path, what: &str, done: impl Fn(&[Stored]) -> bool) ->
     }
 }
 
-/// Answers a query through the collector's Query API (which folds pending rollups first).
+/// Answers a query through the collector's Query API, fresh: every batch acknowledged so far
+/// folded into the rollups first.
 async fn query(cluster: &ControlPlane, name: &str, params: &[(&str, &str)]) -> Value {
     let client = cluster.collector_client().await.unwrap();
-    let mut uri = format!("/api/v1/{name}?");
+    let mut uri = format!("/api/v1/{name}?fresh=true&");
     for (k, v) in params {
         uri.push_str(&format!("{k}={}&", percent(v)));
     }
