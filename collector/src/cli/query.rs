@@ -185,7 +185,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
 
 /// Whether the journeys rollup counts every stored request.
 fn journeys_current(conn: &rusqlite::Connection) -> bool {
-    store::journeys::current(conn).unwrap_or(false)
+    store::journeys::current(conn, 0).unwrap_or(false)
 }
 
 /// A read connection to an existing database, migrated first when an older collector wrote it.

@@ -328,7 +328,7 @@ pub(crate) fn journeys_query(
 
 /// `journeys` from `journey_support` (store/journeys.rs), when it counts what is asked: no
 /// filter but the release, the default gap, sequences no longer than it counts, and counts
-/// not stale. `None` otherwise.
+/// neither stale nor more than [`journeys::LAG`] requests behind. `None` otherwise.
 ///
 /// Sequences are read by support, most first, one level at a time: a sequence is left out
 /// when a sequence one endpoint longer has its support, and so sits in the same level; the
@@ -347,7 +347,7 @@ fn from_rollup(
     if *f != plain
         || o.gap_secs as i64 * 1_000_000 != journeys::GAP_US
         || o.max_len > journeys::MAX_LEN
-        || !journeys::current(conn).unwrap_or(false)
+        || !journeys::current(conn, journeys::LAG).unwrap_or(false)
     {
         return Ok(None);
     }
