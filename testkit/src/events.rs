@@ -387,16 +387,7 @@ impl Events {
                 let t = &self.targets[t];
                 let ns = NAMESPACES[(r % NAMESPACES.len() as u64) as usize];
                 let name = format!("obj-{}", (r >> 8) % 500);
-                let mut path = t
-                    .path
-                    .replace("{namespace}", ns)
-                    .replace("{name}", &name)
-                    .replace("{path}", "api/v1/status")
-                    .replace("{logpath}", "kubelet.log");
-                while let Some(s) = path.find('{') {
-                    let e = path[s..].find('}').map_or(path.len(), |e| s + e + 1);
-                    path.replace_range(s..e, "x-1");
-                }
+                let mut path = request_path(&t.path, ns, &name, "api/v1/status");
                 let mut verb = t.verb;
                 if t.list {
                     if (r >> 20).is_multiple_of(20) {
@@ -605,6 +596,21 @@ fn json_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A catalog path with its parameters filled in: the namespace, the object's name, `path` for
+/// `{path}`, `kubelet.log` for `{logpath}`, `x-1` for any other.
+fn request_path(template: &str, ns: &str, name: &str, path: &str) -> String {
+    let mut uri = template
+        .replace("{namespace}", ns)
+        .replace("{name}", name)
+        .replace("{path}", path)
+        .replace("{logpath}", "kubelet.log");
+    while let Some(s) = uri.find('{') {
+        let e = uri[s..].find('}').map_or(uri.len(), |e| s + e + 1);
+        uri.replace_range(s..e, "x-1");
+    }
+    uri
 }
 
 /// RFC 3339 with microseconds, as kube-apiserver writes it.

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use super::{Cursor, Events, json_escape, mix, ts};
+use super::{Cursor, Events, json_escape, mix, request_path, ts};
 use whakapapa_collector::wire::user_agent;
 
 /// One program's identity, in parts, so that a build of it can be written
@@ -539,16 +539,7 @@ impl Events {
             ),
             _ => format!("obj-{}", (r >> 12) % 400),
         };
-        let mut uri = t
-            .path
-            .replace("{namespace}", ns)
-            .replace("{name}", &name)
-            .replace("{path}", "metrics")
-            .replace("{logpath}", "kubelet.log");
-        while let Some(s) = uri.find('{') {
-            let e = uri[s..].find('}').map_or(uri.len(), |e| s + e + 1);
-            uri.replace_range(s..e, "x-1");
-        }
+        let mut uri = request_path(&t.path, ns, &name, "metrics");
         let rv = 4_000_000 + (i / 3) % 2_000_000;
         let mut verb = t.verb;
         match verb {
