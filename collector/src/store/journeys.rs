@@ -229,13 +229,13 @@ pub(super) struct Journeys {
     cached: usize,
 }
 
-/// A fold of `Journeys`: the support deltas it sums.
-struct Fold<'a, 't> {
+/// The support deltas one fold sums before writing them.
+struct Deltas<'a, 't> {
     tx: &'a Transaction<'t>,
     deltas: HashMap<(i64, i64, i64, Seq), i64>,
 }
 
-impl Fold<'_, '_> {
+impl Deltas<'_, '_> {
     fn add(&mut self, key: (i64, i64, i64, Seq), n: i64) -> rusqlite::Result<()> {
         *self.deltas.entry(key).or_default() += n;
         if self.deltas.len() >= DELTAS {
@@ -394,7 +394,7 @@ impl Journeys {
         last_id: i64,
         watermark: i64,
     ) -> Result<Vec<Step>, Stop> {
-        let mut fold = Fold {
+        let mut fold = Deltas {
             tx,
             deltas: HashMap::default(),
         };
@@ -441,7 +441,7 @@ impl Journeys {
     /// Counts one request of the client whose open episode is `o`.
     fn step(
         &mut self,
-        fold: &mut Fold<'_, '_>,
+        fold: &mut Deltas<'_, '_>,
         release: i64,
         o: &mut Open,
         s: &Step,
