@@ -5,12 +5,12 @@
 //! (`pods/status`) writes the object, so it counts for the resource.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::sql::{Sql, app_names, by_app_only, frames_of, own_line, src, when, who};
+use super::sql::{Sql, app_names, by_app_only, db, frames_of, own_line, src, when, who};
 use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
 
 /// `deps`' options.
@@ -141,60 +141,140 @@ fn locs(uses: &[&Use]) -> Vec<LocUse> {
     v
 }
 
-/// One app's reads (or writes) of a resource, summed per namespace.
-#[derive(Debug, Default)]
-struct Summed {
-    total: u64,
-    /// Hits without a namespace (cluster-scoped, or across all namespaces).
-    none: u64,
-    has_none: bool,
-    /// Hits per namespace id, by id.
-    by_ns: Vec<(u32, u64)>,
+/// Texts interned to ids: the join compares ids, and names only to break ties.
+#[derive(Default)]
+struct Texts {
+    ids: foldhash::HashMap<String, u32>,
+    all: Vec<String>,
 }
 
-impl Summed {
-    fn of<'a>(uses: &[&'a Use], names: &mut HashMap<&'a str, u32>) -> Summed {
-        let mut s = Summed::default();
-        let mut by: BTreeMap<u32, u64> = BTreeMap::new();
-        for u in uses {
-            s.total += u.hits;
-            match &u.namespace {
-                None => {
-                    s.has_none = true;
-                    s.none += u.hits;
-                }
-                Some(ns) => {
-                    let next = names.len() as u32;
-                    *by.entry(*names.entry(ns).or_insert(next)).or_default() += u.hits;
-                }
-            }
+impl Texts {
+    fn id(&mut self, text: &str) -> u32 {
+        if let Some(&i) = self.ids.get(text) {
+            return i;
         }
-        s.by_ns = by.into_iter().collect();
-        s
+        let i = self.all.len() as u32;
+        self.all.push(text.to_owned());
+        self.ids.insert(text.to_owned(), i);
+        i
     }
 
-    /// The hits of these uses that share a namespace with some use of `other` ([`shared`]).
-    fn matched(&self, other: &Summed) -> u64 {
-        if other.total == 0 {
-            return 0;
+    fn get(&self, id: u32) -> &str {
+        &self.all[id as usize]
+    }
+}
+
+/// Requests per (group, resource, app, namespace), reads and writes: all the join counts. The
+/// namespace `""` stands for none (cluster-scoped, or across all namespaces).
+#[derive(Default)]
+struct Counts {
+    texts: Texts,
+    hits: foldhash::HashMap<Key, Kinds>,
+}
+
+/// (group, resource, app, namespace), interned in [`Counts::texts`].
+type Key = (u32, u32, u32, u32);
+
+/// Reads and writes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Kinds {
+    reads: u64,
+    writes: u64,
+}
+
+impl Counts {
+    fn add(&mut self, app: &str, group: &str, resource: &str, namespace: &str, k: Kinds) {
+        let key = (
+            self.texts.id(group),
+            self.texts.id(resource),
+            self.texts.id(app),
+            self.texts.id(namespace),
+        );
+        self.add_ids(key, k);
+    }
+
+    /// [`Counts::add`] of interned texts.
+    fn add_ids(&mut self, key: Key, k: Kinds) {
+        let e = self.hits.entry(key).or_default();
+        e.reads += k.reads;
+        e.writes += k.writes;
+    }
+}
+
+/// One app's reads (or writes) of one resource: in which namespaces, how many.
+#[derive(Debug, Default)]
+struct Side {
+    total: u64,
+    /// Without a namespace (cluster-scoped, or across all namespaces): these share objects with
+    /// any use of the resource.
+    none: u64,
+    /// The namespaces used, a bit each (numbered per resource).
+    bits: Vec<u64>,
+    /// Hits per namespace bit.
+    hits: Vec<(usize, u64)>,
+}
+
+impl Side {
+    fn add(&mut self, bit: Option<usize>, hits: u64, words: usize) {
+        self.total += hits;
+        match bit {
+            None => self.none += hits,
+            Some(b) => {
+                self.bits.resize(words, 0);
+                self.bits[b / 64] |= 1 << (b % 64);
+                self.hits.push((b, hits));
+            }
         }
-        if other.has_none {
+    }
+
+    fn uses(&self, bit: usize) -> bool {
+        self.bits
+            .get(bit / 64)
+            .is_some_and(|w| w >> (bit % 64) & 1 == 1)
+    }
+
+    /// Whether these uses share a namespace with `other`'s ([`shared`]).
+    fn meets(&self, other: &Side) -> bool {
+        self.none > 0
+            || other.none > 0
+            || self.bits.iter().zip(&other.bits).any(|(a, b)| a & b != 0)
+    }
+
+    /// The hits of these uses that share a namespace with some use of `other`.
+    fn matched(&self, other: &Side) -> u64 {
+        if other.none > 0 {
             return self.total;
         }
-        let mut hits = self.none;
-        let mut theirs = other.by_ns.iter().peekable();
-        for &(ns, h) in &self.by_ns {
-            while theirs.next_if(|&&(o, _)| o < ns).is_some() {}
-            if theirs.peek().is_some_and(|&&(o, _)| o == ns) {
-                hits += h;
-            }
-        }
-        hits
+        let shared: u64 = self
+            .hits
+            .iter()
+            .filter(|(b, _)| other.uses(*b))
+            .map(|h| h.1)
+            .sum();
+        self.none + shared
     }
 }
 
-fn shared(a: &Option<String>, b: &Option<String>) -> bool {
-    a.is_none() || b.is_none() || a == b
+/// The namespaces of some uses: whether another use shares objects with one of them.
+struct Namespaces<'a> {
+    none: bool,
+    some: BTreeSet<&'a str>,
+}
+
+impl<'a> Namespaces<'a> {
+    fn of(uses: &[&'a Use]) -> Namespaces<'a> {
+        Namespaces {
+            none: uses.iter().any(|u| u.namespace.is_none()),
+            some: uses.iter().filter_map(|u| u.namespace.as_deref()).collect(),
+        }
+    }
+
+    fn share(&self, u: &Use) -> bool {
+        match &u.namespace {
+            None => !self.some.is_empty() || self.none,
+            Some(ns) => self.none || self.some.contains(ns.as_str()),
+        }
+    }
 }
 
 /// Lines of code listed per side of an edge.
@@ -204,76 +284,98 @@ const LOCS_PER_SIDE: usize = 10;
 /// Keeps the `limit` edges with the most requests (writes + reads), each with its
 /// `LOCS_PER_SIDE` busiest lines of code per side; `total_edges` counts them all.
 pub fn build(uses: &[Use], requests: &BTreeMap<String, u64>, limit: usize) -> Deps {
-    let lines = |sides: &BTreeSet<Side<'_>>| -> Result<Vec<Use>> {
+    let mut counts = Counts::default();
+    for u in uses {
+        let k = Kinds {
+            reads: if is_read(&u.verb) { u.hits } else { 0 },
+            writes: if is_write(&u.verb) { u.hits } else { 0 },
+        };
+        if k.reads + k.writes > 0 {
+            let ns = u.namespace.as_deref().unwrap_or_default();
+            counts.add(&u.app, &u.group, &u.resource, ns, k);
+        }
+    }
+    let lines = |sides: &BTreeSet<SideKey<'_>>| -> Result<Vec<Use>> {
         Ok(uses
             .iter()
             .filter(|u| sides.contains(&(u.app.as_str(), u.group.as_str(), u.resource.as_str())))
             .cloned()
             .collect())
     };
-    assemble(uses, requests, limit, lines).expect("uses at hand")
+    assemble(&counts, requests, limit, lines).expect("uses at hand")
 }
 
 /// An app's use of a resource: (app, group, resource).
-type Side<'a> = (&'a str, &'a str, &'a str);
+type SideKey<'a> = (&'a str, &'a str, &'a str);
 
-/// [`build`], where `uses` may come without lines of code: `lines` gives the uses with their
-/// lines of code of the sides of the edges kept, which must sum to the same requests per app,
-/// verb, resource and namespace.
+/// Joins `counts`, then asks `lines` for the uses with their lines of code of the sides of the
+/// edges kept, which must sum to the same requests per app, kind, resource and namespace.
 fn assemble(
-    uses: &[Use],
+    counts: &Counts,
     requests: &BTreeMap<String, u64>,
     limit: usize,
-    lines: impl FnOnce(&BTreeSet<Side<'_>>) -> Result<Vec<Use>>,
+    lines: impl FnOnce(&BTreeSet<SideKey<'_>>) -> Result<Vec<Use>>,
 ) -> Result<Deps> {
-    // (group, resource) -> app -> (writes, reads)
-    type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
-    fn sides(uses: &[Use]) -> BTreeMap<(&str, &str), Sides<'_>> {
-        let mut by: BTreeMap<(&str, &str), Sides<'_>> = BTreeMap::new();
-        for u in uses {
-            let side = by
-                .entry((&u.group, &u.resource))
-                .or_default()
-                .entry(&u.app)
-                .or_default();
-            if is_write(&u.verb) {
-                side.0.push(u);
-            } else if is_read(&u.verb) {
-                side.1.push(u);
-            }
-        }
-        by
-    }
-    let by = sides(uses);
+    let t = |id: u32| counts.texts.get(id);
+    let none = counts.texts.ids.get("").copied();
+    let mut keys: Vec<(&Key, &Kinds)> = counts.hits.iter().collect();
+    keys.sort_unstable_by_key(|k| k.0);
     // Counts first, for every pair; lines of code only for the edges kept. A use counts for an
-    // edge when the other side shares a namespace with it, so each side is summed per
-    // namespace, and the `limit` best edges are kept as they come.
+    // edge when the other side shares a namespace with it; a pair's requests are at most its
+    // sides' totals, so once `limit` edges are at hand only a pair that could beat the last is
+    // counted exactly.
     let mut total_edges = 0u64;
     type Ranked<'a> = (Reverse<u64>, &'a str, &'a str, &'a str, &'a str, u64, u64);
     let mut best: BinaryHeap<Ranked<'_>> = BinaryHeap::new();
-    for ((group, resource), sides) in &by {
-        let mut names: HashMap<&str, u32> = HashMap::new();
-        let summed: Vec<(&str, Summed, Summed)> = sides
+    for block in keys.chunk_by(|a, b| (a.0.0, a.0.1) == (b.0.0, b.0.1)) {
+        let (group, resource) = (block[0].0.0, block[0].0.1);
+        let mut bit_of: foldhash::HashMap<u32, usize> = Default::default();
+        for (k, _) in block {
+            if Some(k.3) != none {
+                let next = bit_of.len();
+                bit_of.entry(k.3).or_insert(next);
+            }
+        }
+        let words = bit_of.len().div_ceil(64);
+        // Per app: (writes, reads).
+        let mut apps: Vec<(u32, Side, Side)> = Vec::new();
+        for (k, kinds) in block {
+            if apps.last().is_none_or(|a| a.0 != k.2) {
+                apps.push((k.2, Side::default(), Side::default()));
+            }
+            let app = apps.last_mut().expect("pushed");
+            let bit = bit_of.get(&k.3).copied();
+            if kinds.writes > 0 {
+                app.1.add(bit, kinds.writes, words);
+            }
+            if kinds.reads > 0 {
+                app.2.add(bit, kinds.reads, words);
+            }
+        }
+        let mut writers: Vec<(u32, &Side)> = apps
             .iter()
-            .map(|(app, (writes, reads))| {
-                (
-                    *app,
-                    Summed::of(writes, &mut names),
-                    Summed::of(reads, &mut names),
-                )
-            })
+            .filter(|a| a.1.total > 0)
+            .map(|a| (a.0, &a.1))
             .collect();
-        for (w, writes, _) in summed.iter().filter(|s| s.1.total > 0) {
-            for (r, _, reads) in summed.iter().filter(|s| s.2.total > 0) {
-                if w == r {
-                    continue;
-                }
-                let (wh, rh) = (writes.matched(reads), reads.matched(writes));
-                if wh == 0 || rh == 0 {
+        let mut readers: Vec<(u32, &Side)> = apps
+            .iter()
+            .filter(|a| a.2.total > 0)
+            .map(|a| (a.0, &a.2))
+            .collect();
+        writers.sort_unstable_by_key(|w| Reverse(w.1.total));
+        readers.sort_unstable_by_key(|r| Reverse(r.1.total));
+        for &(w, writes) in &writers {
+            for &(r, reads) in &readers {
+                if w == r || !writes.meets(reads) {
                     continue;
                 }
                 total_edges += 1;
-                let ranked = (Reverse(wh + rh), *group, *resource, *w, *r, wh, rh);
+                let bound = writes.total + reads.total;
+                if best.len() == limit && best.peek().is_some_and(|worst| bound < worst.0.0) {
+                    continue;
+                }
+                let (wh, rh) = (writes.matched(reads), reads.matched(writes));
+                let ranked = (Reverse(wh + rh), t(group), t(resource), t(w), t(r), wh, rh);
                 if best.len() < limit {
                     best.push(ranked);
                 } else if best.peek().is_some_and(|worst| ranked < *worst) {
@@ -288,12 +390,26 @@ fn assemble(
         .map(|(_, group, resource, w, r, wh, rh)| (wh, rh, w, r, group, resource))
         .collect();
     all.sort_by(|a, b| (a.4, a.5, a.2, a.3).cmp(&(b.4, b.5, b.2, b.3)));
-    let kept: BTreeSet<Side<'_>> = all
+    let kept: BTreeSet<SideKey<'_>> = all
         .iter()
         .flat_map(|&(_, _, w, r, g, res)| [(w, g, res), (r, g, res)])
         .collect();
     let detailed = lines(&kept)?;
-    let by_line = sides(&detailed);
+    // (group, resource) -> app -> (writes, reads)
+    type Sides<'a> = BTreeMap<&'a str, (Vec<&'a Use>, Vec<&'a Use>)>;
+    let mut by_line: BTreeMap<(&str, &str), Sides<'_>> = BTreeMap::new();
+    for u in &detailed {
+        let side = by_line
+            .entry((&u.group, &u.resource))
+            .or_default()
+            .entry(&u.app)
+            .or_default();
+        if is_write(&u.verb) {
+            side.0.push(u);
+        } else if is_read(&u.verb) {
+            side.1.push(u);
+        }
+    }
     let mut apps: BTreeSet<&str> = BTreeSet::new();
     let edges = all
         .into_iter()
@@ -303,16 +419,9 @@ fn assemble(
             let side = |app| by_line.get(&(group, resource)).and_then(|s| s.get(app));
             let ws = side(w).map_or(&[][..], |s| &s.0[..]);
             let rs = side(r).map_or(&[][..], |s| &s.1[..]);
-            let ws: Vec<&Use> = ws
-                .iter()
-                .filter(|x| rs.iter().any(|y| shared(&x.namespace, &y.namespace)))
-                .copied()
-                .collect();
-            let rs: Vec<&Use> = rs
-                .iter()
-                .filter(|y| ws.iter().any(|x| shared(&x.namespace, &y.namespace)))
-                .copied()
-                .collect();
+            let (wn, rn) = (Namespaces::of(ws), Namespaces::of(rs));
+            let ws: Vec<&Use> = ws.iter().filter(|x| rn.share(x)).copied().collect();
+            let rs: Vec<&Use> = rs.iter().filter(|y| wn.share(y)).copied().collect();
             let mut writer_locs = locs(&ws);
             writer_locs.truncate(LOCS_PER_SIDE);
             let mut reader_locs = locs(&rs);
@@ -382,156 +491,151 @@ impl Render for Deps {
     }
 }
 
-/// `deps`: from the rollups of `0015_access_rollups.sql` when they hold what the filters ask about, else
-/// from a scan of `requests`.
+/// `deps`: from the rollups of `0016_deps_rollup.sql` when they hold what the filters ask
+/// about, else from a scan of `requests`.
 fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
     if !by_app_only(f) {
         return deps_scan(conn, f, limit);
     }
-    // Requests per endpoint, identity and object read or written, summed per app, resource,
-    // namespace and whether read or written: all the join counts. Texts are interned as they
-    // come (the table repeats a few hundred of them).
     let names = app_names(conn)?;
-    let mut texts: foldhash::HashMap<String, u32> = foldhash::HashMap::default();
-    let mut intern = |t: &str| -> u32 {
-        if let Some(&i) = texts.get(t) {
-            return i;
-        }
-        let i = texts.len() as u32;
-        texts.insert(t.to_owned(), i);
-        i
-    };
-    // (identity, group, resource, namespace, writes) -> requests
-    let mut counts: foldhash::HashMap<(i64, u32, u32, u32, bool), u64> = Default::default();
-    // (identity, group, resource) -> the endpoints with its uses of the resource
-    let mut at: foldhash::HashMap<(i64, u32, u32), Vec<i64>> = Default::default();
-    // identity -> its requests (all of them: `access` counts every request with an identity)
-    let mut requests: foldhash::HashMap<i64, u64> = Default::default();
+    let mut counts = Counts::default();
+    let app_of: foldhash::HashMap<i64, u32> = names
+        .iter()
+        .map(|(&id, app)| (id, counts.texts.id(app)))
+        .collect();
+    // The identities of each app the filters let through, for its lines of code.
+    let mut identities_of: BTreeMap<u32, BTreeSet<i64>> = BTreeMap::new();
+    // Rows come by group and resource: each is interned once a run of rows.
+    let mut last: Option<(String, String, u32, u32)> = None;
+    let mut last_identity = None;
     let mut q = Sql::default();
     let j = who(&mut q, f, "a");
     q.rows(
         conn,
         &format!(
-            "SELECT a.endpoint_id, a.identity_id, a.url, a.api_group, a.resource, a.namespace, \
-             a.verb, a.hits FROM access a{j}"
+            "SELECT a.api_group, a.resource, a.identity_id, a.namespace, a.reads, a.writes \
+             FROM object_access a{j}"
         ),
         |x| {
             let text = |i| x.get_ref(i).and_then(|v| Ok(v.as_str()?));
-            let (endpoint, identity): (i64, i64) = (x.get(0)?, x.get(1)?);
-            let hits = x.get::<_, i64>(7)? as u64;
-            *requests.entry(identity).or_default() += hits;
-            let verb = text(6)?;
-            if x.get::<_, bool>(2)? || !(is_write(verb) || is_read(verb)) {
+            let identity: i64 = x.get(2)?;
+            let Some(&app) = app_of.get(&identity) else {
                 return Ok(());
-            }
-            let (group, resource) = (intern(text(3)?), intern(text(4)?));
-            let namespace = intern(text(5)?);
-            let writes = is_write(verb);
-            *counts
-                .entry((identity, group, resource, namespace, writes))
-                .or_default() += hits;
-            let endpoints = at.entry((identity, group, resource)).or_default();
-            if endpoints.last() != Some(&endpoint) {
-                endpoints.push(endpoint);
+            };
+            let (group, resource) = (text(0)?, text(1)?);
+            let (g, r) = match &last {
+                Some((lg, lr, g, r)) if lg == group && lr == resource => (*g, *r),
+                _ => {
+                    let ids = (counts.texts.id(group), counts.texts.id(resource));
+                    last = Some((group.to_owned(), resource.to_owned(), ids.0, ids.1));
+                    ids
+                }
+            };
+            let ns = counts.texts.id(text(3)?);
+            let k = Kinds {
+                reads: x.get::<_, i64>(4)? as u64,
+                writes: x.get::<_, i64>(5)? as u64,
+            };
+            counts.add_ids((g, r, app, ns), k);
+            if last_identity != Some(identity) {
+                identities_of.entry(app).or_default().insert(identity);
+                last_identity = Some(identity);
             }
             Ok(())
         },
     )?;
-    let mut text_of = vec![""; texts.len()];
-    for (t, &i) in &texts {
-        text_of[i as usize] = t;
-    }
-    // Per app: its identities' uses summed, as the scan groups them by app name.
-    let mut by_app: BTreeMap<(&str, u32, u32, u32, bool), u64> = BTreeMap::new();
-    let mut identities_of: HashMap<&str, Vec<i64>> = HashMap::new();
-    for (&(identity, group, resource, namespace, writes), &hits) in &counts {
-        if let Some(app) = names.get(&identity) {
-            *by_app
-                .entry((app, group, resource, namespace, writes))
-                .or_default() += hits;
-        }
-    }
-    for (id, app) in &names {
-        identities_of.entry(app).or_default().push(*id);
-    }
-    // The joins tell reads from writes only: any verb of the kind stands for all of them.
-    let uses: Vec<Use> = by_app
+    let identities_of: BTreeMap<&str, BTreeSet<i64>> = identities_of
         .into_iter()
-        .map(|((app, group, resource, namespace, writes), hits)| Use {
-            app: app.to_owned(),
-            verb: if writes { "update" } else { "get" }.to_owned(),
-            group: text_of[group as usize].to_owned(),
-            resource: text_of[resource as usize].to_owned(),
-            namespace: Some(text_of[namespace as usize])
-                .filter(|ns| !ns.is_empty())
-                .map(str::to_owned),
-            loc: None,
-            hits,
-        })
+        .map(|(app, ids)| (counts.texts.get(app), ids))
         .collect();
-    let lines = |kept: &BTreeSet<Side<'_>>| -> Result<Vec<Use>> {
-        let mut rows = Vec::new();
-        let id = |t: &str| texts.get(t).copied();
-        for &(app, group, resource) in kept {
-            let (Some(g), Some(res)) = (id(group), id(resource)) else {
-                continue;
-            };
-            let identities = identities_of.get(app).into_iter().flatten();
-            let found = identities.flat_map(|&identity| {
-                let endpoints = at.get(&(identity, g, res)).into_iter().flatten();
-                endpoints.map(move |&endpoint| (endpoint, identity))
-            });
-            for (endpoint, identity) in found.collect::<BTreeSet<_>>() {
-                let mut q = Sql::default();
-                let (e, i) = (q.p(endpoint), q.p(identity));
-                let (g, r) = (q.p(group.to_owned()), q.p(resource.to_owned()));
-                let found = q.rows(
-                    conn,
-                    &format!(
-                        "SELECT purpose_id, namespace, verb, hits FROM object_uses \
-                         WHERE endpoint_id = {e} AND identity_id = {i} AND api_group = {g} \
-                         AND resource = {r}"
-                    ),
-                    |x| {
-                        Ok((
-                            x.get::<_, i64>(0)?,
-                            x.get::<_, String>(1)?,
-                            x.get::<_, String>(2)?,
-                            x.get::<_, i64>(3)? as u64,
-                        ))
-                    },
-                )?;
-                rows.extend(found.into_iter().map(|r| (app, group, resource, r)));
+    let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+    let mut q = Sql::default();
+    let j = who(&mut q, f, "a");
+    q.rows(
+        conn,
+        &format!("SELECT a.identity_id, a.hits FROM identity_requests a{j}"),
+        |x| {
+            if let Some(app) = names.get(&x.get::<_, i64>(0)?) {
+                *requests.entry(app.clone()).or_default() += x.get::<_, i64>(1)? as u64;
+            }
+            Ok(())
+        },
+    )?;
+    let lines = |kept: &BTreeSet<SideKey<'_>>| -> Result<Vec<Use>> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT purpose_id, namespace, verb, hits FROM object_uses \
+                 WHERE api_group = ?1 AND resource = ?2 AND identity_id = ?3",
+            )
+            .map_err(db)?;
+        // The busiest sides have many thousand rows (an endpoint, purpose, namespace and verb
+        // each): summed per purpose, namespace and verb first, then per line of code.
+        let sides: Vec<SideKey<'_>> = kept.iter().copied().collect();
+        let mut texts = Texts::default();
+        let mut by_purpose: foldhash::HashMap<(usize, i64, u32, u32), u64> = Default::default();
+        for (side, &(app, group, resource)) in sides.iter().enumerate() {
+            for &identity in identities_of.get(app).into_iter().flatten() {
+                let mut rows = st
+                    .query(rusqlite::params![group, resource, identity])
+                    .map_err(db)?;
+                while let Some(x) = rows.next().map_err(db)? {
+                    let text = |i| x.get_ref(i).and_then(|v| Ok(v.as_str()?));
+                    let (namespace, verb) = (text(1).map_err(db)?, text(2).map_err(db)?);
+                    let key = (
+                        side,
+                        x.get(0).map_err(db)?,
+                        texts.id(namespace),
+                        texts.id(verb),
+                    );
+                    *by_purpose.entry(key).or_default() += x.get::<_, i64>(3).map_err(db)? as u64;
+                }
             }
         }
-        let purposes: Vec<i64> = rows
-            .iter()
-            .map(|r| r.3.0)
+        let purposes: Vec<i64> = by_purpose
+            .keys()
+            .map(|k| k.1)
             .filter(|&p| p != 0)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let frames = frames_of(conn, &purposes)?;
-        Ok(rows
+        // Each purpose's own line, as an index in `frames` (purposes share their lines).
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut frame_ids: foldhash::HashMap<Frame, u32> = Default::default();
+        let line_of: foldhash::HashMap<i64, u32> = frames_of(conn, &purposes)?
             .into_iter()
-            .map(|(app, group, resource, (p, namespace, verb, hits))| Use {
-                app: app.to_owned(),
-                verb,
-                group: group.to_owned(),
-                resource: resource.to_owned(),
-                namespace: (!namespace.is_empty()).then_some(namespace),
-                loc: frames.get(&p).and_then(|fr| own_line(fr)),
-                hits,
+            .filter_map(|(p, fr)| {
+                let own = own_line(&fr)?;
+                let id = *frame_ids.entry(own).or_insert_with_key(|f| {
+                    frames.push(f.clone());
+                    frames.len() as u32 - 1
+                });
+                Some((p, id))
+            })
+            .collect();
+        let mut by_line: foldhash::HashMap<(usize, Option<u32>, u32, u32), u64> =
+            Default::default();
+        for ((side, p, namespace, verb), hits) in by_purpose {
+            let line = line_of.get(&p).copied();
+            *by_line.entry((side, line, namespace, verb)).or_default() += hits;
+        }
+        Ok(by_line
+            .into_iter()
+            .map(|((side, line, namespace, verb), hits)| {
+                let (app, group, resource) = sides[side];
+                let namespace = texts.get(namespace);
+                Use {
+                    app: app.to_owned(),
+                    verb: texts.get(verb).to_owned(),
+                    group: group.to_owned(),
+                    resource: resource.to_owned(),
+                    namespace: (!namespace.is_empty()).then(|| namespace.to_owned()),
+                    loc: line.map(|l| frames[l as usize].clone()),
+                    hits,
+                }
             })
             .collect())
     };
-    let mut per_app: BTreeMap<String, u64> = BTreeMap::new();
-    for (identity, hits) in requests {
-        if let Some(app) = names.get(&identity) {
-            *per_app.entry(app.clone()).or_default() += hits;
-        }
-    }
-    assemble(&uses, &per_app, limit, lines)
+    assemble(&counts, &requests, limit, lines)
 }
 
 /// Each app's requests (all of them), by app.

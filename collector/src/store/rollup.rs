@@ -1,4 +1,4 @@
-//! The query rollups (migrations 2, 3 and 13), folded in from `requests`.
+//! The query rollups (migrations 2, 3, 15 and 16), folded in from `requests`.
 //!
 //! [`Pending::add`] takes exactly what a batch changed ([`Applied`]), inside its transaction,
 //! and sums it in memory by endpoint; a fold writes the sums of a range of endpoints, one
@@ -358,10 +358,34 @@ impl Pending {
         endpoints: &[i64],
     ) -> rusqlite::Result<()> {
         self.fold(tx)?;
+        // `object_access` and `identity_requests` sum `object_uses` and `access` over
+        // endpoints: the rows about to go are taken out of them first.
+        let list = endpoints
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        tx.execute_batch(&format!(
+            "UPDATE object_access SET reads = object_access.reads - g.reads, \
+             writes = object_access.writes - g.writes \
+             FROM (SELECT api_group, resource, identity_id, namespace, \
+                   SUM(CASE WHEN verb IN ('get', 'list', 'watch') THEN hits ELSE 0 END) AS reads, \
+                   SUM(CASE WHEN verb IN ('get', 'list', 'watch') THEN 0 ELSE hits END) AS writes \
+                   FROM object_uses WHERE endpoint_id IN ({list}) GROUP BY 1, 2, 3, 4) g \
+             WHERE object_access.api_group = g.api_group AND object_access.resource = g.resource \
+             AND object_access.identity_id = g.identity_id \
+             AND object_access.namespace = g.namespace; \
+             DELETE FROM object_access WHERE reads = 0 AND writes = 0; \
+             UPDATE identity_requests SET hits = identity_requests.hits - g.hits \
+             FROM (SELECT identity_id, SUM(hits) AS hits FROM access \
+                   WHERE endpoint_id IN ({list}) GROUP BY 1) g \
+             WHERE identity_requests.identity_id = g.identity_id; \
+             DELETE FROM identity_requests WHERE hits = 0; \
+             DELETE FROM object_uses WHERE endpoint_id IN ({list});"
+        ))?;
         for table in [
             "usage",
             "access",
-            "object_uses",
             "endpoint_usage",
             "run_usage",
             "endpoint_apps",
@@ -652,10 +676,16 @@ impl<'a> Object<'a> {
 
 /// Verbs of the reads and writes of objects `deps` joins.
 fn reads_or_writes(verb: &str) -> bool {
-    matches!(
-        verb,
-        "get" | "list" | "watch" | "create" | "update" | "patch" | "delete" | "deletecollection"
-    )
+    reads(verb)
+        || matches!(
+            verb,
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        )
+}
+
+/// Verbs of the reads of objects `deps` joins.
+fn reads(verb: &str) -> bool {
+    matches!(verb, "get" | "list" | "watch")
 }
 
 // Field order = the access primary key's (texts by first appearance: close enough).
@@ -676,12 +706,12 @@ struct AccessKey {
 // Field order = the object_uses primary key's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct UseKey {
-    endpoint: i32,
-    identity: i64,
-    purpose: i64,
-    /// Indexes in [`Rollup::texts`].
+    /// Indexes in [`Rollup::texts`], as `namespace` and `verb`.
     group: u32,
     resource: u32,
+    identity: i64,
+    endpoint: i32,
+    purpose: i64,
     namespace: u32,
     verb: u32,
 }
@@ -1059,7 +1089,9 @@ impl Rollup {
         )?;
         let mut sorted: Vec<(&UseKey, &i64)> = self.uses.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (k, hits) in sorted {
+        // (group, resource, identity, namespace) -> (reads, writes): `object_access`.
+        let mut objects: BTreeMap<(u32, u32, i64, u32), (i64, i64)> = BTreeMap::new();
+        for (k, &hits) in sorted {
             uses.execute(params![
                 k.endpoint,
                 k.identity,
@@ -1070,6 +1102,33 @@ impl Rollup {
                 t(k.verb),
                 hits
             ])?;
+            let o = objects
+                .entry((k.group, k.resource, k.identity, k.namespace))
+                .or_default();
+            if reads(t(k.verb)) {
+                o.0 += hits;
+            } else {
+                o.1 += hits;
+            }
+        }
+        let mut object = tx.prepare_cached(
+            "INSERT INTO object_access (api_group, resource, identity_id, namespace, reads, \
+             writes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET \
+             reads = reads + excluded.reads, writes = writes + excluded.writes",
+        )?;
+        for ((group, resource, identity, namespace), (r, w)) in objects {
+            object.execute(params![t(group), t(resource), identity, t(namespace), r, w])?;
+        }
+        let mut requests: BTreeMap<i64, i64> = BTreeMap::new();
+        for (k, hits) in self.access.values().flatten() {
+            *requests.entry(k.identity).or_default() += hits;
+        }
+        let mut identity = tx.prepare_cached(
+            "INSERT INTO identity_requests (identity_id, hits) VALUES (?1, ?2) \
+             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+        )?;
+        for (id, hits) in requests {
+            identity.execute(params![id, hits])?;
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! `deps` and `apps --rbac` answer from the rollups kept at ingest (`access`, `object_uses`)
+//! `deps` and `apps --rbac` answer from the rollups kept at ingest (`access`, `object_uses`,
+//! `object_access`, `identity_requests`)
 //! exactly what a scan of `requests` answers (a time window makes them scan), whatever order
 //! and how often the write path got the events, and after a remap moved requests.
 
@@ -55,6 +56,10 @@ fn tables(db: &Path) -> Vec<Vec<String>> {
         "SELECT endpoint_id || ' ' || identity_id || ' ' || purpose_id || ' ' || api_group || ' ' \
          || resource || ' ' || namespace || ' ' || verb || ' ' || hits FROM object_uses \
          ORDER BY endpoint_id, identity_id, purpose_id, api_group, resource, namespace, verb",
+        "SELECT api_group || ' ' || resource || ' ' || identity_id || ' ' || namespace || ' ' || \
+         reads || ' ' || writes FROM object_access \
+         ORDER BY api_group, resource, identity_id, namespace",
+        "SELECT identity_id || ' ' || hits FROM identity_requests ORDER BY identity_id",
     ]
     .iter()
     .map(|sql| {
@@ -135,7 +140,8 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
         .unwrap()
         .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
         .unwrap();
-    // The same, from before `0015_access_rollups.sql`: it counts the requests up to their marks.
+    // The same, from before `0015_access_rollups.sql` and `0016_deps_rollup.sql`: they count
+    // the requests up to their marks.
     let old = chunks.path().with_extension("old.db");
     std::fs::copy(&copy, &old).unwrap();
     let conn = rusqlite::Connection::open(&old).unwrap();
@@ -153,12 +159,17 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
         pending > 0,
         "requests above their marks when the writer stops"
     );
-    conn.execute_batch("DROP TABLE access; DROP TABLE object_uses;")
-        .unwrap();
-    conn.execute_batch(include_str!(
-        "../../src/store/migrations/0015_access_rollups.sql"
-    ))
+    conn.execute_batch(
+        "DROP TABLE access; DROP TABLE object_uses; DROP TABLE object_access; \
+         DROP TABLE identity_requests;",
+    )
     .unwrap();
+    for migration in [
+        include_str!("../../src/store/migrations/0015_access_rollups.sql"),
+        include_str!("../../src/store/migrations/0016_deps_rollup.sql"),
+    ] {
+        conn.execute_batch(migration).unwrap();
+    }
     drop(conn);
     for db in [&copy, &old] {
         drop(store::Store::open(db, store::Options::default()).unwrap());
@@ -166,7 +177,7 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
     chunks.store.fold_blocking().unwrap();
 
     let want = tables(&every.path());
-    assert!(want[0].len() > 100 && want[1].len() > 100, "enough keys");
+    assert!(want.iter().all(|t| t.len() > 30), "enough keys");
     let (rbac, _) = rollup_and_scan(&every.path(), "apps", &[("rbac", "true")]);
     assert!(rbac.contains("robot-2"), "impersonated users are subjects");
     assert_eq!(tables(&chunks.path()), want, "folded in chunks");
