@@ -24,6 +24,7 @@ mod migrate;
 mod model;
 pub mod read;
 mod rollup;
+mod schedule;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use key::request_key;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
-pub use rollup::Fold;
+pub use schedule::Fold;
 
 use writer::Command;
 
@@ -200,8 +201,30 @@ impl Pending {
 /// A cloneable handle on the store; the writer thread ends when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub struct Store {
-    tx: mpsc::Sender<Command>,
+    tx: Queue,
     path: Arc<PathBuf>,
+}
+
+/// The writer's command queue. Every send unparks the writer thread, which parks while it
+/// waits for a command a limited time (the fold schedule's idle waits, `writer::receive_within`).
+#[derive(Debug, Clone)]
+struct Queue {
+    tx: mpsc::Sender<Command>,
+    writer: std::thread::Thread,
+}
+
+impl Queue {
+    async fn send(&self, command: Command) -> Result<()> {
+        let sent = self.tx.send(command).await;
+        self.writer.unpark();
+        sent.map_err(|_| Error::WriterGone)
+    }
+
+    fn blocking_send(&self, command: Command) -> Result<()> {
+        let sent = self.tx.blocking_send(command);
+        self.writer.unpark();
+        sent.map_err(|_| Error::WriterGone)
+    }
 }
 
 impl Store {
@@ -232,12 +255,15 @@ impl Store {
         migrate::migrate(&mut conn)?;
         let writer = writer::Writer::new(conn, options.fold, options.durable)?;
         let (tx, rx) = mpsc::channel(options.queue.max(1));
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(Error::Spawn)?;
         Ok(Store {
-            tx,
+            tx: Queue {
+                tx,
+                writer: thread.thread().clone(),
+            },
             path: Arc::new(path),
         })
     }
@@ -256,10 +282,7 @@ impl Store {
     /// once it is committed.
     pub async fn apply(&self, batch: Batch) -> Result<BatchOutcome> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Apply { batch, reply })
-            .await
-            .map_err(|_| Error::WriterGone)?;
+        self.tx.send(Command::Apply { batch, reply }).await?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
@@ -273,9 +296,7 @@ impl Store {
     /// each still whole.
     pub fn submit_blocking(&self, batch: Batch) -> Result<Pending> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(Command::Apply { batch, reply })
-            .map_err(|_| Error::WriterGone)?;
+        self.tx.blocking_send(Command::Apply { batch, reply })?;
         Ok(Pending(rx))
     }
 
@@ -375,10 +396,7 @@ impl Store {
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(command(reply))
-            .await
-            .map_err(|_| Error::WriterGone)?;
+        self.tx.send(command(reply)).await?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
@@ -387,9 +405,7 @@ impl Store {
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(command(reply))
-            .map_err(|_| Error::WriterGone)?;
+        self.tx.blocking_send(command(reply))?;
         rx.blocking_recv().map_err(|_| Error::WriterGone)?
     }
 }

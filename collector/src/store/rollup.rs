@@ -12,11 +12,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use foldhash::HashMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::schedule::{Fold, State};
 use super::{RequestRecord, RunId};
 
 /// A request stored for the first time by this batch.
@@ -60,69 +61,6 @@ pub struct Applied<'a> {
     pub new: &'a [NewRequest<'a>],
     /// Requests moved to a more complete stage.
     pub advanced: &'a [Advance<'a>],
-}
-
-/// When rollups are folded in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fold {
-    /// In each batch's own transaction: queries see every committed batch at once.
-    EveryBatch,
-    /// Deltas of many batches are summed in memory and folded in their own transactions, a
-    /// range of endpoints (`chunk_keys` distinct keys) at a time: all of them once `max_keys`
-    /// distinct keys are pending or the oldest is `interval` old, at the end of a run and when
-    /// the writer stops; with `when_idle`, also a chunk at a time while the writer has had
-    /// nothing to do for that long and `idle_keys` keys or more are pending.
-    Deferred {
-        /// Age of the oldest pending delta that makes a fold of everything due.
-        interval: Duration,
-        /// Distinct `usage` keys pending that make a fold of everything due (bounds memory).
-        max_keys: usize,
-        /// Distinct keys a fold transaction writes at most (the endpoints in a range): a batch
-        /// that arrives during a fold waits for one chunk, not for all of them.
-        chunk_keys: usize,
-        /// Fold chunks once no command has come for this long (`serve`: between webhook
-        /// batches, so the rollups keep up while the load leaves room).
-        when_idle: Option<Duration>,
-        /// Keys pending below which idle time folds nothing: deltas of many batches sum up
-        /// first, so a chunk rewrites each rollup page once for many batches, not per batch.
-        idle_keys: usize,
-    },
-}
-
-impl Fold {
-    /// Bulk ingest: sums over up to 200k keys (a log repeats its keys), folded every 10 s in
-    /// one transaction.
-    pub fn bulk() -> Fold {
-        Fold::Deferred {
-            interval: Duration::from_secs(10),
-            max_keys: 200_000,
-            chunk_keys: 200_000,
-            when_idle: None,
-            idle_keys: 0,
-        }
-    }
-
-    /// A webhook: once the writer has been idle for 2 ms and 4,000 keys (about ten 400-event
-    /// batches) are pending, a chunk of 500 keys; everything, in chunks, every 5 s (or at 100k
-    /// keys). A chunk covers a range of endpoints, and the rollups are endpoint-first, so it
-    /// rewrites a slice of their pages where a fold of one batch rewrote pages all over them.
-    pub fn webhook() -> Fold {
-        Fold::Deferred {
-            interval: Duration::from_secs(5),
-            max_keys: 100_000,
-            chunk_keys: 500,
-            when_idle: Some(Duration::from_millis(2)),
-            idle_keys: 4_000,
-        }
-    }
-
-    /// Distinct keys a fold transaction writes at most.
-    fn chunk_keys(self) -> usize {
-        match self {
-            Fold::Deferred { chunk_keys, .. } => chunk_keys,
-            Fold::EveryBatch => usize::MAX,
-        }
-    }
 }
 
 /// A fold written in the open transaction, applied to [`Pending`] once it commits.
@@ -259,10 +197,25 @@ impl Pending {
                 now.write(tx)?;
             }
         }
-        if self.rollup.keys > 0 {
-            self.since.get_or_insert_with(Instant::now);
-        }
         Ok(())
+    }
+
+    /// A transaction with deltas committed at `now`: the oldest pending delta's age counts
+    /// from the first such.
+    pub(super) fn note(&mut self, now: Instant) {
+        if self.rollup.keys > 0 {
+            self.since.get_or_insert(now);
+        }
+    }
+
+    /// What the fold schedule decides on ([`super::schedule::Schedule`]).
+    pub(super) fn state(&self) -> State {
+        State {
+            keys: self.rollup.keys,
+            since: self.since,
+            exact: self.exact,
+            sweeping: self.sweep.is_some(),
+        }
     }
 
     /// The mark of `endpoint`: read from the database until the first fold made it exact.
@@ -297,46 +250,6 @@ impl Pending {
                 }
             }
             None => {}
-        }
-    }
-
-    /// Whether a fold of everything is due under `fold` (or one is running in chunks).
-    pub(super) fn due(&self, fold: Fold) -> bool {
-        if !self.exact || self.sweep.is_some() {
-            return true;
-        }
-        let Some(since) = self.since else {
-            return false;
-        };
-        match fold {
-            Fold::EveryBatch => true,
-            Fold::Deferred {
-                interval, max_keys, ..
-            } => self.rollup.keys >= max_keys || since.elapsed() >= interval,
-        }
-    }
-
-    /// How long until a fold of everything is due under `fold` (zero: now); `None` when
-    /// nothing is pending.
-    pub(super) fn due_in(&self, fold: Fold) -> Option<Duration> {
-        if self.due(fold) {
-            return Some(Duration::ZERO);
-        }
-        let since = self.since?;
-        match fold {
-            Fold::EveryBatch => Some(Duration::ZERO),
-            Fold::Deferred { interval, .. } => Some(interval.saturating_sub(since.elapsed())),
-        }
-    }
-
-    /// Whether idle time should fold a chunk under `fold`.
-    pub(super) fn idle_work(&self, fold: Fold) -> bool {
-        match fold {
-            _ if !self.exact => true,
-            Fold::Deferred { idle_keys, .. } => {
-                self.rollup.keys > 0 && self.rollup.keys >= idle_keys
-            }
-            Fold::EveryBatch => false,
         }
     }
 
@@ -434,14 +347,10 @@ impl Pending {
         self.set_global(tx, through)
     }
 
-    /// Begins a fold of everything in chunks (`fold_due_chunk` runs them), if none is running.
-    pub(super) fn start_sweep(&mut self) {
-        self.sweep.get_or_insert((0, Instant::now()));
-    }
-
-    /// Whether a fold of everything is running in chunks.
-    pub(super) fn sweeping(&self) -> bool {
-        self.sweep.is_some()
+    /// Begins a fold of everything in chunks (`fold_due_chunk` runs them) at `now`, if none is
+    /// running.
+    pub(super) fn start_sweep(&mut self, now: Instant) {
+        self.sweep.get_or_insert((0, now));
     }
 
     /// One chunk of the fold of everything that is due: returns whether it is done.
@@ -451,8 +360,9 @@ impl Pending {
         fold: Fold,
     ) -> rusqlite::Result<bool> {
         let chunk = fold.chunk_keys();
-        self.start_sweep();
-        let (from, began) = self.sweep.expect("a fold of everything");
+        let (from, began) = self
+            .sweep
+            .expect("a fold of everything begun (start_sweep)");
         match self.fold_range(tx, from, chunk)? {
             Some(next) => {
                 self.sweep = Some((next, began));

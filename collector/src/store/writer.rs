@@ -8,7 +8,7 @@ use foldhash::HashMap;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
@@ -16,7 +16,8 @@ use whakapapa_wire::{Frame, Identity, TestInfo};
 
 use super::journeys::{self, Journeys};
 use super::key::identity_key;
-use super::rollup::{Advance, Applied, Fold, NewRequest, Pending};
+use super::rollup::{Advance, Applied, NewRequest, Pending};
+use super::schedule::{Fold, Schedule, SystemClock};
 use super::{
     AgentRecord, Batch, BatchOutcome, EndpointRecord, Error, PurposeUpsert, ReleaseId,
     ReleaseRecord, RemapFn, Remapped, RequestRecord, Result, RunId, StageRank, UserRecord,
@@ -186,7 +187,6 @@ fn bound<K, V>(map: &mut HashMap<K, V>, limit: usize) {
 pub(super) struct Writer {
     conn: Connection,
     caches: Caches,
-    fold: Fold,
     group_requests: usize,
     /// Each batch in a savepoint of its own, so one that fails is rolled back alone (`serve`:
     /// batches of different API servers share a transaction). Otherwise a failed batch rolls
@@ -196,12 +196,8 @@ pub(super) struct Writer {
     /// Applied batches go to a thread that frees them: a transaction no longer holds them,
     /// and the writer spends no time on it.
     free: Freer,
-    /// Times the pauses that make idle folds ([`Fold::Deferred`]'s `when_idle`).
-    idle_clock: Option<tokio::runtime::Runtime>,
-    /// [`Command::Fold`] replies owed when the fold of everything now running in chunks ends.
-    on_sweep: Vec<oneshot::Sender<Result<()>>>,
-    /// Replies owed when the next one ends: they came once this one was past some endpoints.
-    after_sweep: Vec<oneshot::Sender<Result<()>>>,
+    /// When folds run, and the [`Command::Fold`] replies owed.
+    schedule: Schedule,
 }
 
 fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -218,7 +214,6 @@ impl Writer {
         let mut w = Writer {
             conn,
             caches: Caches::default(),
-            fold,
             isolate_batches: durable,
             group_requests: if durable {
                 GROUP_REQUESTS_DURABLE
@@ -226,9 +221,7 @@ impl Writer {
                 GROUP_REQUESTS
             },
             free: Freer(free),
-            idle_clock: None,
-            on_sweep: Vec::new(),
-            after_sweep: Vec::new(),
+            schedule: Schedule::new(fold, Box::new(SystemClock)),
         };
         w.reset()?;
         // Requests a killed writer stored without folding them in are counted now.
@@ -239,9 +232,9 @@ impl Writer {
     /// Folds every pending rollup delta if [`Fold`] says it is time: a chunk per transaction,
     /// giving way to a command that comes meanwhile (handed back; the fold goes on after it).
     fn fold_if_due(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
-        while self.caches.pending.due(self.fold) {
+        while self.fold_due() {
             match self.fold_due_chunk() {
-                Ok(true) if !self.caches.pending.due(self.fold) => return None,
+                Ok(true) if !self.fold_due() => return None,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot fold rollups; will retry after the next batch");
@@ -258,8 +251,14 @@ impl Writer {
     /// One chunk of the fold of everything; `true` when that fold is done, and then the
     /// [`Command::Fold`]s waiting for it are answered (and a next one begins for those that
     /// came while it ran).
+    fn fold_due(&self) -> bool {
+        self.schedule.due(self.caches.pending.state())
+    }
+
     fn fold_due_chunk(&mut self) -> Result<bool> {
-        let fold = self.fold;
+        let fold = self.schedule.fold();
+        let now = self.schedule.now();
+        self.caches.pending.start_sweep(now);
         let done = self.in_transaction(|tx, c| {
             let done = c
                 .pending
@@ -275,12 +274,8 @@ impl Writer {
         match &done {
             Ok(false) => {}
             Ok(true) => {
-                for reply in self.on_sweep.drain(..) {
-                    let _ = reply.send(Ok(()));
-                }
-                if !self.after_sweep.is_empty() {
-                    std::mem::swap(&mut self.on_sweep, &mut self.after_sweep);
-                    self.caches.pending.start_sweep();
+                if self.schedule.swept() {
+                    self.caches.pending.start_sweep(now);
                 }
             }
             Err(_) => {}
@@ -294,9 +289,7 @@ impl Writer {
 
     /// Answers every [`Command::Fold`] still waiting (the fold failed, or the writer stops).
     fn answer_folds(&mut self, r: std::result::Result<(), Arc<Error>>) {
-        for reply in self.on_sweep.drain(..).chain(self.after_sweep.drain(..)) {
-            let _ = reply.send(r.clone().map_err(Error::Again));
-        }
+        self.schedule.answer_all(r);
     }
 
     /// Forgets cached ids, as after a rollback.
@@ -332,50 +325,25 @@ impl Writer {
 
     /// The next command (`None`: every handle is gone). With [`Fold::Deferred`]'s `when_idle`,
     /// folds chunks once no command has come for that long, until one comes or too few keys
-    /// are left to be worth a chunk.
+    /// are left to be worth a chunk ([`Schedule::wait`]).
     fn receive(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
-        let Fold::Deferred {
-            when_idle: Some(pause),
-            ..
-        } = self.fold
-        else {
+        let Some(pause) = self.schedule.when_idle() else {
             return rx.blocking_recv();
         };
         // After the pause, chunk after chunk for as long as no command comes; a fold that
         // falls due meanwhile runs as well.
         let mut wait = pause;
         loop {
-            let fold = self.fold;
-            let pending = &self.caches.pending;
-            let idle_work = pending.idle_work(fold);
-            let timeout = match pending.due_in(fold) {
-                Some(due) if idle_work => due.min(wait),
-                Some(due) => due,
-                None if idle_work => wait,
-                None => return rx.blocking_recv(),
+            let Some(timeout) = self.schedule.wait(self.caches.pending.state(), wait) else {
+                return rx.blocking_recv();
             };
-            // A clock for the wait: built on this thread, which is outside any runtime.
-            let clock = match &self.idle_clock {
-                Some(clock) => clock,
-                None => match tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                {
-                    Ok(clock) => self.idle_clock.insert(clock),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot time idle folds; folding on schedule only");
-                        return rx.blocking_recv();
-                    }
-                },
-            };
-            if let Ok(command) =
-                clock.block_on(async { tokio::time::timeout(timeout, rx.recv()).await })
-            {
+            if let Some(command) = receive_within(rx, timeout) {
                 return command;
             }
-            let folded = if self.caches.pending.due(fold) {
+            let folded = if self.fold_due() {
                 self.fold_due_chunk().map(|_| ())
             } else {
+                let fold = self.schedule.fold();
                 self.in_transaction(|tx, c| {
                     c.pending
                         .fold_idle_chunk(tx, fold)
@@ -465,14 +433,8 @@ impl Writer {
                 let _ = reply.send(r);
             }
             Command::Fold { reply } => {
-                // Answered once a fold of everything, begun now, has run in chunks (batches
-                // that come meanwhile go between them); one already running may have passed
-                // endpoints this reply needs folded.
-                if self.caches.pending.sweeping() {
-                    self.after_sweep.push(reply);
-                } else {
-                    self.caches.pending.start_sweep();
-                    self.on_sweep.push(reply);
+                if self.schedule.ask(self.caches.pending.state(), reply) {
+                    self.caches.pending.start_sweep(self.schedule.now());
                 }
             }
             Command::Journeys { reply } => {
@@ -505,7 +467,7 @@ impl Writer {
         reply: BatchReply,
         rx: &mut mpsc::Receiver<Command>,
     ) -> Option<Command> {
-        let fold = self.fold;
+        let fold = self.schedule.fold();
         let limit = self.group_requests;
         let isolate = self.isolate_batches;
         let free = self.free.clone();
@@ -581,7 +543,12 @@ impl Writer {
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &mut Caches) -> Result<T>,
     ) -> Result<T> {
-        let Writer { conn, caches, .. } = self;
+        let Writer {
+            conn,
+            caches,
+            schedule,
+            ..
+        } = self;
         let result = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -589,6 +556,7 @@ impl Writer {
             let value = f(&tx, caches)?;
             tx.commit().map_err(sql("commit"))?;
             caches.pending.committed();
+            caches.pending.note(schedule.now());
             Ok(value)
         })();
         if result.is_err() {
@@ -598,6 +566,24 @@ impl Writer {
             }
         }
         result
+    }
+}
+
+/// The next command if one comes within `timeout` (`Some(None)`: every handle is gone). The
+/// writer thread parks meanwhile; [`super::Queue`] unparks it after every send.
+fn receive_within(rx: &mut mpsc::Receiver<Command>, timeout: Duration) -> Option<Option<Command>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match rx.try_recv() {
+            Ok(command) => return Some(Some(command)),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Some(None),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::park_timeout(left);
     }
 }
 
