@@ -234,6 +234,47 @@ pub fn whakapapa_ua(identity: &str, fp: u64, frames: &[(&str, &str, u32)]) -> St
     user_agent::render(identity, None, fp, None, &frames)
 }
 
+/// The shop controller's identity, as its user agents carry it.
+pub const SHOP: &str = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1";
+
+/// The shop controller listing pods (`count_pods`, src/inventory.rs:42).
+pub fn shop_list_pods() -> String {
+    whakapapa_ua(
+        SHOP,
+        0xa1,
+        &[
+            (
+                "kube_client::api::Api<K>::list",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                106,
+            ),
+            (
+                "shop_controller::inventory::count_pods",
+                "src/inventory.rs",
+                42,
+            ),
+            ("shop_controller::reconcile", "src/main.rs", 17),
+        ],
+    )
+}
+
+/// The shop controller patching a config map (`record`, src/inventory.rs:60).
+pub fn shop_patch_cm() -> String {
+    whakapapa_ua(
+        SHOP,
+        0xa2,
+        &[
+            (
+                "kube_client::api::Api<K>::patch",
+                "kube-client-5.0.0/src/api/core_methods.rs",
+                200,
+            ),
+            ("shop_controller::inventory::record", "src/inventory.rs", 60),
+            ("shop_controller::reconcile", "src/main.rs", 17),
+        ],
+    )
+}
+
 /// The non-empty lines of `text`.
 pub fn split_lines(text: &[u8]) -> Vec<&[u8]> {
     text.split(|&b| b == b'\n')

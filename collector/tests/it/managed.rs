@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use whakapapa_collector::query::Request;
 use whakapapa_collector::store;
 
+use crate::it::fixture::shop_list_pods;
 use crate::it::ingest::{collector, figure};
-use crate::it::query::{purposes, spec, ua_list_pods};
+use crate::it::query::{purposes, spec};
 
 /// A GKE audit log entry of one Kubernetes API request, as Cloud Logging stores it.
 fn gke(insert_id: &str, method: &str, resource: &str, ua: &str, at: &str, status: Value) -> Value {
@@ -68,7 +69,7 @@ fn gke_and_eks_exports_ingest_join_their_purposes_and_dedupe() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db");
     let spec = write(dir.path(), "openapi-v1.0.0.json", &spec().to_string());
-    let shop = ua_list_pods();
+    let shop = shop_list_pods();
     let kubectl = "kubectl/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
     // The same entry is in two files: the second copy must change nothing.
     let listed = gke(

@@ -15,6 +15,7 @@ use whakapapa_collector::query::{Answer, Format, Request};
 use whakapapa_collector::store::{self, Store};
 
 use crate::it::fixture::whakapapa_ua as ua;
+use crate::it::fixture::{SHOP, shop_list_pods, shop_patch_cm};
 use clap::Parser as _;
 
 /// A small OpenAPI v2 document: 9 endpoints, 7 stable (one listed ineligible), 1 beta, 1 alpha.
@@ -53,48 +54,11 @@ pub(crate) fn spec() -> Value {
     })
 }
 
-const SHOP: &str = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1";
 const DASH: &str = "dashboard/v1.2.0 (linux/arm64) git/abc1234";
 const E2E: &str = "e2e.test/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
 const KUBECTL: &str = "kubectl/v1.36.0 (linux/amd64) kubernetes/6f6b2a1";
 const POD_TEST: &str = "[sig-node] Pods should list pods [Conformance]";
 const CM_TEST: &str = "[sig-apps] ConfigMap should be created";
-
-pub(crate) fn ua_list_pods() -> String {
-    ua(
-        SHOP,
-        0xa1,
-        &[
-            (
-                "kube_client::api::Api<K>::list",
-                "kube-client-5.0.0/src/api/core_methods.rs",
-                106,
-            ),
-            (
-                "shop_controller::inventory::count_pods",
-                "src/inventory.rs",
-                42,
-            ),
-            ("shop_controller::reconcile", "src/main.rs", 17),
-        ],
-    )
-}
-
-fn ua_patch_cm() -> String {
-    ua(
-        SHOP,
-        0xa2,
-        &[
-            (
-                "kube_client::api::Api<K>::patch",
-                "kube-client-5.0.0/src/api/core_methods.rs",
-                200,
-            ),
-            ("shop_controller::inventory::record", "src/inventory.rs", 60),
-            ("shop_controller::reconcile", "src/main.rs", 17),
-        ],
-    )
-}
 
 struct Ev {
     id: String,
@@ -191,7 +155,7 @@ fn run1() -> Vec<Ev> {
             id,
             "list",
             "/api/v1/namespaces/shop/pods",
-            &ua_list_pods(),
+            &shop_list_pods(),
             SA,
             at,
             200,
@@ -203,7 +167,7 @@ fn run1() -> Vec<Ev> {
             id,
             "patch",
             "/api/v1/namespaces/shop/configmaps/inventory",
-            &ua_patch_cm(),
+            &shop_patch_cm(),
             SA,
             at,
             code,
@@ -336,7 +300,7 @@ fn run2() -> Vec<Ev> {
             "5",
             "list",
             "/api/v1/namespaces/shop/pods",
-            &ua_list_pods(),
+            &shop_list_pods(),
             SA,
             200,
             200,

@@ -27,6 +27,7 @@ use whakapapa_testkit::browser::{self, appears, closing, idle, js, url_then_idle
 
 use crate::it::fixture::Ev;
 use crate::it::fixture::whakapapa_ua as ua;
+use crate::it::fixture::{shop_list_pods, shop_patch_cm};
 
 /// The browser tests share the machine's two cores: one at a time, so the load time measured
 /// is the page's, not the other test's.
@@ -199,46 +200,9 @@ fn spec_0_9() -> Value {
     s
 }
 
-const SHOP: &str = "shop-controller/v0.3.1 (linux/amd64) git/4f2a9c1";
 const DASH: &str = "dashboard/v1.2.0 (linux/arm64) git/abc1234";
 const E2E: &str = "e2e.test/v1.0.0 (linux/amd64) kubernetes/6f6b2a1";
 const KUBECTL: &str = "kubectl/v1.0.0 (linux/amd64) kubernetes/6f6b2a1";
-
-fn shop_list() -> String {
-    ua(
-        SHOP,
-        0xa1,
-        &[
-            (
-                "kube_client::api::Api<K>::list",
-                "kube-client-5.0.0/src/api/core_methods.rs",
-                106,
-            ),
-            (
-                "shop_controller::inventory::count_pods",
-                "src/inventory.rs",
-                42,
-            ),
-            ("shop_controller::reconcile", "src/main.rs", 17),
-        ],
-    )
-}
-
-fn shop_patch() -> String {
-    ua(
-        SHOP,
-        0xa2,
-        &[
-            (
-                "kube_client::api::Api<K>::patch",
-                "kube-client-5.0.0/src/api/core_methods.rs",
-                200,
-            ),
-            ("shop_controller::inventory::record", "src/inventory.rs", 60),
-            ("shop_controller::reconcile", "src/main.rs", 17),
-        ],
-    )
-}
 
 fn dash_get() -> String {
     ua(
@@ -324,7 +288,7 @@ fn runs() -> (String, String) {
             3,
             "list",
             "/api/v1/namespaces/shop/pods",
-            &shop_list(),
+            &shop_list_pods(),
             2,
             200,
             obj("pods", "shop", None),
@@ -333,7 +297,7 @@ fn runs() -> (String, String) {
             4,
             "list",
             "/api/v1/namespaces/shop/pods",
-            &shop_list(),
+            &shop_list_pods(),
             3,
             200,
             obj("pods", "shop", None),
@@ -342,7 +306,7 @@ fn runs() -> (String, String) {
             5,
             "patch",
             "/api/v1/namespaces/shop/configmaps/inventory",
-            &shop_patch(),
+            &shop_patch_cm(),
             4,
             200,
             cm(),
@@ -351,7 +315,7 @@ fn runs() -> (String, String) {
             6,
             "patch",
             "/api/v1/namespaces/shop/configmaps/inventory",
-            &shop_patch(),
+            &shop_patch_cm(),
             5,
             404,
             cm(),
