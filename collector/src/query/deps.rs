@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::sql::{Sql, app_names, by_app_only, db, frames_of, own_line, src, when, who};
+use super::sql::{Sql, by_app_only, db, frames_of, own_line, src, when, who};
 use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
 
 /// `deps`' options.
@@ -277,6 +277,9 @@ impl<'a> Namespaces<'a> {
     }
 }
 
+/// Identities of one app beyond which its lines of code are read a resource at a time.
+const MANY_IDENTITIES: usize = 1024;
+
 /// Lines of code listed per side of an edge.
 const LOCS_PER_SIDE: usize = 10;
 
@@ -497,31 +500,60 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
     if !by_app_only(f) {
         return deps_scan(conn, f, limit);
     }
-    let names = app_names(conn)?;
-    let mut counts = Counts::default();
-    let app_of: foldhash::HashMap<i64, u32> = names
-        .iter()
-        .map(|(&id, app)| (id, counts.texts.id(app)))
-        .collect();
-    // The identities of each app the filters let through, for its lines of code.
-    let mut identities_of: BTreeMap<u32, BTreeSet<i64>> = BTreeMap::new();
-    // Rows come by group and resource: each is interned once a run of rows.
-    let mut last: Option<(String, String, u32, u32)> = None;
-    let mut last_identity = None;
+    // The rollups count by app: an app filter that lets through some of an app's identities
+    // and not others (a prefix of one version's text) needs the scan.
+    let mut identities_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut q = Sql::default();
-    let j = who(&mut q, f, "a");
+    let wanted = match &f.app {
+        Some(app) => {
+            let a = q.p(app.clone());
+            format!("COALESCE(name = {a} OR substr(text, 1, length({a})) = {a}, 0)")
+        }
+        None => "1".to_owned(),
+    };
+    let mut split = false;
+    let mut let_through: BTreeMap<String, bool> = BTreeMap::new();
     q.rows(
         conn,
-        &format!(
-            "SELECT a.api_group, a.resource, a.identity_id, a.namespace, a.reads, a.writes \
-             FROM object_access a{j}"
-        ),
+        &format!("SELECT id, COALESCE(name, text), {wanted} FROM identities"),
+        |x| {
+            let (id, app, wanted): (i64, String, bool) = (x.get(0)?, x.get(1)?, x.get(2)?);
+            match let_through.get(&app) {
+                Some(&w) if w != wanted => split = true,
+                Some(_) => {}
+                None => {
+                    let_through.insert(app.clone(), wanted);
+                }
+            }
+            if wanted {
+                identities_of.entry(app).or_default().push(id);
+            }
+            Ok(())
+        },
+    )?;
+    if split {
+        return deps_scan(conn, f, limit);
+    }
+    let mut counts = Counts::default();
+    // Per interned app: whether the filters let it through.
+    let mut allowed: Vec<Option<bool>> = Vec::new();
+    // Rows come by group and resource: each is interned once a run of rows.
+    let mut last: Option<(String, String, u32, u32)> = None;
+    Sql::default().rows(
+        conn,
+        "SELECT api_group, resource, app, namespace, reads, writes FROM object_access",
         |x| {
             let text = |i| x.get_ref(i).and_then(|v| Ok(v.as_str()?));
-            let identity: i64 = x.get(2)?;
-            let Some(&app) = app_of.get(&identity) else {
+            let app_name = text(2)?;
+            let app = counts.texts.id(app_name);
+            if allowed.len() <= app as usize {
+                allowed.resize(app as usize + 1, None);
+            }
+            let ok =
+                *allowed[app as usize].get_or_insert_with(|| identities_of.contains_key(app_name));
+            if !ok {
                 return Ok(());
-            };
+            }
             let (group, resource) = (text(0)?, text(1)?);
             let (g, r) = match &last {
                 Some((lg, lr, g, r)) if lg == group && lr == resource => (*g, *r),
@@ -537,35 +569,28 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
                 writes: x.get::<_, i64>(5)? as u64,
             };
             counts.add_ids((g, r, app, ns), k);
-            if last_identity != Some(identity) {
-                identities_of.entry(app).or_default().insert(identity);
-                last_identity = Some(identity);
-            }
             Ok(())
         },
     )?;
-    let identities_of: BTreeMap<&str, BTreeSet<i64>> = identities_of
-        .into_iter()
-        .map(|(app, ids)| (counts.texts.get(app), ids))
-        .collect();
     let mut requests: BTreeMap<String, u64> = BTreeMap::new();
-    let mut q = Sql::default();
-    let j = who(&mut q, f, "a");
-    q.rows(
-        conn,
-        &format!("SELECT a.identity_id, a.hits FROM identity_requests a{j}"),
-        |x| {
-            if let Some(app) = names.get(&x.get::<_, i64>(0)?) {
-                *requests.entry(app.clone()).or_default() += x.get::<_, i64>(1)? as u64;
-            }
-            Ok(())
-        },
-    )?;
+    Sql::default().rows(conn, "SELECT app, hits FROM app_requests", |x| {
+        let app: String = x.get(0)?;
+        if identities_of.contains_key(&app) {
+            requests.insert(app, x.get::<_, i64>(1)? as u64);
+        }
+        Ok(())
+    })?;
     let lines = |kept: &BTreeSet<SideKey<'_>>| -> Result<Vec<Use>> {
-        let mut st = conn
+        let mut one = conn
             .prepare_cached(
                 "SELECT purpose_id, namespace, verb, hits FROM object_uses \
                  WHERE api_group = ?1 AND resource = ?2 AND identity_id = ?3",
+            )
+            .map_err(db)?;
+        let mut all = conn
+            .prepare_cached(
+                "SELECT purpose_id, namespace, verb, hits, identity_id FROM object_uses \
+                 WHERE api_group = ?1 AND resource = ?2",
             )
             .map_err(db)?;
         // The busiest sides have many thousand rows (an endpoint, purpose, namespace and verb
@@ -573,21 +598,32 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
         let sides: Vec<SideKey<'_>> = kept.iter().copied().collect();
         let mut texts = Texts::default();
         let mut by_purpose: foldhash::HashMap<(usize, i64, u32, u32), u64> = Default::default();
+        let mut add = |side: usize, x: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
+            let text = |i| x.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            let key = (side, x.get(0)?, texts.id(text(1)?), texts.id(text(2)?));
+            *by_purpose.entry(key).or_default() += x.get::<_, i64>(3)? as u64;
+            Ok(())
+        };
         for (side, &(app, group, resource)) in sides.iter().enumerate() {
-            for &identity in identities_of.get(app).into_iter().flatten() {
-                let mut rows = st
-                    .query(rusqlite::params![group, resource, identity])
-                    .map_err(db)?;
+            let identities = identities_of.get(app).map_or(&[][..], Vec::as_slice);
+            // A program of many identities (a client that changes its user agent) is read from
+            // the resource's range at once, not an identity at a time.
+            if identities.len() <= MANY_IDENTITIES {
+                for &identity in identities {
+                    let mut rows = one
+                        .query(rusqlite::params![group, resource, identity])
+                        .map_err(db)?;
+                    while let Some(x) = rows.next().map_err(db)? {
+                        add(side, x).map_err(db)?;
+                    }
+                }
+            } else {
+                let mine: foldhash::HashSet<i64> = identities.iter().copied().collect();
+                let mut rows = all.query(rusqlite::params![group, resource]).map_err(db)?;
                 while let Some(x) = rows.next().map_err(db)? {
-                    let text = |i| x.get_ref(i).and_then(|v| Ok(v.as_str()?));
-                    let (namespace, verb) = (text(1).map_err(db)?, text(2).map_err(db)?);
-                    let key = (
-                        side,
-                        x.get(0).map_err(db)?,
-                        texts.id(namespace),
-                        texts.id(verb),
-                    );
-                    *by_purpose.entry(key).or_default() += x.get::<_, i64>(3).map_err(db)? as u64;
+                    if mine.contains(&x.get::<_, i64>(4).map_err(db)?) {
+                        add(side, x).map_err(db)?;
+                    }
                 }
             }
         }

@@ -135,17 +135,6 @@ pub(crate) fn by_app_only(f: &Filters) -> bool {
     !f.has_window() && !f.ok_only && f.test.is_none() && f.sig.is_none() && !f.conformance
 }
 
-/// Every identity's app name (its name, else its text), by id.
-pub(crate) fn app_names(conn: &Connection) -> Result<HashMap<i64, String>> {
-    Sql::default()
-        .rows(
-            conn,
-            "SELECT id, COALESCE(name, text) FROM identities",
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map(|v| v.into_iter().collect())
-}
-
 /// The release asked for, or the one loaded last: (id, label, loaded_at).
 pub(crate) fn release(conn: &Connection, f: &Filters) -> Result<(i64, String, String)> {
     let q = |sql: &str, p: &[&dyn rusqlite::ToSql]| {

@@ -271,8 +271,8 @@ impl Pending {
         endpoints: &[i64],
     ) -> rusqlite::Result<()> {
         self.fold(tx)?;
-        // `object_access` and `identity_requests` sum `object_uses` and `access` over
-        // endpoints: the rows about to go are taken out of them first.
+        // `object_access` and `app_requests` sum `object_uses` and `access` over endpoints:
+        // the rows about to go are taken out of them first.
         let list = endpoints
             .iter()
             .map(i64::to_string)
@@ -281,19 +281,20 @@ impl Pending {
         tx.execute_batch(&format!(
             "UPDATE object_access SET reads = object_access.reads - g.reads, \
              writes = object_access.writes - g.writes \
-             FROM (SELECT api_group, resource, identity_id, namespace, \
-                   SUM(CASE WHEN verb IN ('get', 'list', 'watch') THEN hits ELSE 0 END) AS reads, \
-                   SUM(CASE WHEN verb IN ('get', 'list', 'watch') THEN 0 ELSE hits END) AS writes \
-                   FROM object_uses WHERE endpoint_id IN ({list}) GROUP BY 1, 2, 3, 4) g \
+             FROM (SELECT u.api_group, u.resource, COALESCE(i.name, i.text) AS app, u.namespace, \
+                   SUM(CASE WHEN u.verb IN ('get', 'list', 'watch') THEN u.hits ELSE 0 END) AS reads, \
+                   SUM(CASE WHEN u.verb IN ('get', 'list', 'watch') THEN 0 ELSE u.hits END) AS writes \
+                   FROM object_uses u JOIN identities i ON i.id = u.identity_id \
+                   WHERE u.endpoint_id IN ({list}) GROUP BY 1, 2, 3, 4) g \
              WHERE object_access.api_group = g.api_group AND object_access.resource = g.resource \
-             AND object_access.identity_id = g.identity_id \
-             AND object_access.namespace = g.namespace; \
+             AND object_access.app = g.app AND object_access.namespace = g.namespace; \
              DELETE FROM object_access WHERE reads = 0 AND writes = 0; \
-             UPDATE identity_requests SET hits = identity_requests.hits - g.hits \
-             FROM (SELECT identity_id, SUM(hits) AS hits FROM access \
-                   WHERE endpoint_id IN ({list}) GROUP BY 1) g \
-             WHERE identity_requests.identity_id = g.identity_id; \
-             DELETE FROM identity_requests WHERE hits = 0; \
+             UPDATE app_requests SET hits = app_requests.hits - g.hits \
+             FROM (SELECT COALESCE(i.name, i.text) AS app, SUM(a.hits) AS hits FROM access a \
+                   JOIN identities i ON i.id = a.identity_id \
+                   WHERE a.endpoint_id IN ({list}) GROUP BY 1) g \
+             WHERE app_requests.app = g.app; \
+             DELETE FROM app_requests WHERE hits = 0; \
              DELETE FROM object_uses WHERE endpoint_id IN ({list});"
         ))?;
         for table in [
@@ -999,8 +1000,9 @@ impl Rollup {
         )?;
         let mut sorted: Vec<(&UseKey, &i64)> = self.uses.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        // (group, resource, identity, namespace) -> (reads, writes): `object_access`.
-        let mut objects: BTreeMap<(u32, u32, i64, u32), (i64, i64)> = BTreeMap::new();
+        // (group, resource, app, namespace) -> (reads, writes): `object_access`, by app.
+        let mut apps = Apps::new(tx)?;
+        let mut objects: BTreeMap<(u32, u32, u32, u32), (i64, i64)> = BTreeMap::new();
         for (k, &hits) in sorted {
             uses.execute(params![
                 k.endpoint,
@@ -1013,7 +1015,7 @@ impl Rollup {
                 hits
             ])?;
             let o = objects
-                .entry((k.group, k.resource, k.identity, k.namespace))
+                .entry((k.group, k.resource, apps.of(k.identity)?, k.namespace))
                 .or_default();
             if reads(t(k.verb)) {
                 o.0 += hits;
@@ -1022,25 +1024,71 @@ impl Rollup {
             }
         }
         let mut object = tx.prepare_cached(
-            "INSERT INTO object_access (api_group, resource, identity_id, namespace, reads, \
-             writes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET \
+            "INSERT INTO object_access (api_group, resource, app, namespace, reads, writes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET \
              reads = reads + excluded.reads, writes = writes + excluded.writes",
         )?;
-        for ((group, resource, identity, namespace), (r, w)) in objects {
-            object.execute(params![t(group), t(resource), identity, t(namespace), r, w])?;
+        for ((group, resource, app, namespace), (r, w)) in objects {
+            object.execute(params![
+                t(group),
+                t(resource),
+                apps.name(app),
+                t(namespace),
+                r,
+                w
+            ])?;
         }
-        let mut requests: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut requests: BTreeMap<u32, i64> = BTreeMap::new();
         for (k, hits) in self.access.values().flatten() {
-            *requests.entry(k.identity).or_default() += hits;
+            *requests.entry(apps.of(k.identity)?).or_default() += hits;
         }
-        let mut identity = tx.prepare_cached(
-            "INSERT INTO identity_requests (identity_id, hits) VALUES (?1, ?2) \
+        let mut app = tx.prepare_cached(
+            "INSERT INTO app_requests (app, hits) VALUES (?1, ?2) \
              ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
         )?;
-        for (id, hits) in requests {
-            identity.execute(params![id, hits])?;
+        for (a, hits) in requests {
+            app.execute(params![apps.name(a), hits])?;
         }
         Ok(())
+    }
+}
+
+/// The app of each identity a write meets (its name, else its text), read once per write and
+/// numbered in order of appearance.
+struct Apps<'t> {
+    lookup: rusqlite::CachedStatement<'t>,
+    of: HashMap<i64, u32>,
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl<'t> Apps<'t> {
+    fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Apps<'t>> {
+        Ok(Apps {
+            lookup: tx
+                .prepare_cached("SELECT COALESCE(name, text) FROM identities WHERE id = ?1")?,
+            of: HashMap::default(),
+            names: Vec::new(),
+            ids: HashMap::default(),
+        })
+    }
+
+    fn of(&mut self, identity: i64) -> rusqlite::Result<u32> {
+        if let Some(&a) = self.of.get(&identity) {
+            return Ok(a);
+        }
+        let name: String = self.lookup.query_row(params![identity], |r| r.get(0))?;
+        let next = self.names.len() as u32;
+        let a = *self.ids.entry(name).or_insert_with_key(|n| {
+            self.names.push(n.clone());
+            next
+        });
+        self.of.insert(identity, a);
+        Ok(a)
+    }
+
+    fn name(&self, app: u32) -> &str {
+        &self.names[app as usize]
     }
 }
 
