@@ -345,7 +345,10 @@ impl Pending {
     /// `Pending::default()` (inexact: the next fold re-reads `requests`).
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.sweep = None;
-        self.fold_range(tx, 0, usize::MAX).map(|_| ())
+        self.fold_range(tx, 0, usize::MAX)?;
+        // The apps whose accesses grew are derived again with the rollups they come from
+        // (`apps --rbac` derives any still stale itself, as between chunked folds).
+        super::rbac::refresh(tx)
     }
 
     /// Counts the rollups of `endpoints` (0: no endpoint) again from `requests`, after

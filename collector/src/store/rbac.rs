@@ -1,0 +1,88 @@
+//! `apps --rbac`'s answer kept per app (`0017_rbac_grants.sql`): the set of accesses it is
+//! derived from grows by triggers on `access`, which list the identities that gained one in
+//! `rbac_stale`; a full fold of the rollups derives their apps again ([`refresh`]), and a query
+//! derives the apps still stale itself ([`derive_app`]), so an answer never waits on a fold.
+//!
+//! An app's answer depends on the whole of its set (resources merge into rules by their
+//! verbs), so a stale app is derived again whole; its set is one range of `access_grants` per
+//! identity.
+
+use rusqlite::{Connection, params};
+
+use crate::query::rbac::{self, AccessRef, AppRbac, Deriver};
+
+/// Derives every stale app again and keeps its answer; the stale list empties.
+pub(crate) fn refresh(conn: &Connection) -> rusqlite::Result<()> {
+    let stale = stale_apps(conn)?;
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let mut put = conn.prepare_cached(
+        "INSERT INTO rbac_apps (app, json) VALUES (?1, ?2) \
+         ON CONFLICT DO UPDATE SET json = excluded.json",
+    )?;
+    let mut gone = conn.prepare_cached("DELETE FROM rbac_apps WHERE app = ?1")?;
+    // One app at a time: the writer holds one app's rules, not every app's.
+    for app in stale {
+        match derive_app(conn, &app)? {
+            Some(a) => put.execute(params![app, rbac::element_json(&a)])?,
+            None => gone.execute(params![app])?,
+        };
+    }
+    conn.execute("DELETE FROM rbac_stale", [])?;
+    Ok(())
+}
+
+/// The apps (identity name, else text) of the identities that gained an access since their
+/// app's answer was kept, by name.
+pub(crate) fn stale_apps(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT COALESCE(i.name, i.text) FROM rbac_stale s \
+         JOIN identities i ON i.id = s.identity_id ORDER BY 1",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+/// The kept answers: (app, its element of the answer's JSON), by app.
+pub(crate) fn kept(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached("SELECT app, json FROM rbac_apps ORDER BY app")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Derives one app's RBAC from the accesses of its identities (`None`: it has none).
+pub(crate) fn derive_app(conn: &Connection, app: &str) -> rusqlite::Result<Option<AppRbac>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM identities i CROSS JOIN access_grants a ON a.identity_id = i.id \
+         LEFT JOIN users u ON u.id = a.user_id WHERE COALESCE(i.name, i.text) = ?1"
+    ))?;
+    let mut d = Deriver::default();
+    add_rows(&mut d, st.query(params![app])?)?;
+    Ok(d.finish().into_iter().next())
+}
+
+/// What [`add_rows`] reads of `access_grants a`, `identities i` and `users u`.
+pub(crate) const COLUMNS: &str = "COALESCE(i.name, i.text), u.name, a.verb, a.api_group, a.url, \
+     a.resource, a.subresource, a.namespace";
+
+/// Adds rows of [`COLUMNS`] to `d`. A non-resource URL's path is in `resource`; '' stands for
+/// an absent field, which the deriver takes as the same.
+pub(crate) fn add_rows(d: &mut Deriver, mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<()> {
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
+        let url = r.get::<_, bool>(4)?;
+        let resource = text(5)?;
+        d.add(AccessRef {
+            app: text(0)?,
+            user: r.get_ref(1)?.as_str_or_null()?,
+            verb: text(2)?,
+            api_group: Some(text(3)?),
+            resource: (!url).then_some(resource),
+            subresource: Some(text(6)?),
+            namespace: Some(text(7)?),
+            uri: if url { resource } else { "" },
+        });
+    }
+    Ok(())
+}
