@@ -205,10 +205,12 @@ fn rbac(conn: &Connection, f: &Filters) -> Result<Answer> {
     }
     if f.app.is_some() {
         let mut q = Sql::default();
-        let j = who(&mut q, f, "a");
+        let j = who(&mut q, f, "i");
+        // The identities named first, then each one's range of access_grants.
         let mut st = conn
             .prepare_cached(&format!(
-                "SELECT {} FROM access_grants a{j} JOIN identities i ON i.id = a.identity_id \
+                "SELECT {} FROM (SELECT id AS identity_id, name, text FROM identities) i{j} \
+                 CROSS JOIN access_grants a ON a.identity_id = i.identity_id \
                  LEFT JOIN users u ON u.id = a.user_id",
                 store::rbac::COLUMNS
             ))

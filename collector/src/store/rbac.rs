@@ -1,6 +1,6 @@
 //! `apps --rbac`'s answer kept per app (`0017_rbac_grants.sql`): the set of accesses it is
 //! derived from grows by triggers on `access`, which list the identities that gained one in
-//! `rbac_stale`; a full fold of the rollups derives their apps again ([`refresh`]), and a query
+//! `rbac_stale`; a fold of everything derives their apps again ([`refresh`]), and a query
 //! derives the apps still stale itself ([`derive_app`]), so an answer never waits on a fold.
 //!
 //! An app's answer depends on the whole of its set (resources merge into rules by their

@@ -346,8 +346,9 @@ impl Pending {
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.sweep = None;
         self.fold_range(tx, 0, usize::MAX)?;
-        // The apps whose accesses grew are derived again with the rollups they come from
-        // (`apps --rbac` derives any still stale itself, as between chunked folds).
+        // As a fold of everything in chunks ends ([`Pending::fold_due_chunk`]): the apps
+        // whose accesses grew are derived again (`apps --rbac` derives any still stale
+        // itself, as between chunks).
         super::rbac::refresh(tx)
     }
 
@@ -441,6 +442,7 @@ impl Pending {
                 self.sweep = None;
                 // Deltas added while the chunks ran are as old as the fold at most.
                 self.since = (self.rollup.keys > 0).then_some(began);
+                super::rbac::refresh(tx)?;
                 Ok(true)
             }
         }

@@ -186,8 +186,8 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
     assert_eq!(tables(&old), want, "rebuilt by the migration, then folded");
     assert_rollups_answer_as_the_scan(&old, "rebuilt by the migrations, then folded");
 
-    // A fold keeps every app's answer; a query derives the apps still stale itself (between
-    // chunked folds), whatever their kept answer says.
+    // A fold of everything keeps every app's answer; a query derives the apps still stale
+    // itself (between chunked folds), whatever their kept answer says.
     for db in [every.path(), chunks.path(), copy.clone(), old.clone()] {
         let (stale, kept, apps) = kept(&db);
         assert!(apps > 5, "{}: {apps} apps", db.display());
