@@ -4,7 +4,7 @@
 //! and for non-resource URLs; resources of one API group with the same verbs share a rule.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -226,10 +226,10 @@ struct Grant {
 #[derive(Debug, Default)]
 pub struct Deriver {
     texts: Vec<Box<str>>,
-    ids: HashMap<Box<str>, u32>,
+    ids: foldhash::HashMap<Box<str>, u32>,
     /// (app, user).
-    subjects: HashSet<(u32, u32)>,
-    grants: HashSet<Grant>,
+    subjects: foldhash::HashSet<(u32, u32)>,
+    grants: foldhash::HashSet<Grant>,
 }
 
 impl Deriver {

@@ -1,6 +1,6 @@
 //! `apps --rbac`'s answer kept per app (`0017_rbac_grants.sql`): the set of accesses it is
-//! derived from grows by triggers on `access`, which list the identities that gained one in
-//! `rbac_stale`; a fold of everything derives their apps again ([`refresh`]), and a query
+//! derived from grows as `access` gains keys ([`add`]), listing the identities that gained one
+//! in `rbac_stale`; a fold of everything derives their apps again ([`refresh`]), and a query
 //! derives the apps still stale itself ([`derive_app`]), so an answer never waits on a fold.
 //!
 //! An app's answer depends on the whole of its set (resources merge into rules by their
@@ -10,6 +10,56 @@
 use rusqlite::{Connection, params};
 
 use crate::query::rbac::{self, AccessRef, AppRbac, Deriver};
+
+/// An access of a new `access` key, as `access_grants` keys it (field order = its primary
+/// key's, so sorted grants insert in key order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Grant<'a> {
+    pub identity: i64,
+    pub url: bool,
+    pub group: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
+    pub namespace: &'a str,
+    pub verb: &'a str,
+    pub user: i64,
+}
+
+/// Adds the accesses of new `access` keys to the set; an identity that gained one is stale.
+/// Most are in it already (the same access at another endpoint, or counted again after a
+/// remap).
+pub(super) fn add(conn: &Connection, mut grants: Vec<Grant<'_>>) -> rusqlite::Result<()> {
+    if grants.is_empty() {
+        return Ok(());
+    }
+    // In key order: neighbouring keys share pages, which stay in the page cache.
+    grants.sort_unstable();
+    grants.dedup();
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO access_grants (identity_id, url, api_group, resource, \
+         subresource, namespace, verb, user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut stale =
+        conn.prepare_cached("INSERT OR IGNORE INTO rbac_stale (identity_id) VALUES (?1)")?;
+    let mut marked = None;
+    for g in grants {
+        let new = insert.execute(params![
+            g.identity,
+            g.url,
+            g.group,
+            g.resource,
+            g.subresource,
+            g.namespace,
+            g.verb,
+            g.user
+        ])? == 1;
+        if new && marked != Some(g.identity) {
+            stale.execute(params![g.identity])?;
+            marked = Some(g.identity);
+        }
+    }
+    Ok(())
+}
 
 /// Derives every stale app again and keeps its answer; the stale list empties.
 pub(crate) fn refresh(conn: &Connection) -> rusqlite::Result<()> {

@@ -1036,15 +1036,23 @@ impl Rollup {
             ru.execute(params![run, id, r.hits, r.test_hits, r.conf_hits])?;
         }
         let t = |i: u32| &*self.texts[i as usize];
+        // A new key is inserted; an old one makes the insert do nothing and is updated, as in
+        // `usage`: only a new key can be an access `apps --rbac` has not seen.
         let mut access = tx.prepare_cached(
             "INSERT INTO access (endpoint_id, identity_id, url, api_group, resource, namespace, \
              verb, subresource, user_id, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+             ON CONFLICT DO NOTHING",
         )?;
+        let mut access_update = tx.prepare_cached(
+            "UPDATE access SET hits = hits + ?10 WHERE endpoint_id = ?1 AND identity_id = ?2 \
+             AND url = ?3 AND api_group = ?4 AND resource = ?5 AND namespace = ?6 AND verb = ?7 \
+             AND subresource = ?8 AND user_id = ?9",
+        )?;
+        let mut grants = Vec::new();
         let mut sorted: Vec<(&AccessKey, &i64)> = self.access.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, hits) in sorted {
-            access.execute(params![
+            let p = params![
                 k.endpoint,
                 k.identity,
                 k.url,
@@ -1055,8 +1063,23 @@ impl Rollup {
                 t(k.subresource),
                 k.user,
                 hits
-            ])?;
+            ];
+            if access.execute(p)? == 1 {
+                grants.push(super::rbac::Grant {
+                    identity: k.identity,
+                    url: k.url,
+                    group: t(k.group),
+                    resource: t(k.resource),
+                    subresource: t(k.subresource),
+                    namespace: t(k.namespace),
+                    verb: t(k.verb),
+                    user: k.user,
+                });
+            } else {
+                access_update.execute(p)?;
+            }
         }
+        super::rbac::add(tx, grants)?;
         let mut uses = tx.prepare_cached(
             "INSERT INTO object_uses (endpoint_id, identity_id, purpose_id, api_group, resource, \
              namespace, verb, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \

@@ -1,8 +1,10 @@
 -- What `apps --rbac` answers from, kept as requests arrive (store/rbac.rs). RBAC rules are a
 -- function of the set of accesses alone, not of their counts or endpoints, so the set is kept
--- apart from `access`, identity first: an app's accesses are a range of it. Each app's answer
--- is kept rendered in `rbac_apps`; an app one of whose identities gained an access is listed
--- in `rbac_stale` until a fold derives it again, and a query derives a stale app itself.
+-- apart from `access`, identity first: an app's accesses are a range of it. Only a new
+-- `access` key can add to it (store/rollup.rs inserts a key before it updates one). Each
+-- app's answer is kept rendered in `rbac_apps`; an app one of whose identities gained an
+-- access is listed in `rbac_stale` until a fold derives it again, and a query derives a stale
+-- app itself.
 
 -- The distinct accesses of `access` without endpoint or hits (columns as there).
 CREATE TABLE access_grants (
@@ -35,17 +37,3 @@ SELECT DISTINCT identity_id, url, api_group, resource, subresource, namespace, v
 FROM access;
 
 INSERT INTO rbac_stale (identity_id) SELECT DISTINCT identity_id FROM access_grants;
-
--- Only a new `access` key can be a new access: its upsert inserts a row only then (a known key
--- takes the DO UPDATE branch, which fires no INSERT trigger), so a batch of known keys costs
--- nothing here. A recount's rows insert again what the set holds: ignored.
-CREATE TRIGGER access_grants_of_access AFTER INSERT ON access BEGIN
-    INSERT OR IGNORE INTO access_grants (identity_id, url, api_group, resource, subresource,
-                                         namespace, verb, user_id)
-    VALUES (NEW.identity_id, NEW.url, NEW.api_group, NEW.resource, NEW.subresource,
-            NEW.namespace, NEW.verb, NEW.user_id);
-END;
-
-CREATE TRIGGER rbac_stale_of_grants AFTER INSERT ON access_grants BEGIN
-    INSERT OR IGNORE INTO rbac_stale (identity_id) VALUES (NEW.identity_id);
-END;
