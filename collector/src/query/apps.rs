@@ -224,8 +224,8 @@ fn rbac(conn: &Connection, f: &Filters) -> Result<Answer> {
     let stale = store::rbac::stale_apps(conn).map_err(db)?;
     let kept = store::rbac::kept(conn).map_err(db)?;
     let mut apps: BTreeMap<String, String> = kept.into_iter().collect();
-    for app in stale {
-        match store::rbac::derive_app(conn, &app).map_err(db)? {
+    for (app, ids) in store::rbac::identities_of(conn, stale).map_err(db)? {
+        match store::rbac::derive_app(conn, &ids).map_err(db)? {
             Some(a) => apps.insert(app, rbac::element_json(&a)),
             None => apps.remove(&app),
         };

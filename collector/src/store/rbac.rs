@@ -7,6 +7,8 @@
 //! verbs), so a stale app is derived again whole; its set is one range of `access_grants` per
 //! identity.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rusqlite::{Connection, params};
 
 use crate::query::rbac::{self, AccessRef, AppRbac, Deriver};
@@ -73,8 +75,8 @@ pub(crate) fn refresh(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     let mut gone = conn.prepare_cached("DELETE FROM rbac_apps WHERE app = ?1")?;
     // One app at a time: the writer holds one app's rules, not every app's.
-    for app in stale {
-        match derive_app(conn, &app)? {
+    for (app, ids) in identities_of(conn, stale)? {
+        match derive_app(conn, &ids)? {
             Some(a) => put.execute(params![app, rbac::element_json(&a)])?,
             None => gone.execute(params![app])?,
         };
@@ -85,13 +87,33 @@ pub(crate) fn refresh(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The apps (identity name, else text) of the identities that gained an access since their
 /// app's answer was kept, by name.
-pub(crate) fn stale_apps(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn stale_apps(conn: &Connection) -> rusqlite::Result<BTreeSet<String>> {
     conn.prepare_cached(
         "SELECT DISTINCT COALESCE(i.name, i.text) FROM rbac_stale s \
-         JOIN identities i ON i.id = s.identity_id ORDER BY 1",
+         JOIN identities i ON i.id = s.identity_id",
     )?
     .query_map([], |r| r.get(0))?
     .collect()
+}
+
+/// Every identity of each of `apps`, by app: one pass over `identities`, which has no index
+/// by name (a log of distinct user agents makes an identity per request).
+pub(crate) fn identities_of(
+    conn: &Connection,
+    apps: BTreeSet<String>,
+) -> rusqlite::Result<BTreeMap<String, Vec<i64>>> {
+    let mut of: BTreeMap<String, Vec<i64>> = apps.into_iter().map(|a| (a, Vec::new())).collect();
+    if of.is_empty() {
+        return Ok(of);
+    }
+    let mut st = conn.prepare_cached("SELECT COALESCE(name, text), id FROM identities")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        if let Some(ids) = of.get_mut(r.get_ref(0)?.as_str()?) {
+            ids.push(r.get(1)?);
+        }
+    }
+    Ok(of)
 }
 
 /// The kept answers: (app, its element of the answer's JSON), by app.
@@ -101,14 +123,17 @@ pub(crate) fn kept(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>>
         .collect()
 }
 
-/// Derives one app's RBAC from the accesses of its identities (`None`: it has none).
-pub(crate) fn derive_app(conn: &Connection, app: &str) -> rusqlite::Result<Option<AppRbac>> {
+/// Derives one app's RBAC from the accesses of its identities, `ids` ([`identities_of`];
+/// `None`: they have none).
+pub(crate) fn derive_app(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Option<AppRbac>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM identities i CROSS JOIN access_grants a ON a.identity_id = i.id \
-         LEFT JOIN users u ON u.id = a.user_id WHERE COALESCE(i.name, i.text) = ?1"
+         LEFT JOIN users u ON u.id = a.user_id WHERE i.id = ?1"
     ))?;
     let mut d = Deriver::default();
-    add_rows(&mut d, st.query(params![app])?)?;
+    for id in ids {
+        add_rows(&mut d, st.query(params![id])?)?;
+    }
     Ok(d.finish().into_iter().next())
 }
 

@@ -346,9 +346,8 @@ impl Pending {
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.sweep = None;
         self.fold_range(tx, 0, usize::MAX)?;
-        // As a fold of everything in chunks ends ([`Pending::fold_due_chunk`]): the apps
-        // whose accesses grew are derived again (`apps --rbac` derives any still stale
-        // itself, as between chunks).
+        // The apps whose accesses grew are derived again (`apps --rbac` derives any still
+        // stale itself, as between chunked folds).
         super::rbac::refresh(tx)
     }
 
@@ -442,7 +441,15 @@ impl Pending {
                 self.sweep = None;
                 // Deltas added while the chunks ran are as old as the fold at most.
                 self.since = (self.rollup.keys > 0).then_some(began);
-                super::rbac::refresh(tx)?;
+                // Serving, these are the only folds of everything: the apps whose accesses grew
+                // are derived again. Bulk ingest leaves that to its full fold at the end
+                // ([`Pending::fold`]), as a derivation costs the size of the app.
+                if let Fold::Deferred {
+                    when_idle: Some(_), ..
+                } = fold
+                {
+                    super::rbac::refresh(tx)?;
+                }
                 Ok(true)
             }
         }
@@ -662,6 +669,9 @@ fn reads_or_writes(verb: &str) -> bool {
         "get" | "list" | "watch" | "create" | "update" | "patch" | "delete" | "deletecollection"
     )
 }
+
+/// New `access` keys whose accesses [`super::rbac::add`] sorts and inserts at once (a few MB).
+const GRANTS_AT_ONCE: usize = 1 << 16;
 
 // Field order = the access primary key's (texts by first appearance: close enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1075,6 +1085,10 @@ impl Rollup {
                     verb: t(k.verb),
                     user: k.user,
                 });
+                // In slices: a log of distinct user agents makes every key new.
+                if grants.len() == GRANTS_AT_ONCE {
+                    super::rbac::add(tx, std::mem::take(&mut grants))?;
+                }
             } else {
                 access_update.execute(p)?;
             }
