@@ -17,6 +17,12 @@ pub trait Render: Serialize {
     fn text(&self) -> String {
         format::text(&self.tables())
     }
+
+    /// The answer as the Query API prints it: by default its pretty JSON ([`to_json`]). An
+    /// answer kept already rendered prints what it keeps, which must be the same text.
+    fn json(&self) -> String {
+        to_json(self)
+    }
 }
 
 /// What [`Answer`] needs of the type it holds.
@@ -30,7 +36,7 @@ trait Shown: Any + fmt::Debug + Send {
 
 impl<T: Render + fmt::Debug + Send + 'static> Shown for T {
     fn json(&self) -> String {
-        to_json(self)
+        Render::json(self)
     }
     fn tables(&self) -> Vec<Table> {
         Render::tables(self)

@@ -1,7 +1,7 @@
 //! `apps`: the program identities seen and what they use; `apps --rbac`: the least-privilege
 //! RBAC each needs for what it did ([`rbac`] derives it).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, Row, params_from_iter};
 use serde::Serialize;
@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::rbac::{self, AppRbac};
 use super::sql::{Sql, by_app_only, db, release, src, time, when, who};
 use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
+use crate::store;
 
 /// `apps`' options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,7 +30,7 @@ impl Query for Params {
 
     fn run(&self, conn: &Connection, f: &Filters) -> Result<Answer> {
         Ok(if self.rbac {
-            Answer::new(rbac(conn, f)?)
+            rbac(conn, f)?
         } else {
             Answer::new(apps(conn, f)?)
         })
@@ -195,39 +196,77 @@ fn apps(conn: &Connection, f: &Filters) -> Result<Vec<AppRow>> {
     Ok(rows)
 }
 
-/// `apps --rbac`: from the `access` rollup (`0015_access_rollups.sql`) when it holds what the filters ask
-/// about, else from a scan of `requests`. The rollup's rows go to [`rbac::derive`] as they are
-/// read; they may repeat an access (one per endpoint), which it takes as a set.
-fn rbac(conn: &Connection, f: &Filters) -> Result<Vec<AppRbac>> {
+/// `apps --rbac`: from the answers kept per app (`0017_rbac_grants.sql`, `store::rbac`) when
+/// the filters ask about every app, deriving the apps stale there; for `--app`, derived from
+/// the accesses of the identities it names; with other filters, from a scan of `requests`.
+fn rbac(conn: &Connection, f: &Filters) -> Result<Answer> {
     if !by_app_only(f) {
-        return Ok(rbac::derive(&accesses_scan(conn, f)?));
+        return Ok(Answer::new(rbac::derive(&accesses_scan(conn, f)?)));
     }
-    let mut q = Sql::default();
-    let j = who(&mut q, f, "a");
-    // A non-resource URL's path is in `resource`; '' stands for an absent field, which
-    // `derive` takes as the same.
-    let mut st = conn
-        .prepare_cached(&format!(
-            "SELECT COALESCE(i.name, i.text), u.name, a.verb, a.api_group, \
-             CASE WHEN a.url THEN NULL ELSE a.resource END, a.subresource, a.namespace, \
-             CASE WHEN a.url THEN a.resource ELSE '' END \
-             FROM access a{j} JOIN identities i ON i.id = a.identity_id \
-             LEFT JOIN users u ON u.id = a.user_id"
-        ))
-        .map_err(db)?;
-    let rows = st
-        .query_map(params_from_iter(q.params.iter()), access)
-        .map_err(db)?;
-    let mut failed = None;
-    let derived = rbac::derive(rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok()));
-    match failed {
-        Some(e) => Err(db(e)),
-        None => Ok(derived),
+    if f.app.is_some() {
+        let mut q = Sql::default();
+        let j = who(&mut q, f, "i");
+        // The identities named first, then each one's range of access_grants.
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM (SELECT id AS identity_id, name, text FROM identities) i{j} \
+                 CROSS JOIN access_grants a ON a.identity_id = i.identity_id \
+                 LEFT JOIN users u ON u.id = a.user_id",
+                store::rbac::COLUMNS
+            ))
+            .map_err(db)?;
+        let mut d = rbac::Deriver::default();
+        let rows = st.query(params_from_iter(q.params.iter())).map_err(db)?;
+        store::rbac::add_rows(&mut d, rows).map_err(db)?;
+        return Ok(Answer::new(d.finish()));
+    }
+    // Stale first: an app kept after this read is at least as current as the list.
+    let stale = store::rbac::stale_apps(conn).map_err(db)?;
+    let kept = store::rbac::kept(conn).map_err(db)?;
+    let mut apps: BTreeMap<String, String> = kept.into_iter().collect();
+    for (app, ids) in store::rbac::identities_of(conn, stale).map_err(db)? {
+        match store::rbac::derive_app(conn, &ids).map_err(db)? {
+            Some(a) => apps.insert(app, rbac::element_json(&a)),
+            None => apps.remove(&app),
+        };
+    }
+    Ok(Answer::new(Kept(apps.into_values().collect())))
+}
+
+/// `apps --rbac` as kept: each app's element of the answer's JSON, by app. Printed as kept;
+/// read back for tables and YAML.
+#[derive(Debug)]
+struct Kept(Vec<String>);
+
+impl Kept {
+    fn apps(&self) -> Vec<AppRbac> {
+        self.0
+            .iter()
+            .map(|e| rbac::parse_element(e).expect("kept answers are the answer's JSON"))
+            .collect()
     }
 }
 
-/// An access as both queries select it: app, user, verb, group, resource, subresource,
-/// namespace, non-resource path.
+impl Serialize for Kept {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.apps().serialize(s)
+    }
+}
+
+impl Render for Kept {
+    fn tables(&self) -> Vec<Table> {
+        rbac::tables(&self.apps())
+    }
+    fn text(&self) -> String {
+        rbac::yaml_all(&self.apps())
+    }
+    fn json(&self) -> String {
+        rbac::json_of(&self.0)
+    }
+}
+
+/// An access as the scan selects it: app, user, verb, group, resource, subresource,
+/// namespace, request URI of a non-resource URL.
 fn access(x: &rusqlite::Row<'_>) -> rusqlite::Result<rbac::Access> {
     Ok(rbac::Access {
         app: x.get(0)?,

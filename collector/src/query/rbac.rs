@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Table;
 
@@ -33,23 +33,27 @@ pub struct Access {
 }
 
 /// A policy rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rule {
     /// API groups (`""` = core).
-    #[serde(rename = "apiGroups", skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "apiGroups", default, skip_serializing_if = "Vec::is_empty")]
     pub api_groups: Vec<String>,
     /// Resources (`pods/log` for subresources).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// Non-resource URLs.
-    #[serde(rename = "nonResourceURLs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nonResourceURLs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub non_resource_urls: Vec<String>,
     /// Verbs.
     pub verbs: Vec<String>,
 }
 
 /// A subject the app ran as.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Subject {
     /// `ServiceAccount` or `User`.
     pub kind: String,
@@ -61,7 +65,7 @@ pub struct Subject {
 }
 
 /// Rules of one namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceRules {
     /// The namespace.
     pub namespace: String,
@@ -70,7 +74,7 @@ pub struct NamespaceRules {
 }
 
 /// The RBAC one app needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRbac {
     /// App.
     pub app: String,
@@ -161,72 +165,219 @@ fn subject(user: &str) -> Subject {
     }
 }
 
-/// Derives each app's RBAC from its observed accesses (taken as they come, so a query can
-/// stream them); apps by name.
-pub fn derive<A: Borrow<Access>>(accesses: impl IntoIterator<Item = A>) -> Vec<AppRbac> {
-    #[derive(Default)]
-    struct App {
-        subjects: BTreeSet<Subject>,
-        cluster: Scope,
-        namespaces: BTreeMap<String, Scope>,
+/// An [`Access`] as borrowed text, as a query reads it from its rows.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessRef<'a> {
+    /// App (identity name).
+    pub app: &'a str,
+    /// Authenticated user, if known.
+    pub user: Option<&'a str>,
+    /// Audit verb.
+    pub verb: &'a str,
+    /// `objectRef.apiGroup` (`None`/empty: core).
+    pub api_group: Option<&'a str>,
+    /// `objectRef.resource`; `None`: a non-resource URL.
+    pub resource: Option<&'a str>,
+    /// `objectRef.subresource`.
+    pub subresource: Option<&'a str>,
+    /// `objectRef.namespace`.
+    pub namespace: Option<&'a str>,
+    /// The request URI (its path is the non-resource URL).
+    pub uri: &'a str,
+}
+
+impl Access {
+    /// Borrowed.
+    pub fn as_ref(&self) -> AccessRef<'_> {
+        AccessRef {
+            app: &self.app,
+            user: self.user.as_deref(),
+            verb: &self.verb,
+            api_group: self.api_group.as_deref(),
+            resource: self.resource.as_deref(),
+            subresource: self.subresource.as_deref(),
+            namespace: self.namespace.as_deref(),
+            uri: &self.uri,
+        }
     }
-    let mut apps: BTreeMap<String, App> = BTreeMap::new();
-    for a in accesses {
-        let a = a.borrow();
-        if !apps.contains_key(&a.app) {
-            apps.insert(a.app.clone(), App::default());
+}
+
+/// The scope of a cluster-wide grant, in [`Grant::scope`].
+const CLUSTER: u32 = u32::MAX;
+
+/// One distinct (app, scope, group, resource, subresource, verb), or (app, URL, verb), as
+/// indexes of [`Deriver`]'s texts: a repeated access costs hash lookups of borrowed text, and
+/// rules are built once per distinct grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Grant {
+    app: u32,
+    /// A namespace, or [`CLUSTER`].
+    scope: u32,
+    url: bool,
+    group: u32,
+    /// The resource, or a non-resource URL's path.
+    resource: u32,
+    subresource: u32,
+    verb: u32,
+}
+
+/// Takes accesses one at a time (a query streams its rows in) and derives each app's RBAC
+/// from them ([`Deriver::finish`]); accesses may repeat.
+#[derive(Debug, Default)]
+pub struct Deriver {
+    texts: Vec<Box<str>>,
+    ids: foldhash::HashMap<Box<str>, u32>,
+    /// (app, user).
+    subjects: foldhash::HashSet<(u32, u32)>,
+    grants: foldhash::HashSet<Grant>,
+}
+
+impl Deriver {
+    fn id(&mut self, text: &str) -> u32 {
+        if let Some(&i) = self.ids.get(text) {
+            return i;
         }
-        let app = apps.get_mut(&a.app).expect("just inserted");
-        if let Some(u) = &a.user {
-            app.subjects.insert(subject(u));
+        let i = self.texts.len() as u32;
+        self.texts.push(text.into());
+        self.ids.insert(text.into(), i);
+        i
+    }
+
+    /// Adds an observed access.
+    pub fn add(&mut self, a: AccessRef<'_>) {
+        let app = self.id(a.app);
+        if let Some(u) = a.user {
+            let u = self.id(u);
+            self.subjects.insert((app, u));
         }
-        match &a.resource {
-            None => {
-                let path = a.uri.split('?').next().unwrap_or("").to_owned();
+        let verb = self.id(a.verb);
+        let empty = self.id("");
+        let grant = match a.resource {
+            None => Grant {
+                app,
+                scope: CLUSTER,
+                url: true,
+                group: empty,
+                resource: self.id(a.uri.split('?').next().unwrap_or("")),
+                subresource: empty,
+                verb,
+            },
+            Some(resource) => Grant {
+                app,
+                scope: match a.namespace {
+                    Some(ns) if !ns.is_empty() => self.id(ns),
+                    _ => CLUSTER,
+                },
+                url: false,
+                group: self.id(a.api_group.unwrap_or_default()),
+                resource: self.id(resource),
+                subresource: self.id(a.subresource.unwrap_or_default()),
+                verb,
+            },
+        };
+        self.grants.insert(grant);
+    }
+
+    /// Each app's RBAC, apps by name.
+    pub fn finish(self) -> Vec<AppRbac> {
+        #[derive(Default)]
+        struct App {
+            subjects: BTreeSet<Subject>,
+            cluster: Scope,
+            namespaces: BTreeMap<String, Scope>,
+        }
+        let t = |i: u32| -> &str { &self.texts[i as usize] };
+        let mut apps: BTreeMap<&str, App> = BTreeMap::new();
+        for &(app, user) in &self.subjects {
+            apps.entry(t(app))
+                .or_default()
+                .subjects
+                .insert(subject(t(user)));
+        }
+        for g in &self.grants {
+            let app = apps.entry(t(g.app)).or_default();
+            let verb = t(g.verb).to_owned();
+            if g.url {
                 app.cluster
                     .urls
-                    .entry(path)
+                    .entry(t(g.resource).to_owned())
                     .or_default()
-                    .insert(a.verb.clone());
+                    .insert(verb);
+                continue;
             }
-            Some(resource) => {
-                let resource = match &a.subresource {
-                    Some(s) if !s.is_empty() => format!("{resource}/{s}"),
-                    _ => resource.clone(),
-                };
-                let key = (a.api_group.clone().unwrap_or_default(), resource);
-                let scope = match &a.namespace {
-                    Some(ns) if !ns.is_empty() => app.namespaces.entry(ns.clone()).or_default(),
-                    _ => &mut app.cluster,
-                };
-                scope
-                    .resources
-                    .entry(key)
-                    .or_default()
-                    .insert(a.verb.clone());
-            }
-        }
-    }
-    apps.into_iter()
-        .map(|(name, a)| {
-            let mut r = AppRbac {
-                app: name,
-                subjects: a.subjects.into_iter().collect(),
-                cluster_rules: a.cluster.rules(),
-                namespaced_rules: a
-                    .namespaces
-                    .iter()
-                    .map(|(ns, s)| NamespaceRules {
-                        namespace: ns.clone(),
-                        rules: s.rules(),
-                    })
-                    .collect(),
-                yaml: String::new(),
+            let resource = match t(g.subresource) {
+                "" => t(g.resource).to_owned(),
+                s => format!("{}/{s}", t(g.resource)),
             };
-            r.yaml = yaml(&r);
-            r
-        })
-        .collect()
+            let scope = match g.scope {
+                CLUSTER => &mut app.cluster,
+                ns => app.namespaces.entry(t(ns).to_owned()).or_default(),
+            };
+            scope
+                .resources
+                .entry((t(g.group).to_owned(), resource))
+                .or_default()
+                .insert(verb);
+        }
+        apps.into_iter()
+            .map(|(name, a)| {
+                let mut r = AppRbac {
+                    app: name.to_owned(),
+                    subjects: a.subjects.into_iter().collect(),
+                    cluster_rules: a.cluster.rules(),
+                    namespaced_rules: a
+                        .namespaces
+                        .iter()
+                        .map(|(ns, s)| NamespaceRules {
+                            namespace: ns.clone(),
+                            rules: s.rules(),
+                        })
+                        .collect(),
+                    yaml: String::new(),
+                };
+                r.yaml = yaml(&r);
+                r
+            })
+            .collect()
+    }
+}
+
+/// Derives each app's RBAC from its observed accesses; apps by name.
+pub fn derive<A: Borrow<Access>>(accesses: impl IntoIterator<Item = A>) -> Vec<AppRbac> {
+    let mut d = Deriver::default();
+    for a in accesses {
+        d.add(a.borrow().as_ref());
+    }
+    d.finish()
+}
+
+/// An app's element of the answer's JSON, as [`Vec<AppRbac>`] prints it (pretty, indented
+/// as an element of the array): [`json_of`] joins such elements into the answer.
+pub fn element_json(a: &AppRbac) -> String {
+    let s = serde_json::to_string_pretty(std::slice::from_ref(a)).expect("answers serialize");
+    s["[\n  ".len()..s.len() - "\n]".len()].to_owned()
+}
+
+/// The answer's JSON from its elements ([`element_json`]), as [`super::answer`] prints a
+/// [`Vec<AppRbac>`] of them.
+pub fn json_of<S: AsRef<str>>(elements: &[S]) -> String {
+    if elements.is_empty() {
+        return "[]\n".to_owned();
+    }
+    let len = elements.iter().map(|e| e.as_ref().len() + 4).sum::<usize>() + 4;
+    let mut out = String::with_capacity(len);
+    out.push('[');
+    for (i, e) in elements.iter().enumerate() {
+        out.push_str(if i == 0 { "\n  " } else { ",\n  " });
+        out.push_str(e.as_ref());
+    }
+    out.push_str("\n]\n");
+    out
+}
+
+/// Parses an element of the answer's JSON back ([`element_json`]).
+pub fn parse_element(json: &str) -> serde_json::Result<AppRbac> {
+    serde_json::from_str(json)
 }
 
 /// A YAML scalar: plain when safe, else double-quoted (JSON escaping is valid YAML).
@@ -605,6 +756,29 @@ subjects:
             t[0].rows[0],
             ["shop-controller", "", "\"\"", "nodes pods", "", "list"]
         );
+    }
+
+    #[test]
+    fn kept_elements_join_into_the_answers_json() {
+        let mut other = acc("get", None, Some("pods"), None, None, "/api/v1/pods");
+        other.app = "curl \"quoted\"\n".into();
+        let apps = derive(&[
+            acc("list", None, Some("pods"), None, Some("shop"), "/"),
+            other,
+        ]);
+        assert_eq!(apps.len(), 2);
+        let elements: Vec<String> = apps.iter().map(element_json).collect();
+        assert_eq!(json_of(&elements), super::super::answer::to_json(&apps));
+        assert_eq!(
+            json_of(&elements[..1]),
+            super::super::answer::to_json(&apps[..1])
+        );
+        assert_eq!(
+            json_of::<String>(&[]),
+            super::super::answer::to_json(&apps[..0])
+        );
+        let back: Vec<AppRbac> = elements.iter().map(|e| parse_element(e).unwrap()).collect();
+        assert_eq!(back, apps);
     }
 
     #[test]

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     IDENTITY_KEYS,
     include_str!("migrations/0015_access_rollups.sql"),
     include_str!("migrations/0016_deps_rollup.sql"),
+    include_str!("migrations/0017_rbac_grants.sql"),
 ];
 
 /// Migration 14, whose keys only Rust can compute ([`fill_identity_keys`]).

@@ -22,6 +22,7 @@ pub(crate) mod journeys;
 mod key;
 mod migrate;
 mod model;
+pub(crate) mod rbac;
 pub mod read;
 mod rollup;
 mod schedule;

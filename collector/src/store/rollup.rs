@@ -258,7 +258,10 @@ impl Pending {
     /// `Pending::default()` (inexact: the next fold re-reads `requests`).
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.sweep = None;
-        self.fold_range(tx, 0, usize::MAX).map(|_| ())
+        self.fold_range(tx, 0, usize::MAX)?;
+        // The apps whose accesses grew are derived again (`apps --rbac` derives any still
+        // stale itself, as between chunked folds).
+        super::rbac::refresh(tx)
     }
 
     /// Counts the rollups of `endpoints` (0: no endpoint) again from `requests`, after
@@ -373,6 +376,15 @@ impl Pending {
                 self.sweep = None;
                 // Deltas added while the chunks ran are as old as the fold at most.
                 self.since = (self.rollup.keys > 0).then_some(began);
+                // Serving, these are the only folds of everything: the apps whose accesses grew
+                // are derived again. Bulk ingest leaves that to its full fold at the end
+                // ([`Pending::fold`]), as a derivation costs the size of the app.
+                if let Fold::Deferred {
+                    when_idle: Some(_), ..
+                } = fold
+                {
+                    super::rbac::refresh(tx)?;
+                }
                 Ok(true)
             }
         }
@@ -598,6 +610,9 @@ fn reads_or_writes(verb: &str) -> bool {
 fn reads(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
 }
+
+/// New `access` keys whose accesses [`super::rbac::add`] sorts and inserts at once (a few MB).
+const GRANTS_AT_ONCE: usize = 1 << 16;
 
 // Field order = the access primary key's (texts by first appearance: close enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -972,15 +987,23 @@ impl Rollup {
             ru.execute(params![run, id, r.hits, r.test_hits, r.conf_hits])?;
         }
         let t = |i: u32| &*self.texts[i as usize];
+        // A new key is inserted; an old one makes the insert do nothing and is updated, as in
+        // `usage`: only a new key can be an access `apps --rbac` has not seen.
         let mut access = tx.prepare_cached(
             "INSERT INTO access (endpoint_id, identity_id, url, api_group, resource, namespace, \
              verb, subresource, user_id, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
+             ON CONFLICT DO NOTHING",
         )?;
+        let mut access_update = tx.prepare_cached(
+            "UPDATE access SET hits = hits + ?10 WHERE endpoint_id = ?1 AND identity_id = ?2 \
+             AND url = ?3 AND api_group = ?4 AND resource = ?5 AND namespace = ?6 AND verb = ?7 \
+             AND subresource = ?8 AND user_id = ?9",
+        )?;
+        let mut grants = Vec::new();
         let mut sorted: Vec<(&AccessKey, &i64)> = self.access.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, hits) in sorted {
-            access.execute(params![
+            let p = params![
                 k.endpoint,
                 k.identity,
                 k.url,
@@ -991,8 +1014,27 @@ impl Rollup {
                 t(k.subresource),
                 k.user,
                 hits
-            ])?;
+            ];
+            if access.execute(p)? == 1 {
+                grants.push(super::rbac::Grant {
+                    identity: k.identity,
+                    url: k.url,
+                    group: t(k.group),
+                    resource: t(k.resource),
+                    subresource: t(k.subresource),
+                    namespace: t(k.namespace),
+                    verb: t(k.verb),
+                    user: k.user,
+                });
+                // In slices: a log of distinct user agents makes every key new.
+                if grants.len() == GRANTS_AT_ONCE {
+                    super::rbac::add(tx, std::mem::take(&mut grants))?;
+                }
+            } else {
+                access_update.execute(p)?;
+            }
         }
+        super::rbac::add(tx, grants)?;
         let mut uses = tx.prepare_cached(
             "INSERT INTO object_uses (endpoint_id, identity_id, purpose_id, api_group, resource, \
              namespace, verb, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \

@@ -160,12 +160,15 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
     );
     conn.execute_batch(
         "DROP TABLE access; DROP TABLE object_uses; DROP TABLE object_access; \
-         DROP TABLE app_requests;",
+         DROP TABLE app_requests; DROP TABLE access_grants; DROP TABLE rbac_stale; \
+         DROP TABLE rbac_apps;",
     )
     .unwrap();
+    // `0017_rbac_grants.sql` too: every app is stale until the writer's fold.
     for migration in [
         include_str!("../../src/store/migrations/0015_access_rollups.sql"),
         include_str!("../../src/store/migrations/0016_deps_rollup.sql"),
+        include_str!("../../src/store/migrations/0017_rbac_grants.sql"),
     ] {
         conn.execute_batch(migration).unwrap();
     }
@@ -186,4 +189,47 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
     assert_rollups_answer_as_the_scan(&copy, "after a restart");
 
     assert_eq!(tables(&old), want, "rebuilt by the migration, then folded");
+    assert_rollups_answer_as_the_scan(&old, "rebuilt by the migrations, then folded");
+
+    // A fold of everything keeps every app's answer; a query derives the apps still stale
+    // itself (between chunked folds), whatever their kept answer says.
+    for db in [every.path(), chunks.path(), copy.clone(), old.clone()] {
+        let (stale, kept, apps) = kept(&db);
+        assert!(apps > 5, "{}: {apps} apps", db.display());
+        assert_eq!((stale, kept), (0, apps), "{}: every app kept", db.display());
+    }
+    let stale = chunks.path().with_extension("stale.db");
+    store::open_reader(&chunks.path())
+        .unwrap()
+        .execute("VACUUM INTO ?1", [stale.to_str().unwrap()])
+        .unwrap();
+    let conn = rusqlite::Connection::open(&stale).unwrap();
+    conn.execute_batch(
+        "INSERT INTO rbac_stale (identity_id) SELECT id FROM identities WHERE id % 3 = 0; \
+         UPDATE rbac_apps SET json = '\"outdated\"' WHERE app IN (SELECT COALESCE(name, text) \
+             FROM identities WHERE id % 3 = 0 AND id % 2 = 0); \
+         DELETE FROM rbac_apps WHERE app IN (SELECT COALESCE(name, text) FROM identities \
+             WHERE id % 3 = 0 AND id % 2 = 1);",
+    )
+    .unwrap();
+    drop(conn);
+    let (stale_ids, kept_apps, apps) = kept(&stale);
+    assert!(
+        stale_ids > 5 && kept_apps < apps,
+        "{stale_ids} identities stale, {kept_apps} of {apps} apps kept"
+    );
+    assert_rollups_answer_as_the_scan(&stale, "with stale apps");
+}
+
+/// (identities stale, apps kept) in the `apps --rbac` rollup, and the apps with accesses.
+fn kept(db: &Path) -> (i64, i64, i64) {
+    let conn = store::open_reader(db).unwrap();
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM rbac_stale), (SELECT COUNT(*) FROM rbac_apps), \
+         (SELECT COUNT(DISTINCT COALESCE(i.name, i.text)) FROM access a \
+          JOIN identities i ON i.id = a.identity_id)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
 }
