@@ -75,7 +75,9 @@ pub enum Fold {
     Deferred {
         /// Age of the oldest pending delta that makes a fold of everything due.
         interval: Duration,
-        /// Distinct `usage` keys pending that make a fold of everything due (bounds memory).
+        /// Distinct keys pending (of `usage`, `access` and `object_uses`) that make a fold of
+        /// everything due; no batch is taken in while as many are pending ([`Pending::full`]),
+        /// which bounds their memory.
         max_keys: usize,
         /// Distinct keys a fold transaction writes at most (the endpoints in a range): a batch
         /// that arrives during a fold waits for one chunk, not for all of them.
@@ -91,7 +93,7 @@ pub enum Fold {
 
 impl Fold {
     /// Bulk ingest: sums over up to 200k keys (a log repeats its keys), folded every 10 s in
-    /// one transaction.
+    /// one transaction. Their memory: ~100 bytes a key with the maps' room, ~20 MiB.
     pub fn bulk() -> Fold {
         Fold::Deferred {
             interval: Duration::from_secs(10),
@@ -312,7 +314,18 @@ impl Pending {
             Fold::EveryBatch => true,
             Fold::Deferred {
                 interval, max_keys, ..
-            } => self.rollup.keys >= max_keys || since.elapsed() >= interval,
+            } => self.rollup.len() >= max_keys || since.elapsed() >= interval,
+        }
+    }
+
+    /// Whether the deltas are at the bound `fold` sets on their memory (`max_keys`): no batch
+    /// is to be summed with them before a fold brings them under it. A log whose every request
+    /// brings new keys (a new user agent per request) would otherwise grow them by what a
+    /// transaction of batches adds less what a chunk of fold takes, at every turn.
+    pub(super) fn full(&self, fold: Fold) -> bool {
+        match fold {
+            Fold::Deferred { max_keys, .. } => self.rollup.len() >= max_keys,
+            Fold::EveryBatch => false,
         }
     }
 
@@ -751,6 +764,14 @@ struct Rollup {
 }
 
 impl Rollup {
+    /// Distinct keys of `usage`, `access` and `object_uses`: what the deltas' memory grows by.
+    fn len(&self) -> usize {
+        fn keys<K, V>(m: &BTreeMap<i32, HashMap<K, V>>) -> usize {
+            m.values().map(HashMap::len).sum()
+        }
+        self.keys + keys(&self.access) + keys(&self.uses)
+    }
+
     /// The keys' index of a text.
     fn text(&mut self, text: &str) -> u32 {
         if let Some(&i) = self.text_ids.get(text) {
