@@ -609,7 +609,14 @@ impl Writer {
                     // The whole transaction rolls back: the others in it are told why.
                     return Err(Error::Again(why));
                 }
-                // A transaction stops taking batches once the rollup deltas are at their bound.
+                // Rollup deltas at their bound: without savepoints (bulk ingest) they are
+                // folded here and the transaction goes on, as large as before (a commit writes
+                // the pages it dirtied, the random ones of indexes too); with them, or while
+                // a fold of everything runs in chunks, the transaction stops taking batches
+                // and the fold comes after it.
+                if caches.pending.full(fold) && !isolate && !caches.pending.sweeping() {
+                    fold_rollups(tx, caches)?;
+                }
                 if size < limit && !caches.pending.full(fold) {
                     match rx.try_recv() {
                         Ok(Command::Apply { batch, reply }) => next = Some((batch, reply)),
