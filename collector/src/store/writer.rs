@@ -113,9 +113,9 @@ const CACHE_LIMIT: usize = 200_000;
 
 /// Identities the writer's cache holds at most, and bytes of their texts: whichever comes
 /// first empties it. Its memory is then at most ~8 MiB of text plus ~40 bytes an entry
-/// (~12 MiB), whatever the identities are like: a text is a user agent's, up to 1 KiB (more
-/// only from a source that does not cut user agents as kube-apiserver does, and then the
-/// byte bound comes first).
+/// (~12 MiB), with 4 MiB of [`IdentityKeys`] beside it, whatever the identities are like: a
+/// text is a user agent's, up to 1 KiB (more only from a source that does not cut user agents
+/// as kube-apiserver does, and then the byte bound comes first).
 const IDENTITY_CACHE_ENTRIES: usize = 100_000;
 const IDENTITY_CACHE_BYTES: usize = 8 << 20;
 
