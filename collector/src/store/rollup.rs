@@ -208,10 +208,22 @@ impl Pending {
         }
     }
 
+    /// Whether the deltas are at the bound `fold` sets on their memory (`max_keys`): no batch
+    /// is to be summed with them before a fold brings them under it. A log whose every request
+    /// brings new keys (a new user agent per request) would otherwise grow them by what a
+    /// transaction of batches adds less what a chunk of fold takes, at every turn.
+    pub(super) fn full(&self, fold: Fold) -> bool {
+        match fold {
+            Fold::Deferred { max_keys, .. } => self.rollup.len() >= max_keys,
+            Fold::EveryBatch => false,
+        }
+    }
+
     /// What the fold schedule decides on ([`super::schedule::Schedule`]).
     pub(super) fn state(&self) -> State {
         State {
             keys: self.rollup.keys,
+            all_keys: self.rollup.len(),
             since: self.since,
             exact: self.exact,
             sweeping: self.sweep.is_some(),
@@ -707,6 +719,14 @@ struct Rollup {
 }
 
 impl Rollup {
+    /// Distinct keys of `usage`, `access` and `object_uses`: what the deltas' memory grows by.
+    fn len(&self) -> usize {
+        fn keys<K, V>(m: &BTreeMap<i32, HashMap<K, V>>) -> usize {
+            m.values().map(HashMap::len).sum()
+        }
+        self.keys + keys(&self.access) + keys(&self.uses)
+    }
+
     /// The keys' index of a text.
     fn text(&mut self, text: &str) -> u32 {
         if let Some(&i) = self.text_ids.get(text) {

@@ -114,9 +114,9 @@ const CACHE_LIMIT: usize = 200_000;
 
 /// Identities the writer's cache holds at most, and bytes of their texts: whichever comes
 /// first empties it. Its memory is then at most ~8 MiB of text plus ~40 bytes an entry
-/// (~12 MiB), whatever the identities are like: a text is a user agent's, up to 1 KiB (more
-/// only from a source that does not cut user agents as kube-apiserver does, and then the
-/// byte bound comes first).
+/// (~12 MiB), with 4 MiB of [`IdentityKeys`] beside it, whatever the identities are like: a
+/// text is a user agent's, up to 1 KiB (more only from a source that does not cut user agents
+/// as kube-apiserver does, and then the byte bound comes first).
 const IDENTITY_CACHE_ENTRIES: usize = 100_000;
 const IDENTITY_CACHE_BYTES: usize = 8 << 20;
 
@@ -130,6 +130,57 @@ struct IdentityCache {
     /// Where each entry's text is in `texts`, and its id.
     entries: Vec<(usize, usize, i64)>,
     texts: String,
+    /// Which keys may be stored: a text not in the cache whose key is not here is new.
+    stored: IdentityKeys,
+}
+
+/// Bits of [`IdentityKeys`]: 4 MiB. Past some millions of identities most bits are set and
+/// lookups of new ones query the table again, as without it.
+const IDENTITY_KEY_BITS: u32 = 25;
+
+/// A bit per identity key's low [`IDENTITY_KEY_BITS`] bits, set for every key the table may
+/// hold (read from it once, then set as the writer stores keys): an identity whose bit is
+/// clear is stored without first looking it up, which in a log that brings a new user agent
+/// with every request is a descent of the key index per request saved.
+#[derive(Debug, Default)]
+struct IdentityKeys {
+    /// Empty until read from the table.
+    bits: Vec<u64>,
+}
+
+impl IdentityKeys {
+    fn slot(key: i64) -> (usize, u64) {
+        let bit = key as u64 & ((1 << IDENTITY_KEY_BITS) - 1);
+        ((bit >> 6) as usize, 1 << (bit & 63))
+    }
+
+    /// Whether `key` may be stored (reading the table's keys the first time).
+    fn may_hold(&mut self, tx: &Transaction<'_>, key: i64) -> Result<bool> {
+        if self.bits.is_empty() {
+            let mut bits = vec![0u64; 1 << (IDENTITY_KEY_BITS - 6)];
+            tx.prepare("SELECT key FROM identities WHERE key IS NOT NULL")
+                .and_then(|mut s| {
+                    let mut rows = s.query([])?;
+                    while let Some(row) = rows.next()? {
+                        let (word, bit) = Self::slot(row.get(0)?);
+                        bits[word] |= bit;
+                    }
+                    Ok(())
+                })
+                .map_err(sql("read the identity keys"))?;
+            self.bits = bits;
+        }
+        let (word, bit) = Self::slot(key);
+        Ok(self.bits[word] & bit != 0)
+    }
+
+    /// `key` is stored (call after [`IdentityKeys::may_hold`]).
+    fn set(&mut self, key: i64) {
+        let (word, bit) = Self::slot(key);
+        if let Some(w) = self.bits.get_mut(word) {
+            *w |= bit;
+        }
+    }
 }
 
 impl IdentityCache {
@@ -140,6 +191,7 @@ impl IdentityCache {
     }
 
     fn insert(&mut self, key: i64, text: &str, id: i64) {
+        self.stored.set(key);
         if self.entries.len() >= IDENTITY_CACHE_ENTRIES
             || self.texts.len() + text.len() > IDENTITY_CACHE_BYTES
         {
@@ -241,6 +293,11 @@ impl Writer {
                     return None;
                 }
             }
+            // Over the bound on the deltas' memory, chunks go on until it is met again: a
+            // command taken in now could be a batch that adds more keys than a chunk takes.
+            if self.caches.pending.full(self.schedule.fold()) {
+                continue;
+            }
             if let Ok(command) = rx.try_recv() {
                 return Some(command);
             }
@@ -294,8 +351,7 @@ impl Writer {
 
     /// Forgets cached ids, as after a rollback.
     fn reset(&mut self) -> Result<()> {
-        self.caches = fresh_caches(&self.conn)?;
-        Ok(())
+        refresh(&mut self.caches, &self.conn)
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
@@ -506,7 +562,7 @@ impl Writer {
                         tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
                             .map_err(sql("roll a batch back"))?;
                         // Ids cached and deltas summed for the batch are gone with it.
-                        *caches = fresh_caches(tx)?;
+                        refresh(caches, tx)?;
                     }
                 }
                 free.free(batch);
@@ -515,7 +571,15 @@ impl Writer {
                     // The whole transaction rolls back: the others in it are told why.
                     return Err(Error::Again(why));
                 }
-                if size < limit {
+                // Rollup deltas at their bound: without savepoints (bulk ingest) they are
+                // folded here and the transaction goes on, as large as before (a commit writes
+                // the pages it dirtied, the random ones of indexes too); with them, or while
+                // a fold of everything runs in chunks, the transaction stops taking batches
+                // and the fold comes after it.
+                if caches.pending.full(fold) && !isolate && !caches.pending.state().sweeping {
+                    fold_rollups(tx, caches)?;
+                }
+                if size < limit && !caches.pending.full(fold) {
                     match rx.try_recv() {
                         Ok(Command::Apply { batch, reply }) => next = Some((batch, reply)),
                         Ok(command) => other = Some(command),
@@ -587,16 +651,21 @@ fn receive_within(rx: &mut mpsc::Receiver<Command>, timeout: Duration) -> Option
     }
 }
 
-/// Empty caches; the next request id read from `conn`.
-fn fresh_caches(conn: &Connection) -> Result<Caches> {
-    Ok(Caches {
+/// Empties the caches (after a rollback they may hold ids it took back) and reads the next
+/// request id from `conn`. The identity keys stored ([`IdentityKeys`]) are kept: a key set by
+/// a rolled-back insert only costs its next lookup a query.
+fn refresh(caches: &mut Caches, conn: &Connection) -> Result<()> {
+    let stored = std::mem::take(&mut caches.identities.stored);
+    *caches = Caches {
         next_request_id: conn
             .query_row("SELECT coalesce(max(id), 0) + 1 FROM requests", [], |r| {
                 r.get(0)
             })
             .map_err(sql("read the last request id"))?,
         ..Caches::default()
-    })
+    };
+    caches.identities.stored = stored;
+    Ok(())
 }
 
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
@@ -974,6 +1043,9 @@ fn identity_id(tx: &Transaction<'_>, caches: &mut Caches, i: &Identity) -> Resul
     let key = identity_key(&i.text);
     if let Some(id) = caches.identities.get(key, &i.text) {
         return Ok(id);
+    }
+    if !caches.identities.stored.may_hold(tx, key)? {
+        return insert_identity(tx, caches, key, i);
     }
     let found = tx
         .prepare_cached("SELECT id, text FROM identities WHERE key = ?1")
