@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 use serde::Serialize;
 
 use super::rbac::{self, AppRbac};
-use super::sql::{Sql, by_app_only, db, release, src, time, when, who};
+use super::sql::{Sql, by_app_only, db, release, src, time, when, who, whole_apps};
 use super::{Answer, Filters, Given, Param, Query, Render, Result, Table};
 use crate::store;
 
@@ -197,35 +197,36 @@ fn apps(conn: &Connection, f: &Filters) -> Result<Vec<AppRow>> {
 }
 
 /// `apps --rbac`: from the answers kept per app (`0017_rbac_grants.sql`, `store::rbac`) when
-/// the filters ask about every app, deriving the apps stale there; for `--app`, derived from
-/// the accesses of the identities it names; with other filters, from a scan of `requests`.
+/// the filters ask about whole apps ([`whole_apps`]), deriving the apps stale there; with
+/// other filters, from a scan of `requests`.
 fn rbac(conn: &Connection, f: &Filters) -> Result<Answer> {
     if !by_app_only(f) {
         return Ok(Answer::new(rbac::derive(&accesses_scan(conn, f)?)));
     }
-    if f.app.is_some() {
-        let mut q = Sql::default();
-        let j = who(&mut q, f, "i");
-        // The identities named first, then each one's range of access_grants.
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {} FROM (SELECT id AS identity_id, name, text FROM identities) i{j} \
-                 CROSS JOIN access_grants a ON a.identity_id = i.identity_id \
-                 LEFT JOIN users u ON u.id = a.user_id",
-                store::rbac::COLUMNS
-            ))
-            .map_err(db)?;
-        let mut d = rbac::Deriver::default();
-        let rows = st.query(params_from_iter(q.params.iter())).map_err(db)?;
-        store::rbac::add_rows(&mut d, rows).map_err(db)?;
-        return Ok(Answer::new(d.finish()));
-    }
+    let wanted = match &f.app {
+        None => None,
+        Some(_) => match whole_apps(conn, f)? {
+            Some(apps) => Some(apps),
+            None => return Ok(Answer::new(rbac::derive(&accesses_scan(conn, f)?))),
+        },
+    };
     // Stale first: an app kept after this read is at least as current as the list.
     let stale = store::rbac::stale_apps(conn).map_err(db)?;
-    let kept = store::rbac::kept(conn).map_err(db)?;
-    let mut apps: BTreeMap<String, String> = kept.into_iter().collect();
-    for (app, ids) in store::rbac::identities_of(conn, stale).map_err(db)? {
-        match store::rbac::derive_app(conn, &ids).map_err(db)? {
+    let mut apps: BTreeMap<String, String> = match &wanted {
+        None => store::rbac::kept(conn).map_err(db)?.into_iter().collect(),
+        Some(w) => {
+            let mut kept = BTreeMap::new();
+            for app in w.keys() {
+                if let Some(json) = store::rbac::kept_of(conn, app).map_err(db)? {
+                    kept.insert(app.clone(), json);
+                }
+            }
+            kept
+        }
+    };
+    let wanted = |app: &str| wanted.as_ref().is_none_or(|w| w.contains_key(app));
+    for app in stale.into_iter().filter(|a| wanted(a)) {
+        match store::rbac::derive_app(conn, &app).map_err(db)? {
             Some(a) => apps.insert(app, rbac::element_json(&a)),
             None => apps.remove(&app),
         };

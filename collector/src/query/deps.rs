@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::sql::{Sql, by_app_only, db, frames_of, own_line, src, when, who};
+use super::sql::{Sql, by_app_only, db, frames_of, own_line, src, when, who, whole_apps};
 use super::{Answer, Filters, Frame, Given, LIMIT, Param, Query, Render, Result, Table};
 
 /// `deps`' options.
@@ -502,38 +502,9 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
     }
     // The rollups count by app: an app filter that lets through some of an app's identities
     // and not others (a prefix of one version's text) needs the scan.
-    let mut identities_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut q = Sql::default();
-    let wanted = match &f.app {
-        Some(app) => {
-            let a = q.p(app.clone());
-            format!("COALESCE(name = {a} OR substr(text, 1, length({a})) = {a}, 0)")
-        }
-        None => "1".to_owned(),
-    };
-    let mut split = false;
-    let mut let_through: BTreeMap<String, bool> = BTreeMap::new();
-    q.rows(
-        conn,
-        &format!("SELECT id, COALESCE(name, text), {wanted} FROM identities"),
-        |x| {
-            let (id, app, wanted): (i64, String, bool) = (x.get(0)?, x.get(1)?, x.get(2)?);
-            match let_through.get(&app) {
-                Some(&w) if w != wanted => split = true,
-                Some(_) => {}
-                None => {
-                    let_through.insert(app.clone(), wanted);
-                }
-            }
-            if wanted {
-                identities_of.entry(app).or_default().push(id);
-            }
-            Ok(())
-        },
-    )?;
-    if split {
+    let Some(identities_of) = whole_apps(conn, f)? else {
         return deps_scan(conn, f, limit);
-    }
+    };
     let mut counts = Counts::default();
     // Per interned app: whether the filters let it through.
     let mut allowed: Vec<Option<bool>> = Vec::new();

@@ -3,10 +3,11 @@
 //!
 //! Without `since`/`until` a query reads the rollups of migration 2 (`usage`, `endpoint_usage`,
 //! `run_usage`), kept current at ingest; with a time window it scans `requests` ([`src`]).
-//! `deps` and `apps --rbac` read those of `0015_access_rollups.sql` unless a filter other than the app's is
-//! set ([`by_app_only`]).
+//! `deps` and `apps --rbac` read those kept by app (`0016_deps_rollup.sql`,
+//! `0017_rbac_grants.sql`) unless a filter other than the app's is set ([`by_app_only`]) or the
+//! app's splits an app ([`whole_apps`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
@@ -133,6 +134,45 @@ pub(crate) fn src(sql: &mut Sql, f: &Filters) -> String {
 /// `object_uses`) key requests by identity, not by test, status code or time.
 pub(crate) fn by_app_only(f: &Filters) -> bool {
     !f.has_window() && !f.ok_only && f.test.is_none() && f.sig.is_none() && !f.conformance
+}
+
+/// The identities of each app (name, else text) `f.app` lets through, every app's without
+/// it; `None` when it lets through some of an app's identities and not others (a prefix of
+/// one version's text), which rollups kept by app cannot answer.
+pub(crate) fn whole_apps(
+    conn: &Connection,
+    f: &Filters,
+) -> Result<Option<BTreeMap<String, Vec<i64>>>> {
+    let mut identities_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut q = Sql::default();
+    let wanted = match &f.app {
+        Some(app) => {
+            let a = q.p(app.clone());
+            format!("COALESCE(name = {a} OR substr(text, 1, length({a})) = {a}, 0)")
+        }
+        None => "1".to_owned(),
+    };
+    let mut split = false;
+    let mut let_through: HashMap<String, bool> = HashMap::new();
+    q.rows(
+        conn,
+        &format!("SELECT id, COALESCE(name, text), {wanted} FROM identities"),
+        |x| {
+            let (id, app, wanted): (i64, String, bool) = (x.get(0)?, x.get(1)?, x.get(2)?);
+            match let_through.get(&app) {
+                Some(&w) if w != wanted => split = true,
+                Some(_) => {}
+                None => {
+                    let_through.insert(app.clone(), wanted);
+                }
+            }
+            if wanted {
+                identities_of.entry(app).or_default().push(id);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((!split).then_some(identities_of))
 }
 
 /// The release asked for, or the one loaded last: (id, label, loaded_at).

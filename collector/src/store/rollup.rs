@@ -129,6 +129,10 @@ impl Pending {
                 code: n.record.status_code.unwrap_or(0) as i32,
             };
             let r = n.record;
+            if let (Some(id), Some(agent)) = (n.identity_id, r.agent.as_deref()) {
+                let i = &agent.identity;
+                self.rollup.app_of(id, i.name.as_deref().unwrap_or(&i.text));
+            }
             let object = Object {
                 api_group: r.api_group(),
                 resource: r.resource(),
@@ -270,10 +274,7 @@ impl Pending {
     /// `Pending::default()` (inexact: the next fold re-reads `requests`).
     pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.sweep = None;
-        self.fold_range(tx, 0, usize::MAX)?;
-        // The apps whose accesses grew are derived again (`apps --rbac` derives any still
-        // stale itself, as between chunked folds).
-        super::rbac::refresh(tx)
+        self.fold_range(tx, 0, usize::MAX).map(|_| ())
     }
 
     /// Counts the rollups of `endpoints` (0: no endpoint) again from `requests`, after
@@ -389,8 +390,8 @@ impl Pending {
                 // Deltas added while the chunks ran are as old as the fold at most.
                 self.since = (self.rollup.keys > 0).then_some(began);
                 // Serving, these are the only folds of everything: the apps whose accesses grew
-                // are derived again. Bulk ingest leaves that to its full fold at the end
-                // ([`Pending::fold`]), as a derivation costs the size of the app.
+                // are derived again. Bulk ingest leaves that to the end of its run (the
+                // writer's `finish_rollups`), as a derivation costs the size of the app.
                 if let Fold::Deferred {
                     when_idle: Some(_), ..
                 } = fold
@@ -716,6 +717,9 @@ struct Rollup {
     /// Verbs and the other texts of the keys, by index, and back.
     texts: Vec<Box<str>>,
     text_ids: HashMap<Box<str>, u32>,
+    /// The app (index in `texts`) of the identities of new requests, as their batches said:
+    /// a fold reads the app of an identity it does not know from `identities`.
+    apps: HashMap<i64, u32>,
 }
 
 impl Rollup {
@@ -764,6 +768,15 @@ impl Rollup {
             uses: range_of(&mut self.uses, &range),
             texts: self.texts.clone(),
             text_ids: self.text_ids.clone(),
+            apps: self.apps.clone(),
+        }
+    }
+
+    /// `identity`'s app is `app` (its name, else its text).
+    fn app_of(&mut self, identity: i64, app: &str) {
+        if !self.apps.contains_key(&identity) {
+            let i = self.text(app);
+            self.apps.insert(identity, i);
         }
     }
 
@@ -1019,7 +1032,30 @@ impl Rollup {
              AND url = ?3 AND api_group = ?4 AND resource = ?5 AND namespace = ?6 AND verb = ?7 \
              AND subresource = ?8 AND user_id = ?9",
         )?;
-        let mut grants = Vec::new();
+        // The app of each new key's identity: `access_grants` and `object_access` are by app.
+        let mut apps = Apps::new(tx, &self.apps, &self.texts)?;
+        let mut grants: Vec<(u32, &AccessKey)> = Vec::new();
+        let add_grants = |apps: &Apps<'_>, grants: &mut Vec<(u32, &AccessKey)>| {
+            // The builds of an app share most of their accesses: deduplicated on the indexes
+            // before their texts are compared.
+            let key = |&(app, k): &(u32, &AccessKey)| {
+                let texts = (k.group, k.resource, k.subresource, k.namespace, k.verb);
+                (app, k.url, texts, k.user)
+            };
+            grants.sort_unstable_by_key(key);
+            grants.dedup_by_key(|g| key(g));
+            let g = grants.drain(..).map(|(app, k)| super::rbac::Grant {
+                app: apps.name(app),
+                url: k.url,
+                group: t(k.group),
+                resource: t(k.resource),
+                subresource: t(k.subresource),
+                namespace: t(k.namespace),
+                verb: t(k.verb),
+                user: k.user,
+            });
+            super::rbac::add(tx, g.collect())
+        };
         let mut sorted: Vec<(&AccessKey, &i64)> = self.access.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, hits) in sorted {
@@ -1036,25 +1072,16 @@ impl Rollup {
                 hits
             ];
             if access.execute(p)? == 1 {
-                grants.push(super::rbac::Grant {
-                    identity: k.identity,
-                    url: k.url,
-                    group: t(k.group),
-                    resource: t(k.resource),
-                    subresource: t(k.subresource),
-                    namespace: t(k.namespace),
-                    verb: t(k.verb),
-                    user: k.user,
-                });
+                grants.push((apps.of(k.identity)?, k));
                 // In slices: a log of distinct user agents makes every key new.
                 if grants.len() == GRANTS_AT_ONCE {
-                    super::rbac::add(tx, std::mem::take(&mut grants))?;
+                    add_grants(&apps, &mut grants)?;
                 }
             } else {
                 access_update.execute(p)?;
             }
         }
-        super::rbac::add(tx, grants)?;
+        add_grants(&apps, &mut grants)?;
         let mut uses = tx.prepare_cached(
             "INSERT INTO object_uses (endpoint_id, identity_id, purpose_id, api_group, resource, \
              namespace, verb, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -1063,7 +1090,6 @@ impl Rollup {
         let mut sorted: Vec<(&UseKey, &i64)> = self.uses.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         // (group, resource, app, namespace) -> (reads, writes): `object_access`, by app.
-        let mut apps = Apps::new(tx)?;
         let mut objects: BTreeMap<(u32, u32, u32, u32), (i64, i64)> = BTreeMap::new();
         for (k, &hits) in sorted {
             uses.execute(params![
@@ -1115,20 +1141,28 @@ impl Rollup {
     }
 }
 
-/// The app of each identity a write meets (its name, else its text), read once per write and
-/// numbered in order of appearance.
+/// The app of each identity a write meets (its name, else its text), as the batches said
+/// ([`Rollup::app_of`]) or else read once per write, numbered in order of appearance.
 struct Apps<'t> {
     lookup: rusqlite::CachedStatement<'t>,
+    known: &'t HashMap<i64, u32>,
+    texts: &'t [Box<str>],
     of: HashMap<i64, u32>,
     names: Vec<String>,
     ids: HashMap<String, u32>,
 }
 
 impl<'t> Apps<'t> {
-    fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Apps<'t>> {
+    fn new(
+        tx: &'t Transaction<'_>,
+        known: &'t HashMap<i64, u32>,
+        texts: &'t [Box<str>],
+    ) -> rusqlite::Result<Apps<'t>> {
         Ok(Apps {
             lookup: tx
                 .prepare_cached("SELECT COALESCE(name, text) FROM identities WHERE id = ?1")?,
+            known,
+            texts,
             of: HashMap::default(),
             names: Vec::new(),
             ids: HashMap::default(),
@@ -1139,12 +1173,27 @@ impl<'t> Apps<'t> {
         if let Some(&a) = self.of.get(&identity) {
             return Ok(a);
         }
-        let name: String = self.lookup.query_row(params![identity], |r| r.get(0))?;
         let next = self.names.len() as u32;
-        let a = *self.ids.entry(name).or_insert_with_key(|n| {
-            self.names.push(n.clone());
-            next
-        });
+        let a = match self.known.get(&identity) {
+            Some(&t) => {
+                let name = &*self.texts[t as usize];
+                match self.ids.get(name) {
+                    Some(&a) => a,
+                    None => {
+                        self.names.push(name.to_owned());
+                        self.ids.insert(name.to_owned(), next);
+                        next
+                    }
+                }
+            }
+            None => {
+                let name: String = self.lookup.query_row(params![identity], |r| r.get(0))?;
+                *self.ids.entry(name).or_insert_with_key(|n| {
+                    self.names.push(n.clone());
+                    next
+                })
+            }
+        };
         self.of.insert(identity, a);
         Ok(a)
     }

@@ -277,7 +277,7 @@ impl Writer {
         };
         w.reset()?;
         // Requests a killed writer stored without folding them in are counted now.
-        w.in_transaction(fold_rollups)?;
+        w.in_transaction(finish_rollups)?;
         Ok(w)
     }
 
@@ -363,7 +363,7 @@ impl Writer {
                     Some(c) => c,
                     None => {
                         // Every handle is gone: fold what is pending before the connection closes.
-                        let r = self.in_transaction(fold_rollups);
+                        let r = self.in_transaction(finish_rollups);
                         if let Err(e) = &r {
                             tracing::error!(error = %e, "cannot fold rollups at close");
                         }
@@ -478,7 +478,7 @@ impl Writer {
             Command::FinishRun { run, reply } => {
                 let r = self.in_transaction(|tx, c| {
                     // A finished run is fully counted in the rollups.
-                    fold_rollups(tx, c)?;
+                    finish_rollups(tx, c)?;
                     tx.execute(
                         "UPDATE ingest_runs SET finished_at = ?2 WHERE id = ?1",
                         params![run.0, now()],
@@ -540,7 +540,7 @@ impl Writer {
                 }
                 let outcome = apply_batch(tx, caches, &batch).and_then(|outcome| {
                     if fold == Fold::EveryBatch {
-                        fold_rollups(tx, caches)?;
+                        finish_rollups(tx, caches)?;
                     }
                     Ok(outcome)
                 });
@@ -668,8 +668,19 @@ fn refresh(caches: &mut Caches, conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Folds the pending deltas in, as a batch's transaction does when they reach their bound: the
+/// apps whose accesses grew stay stale for now (a query derives them itself), since deriving
+/// them costs the size of each app, not of the batch.
 fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
     caches.pending.fold(tx).map_err(sql("fold rollups"))
+}
+
+/// Folds the pending deltas in and derives the stale apps' `apps --rbac` answers again: at the
+/// end of a run, when the writer opens and when it stops, and with every batch under
+/// [`Fold::EveryBatch`].
+fn finish_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
+    fold_rollups(tx, caches)?;
+    super::rbac::refresh(tx).map_err(sql("derive the stale apps' RBAC"))
 }
 
 /// Requests a scheduled journeys fold reads at most: a few batches' worth between webhook
