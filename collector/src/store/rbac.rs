@@ -11,9 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::query::rbac::{self, AccessRef, AppRbac, Deriver};
 
-/// An access of a new `access` key, as `access_grants` keys it (field order = its primary
-/// key's, so sorted grants insert in key order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// An access of a new `access` key, as `access_grants` keys it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Grant<'a> {
     pub app: &'a str,
     pub url: bool,
@@ -25,16 +24,14 @@ pub(super) struct Grant<'a> {
     pub user: i64,
 }
 
-/// Adds the accesses of new `access` keys to the set; an app that gained one is stale. Most
-/// are in it already (the same access at another endpoint or by another build of the app, or
-/// counted again after a remap).
-pub(super) fn add(conn: &Connection, mut grants: Vec<Grant<'_>>) -> rusqlite::Result<()> {
-    if grants.is_empty() {
-        return Ok(());
-    }
-    // In key order: neighbouring keys share pages, which stay in the page cache.
-    grants.sort_unstable();
-    grants.dedup();
+/// Adds the accesses of new `access` keys to the set, each once, in about their key order (the
+/// fold's, texts by first appearance: neighbouring keys share pages, which stay in the page
+/// cache); an app that gained one is stale. Most are in it already (the same access at
+/// another endpoint or by another build of the app, or counted again after a remap).
+pub(super) fn add<'a>(
+    conn: &Connection,
+    grants: impl IntoIterator<Item = Grant<'a>>,
+) -> rusqlite::Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO access_grants (app, url, api_group, resource, subresource, \
          namespace, verb, user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -624,7 +624,7 @@ fn reads(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
 }
 
-/// New `access` keys whose accesses [`super::rbac::add`] sorts and inserts at once (a few MB).
+/// New `access` keys whose accesses [`super::rbac::add`] inserts at once (a few MB).
 const GRANTS_AT_ONCE: usize = 1 << 16;
 
 // Field order = the access primary key's (texts by first appearance: close enough).
@@ -1036,8 +1036,8 @@ impl Rollup {
         let mut apps = Apps::new(tx, &self.apps, &self.texts)?;
         let mut grants: Vec<(u32, &AccessKey)> = Vec::new();
         let add_grants = |apps: &Apps<'_>, grants: &mut Vec<(u32, &AccessKey)>| {
-            // The builds of an app share most of their accesses: deduplicated on the indexes
-            // before their texts are compared.
+            // Each once, sorted on the indexes (texts by first appearance: close enough to the
+            // key order, and no text compared): the builds of an app share most of them.
             let key = |&(app, k): &(u32, &AccessKey)| {
                 let texts = (k.group, k.resource, k.subresource, k.namespace, k.verb);
                 (app, k.url, texts, k.user)
@@ -1054,7 +1054,7 @@ impl Rollup {
                 verb: t(k.verb),
                 user: k.user,
             });
-            super::rbac::add(tx, g.collect())
+            super::rbac::add(tx, g)
         };
         let mut sorted: Vec<(&AccessKey, &i64)> = self.access.values().flatten().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
