@@ -160,6 +160,9 @@ fn stdin_and_side_channel_records_are_read() {
     assert_eq!(figure(&out, "events read"), 500, "{out}");
     assert_eq!(figure(&out, "requests stored"), 500, "{out}");
     assert_eq!(figure(&out, "purposes"), 4 * 4, "{out}"); // 4 of 10 programs use whakapapa
+    // The run's WAL is in the database: a query after it does not read it again.
+    let wal = std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "WAL left behind by the run");
     let counts = store::read::counts(&store::open_reader(&db).unwrap()).unwrap();
     assert_eq!(counts.complete_purposes, 16);
     assert_eq!(counts.endpoints, 908);
