@@ -129,10 +129,6 @@ impl Pending {
                 code: n.record.status_code.unwrap_or(0) as i32,
             };
             let r = n.record;
-            if let (Some(id), Some(agent)) = (n.identity_id, r.agent.as_deref()) {
-                let i = &agent.identity;
-                self.rollup.app_of(id, i.name.as_deref().unwrap_or(&i.text));
-            }
             let object = Object {
                 api_group: r.api_group(),
                 resource: r.resource(),
@@ -232,6 +228,12 @@ impl Pending {
             exact: self.exact,
             sweeping: self.sweep.is_some(),
         }
+    }
+
+    /// The writer stored identity `id` of app `app` (its name, else its text) in the open
+    /// transaction: a fold need not read it back (a rollback empties `Pending` with it).
+    pub(super) fn identity_stored(&mut self, id: i64, app: &str) {
+        self.rollup.app_of(id, app);
     }
 
     /// The mark of `endpoint`: read from the database until the first fold made it exact.
@@ -717,8 +719,8 @@ struct Rollup {
     /// Verbs and the other texts of the keys, by index, and back.
     texts: Vec<Box<str>>,
     text_ids: HashMap<Box<str>, u32>,
-    /// The app (index in `texts`) of the identities of new requests, as their batches said:
-    /// a fold reads the app of an identity it does not know from `identities`.
+    /// The app (index in `texts`) of the identities stored since the last fold: a fold reads
+    /// the app of an identity it does not know from `identities`.
     apps: HashMap<i64, u32>,
 }
 
@@ -1141,8 +1143,8 @@ impl Rollup {
     }
 }
 
-/// The app of each identity a write meets (its name, else its text), as the batches said
-/// ([`Rollup::app_of`]) or else read once per write, numbered in order of appearance.
+/// The app of each identity a write meets (its name, else its text), as the writer stored it
+/// ([`Pending::identity_stored`]) or else read once per write, numbered in order of appearance.
 struct Apps<'t> {
     lookup: rusqlite::CachedStatement<'t>,
     known: &'t HashMap<i64, u32>,

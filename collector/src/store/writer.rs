@@ -1110,6 +1110,9 @@ fn insert_identity(
     .map_err(sql("insert an identity"))?;
     let id = tx.last_insert_rowid();
     caches.identities.insert(key, &i.text, id);
+    caches
+        .pending
+        .identity_stored(id, i.name.as_deref().unwrap_or(&i.text));
     Ok(id)
 }
 
