@@ -490,13 +490,13 @@ impl Writer {
                 // the database now. Left behind, every connection opened after the process
                 // exits reads all of it again to index it (0.1-0.3 s a query after 1M events);
                 // serving, commits are durable and checkpoints keep up.
-                if r.is_ok() && !self.isolate_batches {
-                    if let Err(e) =
+                if r.is_ok()
+                    && !self.isolate_batches
+                    && let Err(e) =
                         self.conn
                             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "cannot checkpoint the run's WAL");
-                    }
+                {
+                    tracing::warn!(error = %e, "cannot checkpoint the run's WAL");
                 }
                 let _ = reply.send(r);
             }
