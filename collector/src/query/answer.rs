@@ -18,7 +18,7 @@ pub trait Render: Serialize {
         format::text(&self.tables())
     }
 
-    /// The answer as the Query API prints it: by default its pretty JSON ([`to_json`]). An
+    /// The answer as the Query API prints it: by default its pretty JSON (`to_json`). An
     /// answer kept already rendered prints what it keeps, which must be the same text.
     fn json(&self) -> String {
         to_json(self)

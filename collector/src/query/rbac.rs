@@ -358,7 +358,7 @@ pub fn element_json(a: &AppRbac) -> String {
     s["[\n  ".len()..s.len() - "\n]".len()].to_owned()
 }
 
-/// The answer's JSON from its elements ([`element_json`]), as [`super::answer`] prints a
+/// The answer's JSON from its elements ([`element_json`]), as the query answers print a
 /// [`Vec<AppRbac>`] of them.
 pub fn json_of<S: AsRef<str>>(elements: &[S]) -> String {
     if elements.is_empty() {
