@@ -19,9 +19,10 @@
 //! ```
 //!
 //! Invariant: a request is counted if and only if its id is at most `lo`, or at most `hi` and
-//! received at or before the watermark. `serve` folds between webhook batches, holding back;
-//! bulk ingest folds nothing, and the first `journeys` or `suggest` after it asks for a final
-//! fold ([`Command::Journeys`]), which holds nothing back. A request older than its client's
+//! received at or before the watermark. Neither `serve` nor bulk ingest folds as batches come
+//! (between webhook batches, a fold's random page writes made the checkpoints that webhook
+//! commits wait on: BENCHMARKS.md); the first `journeys` or `suggest` asks for a final fold
+//! ([`Command::Journeys`]), which holds nothing back. A request older than its client's
 //! last counted one, a call stack whose functions change after it was counted, or a remap
 //! makes the counts *stale*: queries scan `requests` until the next final fold counts them all
 //! again.

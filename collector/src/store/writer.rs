@@ -317,16 +317,9 @@ impl Writer {
         let now = self.schedule.now();
         self.caches.pending.start_sweep(now);
         let done = self.in_transaction(|tx, c| {
-            let done = c
-                .pending
+            c.pending
                 .fold_due_chunk(tx, fold)
-                .map_err(sql("fold rollups"))?;
-            if let Some(chunk) = journey_chunk(fold) {
-                c.journeys
-                    .fold(tx, false, Some(chunk))
-                    .map_err(sql("fold journeys"))?;
-            }
-            Ok(done)
+                .map_err(sql("fold rollups"))
         });
         match &done {
             Ok(false) => {}
@@ -403,10 +396,7 @@ impl Writer {
                 self.in_transaction(|tx, c| {
                     c.pending
                         .fold_idle_chunk(tx, fold)
-                        .map_err(sql("fold rollups"))?;
-                    c.journeys
-                        .fold(tx, false, journey_chunk(fold))
-                        .map_err(sql("fold journeys"))
+                        .map_err(sql("fold rollups"))
                 })
             };
             if let Err(e) = folded {
@@ -693,18 +683,6 @@ fn fold_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
 fn finish_rollups(tx: &Transaction<'_>, caches: &mut Caches) -> Result<()> {
     fold_rollups(tx, caches)?;
     super::rbac::refresh(tx).map_err(sql("derive the stale apps' RBAC"))
-}
-
-/// Requests a scheduled journeys fold reads at most: a few batches' worth between webhook
-/// batches, in `serve`'s idle time. Bulk ingest folds no journeys: the first `journeys` or
-/// `suggest` after it counts them ([`Command::Journeys`]), so ingest keeps its pace.
-fn journey_chunk(fold: Fold) -> Option<i64> {
-    match fold {
-        Fold::Deferred {
-            when_idle: Some(_), ..
-        } => Some(2_000),
-        _ => None,
-    }
 }
 
 fn now() -> String {
