@@ -10,9 +10,9 @@
 //! whole at every fold, not only once an episode ends.
 //!
 //! A fold takes requests in client and time order, so it must not meet a client's request
-//! older than one it already counted. Requests newer than the *watermark* (the newest one
-//! read, less [`HOLD_US`]) wait for a later fold, which absorbs batches that parse workers or
-//! several API servers commit out of order:
+//! older than one it already counted. Requests newer than the *watermark* wait for a later
+//! fold; every fold is now one a query asks for, whose watermark is the newest request, so
+//! nothing is held (the marks keep the general form):
 //!
 //! ```text
 //!   requests by id  | counted         lo | counted if received <= watermark, else held  hi | new
@@ -41,8 +41,6 @@ use super::model::is_library;
 pub(crate) const GAP_US: i64 = 60_000_000;
 /// The longest sequence counted (`journeys --max-len`'s default).
 pub(crate) const MAX_LEN: usize = 4;
-/// How far behind the newest request a non-final fold stops, in µs of the log's own time.
-const HOLD_US: i64 = 5_000_000;
 /// Support deltas summed in memory before they are written.
 const DELTAS: usize = 200_000;
 /// Call stacks, apps and names kept in memory.
@@ -304,20 +302,10 @@ impl Journeys {
         }
     }
 
-    /// Folds requests in; `last` says nothing is held back (and stale counts are counted again,
-    /// and `chunk` is ignored); `chunk` bounds the new requests one fold reads, so a fold
-    /// between webhook batches stays short.
-    pub(super) fn fold(
-        &mut self,
-        tx: &Transaction<'_>,
-        last: bool,
-        chunk: Option<i64>,
-    ) -> rusqlite::Result<()> {
+    /// Folds every request in, holding nothing back; stale counts are counted again.
+    pub(super) fn fold(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut m = marks(tx)?;
         if m.stale {
-            if !last {
-                return Ok(());
-            }
             for table in [
                 "journey_clients",
                 "journey_open",
@@ -344,26 +332,17 @@ impl Journeys {
                 .query_map(params![m.lo, m.hi, m.watermark], Step::read)?
                 .collect::<rusqlite::Result<Vec<_>>>()?,
         };
-        let upto = match chunk {
-            Some(n) if !last => m.hi.saturating_add(n),
-            _ => i64::MAX,
-        };
         let (last_id, newest): (i64, Option<i64>) = tx
             .prepare_cached(
-                "SELECT coalesce(max(id), ?1), max(received_us) FROM requests \
-                 WHERE id > ?1 AND id <= ?2",
+                "SELECT coalesce(max(id), ?1), max(received_us) FROM requests WHERE id > ?1",
             )?
-            .query_row(params![m.hi, upto], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .query_row(params![m.hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let newest = newest.max(held.iter().map(|s| s.at).max());
         let Some(newest) = newest else {
             self.held = Some(held);
             return set_marks(tx, m);
         };
-        let watermark = if last {
-            i64::MAX
-        } else {
-            m.watermark.max(newest.saturating_sub(HOLD_US))
-        };
+        let watermark = i64::MAX;
         match self.count(tx, held, m.hi, last_id, watermark) {
             Ok(held) => {
                 m.lo = held.iter().map(|s| s.id).min().map_or(last_id, |id| id - 1);
@@ -375,11 +354,8 @@ impl Journeys {
             Err(Stop::Late) => {
                 self.forget();
                 make_stale(tx)?;
-                if last {
-                    // Counted again from the first request, in order: nothing is late then.
-                    return self.fold(tx, true, None);
-                }
-                Ok(())
+                // Counted again from the first request, in order: nothing is late then.
+                self.fold(tx)
             }
             Err(Stop::Sqlite(e)) => Err(e),
         }

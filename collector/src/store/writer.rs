@@ -496,11 +496,8 @@ impl Writer {
                 }
             }
             Command::Journeys { reply } => {
-                let r = self.in_transaction(|tx, c| {
-                    c.journeys
-                        .fold(tx, true, None)
-                        .map_err(sql("fold journeys"))
-                });
+                let r =
+                    self.in_transaction(|tx, c| c.journeys.fold(tx).map_err(sql("fold journeys")));
                 let _ = reply.send(r);
             }
             Command::Ping { reply } => {
