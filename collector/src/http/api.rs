@@ -125,6 +125,11 @@ async fn answer(
         // Counted once, when first asked after a bulk ingest; a no-op when nothing is new.
         store.fold_journeys().await.map_err(ApiError::Fold)?;
     }
+    if request.reads_rbac() {
+        // Serving, apps are derived when asked, not between batches (each derivation costs
+        // the size of its app, which a webhook batch would wait for).
+        store.refresh_rbac().await.map_err(ApiError::Fold)?;
+    }
     let json = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let conn = store.reader().map_err(ApiError::Open)?;
         Ok(request.run(&conn)?.to_json())

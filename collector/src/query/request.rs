@@ -354,6 +354,13 @@ impl Request {
         matches!(self.entry.name, "journeys" | "suggest")
     }
 
+    /// Whether the answer reads the `apps --rbac` answers the store keeps per app, which it
+    /// derives again when asked ([`crate::store::Store::refresh_rbac`]).
+    pub fn reads_rbac(&self) -> bool {
+        self.options::<super::apps::Params>()
+            .is_some_and(|p| p.rbac)
+    }
+
     /// The query's name.
     pub fn name(&self) -> &'static str {
         self.entry.name

@@ -202,30 +202,8 @@ impl Pending {
 /// A cloneable handle on the store; the writer thread ends when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub struct Store {
-    tx: Queue,
-    path: Arc<PathBuf>,
-}
-
-/// The writer's command queue. Every send unparks the writer thread, which parks while it
-/// waits for a command a limited time (the fold schedule's idle waits, `writer::receive_within`).
-#[derive(Debug, Clone)]
-struct Queue {
     tx: mpsc::Sender<Command>,
-    writer: std::thread::Thread,
-}
-
-impl Queue {
-    async fn send(&self, command: Command) -> Result<()> {
-        let sent = self.tx.send(command).await;
-        self.writer.unpark();
-        sent.map_err(|_| Error::WriterGone)
-    }
-
-    fn blocking_send(&self, command: Command) -> Result<()> {
-        let sent = self.tx.blocking_send(command);
-        self.writer.unpark();
-        sent.map_err(|_| Error::WriterGone)
-    }
+    path: Arc<PathBuf>,
 }
 
 impl Store {
@@ -256,15 +234,12 @@ impl Store {
         migrate::migrate(&mut conn)?;
         let writer = writer::Writer::new(conn, options.fold, options.durable)?;
         let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(Error::Spawn)?;
         Ok(Store {
-            tx: Queue {
-                tx,
-                writer: thread.thread().clone(),
-            },
+            tx,
             path: Arc::new(path),
         })
     }
@@ -283,7 +258,10 @@ impl Store {
     /// once it is committed.
     pub async fn apply(&self, batch: Batch) -> Result<BatchOutcome> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Apply { batch, reply }).await?;
+        self.tx
+            .send(Command::Apply { batch, reply })
+            .await
+            .map_err(|_| Error::WriterGone)?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
@@ -297,7 +275,9 @@ impl Store {
     /// each still whole.
     pub fn submit_blocking(&self, batch: Batch) -> Result<Pending> {
         let (reply, rx) = oneshot::channel();
-        self.tx.blocking_send(Command::Apply { batch, reply })?;
+        self.tx
+            .blocking_send(Command::Apply { batch, reply })
+            .map_err(|_| Error::WriterGone)?;
         Ok(Pending(rx))
     }
 
@@ -365,8 +345,8 @@ impl Store {
         self.call_blocking(|reply| Command::FinishRun { run, reply })
     }
 
-    /// Folds pending rollup deltas in now: queries that follow see every committed batch
-    /// (needed only with [`Fold::Deferred`]).
+    /// Folds pending rollup deltas in now, and derives the stale apps' `apps --rbac` answers:
+    /// queries that follow see every committed batch (needed only with [`Fold::Deferred`]).
     pub async fn fold(&self) -> Result<()> {
         self.call(|reply| Command::Fold { reply }).await
     }
@@ -387,6 +367,13 @@ impl Store {
         self.call_blocking(|reply| Command::Journeys { reply })
     }
 
+    /// Derives again the `apps --rbac` answers of the apps whose accesses grew since theirs
+    /// was kept: bulk ingest does at the end of its run, `serve` when a query asks (a query
+    /// derives the apps still stale itself, which costs it their size).
+    pub async fn refresh_rbac(&self) -> Result<()> {
+        self.call(|reply| Command::Rbac { reply }).await
+    }
+
     /// Round trip through the writer: it is alive and its connection answers.
     pub async fn ping(&self) -> Result<()> {
         self.call(|reply| Command::Ping { reply }).await
@@ -397,7 +384,10 @@ impl Store {
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(command(reply)).await?;
+        self.tx
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::WriterGone)?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
@@ -406,7 +396,9 @@ impl Store {
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx.blocking_send(command(reply))?;
+        self.tx
+            .blocking_send(command(reply))
+            .map_err(|_| Error::WriterGone)?;
         rx.blocking_recv().map_err(|_| Error::WriterGone)?
     }
 }

@@ -1,8 +1,8 @@
 //! `apps --rbac`'s answer kept per app (`0017_rbac_grants.sql`): the set of accesses it is
 //! derived from grows as `access` gains keys ([`add`]), listing the apps that gained one in
-//! `rbac_stale`; the end of a bulk run, and each fold of everything while serving, derives
-//! them again ([`refresh`]), and a query derives the apps still stale itself
-//! ([`derive_app`]), so an answer never waits on a fold.
+//! `rbac_stale`; the end of a bulk run, a fold asked for (`Store::fold`) and, serving, an
+//! `apps --rbac` query through the API derive them again ([`refresh`]), and a query derives
+//! the apps still stale itself ([`derive_app`]), so an answer never waits on a fold.
 //!
 //! An app's answer depends on the whole of its set (resources merge into rules by their
 //! verbs), so a stale app is derived again whole, from its range of `access_grants`.

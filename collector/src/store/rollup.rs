@@ -96,8 +96,6 @@ pub(super) struct Pending {
     /// trusted, and the next fold re-reads the requests above their marks instead.
     exact: bool,
     in_flight: Option<InFlight>,
-    /// The endpoint an idle chunk starts from (round robin).
-    cursor: i32,
     /// A fold of everything running in chunks: the endpoint the next chunk starts from, and
     /// when it began.
     sweep: Option<(i32, Instant)>,
@@ -222,8 +220,7 @@ impl Pending {
     /// What the fold schedule decides on ([`super::schedule::Schedule`]).
     pub(super) fn state(&self) -> State {
         State {
-            keys: self.rollup.keys,
-            all_keys: self.rollup.len(),
+            keys: self.rollup.len(),
             since: self.since,
             exact: self.exact,
             sweeping: self.sweep.is_some(),
@@ -391,33 +388,9 @@ impl Pending {
                 self.sweep = None;
                 // Deltas added while the chunks ran are as old as the fold at most.
                 self.since = (self.rollup.keys > 0).then_some(began);
-                // Serving, these are the only folds of everything: the apps whose accesses grew
-                // are derived again. Bulk ingest leaves that to the end of its run (the
-                // writer's `finish_rollups`), as a derivation costs the size of the app.
-                if let Fold::Deferred {
-                    when_idle: Some(_), ..
-                } = fold
-                {
-                    super::rbac::refresh(tx)?;
-                }
                 Ok(true)
             }
         }
-    }
-
-    /// One chunk for idle time, from the endpoint after the last idle chunk's.
-    pub(super) fn fold_idle_chunk(
-        &mut self,
-        tx: &Transaction<'_>,
-        fold: Fold,
-    ) -> rusqlite::Result<()> {
-        let chunk = fold.chunk_keys();
-        self.cursor = match self.fold_range(tx, self.cursor, chunk)? {
-            Some(next) => next,
-            // Past the last endpoint: start over from the first.
-            None => self.fold_range(tx, 0, chunk)?.unwrap_or_default(),
-        };
-        Ok(())
     }
 
     /// Folds the deltas of the endpoints from `from` on, in endpoint order, until `chunk` keys

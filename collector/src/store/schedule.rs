@@ -1,17 +1,17 @@
 //! When the writer folds rollups in, and who waits for it.
 //!
-//! The writer ([`super::writer`]) runs commands as they come; between them it asks the
-//! [`Schedule`] what to do, with the time from its [`Clock`]:
+//! The writer ([`super::writer`]) runs commands as they come; after each it asks the
+//! [`Schedule`], with the time from its [`Clock`], whether a fold of everything is `due`:
 //!
 //! ```text
-//!  command queued? ── yes ─► run it (a batch: its deltas join `Pending`, and the oldest's age
-//!       │                    counts from its commit); then, while a fold is `due`, a chunk of
-//!       no                   the fold of everything per transaction, giving way to commands
-//!       ▼
-//!  `wait`: None ─────────► block until a command comes (nothing to fold, or no idle folds)
-//!          Some(d) ──────► wait for a command at most d; if none came: a chunk of the fold of
-//!                          everything when that is `due`, else an idle chunk; then ask again
-//!                          with no pause
+//!  command ─► run it (a batch: its deltas join `Pending`, and the oldest's age counts from
+//!             its commit)
+//!    │
+//!    ▼
+//!  `due`? ── no ──► wait for the next command (blocking: nothing runs while nothing comes)
+//!    │
+//!   yes ──► a chunk of the fold of everything per transaction; a command queued meanwhile
+//!           runs between two chunks, and the fold goes on after it
 //!
 //!  Command::Fold ─► `ask`: a fold of everything begins (or, if one is running, the next one);
 //!                   its reply waits until that fold's last chunk commits (`swept`)
@@ -20,6 +20,10 @@
 //! A fold of everything is due when the deltas are not exact (after a rollback), while one runs
 //! in chunks, or under [`Fold::Deferred`] once `max_keys` keys are pending or the oldest is
 //! `interval` old. The rollup invariant the folds keep is [`super::rollup::Pending`]'s.
+//!
+//! Folds run only when due: chunks folded whenever the writer was idle made a webhook's tails
+//! longer (each rewrote rollup pages a durable commit then waited to checkpoint; the A/B is in
+//! BENCHMARKS.md, "Write-path machinery").
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,8 +40,7 @@ pub enum Fold {
     /// Deltas of many batches are summed in memory and folded in their own transactions, a
     /// range of endpoints (`chunk_keys` distinct keys) at a time: all of them once `max_keys`
     /// distinct keys are pending or the oldest is `interval` old, at the end of a run and when
-    /// the writer stops; with `when_idle`, also a chunk at a time while the writer has had
-    /// nothing to do for that long and `idle_keys` keys or more are pending.
+    /// the writer stops.
     Deferred {
         /// Age of the oldest pending delta that makes a fold of everything due.
         interval: Duration,
@@ -48,12 +51,6 @@ pub enum Fold {
         /// Distinct keys a fold transaction writes at most (the endpoints in a range): a batch
         /// that arrives during a fold waits for one chunk, not for all of them.
         chunk_keys: usize,
-        /// Fold chunks once no command has come for this long (`serve`: between webhook
-        /// batches, so the rollups keep up while the load leaves room).
-        when_idle: Option<Duration>,
-        /// Keys pending below which idle time folds nothing: deltas of many batches sum up
-        /// first, so a chunk rewrites each rollup page once for many batches, not per batch.
-        idle_keys: usize,
     },
 }
 
@@ -65,22 +62,18 @@ impl Fold {
             interval: Duration::from_secs(10),
             max_keys: 200_000,
             chunk_keys: 200_000,
-            when_idle: None,
-            idle_keys: 0,
         }
     }
 
-    /// A webhook: once the writer has been idle for 2 ms and 4,000 keys (about ten 400-event
-    /// batches) are pending, a chunk of 500 keys; everything, in chunks, every 5 s (or at 100k
-    /// keys). A chunk covers a range of endpoints, and the rollups are endpoint-first, so it
-    /// rewrites a slice of their pages where a fold of one batch rewrote pages all over them.
+    /// A webhook: everything every 5 s (or at 100k keys), in chunks of 200 keys with the
+    /// batches that come meanwhile between them, so a batch waits for one chunk. A chunk covers
+    /// a range of endpoints, and the rollups are endpoint-first, so it rewrites a slice of
+    /// their pages where a fold of one batch rewrote pages all over them.
     pub fn webhook() -> Fold {
         Fold::Deferred {
             interval: Duration::from_secs(5),
             max_keys: 100_000,
-            chunk_keys: 500,
-            when_idle: Some(Duration::from_millis(2)),
-            idle_keys: 4_000,
+            chunk_keys: 200,
         }
     }
 
@@ -111,10 +104,8 @@ impl Clock for SystemClock {
 /// What of [`super::rollup::Pending`] the schedule decides on.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct State {
-    /// Distinct `usage` keys pending.
-    pub keys: usize,
     /// Distinct keys pending of `usage`, `access` and `object_uses`: what `max_keys` bounds.
-    pub all_keys: usize,
+    pub keys: usize,
     /// When the oldest pending delta was committed.
     pub since: Option<Instant>,
     /// `false`: the deltas are not to be trusted, and the next fold reads `requests`.
@@ -166,43 +157,7 @@ impl Schedule {
             Fold::EveryBatch => true,
             Fold::Deferred {
                 interval, max_keys, ..
-            } => s.all_keys >= max_keys || self.now().saturating_duration_since(since) >= interval,
-        }
-    }
-
-    /// How long to wait for a command before folding a chunk (`None`: until one comes), when
-    /// the writer has already waited `pause` less than [`Fold::Deferred`]'s `when_idle`. Only
-    /// a schedule with idle folds times its waits: without, folds follow commands.
-    pub(super) fn wait(&self, s: State, pause: Duration) -> Option<Duration> {
-        let Fold::Deferred {
-            interval,
-            when_idle: Some(_),
-            idle_keys,
-            ..
-        } = self.fold
-        else {
-            return None;
-        };
-        let due_in = if self.due(s) {
-            Some(Duration::ZERO)
-        } else {
-            let since = s.since?;
-            Some(interval.saturating_sub(self.now().saturating_duration_since(since)))
-        };
-        let idle_work = !s.exact || (s.keys > 0 && s.keys >= idle_keys);
-        match due_in {
-            Some(due) if idle_work => Some(due.min(pause)),
-            Some(due) => Some(due),
-            None if idle_work => Some(pause),
-            None => None,
-        }
-    }
-
-    /// The pause after which idle time folds chunks, if it does.
-    pub(super) fn when_idle(&self) -> Option<Duration> {
-        match self.fold {
-            Fold::Deferred { when_idle, .. } => when_idle,
-            Fold::EveryBatch => None,
+            } => s.keys >= max_keys || self.now().saturating_duration_since(since) >= interval,
         }
     }
 
@@ -218,6 +173,11 @@ impl Schedule {
             self.on_sweep.push(reply);
             true
         }
+    }
+
+    /// Whether a [`super::Command::Fold`] waits for the fold of everything now running.
+    pub(super) fn asked(&self) -> bool {
+        !self.on_sweep.is_empty()
     }
 
     /// The fold of everything ended: its replies are answered. Returns whether another begins
@@ -271,7 +231,6 @@ mod tests {
     fn pending(keys: usize, since: Instant) -> State {
         State {
             keys,
-            all_keys: keys,
             since: Some(since),
             exact: true,
             sweeping: false,
@@ -279,29 +238,18 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_folds_in_idle_time_once_enough_keys_wait_and_all_of_them_on_the_interval() {
+    fn a_webhook_folds_everything_on_the_interval_or_at_its_keys_bound() {
         let (s, clock) = schedule(Fold::webhook());
-        let idle = Duration::from_millis(2);
         let nothing = State {
             exact: true,
             ..State::default()
         };
-        assert_eq!(s.wait(nothing, idle), None, "nothing pending: block");
+        assert!(!s.due(nothing), "nothing pending");
         let t0 = s.now();
-        // A few batches' keys: no idle chunk yet, but the fold of everything in 5 s.
-        assert_eq!(s.wait(pending(100, t0), idle), Some(Duration::from_secs(5)));
         clock.advance(Duration::from_secs(3));
-        assert_eq!(s.wait(pending(100, t0), idle), Some(Duration::from_secs(2)));
-        assert!(!s.due(pending(100, t0)));
-        // Enough for idle chunks: after the pause.
-        assert_eq!(s.wait(pending(4_000, t0), idle), Some(idle));
-        assert_eq!(
-            s.wait(pending(4_000, t0), Duration::ZERO),
-            Some(Duration::ZERO)
-        );
+        assert!(!s.due(pending(4_000, t0)), "a few batches' keys wait");
         clock.advance(Duration::from_secs(2));
         assert!(s.due(pending(100, t0)), "the oldest delta is 5 s old");
-        assert_eq!(s.wait(pending(100, t0), idle), Some(Duration::ZERO));
         assert!(s.due(pending(100_000, s.now())), "too many keys pending");
         let unsure = State {
             exact: false,
@@ -314,11 +262,10 @@ mod tests {
     }
 
     #[test]
-    fn bulk_ingest_and_every_batch_never_time_a_wait() {
+    fn bulk_ingest_and_every_batch_fold_on_their_own_terms() {
         for fold in [Fold::bulk(), Fold::EveryBatch] {
             let (s, clock) = schedule(fold);
             let t0 = s.now();
-            assert_eq!(s.wait(pending(150_000, t0), Duration::ZERO), None);
             clock.advance(Duration::from_secs(60));
             assert!(s.due(pending(1, t0)), "{fold:?}: the next command folds");
         }
@@ -327,6 +274,8 @@ mod tests {
             !s.due(pending(10, s.now())),
             "bulk sums deltas of many batches first"
         );
+        let (s, _) = schedule(Fold::EveryBatch);
+        assert!(s.due(pending(1, s.now())), "every batch folds its own");
     }
 
     #[test]

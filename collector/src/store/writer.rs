@@ -8,7 +8,6 @@ use foldhash::HashMap;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
@@ -73,6 +72,10 @@ pub(super) enum Command {
     },
     /// Counts every request into the journeys rollup now.
     Journeys {
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Derives the stale apps' `apps --rbac` answers again now.
+    Rbac {
         reply: oneshot::Sender<Result<()>>,
     },
 }
@@ -214,21 +217,6 @@ impl IdentityCache {
 /// so a small cache serves the frames many purposes share; each entry holds two strings.
 const FRAME_CACHE_LIMIT: usize = 32_768;
 
-/// Applied batches waiting for the `store-free` thread. Bounded, so that memory stays bounded
-/// when that thread falls behind (both cores busy): the writer then frees a batch itself.
-const FREE_QUEUE: usize = 2;
-
-/// Hands applied batches to the `store-free` thread, or frees them here when it is behind.
-#[derive(Clone)]
-struct Freer(std::sync::mpsc::SyncSender<Batch>);
-
-impl Freer {
-    fn free(&self, batch: Batch) {
-        // A batch the queue cannot take comes back in the error, and is dropped with it here.
-        let _ = self.0.try_send(batch);
-    }
-}
-
 /// Empties `map` when it is full.
 fn bound<K, V>(map: &mut HashMap<K, V>, limit: usize) {
     if map.len() >= limit {
@@ -245,9 +233,6 @@ pub(super) struct Writer {
     /// back its whole transaction: bulk ingest stops at the first failure anyway, and a
     /// savepoint copies every page it first touches (profiled: ~8 % of the writer).
     isolate_batches: bool,
-    /// Applied batches go to a thread that frees them: a transaction no longer holds them,
-    /// and the writer spends no time on it.
-    free: Freer,
     /// When folds run, and the [`Command::Fold`] replies owed.
     schedule: Schedule,
 }
@@ -258,11 +243,6 @@ fn sql(step: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
 
 impl Writer {
     pub(super) fn new(conn: Connection, fold: Fold, durable: bool) -> Result<Writer> {
-        let (free, freed) = std::sync::mpsc::sync_channel::<Batch>(FREE_QUEUE);
-        std::thread::Builder::new()
-            .name("store-free".into())
-            .spawn(move || freed.into_iter().for_each(drop))
-            .map_err(Error::Spawn)?;
         let mut w = Writer {
             conn,
             caches: Caches::default(),
@@ -272,7 +252,6 @@ impl Writer {
             } else {
                 GROUP_REQUESTS
             },
-            free: Freer(free),
             schedule: Schedule::new(fold, Box::new(SystemClock)),
         };
         w.reset()?;
@@ -316,10 +295,19 @@ impl Writer {
         let fold = self.schedule.fold();
         let now = self.schedule.now();
         self.caches.pending.start_sweep(now);
+        let asked = self.schedule.asked();
         let done = self.in_transaction(|tx, c| {
-            c.pending
+            let done = c
+                .pending
                 .fold_due_chunk(tx, fold)
-                .map_err(sql("fold rollups"))
+                .map_err(sql("fold rollups"))?;
+            // A fold somebody waits for (`Store::fold`: the next queries see everything) also
+            // derives the stale apps. One that is only due leaves them to a query, as a
+            // derivation costs the size of its app and a webhook batch would wait for it.
+            if done && asked {
+                super::rbac::refresh(tx).map_err(sql("derive the stale apps' RBAC"))?;
+            }
+            Ok(done)
         });
         match &done {
             Ok(false) => {}
@@ -352,7 +340,7 @@ impl Writer {
         loop {
             let command = match next.take() {
                 Some(c) => c,
-                None => match self.receive(&mut rx) {
+                None => match rx.blocking_recv() {
                     Some(c) => c,
                     None => {
                         // Every handle is gone: fold what is pending before the connection closes.
@@ -369,41 +357,6 @@ impl Writer {
             if next.is_none() {
                 next = self.fold_if_due(&mut rx);
             }
-        }
-    }
-
-    /// The next command (`None`: every handle is gone). With [`Fold::Deferred`]'s `when_idle`,
-    /// folds chunks once no command has come for that long, until one comes or too few keys
-    /// are left to be worth a chunk ([`Schedule::wait`]).
-    fn receive(&mut self, rx: &mut mpsc::Receiver<Command>) -> Option<Command> {
-        let Some(pause) = self.schedule.when_idle() else {
-            return rx.blocking_recv();
-        };
-        // After the pause, chunk after chunk for as long as no command comes; a fold that
-        // falls due meanwhile runs as well.
-        let mut wait = pause;
-        loop {
-            let Some(timeout) = self.schedule.wait(self.caches.pending.state(), wait) else {
-                return rx.blocking_recv();
-            };
-            if let Some(command) = receive_within(rx, timeout) {
-                return command;
-            }
-            let folded = if self.fold_due() {
-                self.fold_due_chunk().map(|_| ())
-            } else {
-                let fold = self.schedule.fold();
-                self.in_transaction(|tx, c| {
-                    c.pending
-                        .fold_idle_chunk(tx, fold)
-                        .map_err(sql("fold rollups"))
-                })
-            };
-            if let Err(e) = folded {
-                tracing::error!(error = %e, "cannot fold rollups; will retry");
-                return rx.blocking_recv();
-            }
-            wait = Duration::ZERO;
         }
     }
 
@@ -500,6 +453,12 @@ impl Writer {
                     self.in_transaction(|tx, c| c.journeys.fold(tx).map_err(sql("fold journeys")));
                 let _ = reply.send(r);
             }
+            Command::Rbac { reply } => {
+                let r = self.in_transaction(|tx, _| {
+                    super::rbac::refresh(tx).map_err(sql("derive the stale apps' RBAC"))
+                });
+                let _ = reply.send(r);
+            }
             Command::Ping { reply } => {
                 let r = self
                     .conn
@@ -525,7 +484,6 @@ impl Writer {
         let fold = self.schedule.fold();
         let limit = self.group_requests;
         let isolate = self.isolate_batches;
-        let free = self.free.clone();
         let mut answers: Vec<(BatchReply, Result<BatchOutcome>)> = Vec::new();
         let mut other = None;
         let committed = self.in_transaction(|tx, caches| {
@@ -564,7 +522,6 @@ impl Writer {
                         refresh(caches, tx)?;
                     }
                 }
-                free.free(batch);
                 answers.push((reply, outcome));
                 if let Some(why) = fails_all {
                     // The whole transaction rolls back: the others in it are told why.
@@ -629,24 +586,6 @@ impl Writer {
             }
         }
         result
-    }
-}
-
-/// The next command if one comes within `timeout` (`Some(None)`: every handle is gone). The
-/// writer thread parks meanwhile; [`super::Queue`] unparks it after every send.
-fn receive_within(rx: &mut mpsc::Receiver<Command>, timeout: Duration) -> Option<Option<Command>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match rx.try_recv() {
-            Ok(command) => return Some(Some(command)),
-            Err(mpsc::error::TryRecvError::Disconnected) => return Some(None),
-            Err(mpsc::error::TryRecvError::Empty) => {}
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        std::thread::park_timeout(left);
     }
 }
 

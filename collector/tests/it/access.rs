@@ -120,18 +120,18 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
     cuts.push(cuts[0]);
     let (before, after) = cuts.split_at(cuts.len() / 2);
 
-    // Folded with every batch; and in chunks of a few endpoints, so endpoints are folded to
-    // different marks when the remap comes and when the writer stops.
+    // Folded with every batch; and only when asked, in chunks of a few endpoints, the last
+    // batch before the remap coming while that fold runs: endpoints are folded to different
+    // marks when the remap comes, and the batches after it are pending when the writer stops.
     let every = Db::new();
     let chunks = Db::with_options(store::Options::default().fold(Fold::Deferred {
         interval: Duration::from_secs(3600),
         max_keys: 100_000,
-        chunk_keys: 37,
-        when_idle: Some(Duration::ZERO),
-        idle_keys: 150,
+        chunk_keys: 5,
     }));
     // The widgets of a CRD the catalog lacks are stored unmapped; the remap maps them.
     let widgets = |_: &str, uri: &str| uri.contains("/widgets/").then_some(3);
+    let (during_fold, before) = before.split_last().unwrap();
     for db in [&every, &chunks] {
         let mut c = Converter::new(Some(db.mapper.clone()));
         for cut in before {
@@ -139,6 +139,13 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
                 .apply_blocking(db.batch_of_lines(&mut c, cut))
                 .unwrap();
         }
+        let batch = db.batch_of_lines(&mut c, during_fold);
+        std::thread::scope(|s| {
+            let fold = s.spawn(|| db.store.fold_blocking().unwrap());
+            std::thread::sleep(Duration::from_millis(5));
+            db.store.apply_blocking(batch).unwrap();
+            fold.join().unwrap();
+        });
         let remapped = db
             .store
             .remap_blocking(db.release, RemapFn::new(widgets))
@@ -150,7 +157,6 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
                 .unwrap();
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
     // A writer killed now: the next one folds what lies above the marks from `requests`.
     let copy = chunks.path().with_extension("copy.db");
     store::open_reader(&chunks.path())

@@ -433,33 +433,41 @@ fn rollups_folded_later_equal_rollups_folded_with_every_batch() {
 
     let every = Db::new();
     let hour = std::time::Duration::from_secs(3600);
-    let deferred = |max_keys, chunk_keys, when_idle, idle_keys| {
+    let deferred = |max_keys, chunk_keys| {
         Db::with_options(store::Options::default().fold(Fold::Deferred {
             interval: hour,
             max_keys,
             chunk_keys,
-            when_idle,
-            idle_keys,
         }))
     };
-    let zero = Some(std::time::Duration::ZERO);
     // Bulk-like: big sums, folded in one go when 200 keys are pending; chunks of 37 keys
-    // (ranges of endpoints) when 200 are pending, and whenever the writer is idle; webhook-like:
-    // chunks when idle with 150 keys or more pending, so some endpoints are folded further than
-    // others between batches and at the end.
-    let bulk = deferred(200, 200, None, 0);
-    let chunks = deferred(200, 37, zero, 0);
-    let lazy = deferred(100_000, 37, zero, 150);
+    // (ranges of endpoints) when 200 are pending; webhook-like: nothing until a fold is asked
+    // for, one key a chunk, and the last batch comes while it runs, so some endpoints are
+    // folded further than others at the end.
+    let bulk = deferred(200, 200);
+    let chunks = deferred(200, 37);
+    let lazy = deferred(100_000, 1);
+    let (last, cuts) = cuts.split_last().unwrap();
     for db in [&every, &bulk, &chunks, &lazy] {
         let mut c = Converter::new(Some(db.mapper.clone()));
-        for cut in &cuts {
+        for cut in cuts {
             db.store
                 .apply_blocking(db.batch_of_lines(&mut c, cut))
                 .unwrap();
         }
+        let last = db.batch_of_lines(&mut c, last);
+        if std::ptr::eq(db, &lazy) {
+            std::thread::scope(|s| {
+                let fold = s.spawn(|| db.store.fold_blocking().unwrap());
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                db.store.apply_blocking(last).unwrap();
+                fold.join().unwrap();
+            });
+        } else {
+            db.store.apply_blocking(last).unwrap();
+        }
     }
-    // The lazy writer stops folding below 150 keys: endpoints folded to different marks.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The batch that came during the lazy writer's fold: endpoints folded to different marks.
     let marks: i64 = store::open_reader(&lazy.path())
         .unwrap()
         .query_row("SELECT count(*) FROM rollup_marks", [], |r| r.get(0))
@@ -666,8 +674,6 @@ fn a_batch_sent_during_a_chunked_fold_is_answered_before_the_fold() {
         interval: std::time::Duration::from_secs(3600),
         max_keys: usize::MAX,
         chunk_keys: 1,
-        when_idle: None,
-        idle_keys: usize::MAX,
     }));
     let mut c = Converter::new(Some(db.mapper.clone()));
     for chunk in lines[..3000].chunks(500) {

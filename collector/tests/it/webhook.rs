@@ -273,8 +273,6 @@ fn a_fresh_query_counts_every_acknowledged_batch() {
             interval: hour,
             max_keys: 1_000_000,
             chunk_keys: 500,
-            when_idle: None,
-            idle_keys: 0,
         },
     ));
     block_on(async {
