@@ -130,8 +130,8 @@ pub(crate) fn src(sql: &mut Sql, f: &Filters) -> String {
     }
 }
 
-/// Whether the filters narrow requests by app at most: the rollups of `0015_access_rollups.sql` (`access`,
-/// `object_uses`) key requests by identity, not by test, status code or time.
+/// Whether the filters narrow requests by app at most: the object rollups (`object_uses`,
+/// `access_grants`) key requests by identity or app, not by test, status code or time.
 pub(crate) fn by_app_only(f: &Filters) -> bool {
     !f.has_window() && !f.ok_only && f.test.is_none() && f.sig.is_none() && !f.conformance
 }

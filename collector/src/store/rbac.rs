@@ -1,5 +1,5 @@
 //! `apps --rbac`'s answer kept per app (`0017_rbac_grants.sql`): the set of accesses it is
-//! derived from grows as `access` gains keys ([`add`]), listing the apps that gained one in
+//! derived from grows as folds offer it their accesses ([`add`]), listing the apps that gained one in
 //! `rbac_stale`; the end of a bulk run, a fold asked for (`Store::fold`) and, serving, an
 //! `apps --rbac` query through the API derive them again ([`refresh`]), and a query derives
 //! the apps still stale itself ([`derive_app`]), so an answer never waits on a fold.
@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::query::rbac::{self, AccessRef, AppRbac, Deriver};
 
-/// An access of a new `access` key, as `access_grants` keys it.
+/// An access, as `access_grants` keys it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Grant<'a> {
     pub app: &'a str,
@@ -24,7 +24,7 @@ pub(super) struct Grant<'a> {
     pub user: i64,
 }
 
-/// Adds the accesses of new `access` keys to the set, each once, in about their key order (the
+/// Adds accesses to the set, each once, in about their key order (the
 /// fold's, texts by first appearance: neighbouring keys share pages, which stay in the page
 /// cache); an app that gained one is stale. Most are in it already (the same access at
 /// another endpoint or by another build of the app, or counted again after a remap).

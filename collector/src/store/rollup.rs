@@ -286,7 +286,7 @@ impl Pending {
         endpoints: &[i64],
     ) -> rusqlite::Result<()> {
         self.fold(tx)?;
-        // `object_access` and `app_requests` sum `object_uses` and `access` over endpoints:
+        // `object_access` and `app_requests` sum `object_uses` and `usage` over endpoints:
         // the rows about to go are taken out of them first.
         let list = endpoints
             .iter()
@@ -305,16 +305,15 @@ impl Pending {
              AND object_access.app = g.app AND object_access.namespace = g.namespace; \
              DELETE FROM object_access WHERE reads = 0 AND writes = 0; \
              UPDATE app_requests SET hits = app_requests.hits - g.hits \
-             FROM (SELECT COALESCE(i.name, i.text) AS app, SUM(a.hits) AS hits FROM access a \
-                   JOIN identities i ON i.id = a.identity_id \
-                   WHERE a.endpoint_id IN ({list}) GROUP BY 1) g \
+             FROM (SELECT COALESCE(i.name, i.text) AS app, SUM(u.hits) AS hits FROM usage u \
+                   JOIN identities i ON i.id = u.identity_id \
+                   WHERE u.endpoint_id IN ({list}) GROUP BY 1) g \
              WHERE app_requests.app = g.app; \
              DELETE FROM app_requests WHERE hits = 0; \
              DELETE FROM object_uses WHERE endpoint_id IN ({list});"
         ))?;
         for table in [
             "usage",
-            "access",
             "endpoint_usage",
             "run_usage",
             "endpoint_apps",
@@ -556,7 +555,7 @@ struct UsageKey {
     code: i32,
 }
 
-/// What a request did to which object, as `access` and `object_uses` key it (`0015_access_rollups.sql`).
+/// What a request did to which object, as the pending accesses and `object_uses` key it.
 #[derive(Debug, Clone, Copy)]
 struct Object<'a> {
     api_group: Option<&'a str>,
@@ -599,7 +598,7 @@ fn reads(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
 }
 
-/// New `access` keys whose accesses [`super::rbac::add`] inserts at once (a few MB).
+/// Pending accesses [`super::rbac::add`] is handed at once (a few MB).
 const GRANTS_AT_ONCE: usize = 1 << 16;
 
 // Field order = the access primary key's (texts by first appearance: close enough).
@@ -685,7 +684,8 @@ struct Rollup {
     endpoint: HashMap<i64, EndpointHits>,
     /// By (run, endpoint).
     run: HashMap<(i64, i64), RunHits>,
-    /// By endpoint, as `usage`: requests per `access` key.
+    /// By endpoint, as `usage`: requests per access (object or URL, verb and user), which a
+    /// fold adds to `access_grants` and `app_requests`.
     access: BTreeMap<i32, HashMap<AccessKey, i64>>,
     /// By endpoint: requests per `object_uses` key.
     uses: BTreeMap<i32, HashMap<UseKey, i64>>,
@@ -698,7 +698,8 @@ struct Rollup {
 }
 
 impl Rollup {
-    /// Distinct keys of `usage`, `access` and `object_uses`: what the deltas' memory grows by.
+    /// Distinct keys of `usage`, the accesses and `object_uses`: what the deltas' memory grows
+    /// by.
     fn len(&self) -> usize {
         fn keys<K, V>(m: &BTreeMap<i32, HashMap<K, V>>) -> usize {
             m.values().map(HashMap::len).sum()
@@ -769,8 +770,8 @@ impl Rollup {
         self.add(key, 1, at, conf, true);
     }
 
-    /// Counts a request with an identity in `access` and, for a read or write of an object, in
-    /// `object_uses`.
+    /// Counts a request with an identity in the accesses and, for a read or write of an
+    /// object, in `object_uses`.
     fn add_object(&mut self, key: &UsageKey, o: &Object<'_>) {
         let empty = self.text("");
         let access = match o.resource {
@@ -995,19 +996,7 @@ impl Rollup {
             ru.execute(params![run, id, r.hits, r.test_hits, r.conf_hits])?;
         }
         let t = |i: u32| &*self.texts[i as usize];
-        // A new key is inserted; an old one makes the insert do nothing and is updated, as in
-        // `usage`: only a new key can be an access `apps --rbac` has not seen.
-        let mut access = tx.prepare_cached(
-            "INSERT INTO access (endpoint_id, identity_id, url, api_group, resource, namespace, \
-             verb, subresource, user_id, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT DO NOTHING",
-        )?;
-        let mut access_update = tx.prepare_cached(
-            "UPDATE access SET hits = hits + ?10 WHERE endpoint_id = ?1 AND identity_id = ?2 \
-             AND url = ?3 AND api_group = ?4 AND resource = ?5 AND namespace = ?6 AND verb = ?7 \
-             AND subresource = ?8 AND user_id = ?9",
-        )?;
-        // The app of each new key's identity: `access_grants` and `object_access` are by app.
+        // The app of each key's identity: `access_grants` and `object_access` are by app.
         let mut apps = Apps::new(tx, &self.apps, &self.texts)?;
         let mut grants: Vec<(u32, &AccessKey)> = Vec::new();
         let add_grants = |apps: &Apps<'_>, grants: &mut Vec<(u32, &AccessKey)>| {
@@ -1031,29 +1020,12 @@ impl Rollup {
             });
             super::rbac::add(tx, g)
         };
-        let mut sorted: Vec<(&AccessKey, &i64)> = self.access.values().flatten().collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (k, hits) in sorted {
-            let p = params![
-                k.endpoint,
-                k.identity,
-                k.url,
-                t(k.group),
-                t(k.resource),
-                t(k.namespace),
-                t(k.verb),
-                t(k.subresource),
-                k.user,
-                hits
-            ];
-            if access.execute(p)? == 1 {
-                grants.push((apps.of(k.identity)?, k));
-                // In slices: a log of distinct user agents makes every key new.
-                if grants.len() == GRANTS_AT_ONCE {
-                    add_grants(&apps, &mut grants)?;
-                }
-            } else {
-                access_update.execute(p)?;
+        // Every access pending is offered to `access_grants`, which keeps each once: most are
+        // in it already (counted before, at another endpoint or by another build of the app).
+        for k in self.access.values().flat_map(HashMap::keys) {
+            grants.push((apps.of(k.identity)?, k));
+            if grants.len() == GRANTS_AT_ONCE {
+                add_grants(&apps, &mut grants)?;
             }
         }
         add_grants(&apps, &mut grants)?;

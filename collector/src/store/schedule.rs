@@ -44,7 +44,7 @@ pub enum Fold {
     Deferred {
         /// Age of the oldest pending delta that makes a fold of everything due.
         interval: Duration,
-        /// Distinct keys pending (of `usage`, `access` and `object_uses`) that make a fold of
+        /// Distinct keys pending (of `usage`, the accesses and `object_uses`) that make a fold of
         /// everything due; no batch is taken in while as many are pending
         /// (`rollup::Pending::full`), which bounds their memory.
         max_keys: usize,
@@ -104,7 +104,7 @@ impl Clock for SystemClock {
 /// What of [`super::rollup::Pending`] the schedule decides on.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct State {
-    /// Distinct keys pending of `usage`, `access` and `object_uses`: what `max_keys` bounds.
+    /// Distinct keys pending of `usage`, the accesses and `object_uses`: what `max_keys` bounds.
     pub keys: usize,
     /// When the oldest pending delta was committed.
     pub since: Option<Instant>,

@@ -63,20 +63,20 @@ fn assert_rollups_answer_as_the_scan(db: &Path, what: &str) {
     }
 }
 
-/// The rows of `access` and `object_uses`, in key order.
+/// The rows of `object_uses`, `object_access`, `app_requests` and `access_grants`, in key
+/// order.
 fn tables(db: &Path) -> Vec<Vec<String>> {
     let conn = store::open_reader(db).unwrap();
     [
-        "SELECT endpoint_id || ' ' || identity_id || ' ' || url || ' ' || api_group || ' ' || \
-         resource || ' ' || namespace || ' ' || verb || ' ' || subresource || ' ' || user_id || \
-         ' ' || hits FROM access ORDER BY endpoint_id, identity_id, url, api_group, resource, \
-         namespace, verb, subresource, user_id",
         "SELECT endpoint_id || ' ' || identity_id || ' ' || purpose_id || ' ' || api_group || ' ' \
          || resource || ' ' || namespace || ' ' || verb || ' ' || hits FROM object_uses \
          ORDER BY endpoint_id, identity_id, purpose_id, api_group, resource, namespace, verb",
         "SELECT api_group || ' ' || resource || ' ' || app || ' ' || namespace || ' ' || \
          reads || ' ' || writes FROM object_access ORDER BY api_group, resource, app, namespace",
         "SELECT app || ' ' || hits FROM app_requests ORDER BY app",
+        "SELECT app || ' ' || url || ' ' || api_group || ' ' || resource || ' ' || subresource \
+         || ' ' || namespace || ' ' || verb || ' ' || user_id FROM access_grants \
+         ORDER BY app, url, api_group, resource, subresource, namespace, verb, user_id",
     ]
     .iter()
     .map(|sql| {
@@ -183,16 +183,18 @@ fn deps_and_rbac_from_the_rollups_equal_the_scan_of_requests() {
         "requests above their marks when the writer stops"
     );
     conn.execute_batch(
-        "DROP TABLE access; DROP TABLE object_uses; DROP TABLE object_access; \
+        "DROP TABLE object_uses; DROP TABLE object_access; \
          DROP TABLE app_requests; DROP TABLE access_grants; DROP TABLE rbac_stale; \
          DROP TABLE rbac_apps;",
     )
     .unwrap();
-    // `0017_rbac_grants.sql` too: every app is stale until the writer's fold.
+    // `0017_rbac_grants.sql` and `0018_no_access.sql` too: every app is stale until the
+    // writer's fold.
     for migration in [
         include_str!("../../src/store/migrations/0015_access_rollups.sql"),
         include_str!("../../src/store/migrations/0016_deps_rollup.sql"),
         include_str!("../../src/store/migrations/0017_rbac_grants.sql"),
+        include_str!("../../src/store/migrations/0018_no_access.sql"),
     ] {
         conn.execute_batch(migration).unwrap();
     }
@@ -248,8 +250,7 @@ fn kept(db: &Path) -> (i64, i64, i64) {
     let conn = store::open_reader(db).unwrap();
     conn.query_row(
         "SELECT (SELECT COUNT(*) FROM rbac_stale), (SELECT COUNT(*) FROM rbac_apps), \
-         (SELECT COUNT(DISTINCT COALESCE(i.name, i.text)) FROM access a \
-          JOIN identities i ON i.id = a.identity_id)",
+         (SELECT COUNT(DISTINCT app) FROM access_grants)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
