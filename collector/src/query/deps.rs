@@ -277,9 +277,6 @@ impl<'a> Namespaces<'a> {
     }
 }
 
-/// Identities of one app beyond which its lines of code are read a resource at a time.
-const MANY_IDENTITIES: usize = 1024;
-
 /// Lines of code listed per side of an edge.
 const LOCS_PER_SIDE: usize = 10;
 
@@ -552,16 +549,10 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
         Ok(())
     })?;
     let lines = |kept: &BTreeSet<SideKey<'_>>| -> Result<Vec<Use>> {
-        let mut one = conn
+        let mut of_app = conn
             .prepare_cached(
                 "SELECT purpose_id, namespace, verb, hits FROM object_uses \
-                 WHERE api_group = ?1 AND resource = ?2 AND identity_id = ?3",
-            )
-            .map_err(db)?;
-        let mut all = conn
-            .prepare_cached(
-                "SELECT purpose_id, namespace, verb, hits, identity_id FROM object_uses \
-                 WHERE api_group = ?1 AND resource = ?2",
+                 WHERE api_group = ?1 AND resource = ?2 AND app = ?3",
             )
             .map_err(db)?;
         // The busiest sides have many thousand rows (an endpoint, purpose, namespace and verb
@@ -575,27 +566,13 @@ fn deps_query(conn: &Connection, f: &Filters, limit: usize) -> Result<Deps> {
             *by_purpose.entry(key).or_default() += x.get::<_, i64>(3)? as u64;
             Ok(())
         };
+        // One range of `object_uses` a side, however many builds its app came with.
         for (side, &(app, group, resource)) in sides.iter().enumerate() {
-            let identities = identities_of.get(app).map_or(&[][..], Vec::as_slice);
-            // A program of many identities (a client that changes its user agent) is read from
-            // the resource's range at once, not an identity at a time.
-            if identities.len() <= MANY_IDENTITIES {
-                for &identity in identities {
-                    let mut rows = one
-                        .query(rusqlite::params![group, resource, identity])
-                        .map_err(db)?;
-                    while let Some(x) = rows.next().map_err(db)? {
-                        add(side, x).map_err(db)?;
-                    }
-                }
-            } else {
-                let mine: foldhash::HashSet<i64> = identities.iter().copied().collect();
-                let mut rows = all.query(rusqlite::params![group, resource]).map_err(db)?;
-                while let Some(x) = rows.next().map_err(db)? {
-                    if mine.contains(&x.get::<_, i64>(4).map_err(db)?) {
-                        add(side, x).map_err(db)?;
-                    }
-                }
+            let mut rows = of_app
+                .query(rusqlite::params![group, resource, app])
+                .map_err(db)?;
+            while let Some(x) = rows.next().map_err(db)? {
+                add(side, x).map_err(db)?;
             }
         }
         let purposes: Vec<i64> = by_purpose

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_deps_rollup.sql"),
     include_str!("migrations/0017_rbac_grants.sql"),
     include_str!("migrations/0018_no_access.sql"),
+    include_str!("migrations/0019_object_uses_by_app.sql"),
 ];
 
 /// Migration 14, whose keys only Rust can compute ([`fill_identity_keys`]).

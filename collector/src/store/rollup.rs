@@ -296,11 +296,10 @@ impl Pending {
         tx.execute_batch(&format!(
             "UPDATE object_access SET reads = object_access.reads - g.reads, \
              writes = object_access.writes - g.writes \
-             FROM (SELECT u.api_group, u.resource, COALESCE(i.name, i.text) AS app, u.namespace, \
+             FROM (SELECT u.api_group, u.resource, u.app, u.namespace, \
                    SUM(CASE WHEN u.verb IN ('get', 'list', 'watch') THEN u.hits ELSE 0 END) AS reads, \
                    SUM(CASE WHEN u.verb IN ('get', 'list', 'watch') THEN 0 ELSE u.hits END) AS writes \
-                   FROM object_uses u JOIN identities i ON i.id = u.identity_id \
-                   WHERE u.endpoint_id IN ({list}) GROUP BY 1, 2, 3, 4) g \
+                   FROM object_uses u WHERE u.endpoint_id IN ({list}) GROUP BY 1, 2, 3, 4) g \
              WHERE object_access.api_group = g.api_group AND object_access.resource = g.resource \
              AND object_access.app = g.app AND object_access.namespace = g.namespace; \
              DELETE FROM object_access WHERE reads = 0 AND writes = 0; \
@@ -616,8 +615,12 @@ struct AccessKey {
     user: i64,
 }
 
-// Field order = the object_uses primary key's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An `object_uses` key as a fold writes it: a [`UseKey`] with its identity's app (an index
+/// in [`Rollup::texts`]) in the identity's place, in the table's column order.
+type AppUse = (u32, u32, u32, i32, i64, u32, u32);
+
+/// A pending `object_uses` delta, by identity: a fold writes it under the identity's app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct UseKey {
     /// Indexes in [`Rollup::texts`], as `namespace` and `verb`.
     group: u32,
@@ -1030,33 +1033,46 @@ impl Rollup {
         }
         add_grants(&apps, &mut grants)?;
         let mut uses = tx.prepare_cached(
-            "INSERT INTO object_uses (endpoint_id, identity_id, purpose_id, api_group, resource, \
+            "INSERT INTO object_uses (api_group, resource, app, endpoint_id, purpose_id, \
              namespace, verb, hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT DO UPDATE SET hits = hits + excluded.hits",
         )?;
-        let mut sorted: Vec<(&UseKey, &i64)> = self.uses.values().flatten().collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // By app (the builds of an app share rows), then in the table's key order.
+        let mut by_app: HashMap<AppUse, i64> = HashMap::default();
         // (group, resource, app, namespace) -> (reads, writes): `object_access`, by app.
         let mut objects: BTreeMap<(u32, u32, u32, u32), (i64, i64)> = BTreeMap::new();
-        for (k, &hits) in sorted {
-            uses.execute(params![
+        for (k, &hits) in self.uses.values().flatten() {
+            let app = apps.of(k.identity)?;
+            let key = (
+                k.group,
+                k.resource,
+                app,
                 k.endpoint,
-                k.identity,
                 k.purpose,
-                t(k.group),
-                t(k.resource),
-                t(k.namespace),
-                t(k.verb),
-                hits
-            ])?;
+                k.namespace,
+                k.verb,
+            );
+            *by_app.entry(key).or_default() += hits;
             let o = objects
-                .entry((k.group, k.resource, apps.of(k.identity)?, k.namespace))
+                .entry((k.group, k.resource, app, k.namespace))
                 .or_default();
             if reads(t(k.verb)) {
                 o.0 += hits;
             } else {
                 o.1 += hits;
             }
+        }
+        let mut rows: Vec<_> = by_app
+            .into_iter()
+            .map(|((g, r, app, e, p, ns, v), hits)| {
+                ((t(g), t(r), apps.name(app), e, p, t(ns), t(v)), hits)
+            })
+            .collect();
+        rows.sort_unstable();
+        for ((group, resource, app, endpoint, purpose, namespace, verb), hits) in rows {
+            uses.execute(params![
+                group, resource, app, endpoint, purpose, namespace, verb, hits
+            ])?;
         }
         let mut object = tx.prepare_cached(
             "INSERT INTO object_access (api_group, resource, app, namespace, reads, writes) \

@@ -435,9 +435,7 @@ impl Writer {
                 // serving, commits are durable and checkpoints keep up.
                 if r.is_ok()
                     && !self.isolate_batches
-                    && let Err(e) =
-                        self.conn
-                            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    && let Err(e) = truncate_wal(&self.conn)
                 {
                     tracing::warn!(error = %e, "cannot checkpoint the run's WAL");
                 }
@@ -587,6 +585,23 @@ impl Writer {
         }
         result
     }
+}
+
+/// Copies the whole WAL into the database and truncates it. The checkpoint thread may be in a
+/// checkpoint of its own, and SQLite then answers busy at once rather than waiting: this waits
+/// for it (ten seconds at most).
+fn truncate_wal(conn: &Connection) -> rusqlite::Result<()> {
+    for _ in 0..1000 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("the WAL stayed busy".into()),
+    ))
 }
 
 /// Empties the caches (after a rollback they may hold ids it took back) and reads the next
