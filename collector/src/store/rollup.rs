@@ -600,8 +600,8 @@ fn reads(verb: &str) -> bool {
 /// Pending accesses [`super::rbac::add`] is handed at once (a few MB).
 const GRANTS_AT_ONCE: usize = 1 << 16;
 
-// Field order = the access primary key's (texts by first appearance: close enough).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A pending access (object or URL, verb and user) of an identity at an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct AccessKey {
     endpoint: i32,
     identity: i64,
