@@ -258,10 +258,7 @@ impl Store {
     /// once it is committed.
     pub async fn apply(&self, batch: Batch) -> Result<BatchOutcome> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Apply { batch, reply })
-            .await
-            .map_err(|_| Error::WriterGone)?;
+        self.send(Command::Apply { batch, reply }).await?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
@@ -275,9 +272,7 @@ impl Store {
     /// each still whole.
     pub fn submit_blocking(&self, batch: Batch) -> Result<Pending> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(Command::Apply { batch, reply })
-            .map_err(|_| Error::WriterGone)?;
+        self.send_blocking(Command::Apply { batch, reply })?;
         Ok(Pending(rx))
     }
 
@@ -379,15 +374,24 @@ impl Store {
         self.call(|reply| Command::Ping { reply }).await
     }
 
+    /// Queues a command for the writer (waiting while the queue is full).
+    async fn send(&self, command: Command) -> Result<()> {
+        self.tx.send(command).await.map_err(|_| Error::WriterGone)
+    }
+
+    /// [`Store::send`] from a thread outside the async runtime.
+    fn send_blocking(&self, command: Command) -> Result<()> {
+        self.tx
+            .blocking_send(command)
+            .map_err(|_| Error::WriterGone)
+    }
+
     async fn call<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(command(reply))
-            .await
-            .map_err(|_| Error::WriterGone)?;
+        self.send(command(reply)).await?;
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
@@ -396,9 +400,7 @@ impl Store {
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(command(reply))
-            .map_err(|_| Error::WriterGone)?;
+        self.send_blocking(command(reply))?;
         rx.blocking_recv().map_err(|_| Error::WriterGone)?
     }
 }

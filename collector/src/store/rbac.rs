@@ -1,8 +1,9 @@
 //! `apps --rbac`'s answer kept per app (`0017_rbac_grants.sql`): the set of accesses it is
-//! derived from grows as folds offer it their accesses ([`add`]), listing the apps that gained one in
-//! `rbac_stale`; the end of a bulk run, a fold asked for (`Store::fold`) and, serving, an
-//! `apps --rbac` query through the API derive them again ([`refresh`]), and a query derives
-//! the apps still stale itself ([`derive_app`]), so an answer never waits on a fold.
+//! derived from grows as folds offer it their accesses ([`add`]), listing the apps that
+//! gained one in `rbac_stale`; the end of a bulk run, a fold asked for (`Store::fold`) and,
+//! serving, an `apps --rbac` query through the API derive them again ([`refresh`]), and a
+//! query derives the apps still stale itself ([`derive_app`]), so an answer never waits on a
+//! fold.
 //!
 //! An app's answer depends on the whole of its set (resources merge into rules by their
 //! verbs), so a stale app is derived again whole, from its range of `access_grants`.
@@ -24,9 +25,8 @@ pub(super) struct Grant<'a> {
     pub user: i64,
 }
 
-/// Adds accesses to the set, each once, in about their key order (the
-/// fold's, texts by first appearance: neighbouring keys share pages, which stay in the page
-/// cache); an app that gained one is stale. Most are in it already (the same access at
+/// Adds accesses to the set, each once, in about their key order (the fold's, texts by first
+/// appearance: neighbouring keys share pages, which stay in the page cache); an app that gained one is stale. Most are in it already (the same access at
 /// another endpoint or by another build of the app, or counted again after a remap).
 pub(super) fn add<'a>(
     conn: &Connection,

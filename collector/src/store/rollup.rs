@@ -600,10 +600,9 @@ fn reads(verb: &str) -> bool {
 /// Pending accesses [`super::rbac::add`] is handed at once (a few MB).
 const GRANTS_AT_ONCE: usize = 1 << 16;
 
-/// A pending access (object or URL, verb and user) of an identity at an endpoint.
+/// A pending access (object or URL, verb and user) of an identity, in its endpoint's map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct AccessKey {
-    endpoint: i32,
     identity: i64,
     url: bool,
     /// Indexes in [`Rollup::texts`].
@@ -779,7 +778,6 @@ impl Rollup {
         let empty = self.text("");
         let access = match o.resource {
             None => AccessKey {
-                endpoint: key.endpoint,
                 identity: key.identity,
                 url: true,
                 group: empty,
@@ -790,7 +788,6 @@ impl Rollup {
                 user: o.user,
             },
             Some(resource) => AccessKey {
-                endpoint: key.endpoint,
                 identity: key.identity,
                 url: false,
                 group: self.text(o.api_group.unwrap_or_default()),
